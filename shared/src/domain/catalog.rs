@@ -1,0 +1,209 @@
+//! Stores and commodities: what head office sets up before anything is sold.
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+use super::barcode::{Barcode, BarcodeKind};
+use super::error::DomainError;
+use super::ids::{RegionId, Sku, StoreId};
+
+/// Where a store's business days and hours are counted unless it says otherwise.
+pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
+
+const MAX_NAME: usize = 200;
+const MAX_CATEGORY: usize = 100;
+/// Enough for every pack size a manufacturer prints, small enough to keep an item small.
+pub const MAX_BARCODES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Store {
+    pub store_id: StoreId,
+    pub name: String,
+    pub region: RegionId,
+    #[serde(serialize_with = "serialize_tz")]
+    pub timezone: Tz,
+}
+
+fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+fn checked_text(what: &str, raw: &str, max: usize) -> Result<String, DomainError> {
+    if raw.trim().is_empty() {
+        return Err(DomainError::Invalid(format!("{what} must not be empty")));
+    }
+    if raw.chars().count() > max {
+        return Err(DomainError::Invalid(format!("{what} is longer than {max} characters")));
+    }
+    Ok(raw.to_owned())
+}
+
+impl Store {
+    pub fn new(store_id: StoreId, name: &str, region: RegionId, timezone: Option<&str>) -> Result<Self, DomainError> {
+        let timezone = match timezone {
+            None => DEFAULT_TIMEZONE,
+            Some(name) => name
+                .parse::<Tz>()
+                .map_err(|_| DomainError::Invalid(format!("timezone {name:?} is not an IANA time zone name")))?,
+        };
+        Ok(Store { store_id, name: checked_text("name", name, MAX_NAME)?, region, timezone })
+    }
+}
+
+/// How a commodity is sold: by the piece, or by weight with its price per kg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Each,
+    Kg,
+}
+
+/// `track`: counted, may go negative (shelves are real, stock data is not).
+/// `strict`: never below zero (flash-sale items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StockPolicy {
+    Track,
+    Strict,
+}
+
+/// Tax included in a price, in basis points (1300 = 13 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TaxRate(u16);
+
+impl TaxRate {
+    pub fn new(bp: i64) -> Result<Self, DomainError> {
+        if (0..=10_000).contains(&bp) {
+            Ok(TaxRate(bp as u16))
+        } else {
+            Err(DomainError::Invalid(format!("taxRateBp {bp} must be between 0 and 10000")))
+        }
+    }
+
+    pub fn basis_points(self) -> i64 {
+        i64::from(self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commodity {
+    pub sku: Sku,
+    pub name: String,
+    pub unit: Unit,
+    #[serde(rename = "taxRateBp")]
+    pub tax_rate: TaxRate,
+    pub barcodes: Vec<Barcode>,
+    pub category: Option<String>,
+    pub stock_policy: StockPolicy,
+    pub allow_shared_barcodes: bool,
+}
+
+/// A commodity as head office sends it, before its rules are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommodityDraft {
+    pub name: String,
+    pub unit: Unit,
+    pub tax_rate_bp: i64,
+    pub barcodes: Vec<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub stock_policy: StockPolicy,
+    #[serde(default)]
+    pub allow_shared_barcodes: Option<bool>,
+}
+
+impl Commodity {
+    /// Checks a draft: names, tax rate, every barcode valid, no barcode twice, in-store codes
+    /// on the unit they measure (`21…` weighed items, `23…` items sold by the piece).
+    pub fn from_draft(sku: Sku, draft: CommodityDraft) -> Result<Self, DomainError> {
+        let name = checked_text("name", &draft.name, MAX_NAME)?;
+        let category = draft.category.as_deref().map(|c| checked_text("category", c, MAX_CATEGORY)).transpose()?;
+        let tax_rate = TaxRate::new(draft.tax_rate_bp)?;
+        if draft.barcodes.len() > MAX_BARCODES {
+            return Err(DomainError::Invalid(format!("at most {MAX_BARCODES} barcodes")));
+        }
+        let mut barcodes = Vec::with_capacity(draft.barcodes.len());
+        let mut seen = HashSet::new();
+        for raw in &draft.barcodes {
+            let barcode = Barcode::register(raw)?;
+            if !seen.insert(barcode.clone()) {
+                return Err(DomainError::Invalid(format!("barcode {raw} is listed twice")));
+            }
+            let fits = match barcode.kind() {
+                BarcodeKind::Standard => true,
+                BarcodeKind::EmbeddedWeight => draft.unit == Unit::Kg,
+                BarcodeKind::EmbeddedPrice => draft.unit == Unit::Each,
+            };
+            if !fits {
+                return Err(DomainError::UnitMismatch(format!(
+                    "barcode {barcode} is an in-store {} code and cannot be bound to a commodity sold by {}",
+                    if barcode.kind() == BarcodeKind::EmbeddedWeight { "weight" } else { "price" },
+                    if draft.unit == Unit::Kg { "weight" } else { "the piece" },
+                )));
+            }
+            barcodes.push(barcode);
+        }
+        Ok(Commodity {
+            sku,
+            name,
+            unit: draft.unit,
+            tax_rate,
+            barcodes,
+            category,
+            stock_policy: draft.stock_policy,
+            allow_shared_barcodes: draft.allow_shared_barcodes.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(unit: Unit, barcodes: &[&str]) -> CommodityDraft {
+        CommodityDraft {
+            name: "Apples".into(),
+            unit,
+            tax_rate_bp: 900,
+            barcodes: barcodes.iter().map(|s| s.to_string()).collect(),
+            category: None,
+            stock_policy: StockPolicy::Track,
+            allow_shared_barcodes: None,
+        }
+    }
+
+    #[test]
+    fn in_store_codes_must_match_the_unit() {
+        let sku = Sku::parse("APPLE").unwrap();
+        assert!(Commodity::from_draft(sku.clone(), draft(Unit::Kg, &["2112345"])).is_ok());
+        assert!(matches!(
+            Commodity::from_draft(sku.clone(), draft(Unit::Each, &["2112345"])),
+            Err(DomainError::UnitMismatch(_))
+        ));
+        assert!(matches!(
+            Commodity::from_draft(sku.clone(), draft(Unit::Kg, &["2312345"])),
+            Err(DomainError::UnitMismatch(_))
+        ));
+        assert!(Commodity::from_draft(sku, draft(Unit::Each, &["2312345"])).is_ok());
+    }
+
+    #[test]
+    fn a_upc_and_its_ean13_are_the_same_barcode() {
+        let sku = Sku::parse("COLA").unwrap();
+        let r = Commodity::from_draft(sku, draft(Unit::Each, &["036000291452", "0036000291452"]));
+        assert!(matches!(r, Err(DomainError::Invalid(_))));
+    }
+
+    #[test]
+    fn stores_default_to_shanghai_and_refuse_unknown_zones() {
+        let s = Store::new(StoreId::parse("S1").unwrap(), "Binjiang", RegionId::parse("EAST").unwrap(), None).unwrap();
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert!(Store::new(StoreId::parse("S1").unwrap(), "B", RegionId::parse("E").unwrap(), Some("Mars/Base")).is_err());
+        assert!(Store::new(StoreId::parse("S1").unwrap(), " ", RegionId::parse("E").unwrap(), None).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Identifiers. Each can only be built valid (`parse`), so code past the edge never re-checks them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::error::DomainError;
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $pattern:literal, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PATTERN: &'static str = $pattern;
+
+            pub fn parse(raw: &str) -> Result<Self, DomainError> {
+                let valid: fn(&[u8]) -> bool = $valid;
+                if valid(raw.as_bytes()) {
+                    Ok(Self(raw.to_owned()))
+                } else {
+                    Err(DomainError::Invalid(format!(
+                        concat!("invalid ", $what, " {:?}: must match {}"),
+                        raw,
+                        $pattern
+                    )))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn upper_digit(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit()
+}
+
+identifier!(
+    /// A store: `^[A-Z0-9][A-Z0-9-]{0,15}$`.
+    StoreId, "store id", "^[A-Z0-9][A-Z0-9-]{0,15}$",
+    |b| (1..=16).contains(&b.len()) && upper_digit(b[0]) && b.iter().all(|&c| upper_digit(c) || c == b'-')
+);
+identifier!(
+    /// A region, a free name: `^[A-Z0-9-]{1,16}$`.
+    RegionId, "region", "^[A-Z0-9-]{1,16}$",
+    |b| (1..=16).contains(&b.len()) && b.iter().all(|&c| upper_digit(c) || c == b'-')
+);
+identifier!(
+    /// A stock-keeping unit: `^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`.
+    Sku, "sku", "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+    |b| (1..=32).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+);
+identifier!(
+    /// A till: `^[A-Za-z0-9-]{1,16}$`.
+    TerminalId, "terminal id", "^[A-Za-z0-9-]{1,16}$",
+    |b| (1..=16).contains(&b.len()) && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+);
+identifier!(
+    /// The key a till sends with a sale so that a retry never sells twice.
+    IdempotencyKey, "idempotency key", "^[A-Za-z0-9_-]{1,64}$",
+    |b| (1..=64).contains(&b.len()) && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+);
+identifier!(
+    /// A head-office price batch.
+    BatchId, "batch id", "^[A-Za-z0-9_-]{1,64}$",
+    |b| (1..=64).contains(&b.len()) && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_ids_follow_the_contract() {
+        assert!(StoreId::parse("S001").is_ok());
+        assert!(StoreId::parse("0-A").is_ok());
+        assert!(StoreId::parse("-S1").is_err());
+        assert!(StoreId::parse("s001").is_err());
+        assert!(StoreId::parse("").is_err());
+        assert!(StoreId::parse("ABCDEFGHIJKLMNOPQ").is_err());
+        assert!(StoreId::parse("ABCDEFGHIJKLMNOP").is_ok());
+    }
+
+    #[test]
+    fn skus_follow_the_contract() {
+        assert!(Sku::parse("MILK-1L").is_ok());
+        assert!(Sku::parse("a.b_c-d").is_ok());
+        assert!(Sku::parse(".a").is_err());
+        assert!(Sku::parse("a b").is_err());
+        assert!(Sku::parse(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn keys_allow_uuids_and_refuse_the_rest() {
+        assert!(IdempotencyKey::parse("0f8fad5b-d9cb-469f-a165-70867728950e").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(65)).is_err());
+        assert!(BatchId::parse("2026-11-11-flash").is_ok());
+        assert!(BatchId::parse("a/b").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Types and rules. No I/O, no async, no AWS types.
+
+pub mod barcode;
+pub mod catalog;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod price;
+pub mod stock;
+pub mod time;
+
+pub use barcode::{Barcode, Scan};
+pub use catalog::{Commodity, StockPolicy, Store, TaxRate, Unit};
+pub use error::{DomainError, Shortage};
+pub use ids::{BatchId, IdempotencyKey, RegionId, Sku, StoreId, TerminalId};
+pub use money::{CURRENCY, Money};
+pub use price::{AdjustmentId, PriceAdjustment, PriceScope, price_in_force};

@@ -1,0 +1,70 @@
+//! Money in integer minor units of the chain's one currency.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::DomainError;
+
+/// The chain's one currency, stated on every top-level priced object.
+pub const CURRENCY: &str = "CNY";
+
+/// An amount in minor units (`1299` is 12.99). Never floating point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Money(pub i64);
+
+impl Money {
+    /// The largest amount the API accepts in one field.
+    pub const MAX: i64 = 1_000_000_000;
+
+    /// A price: at least one minor unit, at most [`Money::MAX`].
+    pub fn price(amount: i64) -> Result<Self, DomainError> {
+        if (1..=Self::MAX).contains(&amount) {
+            Ok(Money(amount))
+        } else {
+            Err(DomainError::Invalid(format!(
+                "amount {amount} must be between 1 and {}",
+                Self::MAX
+            )))
+        }
+    }
+
+    pub fn minor_units(self) -> i64 {
+        self.0
+    }
+}
+
+/// `numerator / denominator` rounded half away from zero, in exact integer arithmetic.
+pub fn div_round_half_away(numerator: i128, denominator: i128) -> i128 {
+    assert!(denominator > 0, "denominator must be positive");
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    if 2 * r.abs() >= denominator {
+        q + numerator.signum()
+    } else {
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(div_round_half_away(5, 10), 1);
+        assert_eq!(div_round_half_away(4, 10), 0);
+        assert_eq!(div_round_half_away(-5, 10), -1);
+        assert_eq!(div_round_half_away(15, 10), 2);
+        assert_eq!(div_round_half_away(1499, 1000), 1);
+        assert_eq!(div_round_half_away(1500, 1000), 2);
+    }
+
+    #[test]
+    fn prices_are_bounded() {
+        assert!(Money::price(0).is_err());
+        assert!(Money::price(-1).is_err());
+        assert!(Money::price(1).is_ok());
+        assert!(Money::price(Money::MAX).is_ok());
+        assert!(Money::price(Money::MAX + 1).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Request bodies, path and query values, held to the contract's limits.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt};
+use serde::de::DeserializeOwned;
+
+use super::problem::Problem;
+
+/// Largest body a function accepts: 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1_048_576;
+
+fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+}
+
+/// A JSON body parsed into `T`: 413 when too large, 415 when not JSON, 400 when malformed or
+/// when a member is unknown, missing, duplicated or of the wrong type.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    let bytes = body_bytes(request);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", bytes.len()),
+        ));
+    }
+    let content_type = request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !is_json(content_type) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the body is not valid here: {e}")))
+}
+
+/// A path parameter, parsed; a value that does not parse is 400.
+pub fn path_param<T>(request: &Request, name: &str, parse: impl FnOnce(&str) -> Result<T, crate::domain::DomainError>) -> Result<T, Problem> {
+    let params = request.path_parameters_ref();
+    let raw = params.and_then(|p| p.first(name)).ok_or_else(|| Problem::invalid(format!("missing path parameter {name}")))?;
+    parse(raw).map_err(Problem::from)
+}
+
+/// The raw path parameter, for the store check that precedes parsing.
+pub fn raw_path_param<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.path_parameters_ref().and_then(|p| p.first(name))
+}
+
+/// A query parameter, if present.
+pub fn query_param<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.query_string_parameters_ref().and_then(|q| q.first(name))
+}
+
+/// A serializable value on its way out as `application/json`.
+pub trait JsonReply {
+    fn to_json(&self) -> Vec<u8>;
+}
+
+impl<T: serde::Serialize> JsonReply for T {
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("reply types serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types_with_parameters_are_json() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+        assert!(!is_json("application/jsonx"));
+    }
+}

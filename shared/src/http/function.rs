@@ -1,0 +1,117 @@
+//! How a function is hosted, without knowing by whom: `HttpFunction` is what `main.rs` hands to
+//! the Lambda runtime and what `retail-local` calls in-process.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::body::JsonReply;
+use super::problem::Problem;
+
+pub type ResponseFuture<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+
+/// One Lambda function's HTTP handler: an API Gateway v2 request in, a response out. Every
+/// refusal is already a problem+json response; nothing here fails.
+pub trait HttpFunction: Send + Sync + 'static {
+    fn call(&self, request: Request) -> ResponseFuture<'_>;
+}
+
+impl<F: HttpFunction + ?Sized> HttpFunction for Arc<F> {
+    fn call(&self, request: Request) -> ResponseFuture<'_> {
+        (**self).call(request)
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, value: &impl JsonReply) -> Self {
+        Reply { status, body: value.to_json(), headers: Vec::new() }
+    }
+
+    pub fn ok(value: &impl JsonReply) -> Self {
+        Self::json(StatusCode::OK, value)
+    }
+
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((HeaderName::from_static(name), HeaderValue::from_static(value)));
+        self
+    }
+}
+
+pub type Routed = Result<Reply, Problem>;
+
+/// The gateway's request id, echoed as `x-request-id` and in problems.
+pub fn request_id(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// `"GET /stores/{storeId}/commodities/{sku}"`: the route API Gateway matched.
+pub fn route_key(request: &Request) -> &str {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref().unwrap_or(""),
+        _ => "",
+    }
+}
+
+/// Turns a routed result into the response the gateway passes on.
+pub fn respond(request_id: &str, routed: Routed) -> Response<Body> {
+    match routed {
+        Ok(reply) => {
+            let mut response = Response::builder()
+                .status(reply.status)
+                .header("content-type", "application/json")
+                .header("x-request-id", request_id)
+                .body(Body::from(reply.body))
+                .expect("valid response parts");
+            response.headers_mut().extend(reply.headers.into_iter().map(|(k, v)| (k, v)));
+            response
+        }
+        Err(problem) => {
+            if problem.status.is_server_error() {
+                tracing::warn!(code = problem.code, detail = %problem.detail, "refused with a server error");
+            }
+            problem.into_response(request_id)
+        }
+    }
+}
+
+/// A route this function does not serve (only reachable when something routes wrongly).
+pub fn unknown_route(request: &Request) -> Problem {
+    Problem::not_found(format!("no route {:?} in this function", route_key(request)))
+}
+
+/// Structured logs: JSON when Lambda's log format says so, plain text otherwise.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json {
+        builder.json().with_current_span(true).without_time().try_init()
+    } else {
+        builder.without_time().try_init()
+    };
+}
+
+/// What a Lambda `main` calls once its store is built: serve invocations until shut down.
+pub async fn run_lambda<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
+    let function = Arc::new(function);
+    lambda_http::run(service_fn(move |request: Request| {
+        let function = Arc::clone(&function);
+        async move { Ok::<_, std::convert::Infallible>(function.call(request).await) }
+    }))
+    .await
+}

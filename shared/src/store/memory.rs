@@ -1,0 +1,226 @@
+//! The embedded store: everything in process memory behind one lock, so each business operation
+//! is atomic. The local default, and the reference the DynamoDB adapter is held to.
+
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{
+    BatchOutcome, CatalogStore, CommodityView, LookupStore, PriceBatch, PriceBatchResult, PriceStore, StoreResult,
+    Written,
+};
+use crate::domain::price::retain_live;
+use crate::domain::stock::{StockChange, check_change, out_of_stock};
+use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
+
+#[derive(Default)]
+struct State {
+    stores: HashMap<StoreId, Store>,
+    commodities: HashMap<Sku, Commodity>,
+    barcodes: HashMap<Barcode, Vec<Sku>>,
+    stock: HashMap<(StoreId, Sku), i64>,
+    /// Per sku, the adjustments that can still be in force (see `retain_live`).
+    schedules: HashMap<Sku, Vec<PriceAdjustment>>,
+    /// Per sku, every adjustment ever applied.
+    history: HashMap<Sku, Vec<PriceAdjustment>>,
+    batches: HashMap<BatchId, (String, PriceBatchResult)>,
+}
+
+/// Cheap to clone: clones share one state.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<RwLock<State>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied operation: every writer
+        // checks everything before it changes anything.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn reaches_store(store: &Store) -> impl Fn(&&PriceAdjustment) -> bool + '_ {
+    move |a| a.scope.reaches(store)
+}
+
+impl CatalogStore for MemoryStore {
+    async fn put_store(&self, store: Store) -> StoreResult<Written> {
+        let mut state = self.write();
+        Ok(match state.stores.insert(store.store_id.clone(), store) {
+            None => Written::Created,
+            Some(_) => Written::Replaced,
+        })
+    }
+
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        Ok(self.read().stores.get(id).cloned())
+    }
+
+    async fn put_commodity(&self, commodity: Commodity) -> StoreResult<Written> {
+        let mut state = self.write();
+        for barcode in &commodity.barcodes {
+            let holders: Vec<&Sku> =
+                state.barcodes.get(barcode).into_iter().flatten().filter(|s| **s != commodity.sku).collect();
+            if holders.is_empty() {
+                continue;
+            }
+            let all_share = commodity.allow_shared_barcodes
+                && holders.iter().all(|s| state.commodities.get(*s).is_some_and(|c| c.allow_shared_barcodes));
+            if !all_share {
+                return Err(DomainError::BarcodeTaken {
+                    barcode: barcode.to_string(),
+                    skus: holders.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+        let previous = state.commodities.get(&commodity.sku).cloned();
+        if let Some(previous) = &previous {
+            for released in previous.barcodes.iter().filter(|b| !commodity.barcodes.contains(b)) {
+                if let Some(holders) = state.barcodes.get_mut(released) {
+                    holders.retain(|s| *s != commodity.sku);
+                    if holders.is_empty() {
+                        state.barcodes.remove(released);
+                    }
+                }
+            }
+        }
+        for barcode in &commodity.barcodes {
+            let holders = state.barcodes.entry(barcode.clone()).or_default();
+            if !holders.contains(&commodity.sku) {
+                holders.push(commodity.sku.clone());
+                holders.sort();
+            }
+        }
+        state.commodities.insert(commodity.sku.clone(), commodity);
+        Ok(if previous.is_some() { Written::Replaced } else { Written::Created })
+    }
+
+    async fn commodity(&self, sku: &Sku) -> StoreResult<Option<Commodity>> {
+        Ok(self.read().commodities.get(sku).cloned())
+    }
+
+    async fn record_stock_movements(
+        &self,
+        store: &StoreId,
+        changes: &BTreeMap<Sku, StockChange>,
+    ) -> StoreResult<Vec<(Sku, i64)>> {
+        let mut state = self.write();
+        if !state.stores.contains_key(store) {
+            return Err(DomainError::NotFound(format!("no store {store}")));
+        }
+        let mut after = Vec::with_capacity(changes.len());
+        let mut shortages = Vec::new();
+        for (sku, change) in changes {
+            let commodity =
+                state.commodities.get(sku).ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
+            let on_hand = state.stock.get(&(store.clone(), sku.clone())).copied().unwrap_or(0);
+            match check_change(sku, commodity.stock_policy, on_hand, *change) {
+                Ok(level) => after.push((sku.clone(), level)),
+                Err(shortage) => shortages.push(shortage),
+            }
+        }
+        if !shortages.is_empty() {
+            return Err(out_of_stock(shortages));
+        }
+        for (sku, level) in &after {
+            state.stock.insert((store.clone(), sku.clone()), *level);
+        }
+        Ok(after)
+    }
+}
+
+impl LookupStore for MemoryStore {
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        CatalogStore::store(self, id).await
+    }
+
+    async fn commodity_views(
+        &self,
+        store: &Store,
+        skus: &[Sku],
+        _at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<CommodityView>>> {
+        let state = self.read();
+        Ok(skus
+            .iter()
+            .map(|sku| {
+                let commodity = state.commodities.get(sku)?.clone();
+                let on_hand = state.stock.get(&(store.store_id.clone(), sku.clone())).copied().unwrap_or(0);
+                let prices = state
+                    .schedules
+                    .get(sku)
+                    .map(|s| s.iter().filter(reaches_store(store)).cloned().collect())
+                    .unwrap_or_default();
+                Some(CommodityView { commodity, on_hand, prices })
+            })
+            .collect())
+    }
+
+    async fn skus_by_barcode(&self, barcodes: &[Barcode]) -> StoreResult<HashMap<Barcode, Vec<Sku>>> {
+        let state = self.read();
+        Ok(barcodes.iter().filter_map(|b| state.barcodes.get(b).map(|skus| (b.clone(), skus.clone()))).collect())
+    }
+}
+
+impl PriceStore for MemoryStore {
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        CatalogStore::store(self, id).await
+    }
+
+    async fn existing(&self, skus: &[Sku], stores: &[StoreId]) -> StoreResult<(Vec<Sku>, Vec<StoreId>)> {
+        let state = self.read();
+        Ok((
+            skus.iter().filter(|s| state.commodities.contains_key(*s)).cloned().collect(),
+            stores.iter().filter(|s| state.stores.contains_key(*s)).cloned().collect(),
+        ))
+    }
+
+    async fn apply_price_batch(&self, batch: PriceBatch) -> StoreResult<BatchOutcome> {
+        let mut state = self.write();
+        if let Some((fingerprint, result)) = state.batches.get(&batch.result.batch_id) {
+            return if *fingerprint == batch.fingerprint {
+                Ok(BatchOutcome::Replayed(result.clone()))
+            } else {
+                Err(DomainError::BatchIdReused(batch.result.batch_id.to_string()))
+            };
+        }
+        let now = batch.result.applied_at;
+        let mut touched = Vec::new();
+        for adjustment in batch.adjustments {
+            state.history.entry(adjustment.sku.clone()).or_default().push(adjustment.clone());
+            touched.push(adjustment.sku.clone());
+            state.schedules.entry(adjustment.sku.clone()).or_default().push(adjustment);
+        }
+        touched.sort();
+        touched.dedup();
+        for sku in touched {
+            if let Some(schedule) = state.schedules.get_mut(&sku) {
+                retain_live(schedule, now);
+            }
+        }
+        state.batches.insert(batch.result.batch_id.clone(), (batch.fingerprint, batch.result.clone()));
+        Ok(BatchOutcome::Applied(batch.result))
+    }
+
+    async fn price_batch(&self, id: &BatchId) -> StoreResult<Option<PriceBatchResult>> {
+        Ok(self.read().batches.get(id).map(|(_, r)| r.clone()))
+    }
+
+    async fn commodity(&self, sku: &Sku) -> StoreResult<Option<Commodity>> {
+        CatalogStore::commodity(self, sku).await
+    }
+
+    async fn price_history(&self, store: &Store, sku: &Sku) -> StoreResult<Vec<PriceAdjustment>> {
+        let state = self.read();
+        Ok(state.history.get(sku).map(|h| h.iter().filter(reaches_store(store)).cloned().collect()).unwrap_or_default())
+    }
+}

@@ -115,3 +115,12 @@ pub async fn run_lambda<F: HttpFunction>(function: F) -> Result<(), lambda_http:
     }))
     .await
 }
+
+/// 501 for a route whose function is declared but not built yet.
+pub fn not_implemented(request: &Request) -> Problem {
+    Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        format!("{} is declared in the template but not implemented yet", route_key(request)),
+    )
+}

@@ -1,30 +1,106 @@
-//! `catalog-admin`: in progress. Declared with its routes; answers 501 until its issue lands.
+//! `catalog-admin`: head office sets up stores and commodities; stores record stock movements.
 
-use lambda_http::Request;
-use retail_core::http::function::{ResponseFuture, not_implemented, request_id, respond};
 use http::StatusCode;
-use retail_core::http::{Claims, HttpFunction, Problem};
+use lambda_http::Request;
+use serde::{Deserialize, Serialize};
+
+use retail_core::domain::catalog::CommodityDraft;
+use retail_core::domain::stock::{StockMovement, changes_by_sku};
+use retail_core::domain::{Commodity, DomainError, RegionId, Sku, Store, StoreId};
+use retail_core::http::body::raw_path_param;
+use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
+use retail_core::http::{HttpFunction, Reply, Routed, Scope, authorize, json_body, path_param};
+use retail_core::store::{CatalogStore, Written};
 
 pub struct CatalogAdmin<S> {
-    #[allow(dead_code)]
     store: S,
 }
 
-impl<S> CatalogAdmin<S> {
-    pub fn new(store: S) -> Self {
-        CatalogAdmin { store }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreBody {
+    name: String,
+    region: RegionId,
+    #[serde(default)]
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MovementsBody {
+    movements: Vec<StockMovement>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StockLevel {
+    sku: Sku,
+    on_hand: i64,
+}
+
+#[derive(Serialize)]
+struct StockLevels {
+    stock: Vec<StockLevel>,
+}
+
+fn written(w: Written) -> StatusCode {
+    match w {
+        Written::Created => StatusCode::CREATED,
+        Written::Replaced => StatusCode::OK,
     }
 }
 
-impl<S: Send + Sync + 'static> HttpFunction for CatalogAdmin<S> {
+impl<S: CatalogStore> CatalogAdmin<S> {
+    pub fn new(store: S) -> Self {
+        CatalogAdmin { store }
+    }
+
+    async fn route(&self, request: &Request) -> Routed {
+        match route_key(request) {
+            "PUT /stores/{storeId}" => self.put_store(request).await,
+            "PUT /commodities/{sku}" => self.put_commodity(request).await,
+            "POST /stores/{storeId}/stock-movements" => self.record_stock_movements(request).await,
+            _ => Err(unknown_route(request)),
+        }
+    }
+
+    async fn put_store(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::HeadOffice], None)?;
+        let body: StoreBody = json_body(request)?;
+        let id = path_param(request, "storeId", StoreId::parse)?;
+        let store = Store::new(id, &body.name, body.region, body.timezone.as_deref())?;
+        let w = self.store.put_store(store.clone()).await?;
+        Ok(Reply::json(written(w), &store))
+    }
+
+    async fn put_commodity(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::HeadOffice], None)?;
+        let draft: CommodityDraft = json_body(request)?;
+        let sku = path_param(request, "sku", Sku::parse)?;
+        let commodity = Commodity::from_draft(sku, draft)?;
+        let w = self.store.put_commodity(commodity.clone()).await?;
+        Ok(Reply::json(written(w), &commodity))
+    }
+
+    async fn record_stock_movements(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
+        let body: MovementsBody = json_body(request)?;
+        let store = path_param(request, "storeId", StoreId::parse)?;
+        let changes = changes_by_sku(&body.movements)?;
+        if self.store.store(&store).await?.is_none() {
+            return Err(DomainError::NotFound(format!("no store {store}")).into());
+        }
+        let levels = self.store.record_stock_movements(&store, &changes).await?;
+        let stock = levels.into_iter().map(|(sku, on_hand)| StockLevel { sku, on_hand }).collect();
+        Ok(Reply::ok(&StockLevels { stock }))
+    }
+}
+
+impl<S: CatalogStore> HttpFunction for CatalogAdmin<S> {
     fn call(&self, request: Request) -> ResponseFuture<'_> {
         Box::pin(async move {
             let id = request_id(&request);
-            let routed = match Claims::from_request(&request) {
-                None => Err(Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the request carries no authorizer claims")),
-                Some(_) => Err(not_implemented(&request)),
-            };
-            respond(&id, routed)
+            respond(&id, self.route(&request).await)
         })
     }
 }

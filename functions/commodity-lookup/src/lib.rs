@@ -1,30 +1,234 @@
-//! `commodity-lookup`: in progress. Declared with its routes; answers 501 until its issue lands.
+//! `commodity-lookup`: what a till asks when it scans: the commodity, its price in force in this
+//! store now, and the stock on hand.
 
+use chrono::{DateTime, Utc};
 use lambda_http::Request;
-use retail_core::http::function::{ResponseFuture, not_implemented, request_id, respond};
-use http::StatusCode;
-use retail_core::http::{Claims, HttpFunction, Problem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use retail_core::domain::barcode::Embedded;
+use retail_core::domain::catalog::{StockPolicy, Unit};
+use retail_core::domain::time::{instant, optional_instant};
+use retail_core::domain::{
+    AdjustmentId, Barcode, CURRENCY, DomainError, Money, Scan, Sku, Store, StoreId, TaxRate, price_in_force,
+};
+use retail_core::http::body::raw_path_param;
+use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
+use retail_core::http::{HttpFunction, Problem, Reply, Routed, Scope, authorize, json_body, path_param};
+use retail_core::store::{CommodityView, LookupStore};
+
+/// Most skus and barcodes one batch lookup may ask for together.
+pub const MAX_LOOKUP: usize = 100;
+
+const SCOPES: &[Scope] = &[Scope::Pos, Scope::Store, Scope::HeadOffice];
 
 pub struct CommodityLookup<S> {
-    #[allow(dead_code)]
     store: S,
 }
 
-impl<S> CommodityLookup<S> {
-    pub fn new(store: S) -> Self {
-        CommodityLookup { store }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PriceNow<'a> {
+    amount: Money,
+    currency: &'static str,
+    adjustment_id: &'a AdjustmentId,
+    #[serde(with = "instant")]
+    valid_from: DateTime<Utc>,
+    #[serde(with = "optional_instant")]
+    valid_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StockNow {
+    on_hand: i64,
+    policy: StockPolicy,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Scanned<'a> {
+    barcode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight_grams: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedded_amount: Option<Money>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Item<'a> {
+    sku: &'a Sku,
+    name: &'a str,
+    unit: Unit,
+    tax_rate_bp: TaxRate,
+    barcodes: &'a [Barcode],
+    category: Option<&'a str>,
+    price: Option<PriceNow<'a>>,
+    stock: StockNow,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scanned: Option<Scanned<'a>>,
+}
+
+fn item<'a>(view: &'a CommodityView, store: &Store, now: DateTime<Utc>, scan: Option<&'a Scan>) -> Item<'a> {
+    let c = &view.commodity;
+    let price = price_in_force(&view.prices, store, now).map(|a| PriceNow {
+        amount: a.amount,
+        currency: CURRENCY,
+        adjustment_id: &a.id,
+        valid_from: a.valid_from,
+        valid_to: a.valid_to,
+    });
+    let scanned = scan.map(|s| {
+        let mut scanned = Scanned { barcode: &s.scanned, ..Default::default() };
+        if c.unit == Unit::Each {
+            scanned.quantity = Some(1);
+        }
+        match s.embedded {
+            Some(Embedded::WeightGrams(g)) => scanned.weight_grams = Some(g),
+            Some(Embedded::Amount(a)) => scanned.embedded_amount = Some(a),
+            None => {}
+        }
+        scanned
+    });
+    Item {
+        sku: &c.sku,
+        name: &c.name,
+        unit: c.unit,
+        tax_rate_bp: c.tax_rate,
+        barcodes: &c.barcodes,
+        category: c.category.as_deref(),
+        price,
+        stock: StockNow { on_hand: view.on_hand, policy: c.stock_policy },
+        scanned,
     }
 }
 
-impl<S: Send + Sync + 'static> HttpFunction for CommodityLookup<S> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupBody {
+    #[serde(default)]
+    skus: Option<Vec<String>>,
+    #[serde(default)]
+    barcodes: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LookupResult<'a> {
+    items: Vec<Item<'a>>,
+    not_found: Vec<&'a str>,
+}
+
+impl<S: LookupStore> CommodityLookup<S> {
+    pub fn new(store: S) -> Self {
+        CommodityLookup { store }
+    }
+
+    async fn route(&self, request: &Request) -> Routed {
+        authorize(request, SCOPES, raw_path_param(request, "storeId"))?;
+        match route_key(request) {
+            "GET /stores/{storeId}/commodities/{sku}" => self.by_sku(request).await,
+            "GET /stores/{storeId}/barcodes/{barcode}" => self.by_barcode(request).await,
+            "POST /stores/{storeId}/commodities/lookup" => self.batch(request).await,
+            _ => Err(unknown_route(request)),
+        }
+    }
+
+    async fn shop(&self, id: &StoreId) -> Result<Store, Problem> {
+        self.store.store(id).await?.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
+    }
+
+    async fn by_sku(&self, request: &Request) -> Routed {
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let sku = path_param(request, "sku", Sku::parse)?;
+        let store = self.shop(&store_id).await?;
+        let now = Utc::now();
+        let views = self.store.commodity_views(&store, std::slice::from_ref(&sku), now).await?;
+        let view = views.into_iter().next().flatten().ok_or_else(|| Problem::not_found(format!("no commodity {sku}")))?;
+        Ok(Reply::ok(&item(&view, &store, now, None)))
+    }
+
+    async fn by_barcode(&self, request: &Request) -> Routed {
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let scan = path_param(request, "barcode", Scan::parse)?;
+        let store = self.shop(&store_id).await?;
+        let holders = self.store.skus_by_barcode(std::slice::from_ref(&scan.barcode)).await?;
+        let skus = holders.get(&scan.barcode).map(Vec::as_slice).unwrap_or_default();
+        let sku = match skus {
+            [] => return Err(Problem::not_found(format!("no commodity has barcode {}", scan.scanned))),
+            [one] => one,
+            many => {
+                return Err(DomainError::AmbiguousBarcode {
+                    barcode: scan.scanned.clone(),
+                    skus: many.iter().map(ToString::to_string).collect(),
+                }
+                .into());
+            }
+        };
+        let now = Utc::now();
+        let views = self.store.commodity_views(&store, std::slice::from_ref(sku), now).await?;
+        let view = views.into_iter().next().flatten().ok_or_else(|| Problem::not_found(format!("no commodity {sku}")))?;
+        Ok(Reply::ok(&item(&view, &store, now, Some(&scan))))
+    }
+
+    async fn batch(&self, request: &Request) -> Routed {
+        let body: LookupBody = json_body(request)?;
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let raw_skus = body.skus.unwrap_or_default();
+        let raw_barcodes = body.barcodes.unwrap_or_default();
+        let asked = raw_skus.len() + raw_barcodes.len();
+        if !(1..=MAX_LOOKUP).contains(&asked) {
+            return Err(Problem::invalid(format!("ask for 1 to {MAX_LOOKUP} skus and barcodes together, not {asked}")));
+        }
+        let skus = raw_skus.iter().map(|s| Sku::parse(s)).collect::<Result<Vec<_>, _>>()?;
+        let scans = raw_barcodes.iter().map(|b| Scan::parse(b)).collect::<Result<Vec<_>, _>>()?;
+        let store = self.shop(&store_id).await?;
+
+        let barcodes: Vec<Barcode> = scans.iter().map(|s| s.barcode.clone()).collect();
+        let holders = if barcodes.is_empty() { HashMap::new() } else { self.store.skus_by_barcode(&barcodes).await? };
+        // One read for every sku asked for by name or reached by a barcode.
+        let mut wanted: Vec<Sku> = skus.clone();
+        for scan in &scans {
+            wanted.extend(holders.get(&scan.barcode).into_iter().flatten().cloned());
+        }
+        wanted.sort();
+        wanted.dedup();
+        let now = Utc::now();
+        let views = self.store.commodity_views(&store, &wanted, now).await?;
+        let by_sku: HashMap<&Sku, &CommodityView> =
+            wanted.iter().zip(&views).filter_map(|(sku, v)| v.as_ref().map(|v| (sku, v))).collect();
+
+        let mut result = LookupResult { items: Vec::with_capacity(asked), not_found: Vec::new() };
+        for (raw, sku) in raw_skus.iter().zip(&skus) {
+            match by_sku.get(sku) {
+                Some(view) => result.items.push(item(view, &store, now, None)),
+                None => result.not_found.push(raw),
+            }
+        }
+        for (raw, scan) in raw_barcodes.iter().zip(&scans) {
+            // A shared barcode answers with every commodity that holds it; the till sees the
+            // same `scanned.barcode` more than once and asks which was meant.
+            let found: Vec<_> =
+                holders.get(&scan.barcode).into_iter().flatten().filter_map(|sku| by_sku.get(sku)).collect();
+            if found.is_empty() {
+                result.not_found.push(raw);
+            }
+            for view in found {
+                result.items.push(item(view, &store, now, Some(scan)));
+            }
+        }
+        Ok(Reply::ok(&result))
+    }
+}
+
+impl<S: LookupStore> HttpFunction for CommodityLookup<S> {
     fn call(&self, request: Request) -> ResponseFuture<'_> {
         Box::pin(async move {
             let id = request_id(&request);
-            let routed = match Claims::from_request(&request) {
-                None => Err(Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "the request carries no authorizer claims")),
-                Some(_) => Err(not_implemented(&request)),
-            };
-            respond(&id, routed)
+            respond(&id, self.route(&request).await)
         })
     }
 }

@@ -86,3 +86,65 @@ mod tests {
         assert!(!is_json("application/jsonx"));
     }
 }
+
+/// A fingerprint of a JSON document that is equal for equal documents as parsed JSON: member
+/// order and whitespace do not matter. SHA-256 of the canonical form, in hex.
+pub fn fingerprint(bytes: &[u8]) -> Result<String, Problem> {
+    use sha2::{Digest, Sha256};
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the body is not valid JSON: {e}")))?;
+    let mut canonical = String::with_capacity(bytes.len());
+    write_canonical(&value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The body's bytes as they arrived.
+pub fn raw_body(request: &Request) -> &[u8] {
+    body_bytes(request)
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<_> = map.iter().collect();
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).expect("strings serialize"));
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::fingerprint;
+
+    #[test]
+    fn equal_documents_have_equal_fingerprints() {
+        let a = fingerprint(br#"{"a": 1, "b": [1, {"x": null, "y": "z"}]}"#).unwrap();
+        let b = fingerprint(br#"{"b":[1,{"y":"z","x":null}],"a":1}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint(br#"{"a": 2, "b": [1, {"x": null, "y": "z"}]}"#).unwrap());
+        assert_ne!(a, fingerprint(br#"{"a": 1, "b": [{"x": null, "y": "z"}, 1]}"#).unwrap());
+    }
+}

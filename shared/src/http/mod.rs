@@ -5,6 +5,8 @@ pub mod auth;
 pub mod body;
 pub mod function;
 pub mod problem;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use auth::{Claims, Scope, authorize};
 pub use body::{JsonReply, MAX_BODY_BYTES, json_body, path_param, query_param};

@@ -127,6 +127,7 @@ impl Commodity {
         if draft.barcodes.len() > MAX_BARCODES {
             return Err(DomainError::Invalid(format!("at most {MAX_BARCODES} barcodes")));
         }
+        // Every code is checked (400) before any pairing with the unit (422): the contract's order.
         let mut barcodes = Vec::with_capacity(draft.barcodes.len());
         let mut seen = HashSet::new();
         for raw in &draft.barcodes {
@@ -134,6 +135,9 @@ impl Commodity {
             if !seen.insert(barcode.clone()) {
                 return Err(DomainError::Invalid(format!("barcode {raw} is listed twice")));
             }
+            barcodes.push(barcode);
+        }
+        for barcode in &barcodes {
             let fits = match barcode.kind() {
                 BarcodeKind::Standard => true,
                 BarcodeKind::EmbeddedWeight => draft.unit == Unit::Kg,
@@ -146,7 +150,6 @@ impl Commodity {
                     if draft.unit == Unit::Kg { "weight" } else { "the piece" },
                 )));
             }
-            barcodes.push(barcode);
         }
         Ok(Commodity {
             sku,
@@ -190,6 +193,12 @@ mod tests {
             Err(DomainError::UnitMismatch(_))
         ));
         assert!(Commodity::from_draft(sku, draft(Unit::Each, &["2312345"])).is_ok());
+    }
+
+    #[test]
+    fn an_invalid_code_is_reported_before_a_unit_mismatch() {
+        let r = Commodity::from_draft(Sku::parse("X").unwrap(), draft(Unit::Each, &["2112345", "12345"]));
+        assert!(matches!(r, Err(DomainError::InvalidBarcode(_))));
     }
 
     #[test]

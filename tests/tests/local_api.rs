@@ -1,0 +1,171 @@
+//! End to end: the release `retail-local` on a free loopback port, spoken to over HTTP as a
+//! till, a store manager and head office would.
+
+use retail_tests::{LocalApi, answer, client};
+use serde_json::{Value, json};
+
+fn ean13(body12: &str) -> String {
+    let sum: u32 = body12.bytes().rev().enumerate().map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
+    format!("{body12}{}", (10 - sum % 10) % 10)
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes() {
+    let api = LocalApi::spawn(&[]);
+    let c = client();
+    let url = api.url("/stores/S001/commodities/MILK-1L");
+
+    let a = answer(c.get(&url).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body.clone()), (401, json!({"message": "Unauthorized"})));
+    let a = answer(c.get(&url).bearer_auth("not.a.jwt").send().await.unwrap()).await;
+    assert_eq!((a.status, a.body.clone()), (401, json!({"message": "Unauthorized"})));
+    // A valid token with its signature tampered with.
+    let token = api.token("pos", Some("S001"));
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let a = answer(c.get(&url).bearer_auth(&forged).send().await.unwrap()).await;
+    assert_eq!(a.status, 401);
+
+    let a = answer(c.get(api.url("/no/such/route")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body), (404, json!({"message": "Not Found"})));
+    let a = answer(c.delete(&url).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(a.status, 404);
+
+    let jwks = answer(c.get(api.url("/.well-known/jwks.json")).send().await.unwrap()).await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.body["keys"][0]["alg"], "RS256");
+    assert_eq!(jwks.body["keys"][0]["kty"], "RSA");
+}
+
+#[tokio::test]
+async fn a_till_scans_the_seeded_catalog() {
+    let api = LocalApi::spawn(&[]);
+    let c = client();
+    let token = api.token("pos", Some("S001"));
+
+    let a = answer(c.get(api.url("/stores/S001/barcodes/6901234567892")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["sku"], "MILK-1L");
+    assert_eq!(a.body["scanned"], json!({"barcode": "6901234567892", "quantity": 1}));
+    assert_eq!(a.body["price"]["currency"], "CNY");
+    assert!(a.body["price"]["amount"].as_i64().unwrap() > 0);
+    assert!(a.headers.get("x-request-id").is_some());
+
+    // A scale label: item 2112345 weighing 1.234 kg.
+    let label = ean13("211234501234");
+    let a = answer(c.get(api.url(&format!("/stores/S001/barcodes/{label}"))).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["unit"], "kg");
+    assert_eq!(a.body["scanned"]["weightGrams"], 1234);
+
+    let a = answer(
+        c.post(api.url("/stores/S001/commodities/lookup"))
+            .bearer_auth(&token)
+            .json(&json!({"skus": ["MILK-1L", "NO-SUCH-SKU"], "barcodes": ["6901234567892"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["notFound"], json!(["NO-SUCH-SKU"]));
+
+    // A till of S001 cannot look into S002.
+    let a = answer(c.get(api.url("/stores/S002/commodities/MILK-1L")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["code"].clone()), (403, json!("forbidden_store")));
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn head_office_pushes_a_price_and_every_till_sees_it() {
+    let api = LocalApi::spawn(&[]);
+    let c = client();
+    let ho = api.token("headoffice", None);
+    let till = api.token("pos", Some("S002"));
+
+    let batch = json!({
+        "batchId": "e2e-milk-promo",
+        "adjustments": [
+            {"sku": "MILK-1L", "scope": "chain", "amount": 1, "validFrom": "2020-01-01T00:00:00Z", "validTo": "2099-01-01T00:00:00Z", "reason": "e2e"},
+            {"sku": "NO-SUCH-SKU", "scope": "chain", "amount": 100}
+        ]
+    });
+    let a = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["accepted"], 1);
+    assert_eq!(a.body["rejected"], json!([{"index": 1, "code": "unknown_commodity", "detail": a.body["rejected"][0]["detail"]}]));
+
+    let a = answer(c.get(api.url("/stores/S002/commodities/MILK-1L")).bearer_auth(&till).send().await.unwrap()).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["price"]["amount"], 1);
+    assert_eq!(a.body["price"]["adjustmentId"], "e2e-milk-promo:0");
+
+    // Resent: the same answer, nothing applied twice.
+    let again = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch).send().await.unwrap()).await;
+    assert_eq!(again.status, 200);
+    let first = answer(c.get(api.url("/price-adjustments/e2e-milk-promo")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!(again.body, first.body);
+
+    let a = answer(c.get(api.url("/stores/S002/prices/MILK-1L?at=2030-01-01T08:00:00%2B08:00")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["batchId"], "e2e-milk-promo");
+    assert_eq!(a.body["scope"], "chain");
+    assert_eq!(a.body["validTo"], "2099-01-01T00:00:00Z");
+}
+
+#[tokio::test]
+async fn a_new_store_and_commodity_are_set_up_and_stocked() {
+    let api = LocalApi::spawn(&["--no-seed"]);
+    let c = client();
+    let ho = api.token("headoffice", None);
+    let manager = api.token("store", Some("N001"));
+
+    // Empty: nothing seeded.
+    let a = answer(c.get(api.url("/stores/S001/commodities/MILK-1L")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["code"].clone()), (404, json!("not_found")));
+
+    let a = answer(c.put(api.url("/stores/N001")).bearer_auth(&ho).json(&json!({"name": "New", "region": "NORTH", "timezone": "Asia/Harbin"})).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let code = ean13("690000000001");
+    let a = answer(
+        c.put(api.url("/commodities/TEA-1"))
+            .bearer_auth(&ho)
+            .json(&json!({"name": "Green tea", "unit": "each", "taxRateBp": 1300, "barcodes": [code], "stockPolicy": "strict"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+
+    let move_stock = |delta: i64| {
+        c.post(api.url("/stores/N001/stock-movements"))
+            .bearer_auth(&manager)
+            .json(&json!({"movements": [{"sku": "TEA-1", "delta": delta, "reason": "receipt"}]}))
+            .send()
+    };
+    let a = answer(move_stock(24).await.unwrap()).await;
+    assert_eq!((a.status, a.body.clone()), (200, json!({"stock": [{"sku": "TEA-1", "onHand": 24}]})));
+    let a = answer(move_stock(-25).await.unwrap()).await;
+    assert_eq!(a.status, 409);
+    assert_eq!(a.body["shortages"], json!([{"sku": "TEA-1", "requested": 25, "available": 24}]));
+
+    let a = answer(c.get(api.url(&format!("/stores/N001/barcodes/{code}"))).bearer_auth(&manager).send().await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["stock"], json!({"onHand": 24, "policy": "strict"}));
+    assert_eq!(a.body["price"], Value::Null);
+}
+
+#[tokio::test]
+async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there() {
+    let api = LocalApi::spawn(&["--no-seed"]);
+    let c = client();
+    let ho = api.token("headoffice", None);
+    let big = format!("{{\"batchId\":\"big\",\"adjustments\":[],\"pad\":\"{}\"}}", "x".repeat(1_100_000));
+    let a = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).header("content-type", "application/json").body(big).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["code"].clone()), (413, json!("payload_too_large")));
+    let a = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).header("content-type", "text/plain").body("{}").send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["code"].clone()), (415, json!("unsupported_media_type")));
+}

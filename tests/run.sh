@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The project's one test command: sets up what the suites need on a fresh machine, then runs them.
+#   bash tests/run.sh
+# Steps: Python tools into a venv under the cargo target dir, cfn-lint on template.yaml,
+# release build of the workspace, every test with cargo-nextest.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+trap 'echo "tests/run.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+step() { printf '\n==> %s\n' "$*"; }
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$PWD/$target_dir" ;;
+esac
+venv="$target_dir/venv"
+requirements="tests/requirements.txt"
+
+# --- a. Python tools (cfn-lint, and whatever else requirements.txt pins) ---------------------
+step "python venv at $venv"
+if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    rm -rf "$venv"
+    mkdir -p "$target_dir"
+    python3 -m venv "$venv" || {
+        echo "python3 -m venv failed; on Debian/Ubuntu: apt-get install python3-venv" >&2
+        exit 1
+    }
+fi
+# Reinstall only when the pins change: the stamp holds the hash of the file last installed.
+stamp="$venv/.requirements.sha256"
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
+    "$venv/bin/python" -m pip install --disable-pip-version-check --quiet --requirement "$requirements"
+    echo "$wanted" >"$stamp"
+    echo "installed $requirements"
+else
+    echo "up to date with $requirements"
+fi
+
+# --- b. the SAM template ----------------------------------------------------------------------
+step "cfn-lint template.yaml"
+"$venv/bin/cfn-lint" --non-zero-exit-code error -- template.yaml
+# cfn-lint checks SAM resources against their schemas but no longer expands them; expand the
+# template with the SAM transform, as CloudFormation will, and lint what comes out too.
+expanded="$target_dir/template.expanded.json"
+"$venv/bin/python" tests/tools/sam_transform.py template.yaml "$expanded"
+"$venv/bin/cfn-lint" --non-zero-exit-code error -- "$expanded"
+echo "cfn-lint: no errors (template and its SAM expansion)"
+
+# --- c. build (the suites spawn release binaries such as retail-local) --------------------------
+step "cargo build --release --workspace --locked"
+cargo build --release --workspace --locked
+
+# --- d. every test ------------------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+    step "cargo install cargo-nextest --locked"
+    cargo install cargo-nextest --locked
+fi
+
+export RETAIL_LOCAL_BIN="$target_dir/release/retail-local"
+export RETAIL_VENV="$venv"
+
+step "cargo nextest run --release --workspace --locked --no-fail-fast"
+log="$target_dir/nextest-run.log"
+if cargo nextest run --release --workspace --locked --no-fail-fast 2>&1 | tee "$log"; then
+    status=0
+else
+    status=$?
+fi
+
+# --- e. summary -----------------------------------------------------------------------------------
+# nextest closes with e.g. "Summary [ 1.2s] 12 tests run: 11 passed, 1 failed, 0 skipped".
+summary="$(grep -E '^ *Summary \[' "$log" | tail -n 1 || true)"
+passed="$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)"
+failed="$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)"
+skipped="$(grep -oE '[0-9]+ skipped' <<<"$summary" | grep -oE '[0-9]+' || echo 0)"
+echo
+if [[ -z "$summary" ]]; then
+    echo "tests/run.sh: cargo nextest stopped before running the tests (exit $status)"
+    exit "$status"
+fi
+if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
+    failed=1 # nextest failed without counting a failed test (a crash, a timeout, a setup error)
+fi
+trap - ERR
+echo "summary: $passed passed, $failed failed, $skipped skipped"
+exit "$status"

@@ -42,7 +42,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
             "the body must be application/json",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the body is not valid here: {e}")))
+    super::strict::from_slice(bytes).map_err(|e| Problem::invalid(format!("the body is not valid here: {e}")))
 }
 
 /// A path parameter, parsed; a value that does not parse is 400.

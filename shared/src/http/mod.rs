@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod function;
 pub mod problem;
+pub mod strict;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -34,6 +34,28 @@ pub enum DomainError {
     AmbiguousBarcode { barcode: String, skus: Vec<String> },
     #[error("not enough stock")]
     OutOfStock { shortages: Vec<Shortage> },
+    /// A sale names an sku or barcode the catalog does not know.
+    #[error("{0}")]
+    UnknownCommodity(String),
+    /// A sale line's price is not in force at the sale's time.
+    #[error("{0}")]
+    NoPriceInSale(String),
+    /// In a sale, a barcode several skus share: the till must send the sku.
+    #[error("barcode {barcode} is shared by {skus:?}; send the sku")]
+    AmbiguousBarcodeInSale { barcode: String, skus: Vec<String> },
+    #[error("{0}")]
+    PaymentMismatch(String),
+    #[error("{0}")]
+    SaleTooOld(String),
+    #[error("{0}")]
+    SaleInFuture(String),
+    #[error("the Idempotency-Key header is required")]
+    MissingIdempotencyKey,
+    #[error("this idempotency key was used for a different sale")]
+    IdempotencyKeyReused,
+    /// The same sale with the same key is still being recorded.
+    #[error("a sale with this idempotency key is still in progress; retry with the same key")]
+    InProgress,
     /// A dependency is throttling or down; safe to retry.
     #[error("{0}")]
     Unavailable(String),

@@ -6,6 +6,8 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod price;
+pub mod report;
+pub mod sale;
 pub mod stock;
 pub mod time;
 

@@ -69,6 +69,21 @@ impl Problem {
     }
 }
 
+impl From<crate::domain::sale::LineError> for Problem {
+    fn from(e: crate::domain::sale::LineError) -> Self {
+        Problem::from(e.error).with("line", e.line)
+    }
+}
+
+impl From<crate::domain::sale::LineErrorOr> for Problem {
+    fn from(e: crate::domain::sale::LineErrorOr) -> Self {
+        match e {
+            crate::domain::sale::LineErrorOr::Sale(e) => e.into(),
+            crate::domain::sale::LineErrorOr::Line(e) => e.into(),
+        }
+    }
+}
+
 impl From<DomainError> for Problem {
     fn from(e: DomainError) -> Self {
         let detail = e.to_string();
@@ -87,6 +102,25 @@ impl From<DomainError> for Problem {
             }
             DomainError::OutOfStock { shortages } => Problem::new(StatusCode::CONFLICT, "out_of_stock", detail)
                 .with("shortages", serde_json::to_value(shortages).expect("shortages serialize")),
+            DomainError::UnknownCommodity(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_commodity", detail)
+            }
+            DomainError::NoPriceInSale(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no_price", detail),
+            DomainError::AmbiguousBarcodeInSale { barcode, skus } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "ambiguous_barcode", detail)
+                    .with("barcode", barcode)
+                    .with("skus", skus)
+            }
+            DomainError::PaymentMismatch(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "payment_mismatch", detail),
+            DomainError::SaleTooOld(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_too_old", detail),
+            DomainError::SaleInFuture(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_in_future", detail),
+            DomainError::MissingIdempotencyKey => {
+                Problem::new(StatusCode::BAD_REQUEST, "missing_idempotency_key", detail)
+            }
+            DomainError::IdempotencyKeyReused => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail)
+            }
+            DomainError::InProgress => Problem::new(StatusCode::CONFLICT, "in_progress", detail).retry_after(1),
             DomainError::Unavailable(_) => {
                 // The cause is logged where it happened; the client only learns to retry.
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is busy; retry shortly")

@@ -6,9 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    BatchOutcome, CatalogStore, CommodityView, LookupStore, PriceBatch, PriceBatchResult, PriceStore, StoreResult,
-    Written,
+    AggregateStore, BasketReading, BatchOutcome, CatalogStore, CommodityView, IN_PROGRESS_EXPIRY, KEY_RETENTION,
+    KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, StoreResult, Written,
 };
+use crate::domain::report::StoreDay;
+use crate::domain::sale::{Receipt, SaleRecord, record_sale};
+use crate::domain::{IdempotencyKey, Shortage, StockPolicy, TerminalId};
+use chrono::NaiveDate;
+use std::collections::HashSet;
+use tokio::sync::Notify;
 use crate::domain::price::retain_live;
 use crate::domain::stock::{StockChange, check_change, out_of_stock};
 use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
@@ -24,12 +30,30 @@ struct State {
     /// Per sku, every adjustment ever applied.
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
+    keys: HashMap<(StoreId, IdempotencyKey), KeyRecord>,
+    sales: HashMap<(StoreId, String), SaleRecord>,
+    receipt_sequences: HashMap<(StoreId, TerminalId), u64>,
+    /// Every committed sale in commit order: the embedded store's change stream.
+    feed: Vec<SaleRecord>,
+    days: HashMap<(StoreId, NaiveDate), StoreDay>,
+    folded: HashSet<String>,
+}
+
+struct KeyRecord {
+    fingerprint: String,
+    state: KeyState,
+}
+
+enum KeyState {
+    InProgress { since: DateTime<Utc> },
+    Completed { receipt: Box<Receipt>, at: DateTime<Utc> },
 }
 
 /// Cheap to clone: clones share one state.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
+    committed: Arc<Notify>,
 }
 
 impl MemoryStore {
@@ -45,6 +69,18 @@ impl MemoryStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The committed sales from position `from` of the change stream on, and the next position.
+    pub fn sales_since(&self, from: usize) -> (Vec<SaleRecord>, usize) {
+        let state = self.read();
+        let from = from.min(state.feed.len());
+        (state.feed[from..].to_vec(), state.feed.len())
+    }
+
+    /// Wakes when a sale is committed (the embedded store's stream trigger).
+    pub async fn sale_committed(&self) {
+        self.committed.notified().await
     }
 }
 
@@ -222,5 +258,161 @@ impl PriceStore for MemoryStore {
     async fn price_history(&self, store: &Store, sku: &Sku) -> StoreResult<Vec<PriceAdjustment>> {
         let state = self.read();
         Ok(state.history.get(sku).map(|h| h.iter().filter(reaches_store(store)).cloned().collect()).unwrap_or_default())
+    }
+}
+
+impl SalesStore for MemoryStore {
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        CatalogStore::store(self, id).await
+    }
+
+    async fn claim_sale_key(
+        &self,
+        store: &StoreId,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<KeyClaim> {
+        let mut state = self.write();
+        let id = (store.clone(), key.clone());
+        if let Some(record) = state.keys.get(&id) {
+            let live = match &record.state {
+                KeyState::InProgress { since } => now - *since < IN_PROGRESS_EXPIRY,
+                KeyState::Completed { at, .. } => now - *at < KEY_RETENTION,
+            };
+            if live {
+                return Ok(match &record.state {
+                    KeyState::InProgress { .. } => KeyClaim::InProgress { fingerprint: record.fingerprint.clone() },
+                    KeyState::Completed { receipt, .. } => {
+                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: (**receipt).clone() }
+                    }
+                });
+            }
+        }
+        state.keys.insert(id, KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now } });
+        Ok(KeyClaim::Claimed)
+    }
+
+    async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey) -> StoreResult<()> {
+        let mut state = self.write();
+        let id = (store.clone(), key.clone());
+        if matches!(state.keys.get(&id), Some(KeyRecord { state: KeyState::InProgress { .. }, .. })) {
+            state.keys.remove(&id);
+        }
+        Ok(())
+    }
+
+    async fn basket_reading(&self, store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
+        let state = self.read();
+        let mut reading = BasketReading::default();
+        let mut wanted: Vec<&Sku> = skus.iter().collect();
+        for b in barcodes {
+            if let Some(holders) = state.barcodes.get(b) {
+                reading.barcodes.insert(b.to_string(), holders.clone());
+                wanted.extend(holders);
+            }
+        }
+        for sku in wanted {
+            if let Some(c) = state.commodities.get(sku) {
+                let prices = state
+                    .schedules
+                    .get(sku)
+                    .map(|s| s.iter().filter(reaches_store(store)).cloned().collect())
+                    .unwrap_or_default();
+                reading.commodities.insert(sku.clone(), (c.clone(), prices));
+            }
+        }
+        Ok(reading)
+    }
+
+    async fn commit_sale(&self, pending: PendingSale) -> StoreResult<SaleRecord> {
+        let mut state = self.write();
+        let store_id = pending.store.store_id.clone();
+        let key = (store_id.clone(), pending.key.clone());
+        match state.keys.get(&key) {
+            Some(KeyRecord { fingerprint, state: KeyState::InProgress { .. } }) if *fingerprint == pending.fingerprint => {}
+            // The claim lapsed and another attempt took the key over: that one records the sale.
+            _ => return Err(DomainError::InProgress),
+        }
+        let shortages: Vec<Shortage> = pending
+            .basket
+            .takes
+            .iter()
+            .filter(|t| t.policy == StockPolicy::Strict)
+            .filter_map(|t| {
+                let on_hand = state.stock.get(&(store_id.clone(), t.sku.clone())).copied().unwrap_or(0);
+                (on_hand < t.amount).then(|| Shortage { sku: t.sku.to_string(), requested: t.amount, available: on_hand.max(0) })
+            })
+            .collect();
+        if !shortages.is_empty() {
+            return Err(out_of_stock(shortages));
+        }
+        let sequence = {
+            let seq = state.receipt_sequences.entry((store_id.clone(), pending.sale.terminal_id.clone())).or_insert(0);
+            *seq += 1;
+            *seq
+        };
+        for take in &pending.basket.takes {
+            *state.stock.entry((store_id.clone(), take.sku.clone())).or_insert(0) -= take.amount;
+        }
+        let record = record_sale(
+            pending.sale_id,
+            sequence,
+            &pending.store,
+            &pending.sale,
+            pending.basket,
+            pending.settlement,
+            pending.created_at,
+        );
+        state.keys.insert(
+            key,
+            KeyRecord {
+                fingerprint: pending.fingerprint,
+                state: KeyState::Completed { receipt: Box::new(record.receipt.clone()), at: pending.created_at },
+            },
+        );
+        state.sales.insert((store_id, record.receipt.sale_id.clone()), record.clone());
+        state.feed.push(record.clone());
+        drop(state);
+        self.committed.notify_waiters();
+        Ok(record)
+    }
+
+    async fn sale(&self, store: &StoreId, sale_id: &str) -> StoreResult<Option<Receipt>> {
+        Ok(self.read().sales.get(&(store.clone(), sale_id.to_owned())).map(|r| r.receipt.clone()))
+    }
+}
+
+impl AggregateStore for MemoryStore {
+    async fn fold_sales(&self, sales: &[SaleRecord]) -> StoreResult<usize> {
+        let mut state = self.write();
+        let mut new = 0;
+        for sale in sales {
+            if !state.folded.insert(sale.receipt.sale_id.clone()) {
+                continue;
+            }
+            let day = (sale.receipt.store_id.clone(), sale.receipt.business_day);
+            state.days.entry(day).or_default().fold(sale);
+            new += 1;
+        }
+        Ok(new)
+    }
+
+    async fn store_day(&self, store: &StoreId, date: NaiveDate) -> StoreResult<Option<StoreDay>> {
+        Ok(self.read().days.get(&(store.clone(), date)).cloned())
+    }
+
+    async fn chain_day(&self, date: NaiveDate) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
+        let state = self.read();
+        let stores: Vec<Store> = state.stores.values().cloned().collect();
+        let days = stores
+            .iter()
+            .filter_map(|s| state.days.get(&(s.store_id.clone(), date)).map(|d| (s.store_id.clone(), d.clone())))
+            .collect();
+        Ok((stores, days))
+    }
+
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        CatalogStore::store(self, id).await
     }
 }

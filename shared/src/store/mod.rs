@@ -118,3 +118,109 @@ pub trait PriceStore: Clone + Send + Sync + 'static {
     /// Every adjustment of a sku whose scope reaches `store`, expired ones included.
     fn price_history(&self, store: &Store, sku: &Sku) -> impl Future<Output = StoreResult<Vec<PriceAdjustment>>> + Send;
 }
+
+/// What a checkout reads before it commits: the commodities its lines name (by sku or by
+/// barcode) with their price schedules for the store.
+#[derive(Debug, Clone, Default)]
+pub struct BasketReading {
+    pub commodities: HashMap<Sku, (Commodity, Vec<PriceAdjustment>)>,
+    /// Scanned catalog barcode → the skus that hold it.
+    pub barcodes: HashMap<String, Vec<Sku>>,
+}
+
+/// Where an idempotency key stands when a sale arrives with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// Ours now: go on and price the sale.
+    Claimed,
+    /// Another request with this key is being recorded.
+    InProgress { fingerprint: String },
+    /// Recorded before: replay its receipt if the body is the same.
+    Completed { fingerprint: String, receipt: crate::domain::sale::Receipt },
+}
+
+/// A sale ready to commit; the store gives it its receipt number.
+#[derive(Debug, Clone)]
+pub struct PendingSale {
+    pub key: crate::domain::IdempotencyKey,
+    pub fingerprint: String,
+    pub sale_id: String,
+    pub store: Store,
+    pub sale: crate::domain::sale::CheckedSale,
+    pub basket: crate::domain::sale::PricedBasket,
+    pub settlement: crate::domain::sale::Settlement,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How long a claimed key may stay in progress before a retry may take it over (a crashed
+/// attempt must not block its till forever).
+pub const IN_PROGRESS_EXPIRY: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a completed key answers with its receipt.
+pub const KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+/// The till's sales: idempotency keys, the atomic commit, and reading receipts back.
+pub trait SalesStore: Clone + Send + Sync + 'static {
+    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
+
+    /// Claims `key` in `store` for a body with `fingerprint`, unless it is in progress or done.
+    fn claim_sale_key(
+        &self,
+        store: &StoreId,
+        key: &crate::domain::IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<KeyClaim>> + Send;
+
+    /// Gives a claimed key back after a refusal, so that its retry runs afresh.
+    fn release_sale_key(
+        &self,
+        store: &StoreId,
+        key: &crate::domain::IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn basket_reading(
+        &self,
+        store: &Store,
+        skus: &[Sku],
+        barcodes: &[Barcode],
+    ) -> impl Future<Output = StoreResult<BasketReading>> + Send;
+
+    /// Records the sale, completes its key with the receipt, and takes its stock, all at once
+    /// or not at all: strict stock short of what the sale takes is `OutOfStock`.
+    fn commit_sale(
+        &self,
+        sale: PendingSale,
+    ) -> impl Future<Output = StoreResult<crate::domain::sale::SaleRecord>> + Send;
+
+    fn sale(
+        &self,
+        store: &StoreId,
+        sale_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::domain::sale::Receipt>>> + Send;
+}
+
+/// The daily aggregates the sales stream feeds and the reports read.
+pub trait AggregateStore: Clone + Send + Sync + 'static {
+    /// Folds each sale into its store-day once: a sale folded before counts nothing again.
+    /// Returns how many were new.
+    fn fold_sales(
+        &self,
+        sales: &[crate::domain::sale::SaleRecord],
+    ) -> impl Future<Output = StoreResult<usize>> + Send;
+
+    fn store_day(
+        &self,
+        store: &StoreId,
+        date: chrono::NaiveDate,
+    ) -> impl Future<Output = StoreResult<Option<crate::domain::report::StoreDay>>> + Send;
+
+    /// Every store, and the store-days of `date` that have sales.
+    fn chain_day(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> impl Future<
+        Output = StoreResult<(Vec<Store>, BTreeMap<StoreId, crate::domain::report::StoreDay>)>,
+    > + Send;
+
+    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
+}

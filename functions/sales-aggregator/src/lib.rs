@@ -1,2 +1,48 @@
-//! `sales-aggregator`: folds the sales table's change stream into daily aggregates. Declared in
-//! the template; built with the checkout issue.
+//! `sales-aggregator`: folds the sales table's change stream into daily aggregates. The stream
+//! delivers at least once and may replay a batch; the store folds each sale once.
+
+use aws_lambda_events::dynamodb::Event;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+
+use retail_core::domain::DomainError;
+use retail_core::store::AggregateStore;
+use retail_core::store::items::sale_from_item;
+
+pub struct SalesAggregator<S> {
+    store: S,
+}
+
+impl<S: AggregateStore> SalesAggregator<S> {
+    pub fn new(store: S) -> Self {
+        SalesAggregator { store }
+    }
+
+    /// Folds every new sale of the batch. A record that is not a sale is reported as a batch
+    /// item failure (the stream retries from it, then hands it to the on-failure queue) while
+    /// the good ones still count; a store that fails fails the whole batch, to be retried.
+    pub async fn fold(&self, event: Event) -> Result<DynamoDbEventResponse, DomainError> {
+        let mut sales = Vec::with_capacity(event.records.len());
+        let mut failures = Vec::new();
+        for record in event.records {
+            // Sales are written once and never changed: only inserts carry news.
+            if record.event_name != "INSERT" {
+                continue;
+            }
+            let id = record.change.sequence_number.clone().unwrap_or_else(|| record.event_id.clone());
+            match sale_from_item(record.change.new_image) {
+                Ok(sale) => sales.push(sale),
+                Err(e) => {
+                    tracing::warn!(sequence = %id, error = %e, "a stream record is not a sale");
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = Some(id);
+                    failures.push(failure);
+                }
+            }
+        }
+        let folded = self.store.fold_sales(&sales).await?;
+        tracing::debug!(received = sales.len(), folded, "folded a batch of sales");
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = failures;
+        Ok(response)
+    }
+}

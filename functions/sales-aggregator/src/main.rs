@@ -1,19 +1,15 @@
+use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+use retail_core::store::memory::MemoryStore;
+use sales_aggregator::SalesAggregator;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     retail_core::http::function::init_tracing();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        // Not built yet: report every record as failed so the stream keeps them for the real one.
-        let failures: Vec<Value> = event.payload["Records"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["dynamodb"]["SequenceNumber"].as_str())
-            .map(|seq| serde_json::json!({ "itemIdentifier": seq }))
-            .collect();
-        Ok::<_, Error>(serde_json::json!({ "batchItemFailures": failures }))
+    let aggregator = std::sync::Arc::new(SalesAggregator::new(MemoryStore::new()));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+        let aggregator = aggregator.clone();
+        async move { aggregator.fold(event.payload).await.map_err(Error::from) }
     }))
     .await
 }

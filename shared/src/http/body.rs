@@ -90,13 +90,18 @@ mod tests {
 /// A fingerprint of a JSON document that is equal for equal documents as parsed JSON: member
 /// order and whitespace do not matter. SHA-256 of the canonical form, in hex.
 pub fn fingerprint(bytes: &[u8]) -> Result<String, Problem> {
-    use sha2::{Digest, Sha256};
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the body is not valid JSON: {e}")))?;
-    let mut canonical = String::with_capacity(bytes.len());
-    write_canonical(&value, &mut canonical);
+    Ok(fingerprint_value(&value))
+}
+
+/// [`fingerprint`] of a document already parsed.
+pub fn fingerprint_value(value: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The body's bytes as they arrived.

@@ -45,8 +45,8 @@ impl Problem {
         self.status.canonical_reason().unwrap_or("Error")
     }
 
-    /// The problem as an `application/problem+json` response carrying the request id.
-    pub fn into_response(self, request_id: &str) -> Response<Body> {
+    /// The problem document, as a response body or an entry of a batch answer.
+    pub fn to_json(&self, request_id: &str) -> Value {
         let mut doc = Map::with_capacity(7 + self.extras.len());
         doc.insert("type".into(), json!(format!("urn:retail:problem:{}", self.code)));
         doc.insert("title".into(), json!(self.title()));
@@ -54,8 +54,13 @@ impl Problem {
         doc.insert("detail".into(), json!(self.detail));
         doc.insert("code".into(), json!(self.code));
         doc.insert("requestId".into(), json!(request_id));
-        doc.extend(self.extras);
-        let body = serde_json::to_vec(&Value::Object(doc)).expect("a JSON map serializes");
+        doc.extend(self.extras.clone());
+        Value::Object(doc)
+    }
+
+    /// The problem as an `application/problem+json` response carrying the request id.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let body = serde_json::to_vec(&self.to_json(request_id)).expect("a JSON map serializes");
         let mut response = Response::builder()
             .status(self.status)
             .header("content-type", "application/problem+json")

@@ -3,6 +3,7 @@
 //! key never sells twice.
 
 use chrono::Utc;
+use std::sync::Arc;
 use http::StatusCode;
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
@@ -10,10 +11,10 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use retail_core::domain::sale::{
-    CheckedSale, LineDraft, LineItem, Payment, Receipt, SaleDraft, check_time, price_basket, settle, BasketCatalog,
+    CheckedSale, LineDraft, LineItem, Payment, Receipt, SaleDraft, SaleRecord, check_time, price_basket, settle, BasketCatalog,
 };
 use retail_core::domain::{Barcode, DomainError, IdempotencyKey, Sku, Store, StoreId, TerminalId};
-use retail_core::http::body::{fingerprint_value, raw_body, raw_path_param};
+use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
 use retail_core::http::{HttpFunction, Problem, Reply, Routed, Scope, authorize, json_body, path_param};
 use retail_core::store::{KeyClaim, PendingSale, SalesStore};
@@ -27,7 +28,7 @@ pub struct Checkout<S> {
 
 /// How a sale was answered: recorded now, or the receipt of the first attempt replayed.
 enum Sold {
-    Recorded(Receipt),
+    Recorded(Arc<SaleRecord>),
     Replayed(Receipt),
 }
 
@@ -96,10 +97,9 @@ impl<S: SalesStore> Checkout<S> {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let now = Utc::now();
         let checked = draft.check(now)?;
-        let body: Value = serde_json::from_slice(raw_body(request)).map_err(|e| Problem::invalid(e.to_string()))?;
         let store = self.shop(&store_id).await?;
-        match self.sell(&store, &key, &fingerprint_value(&body), checked).await? {
-            Sold::Recorded(receipt) => Ok(Reply::json(StatusCode::CREATED, &receipt)),
+        match self.sell(&store, &key, &draft.fingerprint(), checked).await? {
+            Sold::Recorded(sale) => Ok(Reply::json(StatusCode::CREATED, &sale.receipt)),
             Sold::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
         }
     }
@@ -128,19 +128,19 @@ impl<S: SalesStore> Checkout<S> {
                     .with("index", i));
                 }
             };
-            entries.push((key, doc, raw));
+            entries.push((key, raw));
         }
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let store = self.shop(&store_id).await?;
         let id = request_id(request);
         let mut results = Vec::with_capacity(entries.len());
-        for (key, mut doc, raw) in entries {
-            let outcome = self.record_entry(&store, &key, &mut doc, raw.get()).await;
+        for (key, raw) in entries {
+            let outcome = self.record_entry(&store, &key, raw.get()).await;
             results.push(match outcome {
-                Ok(Sold::Recorded(receipt)) => BatchResult {
+                Ok(Sold::Recorded(sale)) => BatchResult {
                     idempotency_key: key.to_string(),
                     status: 201,
-                    receipt: Some(receipt),
+                    receipt: Some(sale.receipt.clone()),
                     problem: None,
                 },
                 Ok(Sold::Replayed(receipt)) => BatchResult {
@@ -164,7 +164,7 @@ impl<S: SalesStore> Checkout<S> {
     }
 
     /// One entry of an offline upload, answered as `POST /sales` would answer it alone.
-    async fn record_entry(&self, store: &Store, key: &IdempotencyKey, doc: &mut Map<String, Value>, raw: &str) -> Result<Sold, Problem> {
+    async fn record_entry(&self, store: &Store, key: &IdempotencyKey, raw: &str) -> Result<Sold, Problem> {
         let entry: BatchEntry = retail_core::http::strict::from_slice(raw.as_bytes())
             .map_err(|e| Problem::invalid(format!("the sale is not valid here: {e}")))?;
         let draft = SaleDraft {
@@ -175,9 +175,7 @@ impl<S: SalesStore> Checkout<S> {
         };
         let checked = draft.check(Utc::now())?;
         // The key is not part of the sale: the same sale sent alone has the same fingerprint.
-        doc.remove("idempotencyKey");
-        let fingerprint = fingerprint_value(&Value::Object(std::mem::take(doc)));
-        self.sell(store, key, &fingerprint, checked).await
+        self.sell(store, key, &draft.fingerprint(), checked).await
     }
 
     /// Claims the key, then prices, checks and commits the sale; gives the key back on refusal.
@@ -199,7 +197,7 @@ impl<S: SalesStore> Checkout<S> {
         outcome.map(Sold::Recorded)
     }
 
-    async fn price_and_commit(&self, store: &Store, key: &IdempotencyKey, fingerprint: &str, sale: CheckedSale) -> Result<Receipt, Problem> {
+    async fn price_and_commit(&self, store: &Store, key: &IdempotencyKey, fingerprint: &str, sale: CheckedSale) -> Result<Arc<SaleRecord>, Problem> {
         let now = Utc::now();
         let mut skus: Vec<Sku> = Vec::new();
         let mut barcodes: Vec<Barcode> = Vec::new();
@@ -238,7 +236,7 @@ impl<S: SalesStore> Checkout<S> {
                 created_at: now,
             })
             .await?;
-        Ok(record.receipt)
+        Ok(record)
     }
 
     async fn receipt(&self, request: &Request) -> Routed {

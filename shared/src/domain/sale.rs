@@ -39,7 +39,7 @@ pub struct Payment {
 }
 
 /// A basket line as the till sends it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LineDraft {
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct LineDraft {
 }
 
 /// A sale as the till sends it: never a price, only what was scanned and how it was paid.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SaleDraft {
     pub terminal_id: TerminalId,
@@ -98,6 +98,20 @@ pub struct LineError {
 }
 
 impl SaleDraft {
+    /// Equal for sales that are equal as parsed JSON (an absent optional member and `null` are
+    /// the same sale): what a retried request must match to be a replay.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let canonical = serde_json::to_vec(self).expect("a sale serializes");
+        let digest = Sha256::digest(&canonical);
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            hex.push(char::from_digit(u32::from(b >> 4), 16).expect("a nibble"));
+            hex.push(char::from_digit(u32::from(b & 15), 16).expect("a nibble"));
+        }
+        hex
+    }
+
     /// Checks everything that needs no catalog: counts, ranges, ids, barcodes, and the time
     /// (`now` when the till sends none). The time window itself is [`check_time`]'s.
     pub fn check(&self, now: DateTime<Utc>) -> Result<CheckedSale, LineErrorOr> {

@@ -73,6 +73,11 @@ impl Event {
         self
     }
 
+    /// The event as the JSON text Lambda would hand to the runtime.
+    pub fn to_json_string(&self) -> String {
+        self.doc.to_string()
+    }
+
     /// Through `lambda_http`'s own deserializer, as the runtime would.
     pub fn request(&self) -> Request {
         lambda_http::request::from_str(&self.doc.to_string()).expect("a valid v2 event")

@@ -31,10 +31,10 @@ struct State {
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
     keys: HashMap<(StoreId, IdempotencyKey), KeyRecord>,
-    sales: HashMap<(StoreId, String), SaleRecord>,
+    sales: HashMap<(StoreId, String), Arc<SaleRecord>>,
     receipt_sequences: HashMap<(StoreId, TerminalId), u64>,
     /// Every committed sale in commit order: the embedded store's change stream.
-    feed: Vec<SaleRecord>,
+    feed: Vec<Arc<SaleRecord>>,
     days: HashMap<(StoreId, NaiveDate), StoreDay>,
     folded: HashSet<String>,
 }
@@ -46,7 +46,7 @@ struct KeyRecord {
 
 enum KeyState {
     InProgress { since: DateTime<Utc> },
-    Completed { receipt: Box<Receipt>, at: DateTime<Utc> },
+    Completed { sale: Arc<SaleRecord>, at: DateTime<Utc> },
 }
 
 /// Cheap to clone: clones share one state.
@@ -72,7 +72,7 @@ impl MemoryStore {
     }
 
     /// The committed sales from position `from` of the change stream on, and the next position.
-    pub fn sales_since(&self, from: usize) -> (Vec<SaleRecord>, usize) {
+    pub fn sales_since(&self, from: usize) -> (Vec<Arc<SaleRecord>>, usize) {
         let state = self.read();
         let from = from.min(state.feed.len());
         (state.feed[from..].to_vec(), state.feed.len())
@@ -283,8 +283,8 @@ impl SalesStore for MemoryStore {
             if live {
                 return Ok(match &record.state {
                     KeyState::InProgress { .. } => KeyClaim::InProgress { fingerprint: record.fingerprint.clone() },
-                    KeyState::Completed { receipt, .. } => {
-                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: (**receipt).clone() }
+                    KeyState::Completed { sale, .. } => {
+                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: sale.receipt.clone() }
                     }
                 });
             }
@@ -325,7 +325,7 @@ impl SalesStore for MemoryStore {
         Ok(reading)
     }
 
-    async fn commit_sale(&self, pending: PendingSale) -> StoreResult<SaleRecord> {
+    async fn commit_sale(&self, pending: PendingSale) -> StoreResult<Arc<SaleRecord>> {
         let mut state = self.write();
         let store_id = pending.store.store_id.clone();
         let key = (store_id.clone(), pending.key.clone());
@@ -364,11 +364,12 @@ impl SalesStore for MemoryStore {
             pending.settlement,
             pending.created_at,
         );
+        let record = Arc::new(record);
         state.keys.insert(
             key,
             KeyRecord {
                 fingerprint: pending.fingerprint,
-                state: KeyState::Completed { receipt: Box::new(record.receipt.clone()), at: pending.created_at },
+                state: KeyState::Completed { sale: record.clone(), at: pending.created_at },
             },
         );
         state.sales.insert((store_id, record.receipt.sale_id.clone()), record.clone());

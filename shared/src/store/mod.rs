@@ -191,7 +191,7 @@ pub trait SalesStore: Clone + Send + Sync + 'static {
     fn commit_sale(
         &self,
         sale: PendingSale,
-    ) -> impl Future<Output = StoreResult<crate::domain::sale::SaleRecord>> + Send;
+    ) -> impl Future<Output = StoreResult<std::sync::Arc<crate::domain::sale::SaleRecord>>> + Send;
 
     fn sale(
         &self,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 
 use super::catalog::Store;
@@ -74,6 +75,28 @@ pub struct AdjustmentId {
     pub index: u32,
 }
 
+impl AdjustmentId {
+    /// The id as text, without the formatting machinery (a receipt writes one per line).
+    pub fn text(&self) -> String {
+        let mut digits = [0u8; 10];
+        let mut n = self.index;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut out = String::with_capacity(self.batch_id.as_str().len() + 1 + digits.len() - at);
+        out.push_str(self.batch_id.as_str());
+        out.push(':');
+        out.push_str(std::str::from_utf8(&digits[at..]).expect("ascii digits"));
+        out
+    }
+}
+
 impl fmt::Display for AdjustmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.batch_id, self.index)
@@ -130,27 +153,29 @@ impl PriceAdjustment {
 }
 
 /// The price in force for `store` at `at` among `candidates` (adjustments of one sku).
-pub fn price_in_force<'a>(
-    candidates: impl IntoIterator<Item = &'a PriceAdjustment>,
+pub fn price_in_force<'a, A: Borrow<PriceAdjustment> + 'a>(
+    candidates: impl IntoIterator<Item = &'a A>,
     store: &Store,
     at: DateTime<Utc>,
 ) -> Option<&'a PriceAdjustment> {
     candidates
         .into_iter()
-        .filter(|a| a.scope.reaches(store) && a.in_force_at(at))
+        .map(Borrow::borrow)
+        .filter(|a: &&PriceAdjustment| a.scope.reaches(store) && a.in_force_at(at))
         .max_by(|a, b| a.precedence().cmp(&b.precedence()))
 }
 
 /// Drops what can no longer be in force at or after `now`: ended promotions, and regular prices
 /// outranked by another regular price of the same scope already in force. What is left is the
 /// price schedule a lookup reads; history keeps everything for the as-of explanation.
-pub fn retain_live(schedule: &mut Vec<PriceAdjustment>, now: DateTime<Utc>) {
+pub fn retain_live<A: Borrow<PriceAdjustment> + Clone>(schedule: &mut Vec<A>, now: DateTime<Utc>) {
     let snapshot = schedule.clone();
     schedule.retain(|a| {
+        let a: &PriceAdjustment = a.borrow();
         if a.is_promotion() {
             return a.current_or_future_at(now);
         }
-        !snapshot.iter().any(|b| {
+        !snapshot.iter().map(Borrow::borrow).any(|b: &PriceAdjustment| {
             !b.is_promotion() && b.scope == a.scope && b.valid_from <= now && b.precedence() > a.precedence()
         })
     });
@@ -326,6 +351,14 @@ mod tests {
         for h in 0..12 {
             let at = t0() + Duration::hours(h);
             assert_eq!(price_in_force(&live, &s, at), price_in_force(&all, &s, at));
+        }
+    }
+
+    #[test]
+    fn adjustment_ids_read_batch_colon_line() {
+        for index in [0, 7, 10, 4999, u32::MAX] {
+            let id = AdjustmentId { batch_id: BatchId::parse("b-1").unwrap(), index };
+            assert_eq!(id.text(), id.to_string());
         }
     }
 

@@ -4,13 +4,14 @@
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::barcode::{Embedded, Scan};
 use super::catalog::{StockPolicy, Store, Unit};
 use super::error::DomainError;
 use super::ids::{Sku, StoreId, TerminalId};
 use super::money::{CURRENCY, Money, div_round_half_away};
-use super::price::{AdjustmentId, PriceAdjustment, price_in_force};
+use super::price::{PriceAdjustment, price_in_force};
 use super::time::{instant, parse_instant};
 use super::Commodity;
 
@@ -102,8 +103,19 @@ impl SaleDraft {
     /// the same sale): what a retried request must match to be a replay.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let canonical = serde_json::to_vec(self).expect("a sale serializes");
-        let digest = Sha256::digest(&canonical);
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut hashing = Hashing(Sha256::new());
+        serde_json::to_writer(&mut hashing, self).expect("a sale serializes");
+        let digest = hashing.0.finalize();
         let mut hex = String::with_capacity(64);
         for b in digest {
             hex.push(char::from_digit(u32::from(b >> 4), 16).expect("a nibble"));
@@ -201,7 +213,7 @@ pub struct ReceiptLine {
 
 /// What the catalog says about the skus a basket names, as seen from its store.
 pub struct BasketCatalog<'a> {
-    pub commodities: &'a HashMap<Sku, (Commodity, Vec<PriceAdjustment>)>,
+    pub commodities: &'a HashMap<Sku, (Arc<Commodity>, Vec<Arc<PriceAdjustment>>)>,
     /// For each scanned barcode, the skus that hold it.
     pub barcodes: &'a HashMap<String, Vec<Sku>>,
 }
@@ -232,7 +244,7 @@ enum Measure {
 struct Resolved<'a> {
     index: usize,
     commodity: &'a Commodity,
-    prices: &'a [PriceAdjustment],
+    prices: &'a [Arc<PriceAdjustment>],
     measure: Measure,
     embedded_amount: Option<Money>,
 }
@@ -254,7 +266,8 @@ pub fn weighed_amount(per_kg: Money, grams: i64) -> Money {
 pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'_>) -> Result<PricedBasket, LineError> {
     let fail = |line: usize, error: DomainError| LineError { line, error };
     // Which commodity each line names (None: unknown or ambiguous, refused after unit checks).
-    let mut named: Vec<Result<&(Commodity, Vec<PriceAdjustment>), DomainError>> = Vec::with_capacity(sale.lines.len());
+    let mut named: Vec<Result<&(Arc<Commodity>, Vec<Arc<PriceAdjustment>>), DomainError>> =
+        Vec::with_capacity(sale.lines.len());
     for line in &sale.lines {
         named.push(match &line.item {
             LineItem::Sku(sku) => catalog
@@ -319,76 +332,81 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
     if let Some((index, Err(e))) = named.iter().enumerate().find(|(_, n)| n.is_err()) {
         return Err(fail(index, e.clone()));
     }
-    // Merge and price.
-    let mut lines: Vec<ReceiptLine> = Vec::new();
-    let mut merged_at: HashMap<&Sku, usize> = HashMap::new();
-    let mut merged_measure: Vec<i64> = Vec::new();
-    let mut rates: Vec<(i64, Option<&PriceAdjustment>)> = Vec::new();
+    // Merge, then price each merged line once.
+    struct Merged<'c> {
+        commodity: &'c Commodity,
+        measure: i64,
+        /// None for an embedded-price label, which is never merged.
+        price: Option<&'c PriceAdjustment>,
+        embedded_amount: Money,
+    }
+    let mut merged: Vec<Merged<'_>> = Vec::with_capacity(resolved.len());
+    let mut merged_at: HashMap<&Sku, usize> = HashMap::with_capacity(resolved.len());
+    let mut takes: Vec<StockTake> = Vec::new();
+    let mut take_at: HashMap<&Sku, usize> = HashMap::with_capacity(resolved.len());
     for r in &resolved {
         let c = r.commodity;
-        if let Some(amount) = r.embedded_amount {
-            lines.push(ReceiptLine {
-                sku: c.sku.clone(),
-                name: c.name.clone(),
-                quantity: Some(1),
-                weight_grams: None,
-                unit_amount: amount,
-                line_amount: amount,
-                tax_amount: tax_included(amount, c.tax_rate.basis_points()),
-                adjustment_id: None,
-            });
-            merged_measure.push(1);
-            rates.push((c.tax_rate.basis_points(), None));
-            continue;
-        }
         let measure = match r.measure {
             Measure::Units(n) | Measure::Grams(n) => n,
         };
+        match take_at.get(&c.sku) {
+            Some(&i) => takes[i].amount += measure,
+            None => {
+                take_at.insert(&c.sku, takes.len());
+                takes.push(StockTake { sku: c.sku.clone(), policy: c.stock_policy, amount: measure });
+            }
+        }
+        if let Some(amount) = r.embedded_amount {
+            merged.push(Merged { commodity: c, measure, price: None, embedded_amount: amount });
+            continue;
+        }
         if let Some(&at) = merged_at.get(&c.sku) {
-            merged_measure[at] += measure;
+            merged[at].measure += measure;
             continue;
         }
         let price = price_in_force(r.prices, store, sale.occurred_at).ok_or_else(|| {
             fail(r.index, DomainError::NoPriceInSale(format!("no price in force for {} at the sale's time", c.sku)))
         })?;
-        merged_at.insert(&c.sku, lines.len());
-        merged_measure.push(measure);
-        rates.push((c.tax_rate.basis_points(), Some(price)));
-        lines.push(ReceiptLine {
-            sku: c.sku.clone(),
-            name: c.name.clone(),
-            quantity: None,
-            weight_grams: None,
-            unit_amount: price.amount,
-            line_amount: Money(0),
-            tax_amount: Money(0),
-            adjustment_id: Some(AdjustmentId::to_string(&price.id)),
-        });
+        merged_at.insert(&c.sku, merged.len());
+        merged.push(Merged { commodity: c, measure, price: Some(price), embedded_amount: Money(0) });
     }
-    let mut takes: Vec<StockTake> = Vec::new();
+    let mut lines: Vec<ReceiptLine> = Vec::with_capacity(merged.len());
     let mut total = 0i64;
     let mut tax_total = 0i64;
-    for ((line, measure), (rate, price)) in lines.iter_mut().zip(&merged_measure).zip(&rates) {
-        let commodity = &catalog.commodities[&line.sku].0;
-        if price.is_some() {
-            match commodity.unit {
-                Unit::Each => {
-                    line.quantity = Some(*measure);
-                    line.line_amount = Money(line.unit_amount.0 * measure);
-                }
-                Unit::Kg => {
-                    line.weight_grams = Some(*measure);
-                    line.line_amount = weighed_amount(line.unit_amount, *measure);
+    for m in merged {
+        let c = m.commodity;
+        let rate = c.tax_rate.basis_points();
+        let line = match m.price {
+            None => ReceiptLine {
+                sku: c.sku.clone(),
+                name: c.name.clone(),
+                quantity: Some(1),
+                weight_grams: None,
+                unit_amount: m.embedded_amount,
+                line_amount: m.embedded_amount,
+                tax_amount: tax_included(m.embedded_amount, rate),
+                adjustment_id: None,
+            },
+            Some(price) => {
+                let (quantity, weight_grams, line_amount) = match c.unit {
+                    Unit::Each => (Some(m.measure), None, Money(price.amount.0 * m.measure)),
+                    Unit::Kg => (None, Some(m.measure), weighed_amount(price.amount, m.measure)),
+                };
+                ReceiptLine {
+                    sku: c.sku.clone(),
+                    name: c.name.clone(),
+                    quantity,
+                    weight_grams,
+                    unit_amount: price.amount,
+                    line_amount,
+                    tax_amount: tax_included(line_amount, rate),
+                    adjustment_id: Some(price.id.text()),
                 }
             }
-            line.tax_amount = tax_included(line.line_amount, *rate);
-        }
+        };
         total += line.line_amount.0;
         tax_total += line.tax_amount.0;
-        match takes.iter_mut().find(|t| t.sku == line.sku) {
-            Some(t) => t.amount += measure,
-            None => takes.push(StockTake { sku: line.sku.clone(), policy: commodity.stock_policy, amount: *measure }),
-        }
+        lines.push(line);
     }
     Ok(PricedBasket { lines, total: Money(total), tax_total: Money(tax_total), takes })
 }

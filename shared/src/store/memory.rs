@@ -22,17 +22,21 @@ use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, S
 #[derive(Default)]
 struct State {
     stores: HashMap<StoreId, Store>,
-    commodities: HashMap<Sku, Commodity>,
+    commodities: HashMap<Sku, Arc<Commodity>>,
     barcodes: HashMap<Barcode, Vec<Sku>>,
-    stock: HashMap<(StoreId, Sku), i64>,
+    /// Per store, on hand per sku (grams for weighed items).
+    stock: HashMap<StoreId, HashMap<Sku, i64>>,
     /// Per sku, the adjustments that can still be in force (see `retain_live`).
-    schedules: HashMap<Sku, Vec<PriceAdjustment>>,
+    schedules: HashMap<Sku, Vec<Arc<PriceAdjustment>>>,
     /// Per sku, every adjustment ever applied.
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
-    keys: HashMap<(StoreId, IdempotencyKey), KeyRecord>,
-    sales: HashMap<(StoreId, String), Arc<SaleRecord>>,
-    receipt_sequences: HashMap<(StoreId, TerminalId), u64>,
+    /// Per store, its sales' idempotency keys.
+    keys: HashMap<StoreId, HashMap<IdempotencyKey, KeyRecord>>,
+    /// By sale id (a UUID, unique across stores).
+    sales: HashMap<String, Arc<SaleRecord>>,
+    /// Per store, the last receipt number of each terminal.
+    receipt_sequences: HashMap<StoreId, HashMap<TerminalId, u64>>,
     /// Every committed sale in commit order: the embedded store's change stream.
     feed: Vec<Arc<SaleRecord>>,
     days: HashMap<(StoreId, NaiveDate), StoreDay>,
@@ -84,8 +88,14 @@ impl MemoryStore {
     }
 }
 
-fn reaches_store(store: &Store) -> impl Fn(&&PriceAdjustment) -> bool + '_ {
-    move |a| a.scope.reaches(store)
+fn reaches_store<A: std::borrow::Borrow<PriceAdjustment>>(store: &Store) -> impl Fn(&&A) -> bool + '_ {
+    move |a| (*a).borrow().scope.reaches(store)
+}
+
+impl State {
+    fn on_hand(&self, store: &StoreId, sku: &Sku) -> i64 {
+        self.stock.get(store).and_then(|levels| levels.get(sku)).copied().unwrap_or(0)
+    }
 }
 
 impl CatalogStore for MemoryStore {
@@ -136,12 +146,12 @@ impl CatalogStore for MemoryStore {
                 holders.sort();
             }
         }
-        state.commodities.insert(commodity.sku.clone(), commodity);
+        state.commodities.insert(commodity.sku.clone(), Arc::new(commodity));
         Ok(if previous.is_some() { Written::Replaced } else { Written::Created })
     }
 
     async fn commodity(&self, sku: &Sku) -> StoreResult<Option<Commodity>> {
-        Ok(self.read().commodities.get(sku).cloned())
+        Ok(self.read().commodities.get(sku).map(|c| (**c).clone()))
     }
 
     async fn record_stock_movements(
@@ -158,7 +168,7 @@ impl CatalogStore for MemoryStore {
         for (sku, change) in changes {
             let commodity =
                 state.commodities.get(sku).ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-            let on_hand = state.stock.get(&(store.clone(), sku.clone())).copied().unwrap_or(0);
+            let on_hand = state.on_hand(store, sku);
             match check_change(sku, commodity.stock_policy, on_hand, *change) {
                 Ok(level) => after.push((sku.clone(), level)),
                 Err(shortage) => shortages.push(shortage),
@@ -167,8 +177,9 @@ impl CatalogStore for MemoryStore {
         if !shortages.is_empty() {
             return Err(out_of_stock(shortages));
         }
+        let levels = state.stock.entry(store.clone()).or_default();
         for (sku, level) in &after {
-            state.stock.insert((store.clone(), sku.clone()), *level);
+            levels.insert(sku.clone(), *level);
         }
         Ok(after)
     }
@@ -190,7 +201,7 @@ impl LookupStore for MemoryStore {
             .iter()
             .map(|sku| {
                 let commodity = state.commodities.get(sku)?.clone();
-                let on_hand = state.stock.get(&(store.store_id.clone(), sku.clone())).copied().unwrap_or(0);
+                let on_hand = state.on_hand(&store.store_id, sku);
                 let prices = state
                     .schedules
                     .get(sku)
@@ -234,7 +245,7 @@ impl PriceStore for MemoryStore {
         for adjustment in batch.adjustments {
             state.history.entry(adjustment.sku.clone()).or_default().push(adjustment.clone());
             touched.push(adjustment.sku.clone());
-            state.schedules.entry(adjustment.sku.clone()).or_default().push(adjustment);
+            state.schedules.entry(adjustment.sku.clone()).or_default().push(Arc::new(adjustment));
         }
         touched.sort();
         touched.dedup();
@@ -274,8 +285,8 @@ impl SalesStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> StoreResult<KeyClaim> {
         let mut state = self.write();
-        let id = (store.clone(), key.clone());
-        if let Some(record) = state.keys.get(&id) {
+        let keys = state.keys.entry(store.clone()).or_default();
+        if let Some(record) = keys.get(key) {
             let live = match &record.state {
                 KeyState::InProgress { since } => now - *since < IN_PROGRESS_EXPIRY,
                 KeyState::Completed { at, .. } => now - *at < KEY_RETENTION,
@@ -289,22 +300,26 @@ impl SalesStore for MemoryStore {
                 });
             }
         }
-        state.keys.insert(id, KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now } });
+        keys.insert(key.clone(), KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now } });
         Ok(KeyClaim::Claimed)
     }
 
     async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey) -> StoreResult<()> {
         let mut state = self.write();
-        let id = (store.clone(), key.clone());
-        if matches!(state.keys.get(&id), Some(KeyRecord { state: KeyState::InProgress { .. }, .. })) {
-            state.keys.remove(&id);
+        if let Some(keys) = state.keys.get_mut(store)
+            && matches!(keys.get(key), Some(KeyRecord { state: KeyState::InProgress { .. }, .. }))
+        {
+            keys.remove(key);
         }
         Ok(())
     }
 
     async fn basket_reading(&self, store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
         let state = self.read();
-        let mut reading = BasketReading::default();
+        let mut reading = BasketReading {
+            commodities: HashMap::with_capacity(skus.len() + barcodes.len()),
+            barcodes: HashMap::with_capacity(barcodes.len()),
+        };
         let mut wanted: Vec<&Sku> = skus.iter().collect();
         for b in barcodes {
             if let Some(holders) = state.barcodes.get(b) {
@@ -326,36 +341,49 @@ impl SalesStore for MemoryStore {
     }
 
     async fn commit_sale(&self, pending: PendingSale) -> StoreResult<Arc<SaleRecord>> {
-        let mut state = self.write();
-        let store_id = pending.store.store_id.clone();
-        let key = (store_id.clone(), pending.key.clone());
-        match state.keys.get(&key) {
+        let mut guard = self.write();
+        let state = &mut *guard;
+        let store_id = &pending.store.store_id;
+        let keys = state.keys.entry(store_id.clone()).or_default();
+        match keys.get(&pending.key) {
             Some(KeyRecord { fingerprint, state: KeyState::InProgress { .. } }) if *fingerprint == pending.fingerprint => {}
             // The claim lapsed and another attempt took the key over: that one records the sale.
             _ => return Err(DomainError::InProgress),
         }
+        let levels = state.stock.entry(store_id.clone()).or_default();
         let shortages: Vec<Shortage> = pending
             .basket
             .takes
             .iter()
             .filter(|t| t.policy == StockPolicy::Strict)
             .filter_map(|t| {
-                let on_hand = state.stock.get(&(store_id.clone(), t.sku.clone())).copied().unwrap_or(0);
+                let on_hand = levels.get(&t.sku).copied().unwrap_or(0);
                 (on_hand < t.amount).then(|| Shortage { sku: t.sku.to_string(), requested: t.amount, available: on_hand.max(0) })
             })
             .collect();
         if !shortages.is_empty() {
             return Err(out_of_stock(shortages));
         }
-        let sequence = {
-            let seq = state.receipt_sequences.entry((store_id.clone(), pending.sale.terminal_id.clone())).or_insert(0);
-            *seq += 1;
-            *seq
-        };
         for take in &pending.basket.takes {
-            *state.stock.entry((store_id.clone(), take.sku.clone())).or_insert(0) -= take.amount;
+            match levels.get_mut(&take.sku) {
+                Some(level) => *level -= take.amount,
+                None => {
+                    levels.insert(take.sku.clone(), -take.amount);
+                }
+            }
         }
-        let record = record_sale(
+        let terminals = state.receipt_sequences.entry(store_id.clone()).or_default();
+        let sequence = match terminals.get_mut(&pending.sale.terminal_id) {
+            Some(seq) => {
+                *seq += 1;
+                *seq
+            }
+            None => {
+                terminals.insert(pending.sale.terminal_id.clone(), 1);
+                1
+            }
+        };
+        let record = Arc::new(record_sale(
             pending.sale_id,
             sequence,
             &pending.store,
@@ -363,24 +391,23 @@ impl SalesStore for MemoryStore {
             pending.basket,
             pending.settlement,
             pending.created_at,
-        );
-        let record = Arc::new(record);
-        state.keys.insert(
-            key,
+        ));
+        keys.insert(
+            pending.key,
             KeyRecord {
                 fingerprint: pending.fingerprint,
                 state: KeyState::Completed { sale: record.clone(), at: pending.created_at },
             },
         );
-        state.sales.insert((store_id, record.receipt.sale_id.clone()), record.clone());
+        state.sales.insert(record.receipt.sale_id.clone(), record.clone());
         state.feed.push(record.clone());
-        drop(state);
+        drop(guard);
         self.committed.notify_waiters();
         Ok(record)
     }
 
     async fn sale(&self, store: &StoreId, sale_id: &str) -> StoreResult<Option<Receipt>> {
-        Ok(self.read().sales.get(&(store.clone(), sale_id.to_owned())).map(|r| r.receipt.clone()))
+        Ok(self.read().sales.get(sale_id).filter(|r| r.receipt.store_id == *store).map(|r| r.receipt.clone()))
     }
 }
 

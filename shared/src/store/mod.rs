@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::domain::price::LineRejection;
 use crate::domain::stock::StockChange;
@@ -19,9 +20,9 @@ pub type StoreResult<T> = Result<T, DomainError>;
 /// reaches that store (the adjustments that can be in force now or later).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommodityView {
-    pub commodity: Commodity,
+    pub commodity: Arc<Commodity>,
     pub on_hand: i64,
-    pub prices: Vec<PriceAdjustment>,
+    pub prices: Vec<Arc<PriceAdjustment>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +125,7 @@ pub trait PriceStore: Clone + Send + Sync + 'static {
 /// barcode) with their price schedules for the store.
 #[derive(Debug, Clone, Default)]
 pub struct BasketReading {
-    pub commodities: HashMap<Sku, (Commodity, Vec<PriceAdjustment>)>,
+    pub commodities: HashMap<Sku, (Arc<Commodity>, Vec<Arc<PriceAdjustment>>)>,
     /// Scanned catalog barcode → the skus that hold it.
     pub barcodes: HashMap<String, Vec<Sku>>,
 }

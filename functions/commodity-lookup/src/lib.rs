@@ -74,7 +74,7 @@ struct Item<'a> {
 
 fn item<'a>(view: &'a CommodityView, store: &Store, now: DateTime<Utc>, scan: Option<&'a Scan>) -> Item<'a> {
     let c = &view.commodity;
-    let price = price_in_force(&view.prices, store, now).map(|a| PriceNow {
+    let price = price_in_force(view.prices.iter(), store, now).map(|a| PriceNow {
         amount: a.amount,
         currency: CURRENCY,
         adjustment_id: &a.id,

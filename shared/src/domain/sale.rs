@@ -213,7 +213,7 @@ pub struct ReceiptLine {
 
 /// What the catalog says about the skus a basket names, as seen from its store.
 pub struct BasketCatalog<'a> {
-    pub commodities: &'a HashMap<Sku, (Arc<Commodity>, Vec<Arc<PriceAdjustment>>)>,
+    pub commodities: &'a HashMap<Sku, (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>)>,
     /// For each scanned barcode, the skus that hold it.
     pub barcodes: &'a HashMap<String, Vec<Sku>>,
 }
@@ -266,7 +266,7 @@ pub fn weighed_amount(per_kg: Money, grams: i64) -> Money {
 pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'_>) -> Result<PricedBasket, LineError> {
     let fail = |line: usize, error: DomainError| LineError { line, error };
     // Which commodity each line names (None: unknown or ambiguous, refused after unit checks).
-    let mut named: Vec<Result<&(Arc<Commodity>, Vec<Arc<PriceAdjustment>>), DomainError>> =
+    let mut named: Vec<Result<&(Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>), DomainError>> =
         Vec::with_capacity(sale.lines.len());
     for line in &sale.lines {
         named.push(match &line.item {

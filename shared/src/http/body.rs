@@ -64,12 +64,12 @@ pub fn query_param<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 
 /// A serializable value on its way out as `application/json`.
 pub trait JsonReply {
-    fn to_json(&self) -> Vec<u8>;
+    fn to_json(&self) -> String;
 }
 
 impl<T: serde::Serialize> JsonReply for T {
-    fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("reply types serialize")
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("reply types serialize")
     }
 }
 

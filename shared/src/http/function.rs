@@ -29,7 +29,8 @@ impl<F: HttpFunction + ?Sized> HttpFunction for Arc<F> {
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
-    pub body: Vec<u8>,
+    /// Text, so the runtime hands it to the gateway as is rather than base64-encoded.
+    pub body: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 

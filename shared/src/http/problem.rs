@@ -60,7 +60,7 @@ impl Problem {
 
     /// The problem as an `application/problem+json` response carrying the request id.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
-        let body = serde_json::to_vec(&self.to_json(request_id)).expect("a JSON map serializes");
+        let body = self.to_json(request_id).to_string();
         let mut response = Response::builder()
             .status(self.status)
             .header("content-type", "application/problem+json")

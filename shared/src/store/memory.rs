@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     AggregateStore, BasketReading, BatchOutcome, CatalogStore, CommodityView, IN_PROGRESS_EXPIRY, KEY_RETENTION,
-    KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, StoreResult, Written,
+    KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, Schedule, StoreResult,
+    Written,
 };
 use crate::domain::report::StoreDay;
 use crate::domain::sale::{Receipt, SaleRecord, record_sale};
@@ -27,7 +28,7 @@ struct State {
     /// Per store, on hand per sku (grams for weighed items).
     stock: HashMap<StoreId, HashMap<Sku, i64>>,
     /// Per sku, the adjustments that can still be in force (see `retain_live`).
-    schedules: HashMap<Sku, Vec<Arc<PriceAdjustment>>>,
+    schedules: HashMap<Sku, Schedule>,
     /// Per sku, every adjustment ever applied.
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
@@ -202,11 +203,7 @@ impl LookupStore for MemoryStore {
             .map(|sku| {
                 let commodity = state.commodities.get(sku)?.clone();
                 let on_hand = state.on_hand(&store.store_id, sku);
-                let prices = state
-                    .schedules
-                    .get(sku)
-                    .map(|s| s.iter().filter(reaches_store(store)).cloned().collect())
-                    .unwrap_or_default();
+                let prices = state.schedules.get(sku).cloned().unwrap_or_default();
                 Some(CommodityView { commodity, on_hand, prices })
             })
             .collect())
@@ -245,13 +242,13 @@ impl PriceStore for MemoryStore {
         for adjustment in batch.adjustments {
             state.history.entry(adjustment.sku.clone()).or_default().push(adjustment.clone());
             touched.push(adjustment.sku.clone());
-            state.schedules.entry(adjustment.sku.clone()).or_default().push(Arc::new(adjustment));
+            Arc::make_mut(state.schedules.entry(adjustment.sku.clone()).or_default()).push(Arc::new(adjustment));
         }
         touched.sort();
         touched.dedup();
         for sku in touched {
             if let Some(schedule) = state.schedules.get_mut(&sku) {
-                retain_live(schedule, now);
+                retain_live(Arc::make_mut(schedule), now);
             }
         }
         state.batches.insert(batch.result.batch_id.clone(), (batch.fingerprint, batch.result.clone()));
@@ -314,7 +311,7 @@ impl SalesStore for MemoryStore {
         Ok(())
     }
 
-    async fn basket_reading(&self, store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
+    async fn basket_reading(&self, _store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
         let state = self.read();
         let mut reading = BasketReading {
             commodities: HashMap::with_capacity(skus.len() + barcodes.len()),
@@ -329,11 +326,7 @@ impl SalesStore for MemoryStore {
         }
         for sku in wanted {
             if let Some(c) = state.commodities.get(sku) {
-                let prices = state
-                    .schedules
-                    .get(sku)
-                    .map(|s| s.iter().filter(reaches_store(store)).cloned().collect())
-                    .unwrap_or_default();
+                let prices = state.schedules.get(sku).cloned().unwrap_or_default();
                 reading.commodities.insert(sku.clone(), (c.clone(), prices));
             }
         }

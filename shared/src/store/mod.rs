@@ -22,8 +22,13 @@ pub type StoreResult<T> = Result<T, DomainError>;
 pub struct CommodityView {
     pub commodity: Arc<Commodity>,
     pub on_hand: i64,
-    pub prices: Vec<Arc<PriceAdjustment>>,
+    pub prices: Schedule,
 }
+
+/// A sku's price schedule: the adjustments that can be in force now or later, at least those
+/// whose scope reaches the store asked about (`price_in_force` picks among them). Shared, so
+/// a read hands it out without copying.
+pub type Schedule = Arc<Vec<Arc<PriceAdjustment>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -125,7 +130,7 @@ pub trait PriceStore: Clone + Send + Sync + 'static {
 /// barcode) with their price schedules for the store.
 #[derive(Debug, Clone, Default)]
 pub struct BasketReading {
-    pub commodities: HashMap<Sku, (Arc<Commodity>, Vec<Arc<PriceAdjustment>>)>,
+    pub commodities: HashMap<Sku, (Arc<Commodity>, Schedule)>,
     /// Scanned catalog barcode → the skus that hold it.
     pub barcodes: HashMap<String, Vec<Sku>>,
 }

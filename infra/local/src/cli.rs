@@ -1,0 +1,308 @@
+//! The command line: `retail-local [serve]` and `retail-local token`.
+
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::authorizer::{DevKey, TokenRequest, key_path_for};
+use crate::template::Template;
+use crate::{LocalApi, Options};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "retail-local",
+    version,
+    about = "Serves the API of template.yaml locally: in-process functions, embedded store, JWT authorizer like API Gateway's.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (what runs without a subcommand).
+    Serve(ServeArgs),
+    /// Print one signed development token on stdout.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+    /// Start with an empty store instead of the demo data in infra/seed.
+    #[arg(long)]
+    no_seed: bool,
+    /// The SAM template [default: ./template.yaml, else the workspace's]
+    #[arg(long, value_name = "PATH")]
+    template: Option<PathBuf>,
+    /// Also serve GET /__bench/hello, a minimal function behind the same gateway path.
+    #[arg(long)]
+    bench_hello: bool,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// pos, store or headoffice; repeat the flag or separate with spaces for several.
+    #[arg(long = "scope", value_name = "SCOPE", required = true)]
+    scopes: Vec<String>,
+    /// The store the token acts for (required for pos and store).
+    #[arg(long = "store", value_name = "ID")]
+    store: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    ttl: u64,
+    /// The SAM template [default: ./template.yaml, else the workspace's]
+    #[arg(long, value_name = "PATH")]
+    template: Option<PathBuf>,
+}
+
+const SCOPES: [&str; 3] = ["pos", "store", "headoffice"];
+
+/// The binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Token(args) => token(args),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> ! {
+    Cli::command().error(kind, message).exit()
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("retail-local: {message}");
+    ExitCode::FAILURE
+}
+
+/// `--template`, else `template.yaml` in the working directory, else the workspace's.
+pub fn resolve_template(arg: Option<&Path>) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match arg {
+        Some(path) => vec![path.to_owned()],
+        None => vec![PathBuf::from("template.yaml"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")],
+    };
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.canonicalize().unwrap_or(p))
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!("no template at {} (pass --template PATH)", tried.join(" or "))
+        })
+}
+
+/// The scopes of `--scope` flags: repeated or space/comma separated, checked, without repeats.
+fn parse_scopes(raw: &[String]) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in raw.iter().flat_map(|s| s.split([' ', ','])).filter(|s| !s.is_empty()) {
+        if !SCOPES.contains(&scope) {
+            return Err(format!("unknown scope {scope:?}: use pos, store or headoffice"));
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    if scopes.is_empty() {
+        return Err("--scope needs pos, store or headoffice".into());
+    }
+    Ok(scopes)
+}
+
+fn token(args: TokenArgs) -> ExitCode {
+    let scopes = parse_scopes(&args.scopes).unwrap_or_else(|e| usage_error(ErrorKind::InvalidValue, e));
+    if let Some(store) = &args.store
+        && let Err(e) = retail_core::domain::StoreId::parse(store)
+    {
+        usage_error(ErrorKind::InvalidValue, format!("--store: {e}"));
+    }
+    if args.store.is_none()
+        && let Some(scope) = scopes.iter().find(|s| *s == "pos" || *s == "store")
+    {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            format!("a {scope} token acts for one store: add --store ID (for example --store S001)"),
+        );
+    }
+    if args.ttl == 0 {
+        usage_error(ErrorKind::InvalidValue, "--ttl must be at least 1 second");
+    }
+    let template_path = match resolve_template(args.template.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let template = match Template::load(&template_path) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let Some(config) = template.token_authorizer else {
+        return fail(format!("{} declares no JWT authorizer to mint tokens for", template_path.display()));
+    };
+    let key = match DevKey::load_or_create(&key_path_for(&template_path)) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let request = TokenRequest { scopes, store_id: args.store, ttl: Duration::from_secs(args.ttl) };
+    println!("{}", key.sign(&request.claims(&config)));
+    ExitCode::SUCCESS
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(serve_async(args))
+}
+
+async fn serve_async(args: ServeArgs) -> ExitCode {
+    let template = match resolve_template(args.template.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    // Bind first: a taken port is the commonest failure, and it should not wait for seeding.
+    let listener = match tokio::net::TcpListener::bind(&args.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (is another retail-local running? choose another with --addr)"
+            } else {
+                ""
+            };
+            return fail(format!("cannot listen on {}: {e}{hint}", args.addr));
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.addr.clone());
+
+    let mut options = Options::new(&template).bench_hello(args.bench_hello);
+    if args.no_seed {
+        options = options.without_seed();
+    }
+    let api = match LocalApi::start(&options).await {
+        Ok(api) => api,
+        Err(e) => return fail(e),
+    };
+
+    let seeded = match api.seeded() {
+        Some(s) => format!(
+            "seeded: {} stores, {} commodities, {} price lines, {} stock movements in {} ms",
+            s.stores,
+            s.commodities,
+            s.price_lines,
+            s.stock_movements,
+            s.elapsed.as_millis()
+        ),
+        None => "not seeded".to_owned(),
+    };
+    // A closed stdout (`retail-local | head -1`) must not take the server down with it.
+    let mut banner = format!("retail-local serving http://{addr} (embedded store, {seeded})\n");
+    banner += &format!("  template  {} ({} routes)\n", template.display(), api.route_keys().len());
+    banner += "  token     retail-local token --scope pos --store S001\n";
+    banner +=
+        "            (from the workspace: cargo run --release -p retail-local -- token --scope pos --store S001)\n";
+    banner += &format!("  jwks      http://{addr}{}\n", crate::JWKS_PATH);
+    if args.bench_hello {
+        banner += &format!("  bench     GET http://{addr}{}\n", crate::BENCH_HELLO_PATH);
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
+    drop(stdout);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(crate::serve(listener, api, async move {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        ended = &mut server => return match ended {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(e)) => fail(format!("serving stopped: {e}")),
+            Err(e) => fail(format!("serving stopped: {e}")),
+        },
+        () = shutdown_signal() => {}
+    }
+    let _ = writeln!(std::io::stderr(), "retail-local: shutting down");
+    let _ = stop.send(());
+    // Requests in flight finish; a client holding a connection open does not keep us alive.
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => fail(format!("serving stopped: {e}")),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scopes_may_repeat_or_be_space_separated() {
+        assert_eq!(parse_scopes(&["pos store".into(), "pos".into()]).unwrap(), vec!["pos", "store"]);
+        assert_eq!(parse_scopes(&["headoffice".into()]).unwrap(), vec!["headoffice"]);
+        assert!(parse_scopes(&["admin".into()]).is_err());
+        assert!(parse_scopes(&[" ".into()]).is_err());
+    }
+
+    #[test]
+    fn serve_is_the_default_and_token_takes_its_flags() {
+        let cli = Cli::try_parse_from(["retail-local", "--addr", "127.0.0.1:0", "--no-seed"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.serve.no_seed);
+        let cli = Cli::try_parse_from(["retail-local", "serve", "--bench-hello"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve(ServeArgs { bench_hello: true, .. }))));
+        let cli =
+            Cli::try_parse_from(["retail-local", "token", "--scope", "pos", "--scope", "store", "--store", "S001"])
+                .unwrap();
+        let Some(Command::Token(t)) = cli.command else { panic!("token") };
+        assert_eq!((t.scopes.len(), t.store.as_deref(), t.ttl), (2, Some("S001"), 3600));
+        assert!(Cli::try_parse_from(["retail-local", "token"]).is_err());
+    }
+
+    #[test]
+    fn an_explicit_template_that_does_not_exist_is_an_error() {
+        let err = resolve_template(Some(Path::new("/nonexistent/template.yaml"))).unwrap_err();
+        assert!(err.contains("/nonexistent/template.yaml"), "{err}");
+    }
+}

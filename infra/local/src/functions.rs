@@ -1,0 +1,72 @@
+//! The functions `retail-local` can host in-process, by the binary name the template gives them
+//! (`Metadata.BuildProperties.Binary`).
+
+use retail_core::http::HttpFunction;
+use retail_core::http::function::{Reply, ResponseFuture, request_id, respond};
+use retail_core::store::memory::MemoryStore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Binary name → the function's HTTP handler.
+#[derive(Clone, Default)]
+pub struct Functions {
+    http: BTreeMap<String, Arc<dyn HttpFunction>>,
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.http.keys()).finish()
+    }
+}
+
+impl Functions {
+    pub fn empty() -> Self {
+        Functions::default()
+    }
+
+    /// The workspace's HTTP functions over one embedded store (clones share its state).
+    pub fn embedded(store: &MemoryStore) -> Self {
+        Functions::empty()
+            .with("catalog-admin", catalog_admin::CatalogAdmin::new(store.clone()))
+            .with("commodity-lookup", commodity_lookup::CommodityLookup::new(store.clone()))
+            .with("price-adjustment", price_adjustment::PriceAdjustments::new(store.clone()))
+            .with("checkout", checkout::Checkout::new(store.clone()))
+            .with("sales-report", sales_report::SalesReport::new(store.clone()))
+    }
+
+    /// Adds or replaces the handler of `binary`.
+    pub fn with(mut self, binary: &str, function: impl HttpFunction) -> Self {
+        self.http.insert(binary.to_owned(), Arc::new(function));
+        self
+    }
+
+    pub fn get(&self, binary: &str) -> Option<&Arc<dyn HttpFunction>> {
+        self.http.get(binary)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.http.keys().map(String::as_str)
+    }
+}
+
+/// Where `--bench-hello` serves [`BenchHello`].
+pub const BENCH_HELLO_PATH: &str = "/__bench/hello";
+
+/// The smallest function: 200 `{"hello":"world"}` with the headers every function sets. Served
+/// through the same authorizer, event and in-process call as the real routes, it is the
+/// baseline a lookup benchmark compares against.
+pub struct BenchHello;
+
+#[derive(serde::Serialize)]
+struct Hello {
+    hello: &'static str,
+}
+
+impl HttpFunction for BenchHello {
+    fn call(&self, request: lambda_http::Request) -> ResponseFuture<'_> {
+        Box::pin(async move {
+            let id = request_id(&request);
+            respond(&id, Ok(Reply::ok(&Hello { hello: "world" })))
+        })
+    }
+}

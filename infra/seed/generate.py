@@ -348,6 +348,41 @@ def build_stock(items):
     return bodies
 
 
+SALES_PER_STORE = 40
+
+
+def build_sales(items):
+    """A day of till sales per store. Times are local clock times: retail-local places them on
+    yesterday's business day of the store at start (an offline sale may be at most 72 h old),
+    and pays each with the method named, computing the amount from the prices then in force."""
+    each = [c["sku"] for c in items
+            if c["body"]["unit"] == "each" and c["body"]["stockPolicy"] == "track"
+            and not any(b.startswith("23") and len(b) == 7 for b in c["body"]["barcodes"])]
+    kg = [c["sku"] for c in items if c["body"]["unit"] == "kg"]
+    methods = ["cash", "card", "mobile"]
+    sales = []
+    for sid, _, _ in STORES:
+        for n in range(SALES_PER_STORE):
+            hour = pick(8, 21, sid, n, "hour")
+            minute = pick(0, 59, sid, n, "minute")
+            skus = []
+            for k in range(pick(1, 5, sid, n, "lines")):
+                sku = each[det(sid, n, k, "sku") % len(each)]
+                if sku not in skus:
+                    skus.append(sku)
+            lines = [{"sku": sku, "quantity": pick(1, 3, sid, n, sku)} for sku in skus]
+            if det(sid, n, "kg") % 10 < 3:
+                lines.append({"sku": kg[det(sid, n, "kgsku") % len(kg)], "weightGrams": pick(200, 2000, sid, n, "g")})
+            sales.append({
+                "storeId": sid,
+                "localTime": "%02d:%02d" % (hour, minute),
+                "idempotencyKey": "seed-%s-%03d" % (sid, n),
+                "payWith": methods[det(sid, n, "pay") % 3],
+                "body": {"terminalId": "T%02d" % pick(1, 4, sid, n, "till"), "lines": lines},
+            })
+    return sales
+
+
 def write(name, rows):
     """One JSON value per line inside the list: small diffs, still plain JSON."""
     path = os.path.join(HERE, name)
@@ -372,6 +407,7 @@ def main():
         # A price batch is one request body: written whole, one per line.
         "prices.json": write("prices.json", prices),
         "stock.json": write("stock.json", stock),
+        "sales.json": write("sales.json", build_sales(items)),
     }
     for name, size in sizes.items():
         print("%-17s %7d bytes" % (name, size))

@@ -203,11 +203,12 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
 
     let seeded = match api.seeded() {
         Some(s) => format!(
-            "seeded: {} stores, {} commodities, {} price lines, {} stock movements in {} ms",
+            "seeded: {} stores, {} commodities, {} price lines, {} stock movements, {} sales yesterday in {} ms",
             s.stores,
             s.commodities,
             s.price_lines,
             s.stock_movements,
+            s.sales,
             s.elapsed.as_millis()
         ),
         None => "not seeded".to_owned(),

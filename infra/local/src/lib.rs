@@ -22,6 +22,7 @@ pub mod functions;
 mod gateway;
 pub mod routes;
 pub mod seed;
+pub mod stream;
 pub mod template;
 
 use axum::body::Body;
@@ -58,6 +59,9 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
+
+/// The table whose stream carries committed sales to the aggregator.
+pub const SALES_TABLE: &str = "SalesTable";
 
 /// What to serve and how.
 #[derive(Debug, Clone)]
@@ -114,14 +118,37 @@ pub struct LocalApi {
     gateway: Arc<Gateway>,
     store: Option<MemoryStore>,
     seeded: Option<SeedSummary>,
+    /// The sales stream feeding `sales-aggregator`, while any clone of the API lives.
+    feed: Option<Arc<stream::FeedTask>>,
 }
 
 impl LocalApi {
     /// The template's functions over a fresh embedded store, seeded unless told otherwise.
     pub async fn start(options: &Options) -> Result<LocalApi, StartError> {
         let store = MemoryStore::new();
+        let template = Template::load(&options.template)?;
+        // The template says which function the sales table's stream feeds, and in what batches.
+        let fed = template.functions.iter().find_map(|f| {
+            let stream = f.streams.iter().find(|s| s.table == SALES_TABLE)?;
+            Some((f.binary.clone().unwrap_or_default(), stream.batch_size))
+        });
+        let feed = match fed {
+            Some((binary, batch_size)) if binary == "sales-aggregator" => {
+                let aggregator = sales_aggregator::SalesAggregator::new(store.clone());
+                Some(Arc::new(stream::FeedTask(tokio::spawn(stream::feed_sales(store.clone(), aggregator, batch_size)))))
+            }
+            Some((binary, _)) => {
+                return Err(StartError::UnknownBinary {
+                    function: format!("the {SALES_TABLE} stream's consumer"),
+                    binary,
+                    known: "sales-aggregator".into(),
+                });
+            }
+            None => None,
+        };
         let mut api = Self::start_with(options, Functions::embedded(&store)).await?;
         api.store = Some(store);
+        api.feed = feed;
         Ok(api)
     }
 
@@ -138,7 +165,7 @@ impl LocalApi {
             Some(dir) => Some(seed::load(&gateway, dir).await?),
             None => None,
         };
-        Ok(LocalApi { gateway: Arc::new(gateway), store: None, seeded })
+        Ok(LocalApi { gateway: Arc::new(gateway), store: None, seeded, feed: None })
     }
 
     /// A signed development token for the template's authorizer.

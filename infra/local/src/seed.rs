@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use chrono::Utc;
 use std::time::{Duration, Instant};
 
 use crate::authorizer::TokenRequest;
@@ -17,6 +18,7 @@ pub const STORES_FILE: &str = "stores.json";
 pub const COMMODITIES_FILE: &str = "commodities.json";
 pub const PRICES_FILE: &str = "prices.json";
 pub const STOCK_FILE: &str = "stock.json";
+pub const SALES_FILE: &str = "sales.json";
 
 /// What seeding loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct SeedSummary {
     pub commodities: usize,
     pub price_lines: usize,
     pub stock_movements: usize,
+    /// Sales recorded on yesterday's business day of each store.
+    pub sales: usize,
     pub elapsed: Duration,
 }
 
@@ -62,6 +66,18 @@ enum PriceBatches {
     One(Value),
 }
 
+/// A till sale of the demo day: its local clock time and how it was paid; the loader dates it
+/// yesterday (an offline sale may be at most 72 hours old) and works out the amount.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SaleItem {
+    store_id: String,
+    local_time: String,
+    idempotency_key: String,
+    pay_with: String,
+    body: Value,
+}
+
 struct Call {
     method: Method,
     path: String,
@@ -77,14 +93,23 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         PriceBatches::One(batch) => vec![batch],
     };
     let stock: Vec<StoreItem> = read(dir, STOCK_FILE)?;
+    let sales: Vec<SaleItem> = read(dir, SALES_FILE)?;
 
     let mut summary = SeedSummary {
         stores: stores.len(),
         commodities: commodities.len(),
         price_lines: prices.iter().map(|b| count(b, "adjustments")).sum(),
         stock_movements: stock.iter().map(|s| count(&s.body, "movements")).sum(),
+        sales: sales.len(),
         elapsed: Duration::ZERO,
     };
+    let timezones: std::collections::HashMap<String, chrono_tz::Tz> = stores
+        .iter()
+        .map(|s| {
+            let tz = s.body.get("timezone").and_then(Value::as_str).unwrap_or("Asia/Shanghai");
+            (s.store_id.clone(), tz.parse().unwrap_or(chrono_tz::Asia::Shanghai))
+        })
+        .collect();
     let token = gateway.token_authorizer().map(|config| {
         let mut request = TokenRequest::new(&["headoffice"], None);
         request.ttl = Duration::from_secs(600);
@@ -124,8 +149,86 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         body: s.body,
     });
     run(gateway, token.as_deref(), STOCK_FILE, stock).await?;
+    record_sales(gateway, token.as_deref(), &timezones, sales).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Records the demo day's sales through `POST /stores/{id}/sales/batch`, as tills coming back
+/// online would, each paid exactly (card, mobile) or with change (cash).
+async fn record_sales(
+    gateway: &Gateway,
+    headoffice: Option<&str>,
+    timezones: &std::collections::HashMap<String, chrono_tz::Tz>,
+    sales: Vec<SaleItem>,
+) -> Result<(), SeedError> {
+    use chrono::TimeZone;
+    let shape = |why: String| SeedError::Shape { path: SALES_FILE.into(), why };
+    let mut by_store: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for (index, sale) in sales.into_iter().enumerate() {
+        let tz = *timezones.get(&sale.store_id).ok_or_else(|| shape(format!("item {index}: unknown store")))?;
+        let time = chrono::NaiveTime::parse_from_str(&sale.local_time, "%H:%M")
+            .map_err(|e| shape(format!("item {index}: localTime: {e}")))?;
+        let yesterday = Utc::now().with_timezone(&tz).date_naive().pred_opt().expect("a day before today");
+        let occurred_at = tz
+            .from_local_datetime(&yesterday.and_time(time))
+            .earliest()
+            .ok_or_else(|| shape(format!("item {index}: no such local time yesterday")))?
+            .with_timezone(&Utc);
+        let at = occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // What the sale costs then, from the prices in force then, as the till's customer pays it.
+        let mut total = 0i64;
+        for line in sale.body.get("lines").and_then(Value::as_array).into_iter().flatten() {
+            let sku = line.get("sku").and_then(Value::as_str).ok_or_else(|| shape(format!("item {index}: a line has no sku")))?;
+            let path = format!("/stores/{}/prices/{}?at={at}", segment(&sale.store_id), segment(sku));
+            let price = run(gateway, headoffice, SALES_FILE, std::iter::once(Call { method: Method::GET, path, body: Value::Null }))
+                .await?
+                .remove(0);
+            let amount = price.get("amount").and_then(Value::as_i64).unwrap_or(0);
+            total += match (line.get("quantity").and_then(Value::as_i64), line.get("weightGrams").and_then(Value::as_i64)) {
+                (_, Some(grams)) => retail_core::domain::sale::weighed_amount(retail_core::domain::Money(amount), grams).0,
+                (quantity, None) => amount * quantity.unwrap_or(1),
+            };
+        }
+        let paid = if sale.pay_with == "cash" { (total + 999) / 1000 * 1000 } else { total };
+        let mut entry = sale.body;
+        let fields = entry.as_object_mut().ok_or_else(|| shape(format!("item {index}: body is not an object")))?;
+        fields.insert("idempotencyKey".into(), Value::from(sale.idempotency_key));
+        fields.insert("occurredAt".into(), Value::from(at));
+        fields.insert("payments".into(), serde_json::json!([{"method": sale.pay_with, "amount": paid}]));
+        by_store.entry(sale.store_id).or_default().push(entry);
+    }
+    for (store_id, entries) in by_store {
+        let token = gateway.token_authorizer().map(|config| {
+            let mut request = TokenRequest::new(&["pos"], Some(&store_id));
+            request.ttl = Duration::from_secs(600);
+            gateway.key().sign(&request.claims(config))
+        });
+        let calls = entries.chunks(100).map(|chunk| Call {
+            method: Method::POST,
+            path: format!("/stores/{}/sales/batch", segment(&store_id)),
+            body: serde_json::json!({ "sales": chunk }),
+        });
+        for (index, answer) in run(gateway, token.as_deref(), SALES_FILE, calls).await?.into_iter().enumerate() {
+            let refused = answer
+                .get("results")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|r| !matches!(r.get("status").and_then(Value::as_u64), Some(200 | 201)));
+            if let Some(result) = refused {
+                return Err(SeedError::Refused {
+                    file: SALES_FILE.into(),
+                    index,
+                    method: "POST".into(),
+                    path: format!("/stores/{store_id}/sales/batch"),
+                    status: 200,
+                    body: result.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn count(body: &Value, member: &str) -> usize {
@@ -156,7 +259,8 @@ async fn run(
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let request = request.body(Body::from(call.body.to_string())).map_err(|e| SeedError::Shape {
+        let body = if call.body.is_null() { String::new() } else { call.body.to_string() };
+        let request = request.body(Body::from(body)).map_err(|e| SeedError::Shape {
             path: file.to_owned(),
             why: format!("item {index} makes no valid request ({}): {e}", call.path),
         })?;

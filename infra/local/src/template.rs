@@ -61,6 +61,15 @@ pub struct FunctionDecl {
     pub logical_id: String,
     pub binary: Option<String>,
     pub has_http_events: bool,
+    /// Tables (logical ids) whose DynamoDB streams feed this function, with their batch sizes.
+    pub streams: Vec<StreamDecl>,
+}
+
+/// A `Type: DynamoDB` event: a table's stream feeding a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamDecl {
+    pub table: String,
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -118,8 +127,22 @@ impl Template {
                 .transpose()?;
             let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
             let mut has_http_events = false;
+            let mut streams = Vec::new();
             for (event_name, event) in events.into_iter().flatten() {
                 let event_name = key_str(event_name)?;
+                if event.get("Type").and_then(Value::as_str) == Some("DynamoDB") {
+                    let props = event.get("Properties");
+                    let table = props.and_then(|p| p.get("Stream")).and_then(stream_table).ok_or_else(|| {
+                        invalid(
+                            format!("{at}.Properties.Events.{event_name}.Properties.Stream"),
+                            "expected !GetAtt <Table>.StreamArn",
+                        )
+                    })?;
+                    let batch_size =
+                        props.and_then(|p| p.get("BatchSize")).and_then(Value::as_u64).unwrap_or(100) as usize;
+                    streams.push(StreamDecl { table: table.to_owned(), batch_size: batch_size.max(1) });
+                    continue;
+                }
                 if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                     continue;
                 }
@@ -180,7 +203,7 @@ impl Template {
                     authorizer,
                 });
             }
-            functions.push(FunctionDecl { logical_id: id.to_owned(), binary, has_http_events });
+            functions.push(FunctionDecl { logical_id: id.to_owned(), binary, has_http_events, streams });
         }
 
         let token_authorizer = apis
@@ -287,6 +310,21 @@ fn ref_target(v: &Value) -> Option<&str> {
     match v {
         Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
         Value::Mapping(m) if m.len() == 1 => m.get("Ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The table of `!GetAtt Table.StreamArn` or `Fn::GetAtt: [Table, StreamArn]`.
+fn stream_table(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str()?.strip_suffix(".StreamArn"),
+        Value::Mapping(m) if m.len() == 1 => {
+            let parts = m.get("Fn::GetAtt")?.as_sequence()?;
+            match parts.as_slice() {
+                [table, attr] if attr.as_str() == Some("StreamArn") => table.as_str(),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

@@ -108,18 +108,11 @@ async fn a_missing_seed_directory_is_a_clear_error() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Through the real handlers. While they are stubs (501) there is nothing to check beyond the
-/// refusal being reported; once they are implemented this pins the README walk-through.
+/// Through the real handlers: this pins the README walk-through's data.
 #[tokio::test]
 async fn the_demo_data_seeds_through_the_real_functions() {
     let options = common::options().seed_dir(common::workspace_seed_dir());
-    let api = match LocalApi::start(&options).await {
-        Err(StartError::Seed(SeedError::Refused { status: 501, .. })) => {
-            eprintln!("skipped: the handlers are not implemented yet (501)");
-            return;
-        }
-        other => other.unwrap(),
-    };
+    let api = LocalApi::start(&options).await.unwrap();
     let seeded = api.seeded().unwrap();
     assert_eq!((seeded.stores, seeded.commodities), (3, 1000));
     let get = |path: &str, token: &str| {

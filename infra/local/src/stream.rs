@@ -1,0 +1,90 @@
+//! The sales table's stream, locally: committed sales from the embedded store's change feed,
+//! delivered to `sales-aggregator` as DynamoDB stream events, the way Lambda's event source
+//! mapping would (batches in commit order, retried until folded).
+
+use aws_lambda_events::dynamodb::Event;
+use chrono::{SecondsFormat, Utc};
+use retail_core::domain::sale::SaleRecord;
+use retail_core::store::items::sale_item;
+use retail_core::store::memory::MemoryStore;
+use sales_aggregator::SalesAggregator;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the feed waits before looking again when nothing wakes it.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The stream records of `sales`, starting at sequence number `first` (1-based, in commit order).
+pub fn stream_event(sales: &[Arc<SaleRecord>], first: usize) -> Event {
+    let records: Vec<Value> = sales
+        .iter()
+        .enumerate()
+        .map(|(i, sale)| {
+            let image = sale_item(sale);
+            let keys = json!({"pk": {"S": sale.receipt.store_id.to_string()}, "sk": {"S": sale.receipt.sale_id}});
+            let sequence = format!("{:021}", first + i);
+            json!({
+                "eventID": format!("{:032x}", first + i),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "local",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": sale.receipt.created_at.timestamp(),
+                    "Keys": keys,
+                    "NewImage": image,
+                    "SequenceNumber": sequence,
+                    "SizeBytes": 0,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:local:000000000000:table/SalesTable/stream/local"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("stream records match the event type")
+}
+
+/// Feeds every sale the store commits to the aggregator, in batches of at most `batch_size`,
+/// until the task is aborted. A batch that fails is delivered again, as Lambda would.
+pub async fn feed_sales(store: MemoryStore, aggregator: SalesAggregator<MemoryStore>, batch_size: usize) {
+    let mut position = 0;
+    loop {
+        let (sales, _) = store.sales_since(position);
+        if sales.is_empty() {
+            tokio::select! {
+                _ = store.sale_committed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        for batch in sales.chunks(batch_size) {
+            loop {
+                let event = stream_event(batch, position + 1);
+                match aggregator.fold(event).await {
+                    Ok(response) if response.batch_item_failures.is_empty() => break,
+                    Ok(response) => {
+                        // Our own feed only carries sales; a record the aggregator cannot read
+                        // would go to the on-failure queue in AWS. Say so and move on.
+                        tracing::error!(failures = ?response.batch_item_failures, "sales-aggregator refused stream records");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, at = %Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true), "sales-aggregator failed; retrying the batch");
+                        tokio::time::sleep(POLL).await;
+                    }
+                }
+            }
+            position += batch.len();
+        }
+    }
+}
+
+/// Stops the feed when the last handle to it goes.
+pub(crate) struct FeedTask(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for FeedTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -73,13 +73,22 @@ async fn every_seed_item_reaches_its_function_as_a_headoffice_request() {
     assert_eq!(count("PUT /commodities/"), 1000);
     assert!(count("POST /price-adjustments") >= 1);
     assert_eq!(count("POST /stores/S001/stock-movements"), 10);
-    // Stores first, then the catalog, then prices, then stock.
+    assert_eq!(summary.sales, 120);
+    assert_eq!(count("POST /stores/S001/sales/batch"), 1);
+    // Stores first, then the catalog, then prices, then stock, then yesterday's sales.
     assert_eq!(calls[0].0, "PUT /stores/S001");
     assert_eq!(calls[3].0, "PUT /commodities/MILK-1L");
-    assert!(calls.last().unwrap().0.ends_with("/stock-movements"));
-    for (line, claims, _) in calls.iter() {
-        assert_eq!(claims["scope"], "headoffice", "{line}");
-        assert!(claims.get("store_id").is_none(), "{line}");
+    assert!(calls.last().unwrap().0.ends_with("/sales/batch"));
+    for (line, claims, body) in calls.iter() {
+        if line.ends_with("/sales/batch") {
+            // Sales come from the store's tills.
+            assert_eq!(claims["scope"], "pos", "{line}");
+            assert_eq!(format!("POST /stores/{}/sales/batch", claims["store_id"].as_str().unwrap()), *line);
+            assert_eq!(body["sales"].as_array().unwrap().len(), 40);
+        } else {
+            assert_eq!(claims["scope"], "headoffice", "{line}");
+            assert!(claims.get("store_id").is_none(), "{line}");
+        }
     }
     let milk = calls.iter().find(|(line, _, _)| line == "PUT /commodities/MILK-1L").unwrap();
     assert_eq!(milk.2["barcodes"], json!(["6901234567892"]));

@@ -85,10 +85,12 @@ async fn head_office_pushes_a_price_and_every_till_sees_it() {
     let ho = api.token("headoffice", None);
     let till = api.token("pos", Some("S002"));
 
+    // A store promotion starting now outranks everything the seed has for this store.
+    let from = (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339();
     let batch = json!({
         "batchId": "e2e-milk-promo",
         "adjustments": [
-            {"sku": "MILK-1L", "scope": "chain", "amount": 1, "validFrom": "2020-01-01T00:00:00Z", "validTo": "2099-01-01T00:00:00Z", "reason": "e2e"},
+            {"sku": "MILK-1L", "scope": "store:S002", "amount": 1, "validFrom": from, "validTo": "2099-01-01T00:00:00Z", "reason": "e2e"},
             {"sku": "NO-SUCH-SKU", "scope": "chain", "amount": 100}
         ]
     });
@@ -111,7 +113,7 @@ async fn head_office_pushes_a_price_and_every_till_sees_it() {
     let a = answer(c.get(api.url("/stores/S002/prices/MILK-1L?at=2030-01-01T08:00:00%2B08:00")).bearer_auth(&ho).send().await.unwrap()).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["batchId"], "e2e-milk-promo");
-    assert_eq!(a.body["scope"], "chain");
+    assert_eq!(a.body["scope"], "store:S002");
     assert_eq!(a.body["validTo"], "2099-01-01T00:00:00Z");
 }
 

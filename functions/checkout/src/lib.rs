@@ -93,7 +93,11 @@ impl<S: SalesStore> Checkout<S> {
     async fn record_sale(&self, request: &Request) -> Routed {
         authorize(request, &[Scope::Pos], raw_path_param(request, "storeId"))?;
         let draft: SaleDraft = json_body(request)?;
-        let key = idempotency_key(request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()))?;
+        let header = request.headers().get("idempotency-key");
+        let key = match header.map(|v| v.to_str()) {
+            Some(Err(_)) => return Err(Problem::invalid("the Idempotency-Key header must be ASCII")),
+            raw => idempotency_key(raw.map(|r| r.expect("checked above")))?,
+        };
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let now = Utc::now();
         let checked = draft.check(now)?;

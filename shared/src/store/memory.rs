@@ -248,7 +248,8 @@ impl PriceStore for MemoryStore {
         touched.dedup();
         for sku in touched {
             if let Some(schedule) = state.schedules.get_mut(&sku) {
-                retain_live(Arc::make_mut(schedule), now);
+                // Keep what a sale up to 72 hours old may still be priced at.
+                retain_live(Arc::make_mut(schedule), now - crate::domain::sale::MAX_AGE);
             }
         }
         state.batches.insert(batch.result.batch_id.clone(), (batch.fingerprint, batch.result.clone()));

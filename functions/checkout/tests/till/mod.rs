@@ -1,0 +1,243 @@
+//! A till for handler tests: the catalog-side shop (`catalog-admin`'s test helper, included by
+//! path as `common` next to this module) plus `Checkout` over the same `MemoryStore`, a stocked
+//! catalog seeded through the real handlers, and real API Gateway v2 events for the sales routes.
+//! (sales-aggregator and sales-report include this file by path too.)
+#![allow(dead_code)]
+
+use crate::common::*;
+use checkout::Checkout;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use lambda_http::{Body, Response};
+use retail_core::domain::sale::SaleRecord;
+use retail_core::http::HttpFunction;
+use retail_core::http::testing::Event;
+use retail_core::store::memory::MemoryStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const LONG_AGO: &str = "2020-01-01T00:00:00Z";
+pub const FAR_AHEAD: &str = "2099-01-01T00:00:00Z";
+
+/// A till scanning milk: EAN-13 `6901234567892`.
+pub fn milk_ean13() -> String {
+    gs1("690123456789")
+}
+
+/// Cola as a UPC-A (12 digits), registered and scanned as such.
+pub fn cola_upc_a() -> String {
+    gs1("03600029145")
+}
+
+/// A code two skus share (manufacturers reuse codes).
+pub fn shared_code() -> String {
+    gs1("690123456700")
+}
+
+/// A scale label `21IIIIIWWWWWC` for apples (item `2112345`).
+pub fn apple_label(grams: u32) -> String {
+    gs1(&format!("2112345{grams:05}"))
+}
+
+/// A price label `23IIIIIPPPPPC` for cake (item `2312345`).
+pub fn cake_label(amount: u32) -> String {
+    gs1(&format!("2312345{amount:05}"))
+}
+
+/// RFC 3339 UTC with `Z`, whole seconds.
+pub fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A sale body.
+pub fn basket(terminal: &str, lines: Value, payments: Value) -> Value {
+    json!({"terminalId": terminal, "lines": lines, "payments": payments})
+}
+
+pub fn cash(amount: i64) -> Value {
+    json!({"method": "cash", "amount": amount})
+}
+
+pub fn card(amount: i64) -> Value {
+    json!({"method": "card", "amount": amount})
+}
+
+pub fn mobile(amount: i64) -> Value {
+    json!({"method": "mobile", "amount": amount})
+}
+
+pub fn sale_event(store: &str) -> Event {
+    Event::new("POST", "/stores/{storeId}/sales", &format!("/stores/{store}/sales"))
+}
+
+pub fn upload_event(store: &str) -> Event {
+    Event::new("POST", "/stores/{storeId}/sales/batch", &format!("/stores/{store}/sales/batch"))
+}
+
+pub fn receipt_event(store: &str, sale_id: &str) -> Event {
+    Event::new("GET", "/stores/{storeId}/sales/{saleId}", &format!("/stores/{store}/sales/{sale_id}"))
+}
+
+/// What checkout answered, headers included (`Idempotent-Replayed`, `Retry-After`).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: String,
+    pub x_request_id: String,
+    pub replayed: Option<String>,
+    pub retry_after: Option<String>,
+}
+
+impl Reply {
+    pub fn from(response: Response<Body>) -> Self {
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let status = response.status().as_u16();
+        let body = match response.body() {
+            Body::Empty => Value::Null,
+            Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {t}")),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("{status}: not JSON ({e})")),
+            _ => Value::Null,
+        };
+        Reply {
+            status,
+            body,
+            content_type: header("content-type").unwrap_or_default(),
+            x_request_id: header("x-request-id").unwrap_or_default(),
+            replayed: header("idempotent-replayed"),
+            retry_after: header("retry-after"),
+        }
+    }
+
+    /// A success with `application/json` and the request id.
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.content_type, "application/json", "{}", self.body);
+        assert_eq!(self.x_request_id, REQUEST_ID);
+        &self.body
+    }
+
+    /// A problem+json refusal with its stable code.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!((self.status, self.body["code"].as_str()), (status, Some(code)), "{}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "{}", self.body);
+        assert_eq!(self.x_request_id, REQUEST_ID);
+        assert_eq!(self.body["status"], json!(status), "{}", self.body);
+        assert_eq!(self.body["requestId"], json!(REQUEST_ID), "{}", self.body);
+        for member in ["type", "title", "detail"] {
+            assert!(self.body[member].is_string(), "{member}: {}", self.body);
+        }
+        &self.body
+    }
+}
+
+/// The catalog-side shop and a checkout over the same store.
+pub struct Till {
+    pub shop: Shop,
+    pub checkout: Arc<Checkout<MemoryStore>>,
+}
+
+/// The price list every stocked till starts with: batch `list`, in force since 2020.
+pub const LIST: [(&str, i64); 9] = [
+    ("MILK", 1299),
+    ("COLA", 350),
+    ("APPLE", 1598),
+    ("CAKE", 1000),
+    ("RICE", 599),
+    ("COOKER", 39_900),
+    ("FLASH", 9900),
+    ("SHARE-A", 100),
+    ("SHARE-B", 100),
+];
+
+impl Till {
+    pub fn new() -> Self {
+        let shop = Shop::new();
+        let checkout = Arc::new(Checkout::new(shop.store.clone()));
+        Till { shop, checkout }
+    }
+
+    /// Stores S001 (EAST, Shanghai) and S002 (WEST); a catalog of every kind of line:
+    ///
+    /// | sku | unit | tax | codes | policy | price |
+    /// | --- | --- | --- | --- | --- | --- |
+    /// | MILK | each | 13 % | EAN-13 | track | 12.99 (`list:0`) |
+    /// | COLA | each | 13 % | UPC-A | track | 3.50 (`list:1`) |
+    /// | APPLE | kg | 9 % | `2112345` | track | 15.98/kg (`list:2`) |
+    /// | CAKE | each | 13 % | `2312345` | track | 10.00 (`list:3`) |
+    /// | RICE | kg | 9 % | | track | 5.99/kg (`list:4`) |
+    /// | COOKER | each | 13 % | | strict, 5 in S001 | 399.00 (`list:5`); in S001 299.00 until 2099 (`promo-1111:0`) |
+    /// | FLASH | each | 13 % | | strict, none | 99.00 (`list:6`) |
+    /// | SHARE-A, SHARE-B | each | 9 % | one shared code | track | 1.00 |
+    /// | NOPRICE | each | 13 % | | track | none |
+    pub async fn stocked() -> Self {
+        let till = Till::new();
+        let shop = &till.shop;
+        shop.put_store("S001", "EAST").await;
+        shop.put_store("S002", "WEST").await;
+        let body = |name: &str, unit: &str, tax: i64, barcodes: Vec<String>, policy: &str| {
+            json!({"name": name, "unit": unit, "taxRateBp": tax, "barcodes": barcodes, "stockPolicy": policy})
+        };
+        shop.seed_commodity("MILK", &body("Milk 1L", "each", 1300, vec![milk_ean13()], "track")).await;
+        shop.seed_commodity("COLA", &body("Cola 330ml", "each", 1300, vec![cola_upc_a()], "track")).await;
+        shop.seed_commodity("APPLE", &body("Apples", "kg", 900, vec!["2112345".into()], "track")).await;
+        shop.seed_commodity("CAKE", &body("Cake slice", "each", 1300, vec!["2312345".into()], "track")).await;
+        shop.seed_commodity("RICE", &body("Rice", "kg", 900, vec![], "track")).await;
+        shop.seed_commodity("COOKER", &body("Rice cooker", "each", 1300, vec![], "strict")).await;
+        shop.seed_commodity("FLASH", &body("Flash kettle", "each", 1300, vec![], "strict")).await;
+        shop.seed_commodity("NOPRICE", &body("Unpriced", "each", 1300, vec![], "track")).await;
+        for sku in ["SHARE-A", "SHARE-B"] {
+            let mut b = body(sku, "each", 900, vec![shared_code()], "track");
+            b["allowSharedBarcodes"] = json!(true);
+            shop.seed_commodity(sku, &b).await;
+        }
+        let list: Vec<Value> =
+            LIST.iter().map(|(sku, amount)| json!({"sku": sku, "scope": "chain", "amount": amount, "validFrom": LONG_AGO})).collect();
+        shop.seed_prices("list", Value::Array(list)).await;
+        shop.seed_prices(
+            "promo-1111",
+            json!([{"sku": "COOKER", "scope": "store:S001", "amount": 29_900, "validFrom": LONG_AGO, "validTo": FAR_AHEAD, "reason": "11.11"}]),
+        )
+        .await;
+        shop.move_stock("S001", json!([{"sku": "COOKER", "delta": 5, "reason": "receipt"}])).await.ok(200);
+        till
+    }
+
+    pub async fn call(&self, event: Event) -> Reply {
+        Reply::from(self.checkout.call(event.request()).await)
+    }
+
+    /// `POST /stores/{store}/sales` as a till of that store, with `key` as `Idempotency-Key`.
+    pub async fn sell(&self, store: &str, key: &str, body: &Value) -> Reply {
+        self.call(sale_event(store).claims("pos", Some(store)).header("Idempotency-Key", key).json(body)).await
+    }
+
+    /// `POST /stores/{store}/sales/batch` as a till of that store.
+    pub async fn upload(&self, store: &str, body: &Value) -> Reply {
+        self.call(upload_event(store).claims("pos", Some(store)).json(body)).await
+    }
+
+    /// `GET /stores/{store}/sales/{saleId}` as head office.
+    pub async fn receipt(&self, store: &str, sale_id: &str) -> Reply {
+        self.call(receipt_event(store, sale_id).claims(HO, None)).await
+    }
+
+    /// Every sale committed so far, in commit order (the store's change stream).
+    pub fn recorded(&self) -> Vec<Arc<SaleRecord>> {
+        self.shop.store.sales_since(0).0
+    }
+
+    /// Sells `body` and insists on 201; returns the receipt.
+    pub async fn sold(&self, store: &str, key: &str, body: &Value) -> Value {
+        let r = self.sell(store, key, body).await;
+        r.ok(201).clone()
+    }
+}
+
+/// The most recent 23:30 UTC that is already past: 07:30 the next morning in Shanghai.
+pub fn last_2330_utc() -> DateTime<Utc> {
+    let now = Utc::now();
+    let today = now.date_naive().and_hms_opt(23, 30, 0).unwrap().and_utc();
+    if today <= now { today } else { today - Duration::days(1) }
+}

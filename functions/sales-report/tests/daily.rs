@@ -1,0 +1,425 @@
+//! sales-report against API.md "Sales reporting": once the stream has drained into
+//! sales-aggregator, `GET /stores/{storeId}/reports/daily` and `GET /reports/daily` equal the sums
+//! of the receipts exactly.
+
+#[path = "../../catalog-admin/tests/common/mod.rs"]
+mod common;
+#[path = "../../sales-aggregator/tests/stream/mod.rs"]
+mod stream;
+#[path = "../../checkout/tests/till/mod.rs"]
+mod till;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use common::*;
+use retail_core::http::HttpFunction;
+use retail_core::http::testing::Event;
+use retail_core::store::memory::MemoryStore;
+use sales_aggregator::SalesAggregator;
+use sales_report::SalesReport;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use stream::*;
+use till::*;
+
+fn store_report_event(store: &str, query: &str) -> Event {
+    Event::new("GET", "/stores/{storeId}/reports/daily", &format!("/stores/{store}/reports/daily{query}"))
+}
+
+fn chain_report_event(query: &str) -> Event {
+    Event::new("GET", "/reports/daily", &format!("/reports/daily{query}"))
+}
+
+/// A till, the aggregator and the report over one store.
+struct Office {
+    till: Till,
+    aggregator: SalesAggregator<MemoryStore>,
+    report: SalesReport<MemoryStore>,
+    /// How far the stream has been delivered.
+    delivered: usize,
+}
+
+impl Office {
+    async fn new() -> Self {
+        let till = Till::stocked().await;
+        let aggregator = SalesAggregator::new(till.shop.store.clone());
+        let report = SalesReport::new(till.shop.store.clone());
+        Office { till, aggregator, report, delivered: 0 }
+    }
+
+    /// Delivers every committed sale not yet delivered, as one stream batch.
+    async fn drain(&mut self) {
+        let (sales, next) = self.till.shop.store.sales_since(self.delivered);
+        let records = inserts(self.delivered as u64 + 1, sales.iter().map(|s| &**s));
+        let response = self.aggregator.fold(event(records)).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        self.delivered = next;
+    }
+
+    async fn call(&self, event: Event) -> Reply {
+        Reply::from(self.report.call(event.request()).await)
+    }
+
+    async fn store_day(&self, store: &str, date: NaiveDate) -> Value {
+        self.call(store_report_event(store, &format!("?date={date}")).claims(HO, None)).await.ok(200).clone()
+    }
+
+    async fn chain_day(&self, date: NaiveDate) -> Value {
+        self.call(chain_report_event(&format!("?date={date}")).claims(HO, None)).await.ok(200).clone()
+    }
+}
+
+/// The business day the tests report on: a whole Shanghai day in the past 72 hours (the day of
+/// 07:30 local that was 23:30 UTC the day before the last 23:30 UTC).
+fn report_day() -> NaiveDate {
+    (last_2330_utc() - Duration::days(1) + Duration::hours(8)).date_naive()
+}
+
+/// `HH:MM` on `day` in Shanghai, as a till would send it.
+fn shanghai(day: NaiveDate, hm: &str) -> String {
+    format!("{day}T{hm}:00+08:00")
+}
+
+fn at(mut body: Value, occurred_at: &str) -> Value {
+    body["occurredAt"] = json!(occurred_at);
+    body
+}
+
+/// The sums of some receipts, computed from the receipts alone, in the store report's shape.
+fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i64) -> Value {
+    let total = |r: &Value, m: &str| r[m].as_i64().unwrap();
+    let mut by_hour = vec![(0u64, 0i64); 24];
+    let mut cash = 0;
+    let mut card = 0;
+    let mut mobile = 0;
+    let mut items = 0;
+    // sku → (name, quantity, weightGrams, amount)
+    let mut skus: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
+    for r in receipts {
+        let occurred: DateTime<Utc> = r["occurredAt"].as_str().unwrap().parse().unwrap();
+        let hour = (occurred + Duration::hours(local_offset_hours)).format("%H").to_string().parse::<usize>().unwrap();
+        by_hour[hour].0 += 1;
+        by_hour[hour].1 += total(r, "total");
+        for p in r["payments"].as_array().unwrap() {
+            let amount = p["amount"].as_i64().unwrap();
+            match p["method"].as_str().unwrap() {
+                "cash" => cash += amount,
+                "card" => card += amount,
+                _ => mobile += amount,
+            }
+        }
+        cash -= total(r, "change");
+        for l in r["lines"].as_array().unwrap() {
+            let e = skus.entry(l["sku"].as_str().unwrap().to_owned()).or_insert((l["name"].as_str().unwrap().to_owned(), 0, 0, 0));
+            match (l["quantity"].as_i64(), l["weightGrams"].as_i64()) {
+                (Some(q), None) => {
+                    e.1 += q;
+                    items += q;
+                }
+                (None, Some(g)) => {
+                    e.2 += g;
+                    items += 1;
+                }
+                other => panic!("a line with {other:?}"),
+            }
+            e.3 += l["lineAmount"].as_i64().unwrap();
+        }
+    }
+    let mut ranked: Vec<(String, (String, i64, i64, i64))> = skus.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.3.cmp(&a.1.3).then(a.0.cmp(&b.0)));
+    let top: Vec<Value> = ranked
+        .into_iter()
+        .take(10)
+        .map(|(sku, (name, q, g, amount))| {
+            let mut t = json!({"sku": sku, "name": name, "amount": amount});
+            if g > 0 {
+                t["weightGrams"] = json!(g);
+            } else {
+                t["quantity"] = json!(q);
+            }
+            t
+        })
+        .collect();
+    // The time of the latest sale folded in, as its receipt states it.
+    let as_of = receipts
+        .iter()
+        .map(|r| r["createdAt"].as_str().unwrap())
+        .max_by_key(|t| t.parse::<DateTime<Utc>>().unwrap())
+        .map(str::to_owned);
+    json!({
+        "storeId": store, "date": date.to_string(), "currency": "CNY",
+        "salesCount": receipts.len(), "itemsSold": items,
+        "grossAmount": receipts.iter().map(|r| total(r, "total")).sum::<i64>(),
+        "taxAmount": receipts.iter().map(|r| total(r, "taxTotal")).sum::<i64>(),
+        "byHour": by_hour.iter().enumerate().map(|(h, (n, g))| json!({"hour": h, "salesCount": n, "grossAmount": g})).collect::<Vec<_>>(),
+        "byPaymentMethod": {"cash": cash, "card": card, "mobile": mobile},
+        "topCommodities": top,
+        "asOf": as_of,
+    })
+}
+
+/// Stores S001 and S002 (Shanghai), S003 (London) and S004 (no sales); three more commodities so
+/// that twelve are sold; a day of seven baskets in S001 with its neighbours' sales either side,
+/// one in S002 and one in S003. Returns the receipts of `report_day()` in S001.
+async fn a_sales_day(office: &Office) -> Vec<Value> {
+    let till = &office.till;
+    let shop = &till.shop;
+    for (store, body) in [
+        ("S003", json!({"name": "London", "region": "WEST", "timezone": "Europe/London"})),
+        ("S004", json!({"name": "Quiet", "region": "WEST"})),
+    ] {
+        assert_eq!(shop.catalog(put_store_event(store).claims(HO, None).json(&body)).await.status, 201);
+    }
+    for (sku, name, tax) in [("TEA", "Tea", 1300), ("SOAP", "Soap", 1300), ("EGGS", "Eggs 10", 900)] {
+        shop.seed_commodity(sku, &json!({"name": name, "unit": "each", "taxRateBp": tax, "barcodes": [], "stockPolicy": "track"})).await;
+    }
+    shop.seed_prices(
+        "extra",
+        json!([
+            {"sku": "TEA", "scope": "chain", "amount": 800, "validFrom": LONG_AGO},
+            {"sku": "SOAP", "scope": "chain", "amount": 350, "validFrom": LONG_AGO},
+            {"sku": "EGGS", "scope": "chain", "amount": 1200, "validFrom": LONG_AGO}
+        ]),
+    )
+    .await;
+    shop.move_stock("S001", json!([{"sku": "FLASH", "delta": 2, "reason": "receipt"}])).await.ok(200);
+
+    let d = report_day();
+    let day_sales = [
+        // 00:10: 2 × 12.99 = 25.98 (tax 299), 30.00 cash, change 4.02.
+        ("r1", shanghai(d, "00:10"), basket("T01", json!([{"sku": "MILK", "quantity": 2}]), json!([cash(3000)]))),
+        // 07:30: apples 1234 g = 19.72 (163) and a cake label 8.99 (103), by card.
+        (
+            "r2",
+            shanghai(d, "07:30"),
+            basket("T01", json!([{"barcode": apple_label(600)}, {"sku": "APPLE", "weightGrams": 634}, {"barcode": cake_label(899)}]), json!([card(2871)])),
+        ),
+        // 09:15: the cooker at 299.00 (3440), 200.00 mobile and 100.00 cash, change 1.00.
+        ("r3", shanghai(d, "09:15"), basket("T02", json!([{"sku": "COOKER"}]), json!([mobile(20_000), cash(10_000)]))),
+        // 09:45: rice 2500 g = 14.98 (124) and 2 colas 7.00 (81), exact cash.
+        (
+            "r4",
+            shanghai(d, "09:45"),
+            basket("T01", json!([{"sku": "RICE", "weightGrams": 2500}, {"barcode": cola_upc_a(), "quantity": 2}]), json!([cash(2198)])),
+        ),
+        // 13:05: 3 teas 24.00 (276), 2 soaps 7.00 (81, ties with cola), eggs 12.00 (99), and the
+        // two 1.00 shared-code items by sku (8 each): 45.00, 20.00 card and 25.00 mobile.
+        (
+            "r5",
+            shanghai(d, "13:05"),
+            basket(
+                "T02",
+                json!([{"sku": "TEA", "quantity": 3}, {"sku": "SOAP", "quantity": 2}, {"sku": "EGGS"}, {"sku": "SHARE-A"}, {"sku": "SHARE-B"}]),
+                json!([card(2000), mobile(2500)]),
+            ),
+        ),
+        // 20:00: a flash kettle 99.00 (1139) and a milk 12.99 (149), by card.
+        ("r6", shanghai(d, "20:00"), basket("T01", json!([{"sku": "FLASH"}, {"sku": "MILK"}]), json!([card(11_199)]))),
+        // 23:59: 2 cakes by sku 20.00 (230), 50.00 cash, change 30.00.
+        ("r7", shanghai(d, "23:59"), basket("T03", json!([{"sku": "CAKE", "quantity": 2}]), json!([cash(5000)]))),
+    ];
+    let mut receipts = Vec::new();
+    for (key, when, body) in day_sales {
+        receipts.push(till.sold("S001", key, &at(body, &when)).await);
+    }
+    // The neighbouring days of S001, one minute either side.
+    let prev = d.pred_opt().unwrap();
+    let next = d.succ_opt().unwrap();
+    let milk = || basket("T01", json!([{"sku": "MILK"}]), json!([card(1299)]));
+    till.sold("S001", "before", &at(milk(), &shanghai(prev, "23:59"))).await;
+    till.sold("S001", "after", &at(milk(), &shanghai(next, "00:00"))).await;
+    // S002 sells rice at noon: 14.98, 15.00 cash.
+    till.sold("S002", "s2", &at(basket("T01", json!([{"sku": "RICE", "weightGrams": 2500}]), json!([cash(1500)])), &shanghai(d, "12:00"))).await;
+    // London sells a milk at 23:30 UTC on the report day: London's day, Shanghai's next day.
+    let london = format!("{d}T23:30:00Z");
+    till.sold("S003", "s3", &at(milk(), &london)).await;
+    receipts
+}
+
+#[tokio::test]
+async fn a_store_report_equals_the_sums_of_its_receipts() {
+    let mut office = Office::new().await;
+    let receipts = a_sales_day(&office).await;
+    office.drain().await;
+    let d = report_day();
+    let report = office.store_day("S001", d).await;
+    assert_eq!(report, sums(&receipts, "S001", d, 8));
+
+    // And to the cent, by hand.
+    assert_eq!((report["salesCount"].clone(), report["itemsSold"].clone()), (json!(7), json!(20)));
+    assert_eq!((report["grossAmount"].clone(), report["taxAmount"].clone()), (json!(55_266), json!(6200)));
+    assert_eq!(report["byPaymentMethod"], json!({"cash": 16_696, "card": 16_070, "mobile": 22_500}));
+    let hours: Vec<(i64, i64, i64)> = report["byHour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["salesCount"] != json!(0))
+        .map(|h| (h["hour"].as_i64().unwrap(), h["salesCount"].as_i64().unwrap(), h["grossAmount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(hours, [(0, 1, 2598), (7, 1, 2871), (9, 2, 32_098), (13, 1, 4500), (20, 1, 11_199), (23, 1, 2000)]);
+    assert_eq!(report["byHour"].as_array().unwrap().len(), 24);
+    let top: Vec<(&str, i64)> =
+        report["topCommodities"].as_array().unwrap().iter().map(|t| (t["sku"].as_str().unwrap(), t["amount"].as_i64().unwrap())).collect();
+    assert_eq!(
+        top,
+        [("COOKER", 29_900), ("FLASH", 9900), ("MILK", 3897), ("CAKE", 2899), ("TEA", 2400), ("APPLE", 1972), ("RICE", 1498), ("EGGS", 1200), ("COLA", 700), ("SOAP", 700)]
+    );
+    assert_eq!(report["topCommodities"][5], json!({"sku": "APPLE", "name": "Apples", "weightGrams": 1234, "amount": 1972}));
+    assert_eq!(report["topCommodities"][3], json!({"sku": "CAKE", "name": "Cake slice", "quantity": 3, "amount": 2899}));
+}
+
+#[tokio::test]
+async fn the_neighbouring_days_hold_only_their_own_sales() {
+    let mut office = Office::new().await;
+    a_sales_day(&office).await;
+    office.drain().await;
+    let d = report_day();
+    for day in [d.pred_opt().unwrap(), d.succ_opt().unwrap()] {
+        let r = office.store_day("S001", day).await;
+        assert_eq!((r["salesCount"].clone(), r["grossAmount"].clone()), (json!(1), json!(1299)), "{day}");
+    }
+    let before = office.store_day("S001", d.pred_opt().unwrap()).await;
+    assert_eq!(before["byHour"][23], json!({"hour": 23, "salesCount": 1, "grossAmount": 1299}));
+    let after = office.store_day("S001", d.succ_opt().unwrap()).await;
+    assert_eq!(after["byHour"][0], json!({"hour": 0, "salesCount": 1, "grossAmount": 1299}));
+}
+
+#[tokio::test]
+async fn the_chain_report_lists_every_store_on_its_own_business_day_and_sums_them() {
+    let mut office = Office::new().await;
+    let receipts = a_sales_day(&office).await;
+    office.drain().await;
+    let d = report_day();
+    let chain = office.chain_day(d).await;
+    // London's 23:30 UTC sale is on London's report day (GMT in winter, BST in summer).
+    let london_day = (d.and_hms_opt(23, 30, 0).unwrap().and_utc()).with_timezone(&chrono_tz::Europe::London).date_naive();
+    let s003 = if london_day == d { (1, 1299) } else { (0, 0) };
+    let s001_gross: i64 = receipts.iter().map(|r| r["total"].as_i64().unwrap()).sum();
+    assert_eq!(
+        chain["stores"],
+        json!([
+            {"storeId": "S001", "salesCount": 7, "grossAmount": s001_gross},
+            {"storeId": "S002", "salesCount": 1, "grossAmount": 1498},
+            {"storeId": "S003", "salesCount": s003.0, "grossAmount": s003.1},
+            {"storeId": "S004", "salesCount": 0, "grossAmount": 0}
+        ])
+    );
+    assert_eq!(chain["salesCount"], json!(8 + s003.0));
+    assert_eq!(chain["grossAmount"], json!(55_266 + 1498 + s003.1));
+    // Tax: S001 62.00, S002's rice 1.24, London's milk 1.49.
+    assert_eq!(chain["taxAmount"], json!(6200 + 124 + if s003.0 == 1 { 149 } else { 0 }));
+    assert_eq!((chain["date"].clone(), chain["currency"].clone()), (json!(d.to_string()), json!("CNY")));
+    // London's report counts its sale in London's clock hour.
+    let london_hour = d.and_hms_opt(23, 30, 0).unwrap().and_utc().with_timezone(&chrono_tz::Europe::London).format("%H").to_string();
+    let r = office.store_day("S003", d).await;
+    let h: usize = london_hour.parse().unwrap();
+    assert_eq!(r["byHour"][h]["salesCount"], json!(s003.0), "hour {h}");
+    // Each store's row equals its own report.
+    for row in chain["stores"].as_array().unwrap() {
+        let r = office.store_day(row["storeId"].as_str().unwrap(), d).await;
+        assert_eq!((&r["salesCount"], &r["grossAmount"]), (&row["salesCount"], &row["grossAmount"]));
+    }
+    // asOf is the latest of the stores' asOf.
+    let mut latest: Vec<String> = Vec::new();
+    for row in chain["stores"].as_array().unwrap() {
+        if let Some(t) = office.store_day(row["storeId"].as_str().unwrap(), d).await["asOf"].as_str() {
+            latest.push(t.to_owned());
+        }
+    }
+    assert_eq!(chain["asOf"].as_str(), latest.iter().max().map(String::as_str));
+}
+
+#[tokio::test]
+async fn replaying_the_stream_changes_no_report() {
+    let mut office = Office::new().await;
+    a_sales_day(&office).await;
+    office.drain().await;
+    let d = report_day();
+    let (store, chain) = (office.store_day("S001", d).await, office.chain_day(d).await);
+    let (all, _) = office.till.shop.store.sales_since(0);
+    for _ in 0..2 {
+        office.aggregator.fold(event(inserts(1, all.iter().map(|s| &**s)))).await.unwrap();
+    }
+    assert_eq!(office.store_day("S001", d).await, store);
+    assert_eq!(office.chain_day(d).await, chain);
+}
+
+#[tokio::test]
+async fn a_report_trails_the_stream_and_catches_up_once_it_drains() {
+    let mut office = Office::new().await;
+    let d = report_day();
+    let milk = basket("T01", json!([{"sku": "MILK"}]), json!([cash(1299)]));
+    let first = office.till.sold("S001", "k1", &at(milk.clone(), &shanghai(d, "10:00"))).await;
+    office.drain().await;
+    let second = office.till.sold("S001", "k2", &at(milk, &shanghai(d, "11:00"))).await;
+    // Not yet delivered: the report shows the first sale only, as of that sale.
+    let r = office.store_day("S001", d).await;
+    assert_eq!(r, sums(std::slice::from_ref(&first), "S001", d, 8));
+    office.drain().await;
+    assert_eq!(office.store_day("S001", d).await, sums(&[first, second], "S001", d, 8));
+}
+
+#[tokio::test]
+async fn a_day_without_sales_is_all_zeros_not_404() {
+    let office = Office::new().await;
+    let d = report_day();
+    let r = office.store_day("S002", d).await;
+    assert_eq!(r, sums(&[], "S002", d, 8));
+    assert_eq!(r["asOf"], Value::Null);
+    assert_eq!(r["topCommodities"], json!([]));
+    assert_eq!(r["byPaymentMethod"], json!({"cash": 0, "card": 0, "mobile": 0}));
+    let chain = office.chain_day(d).await;
+    assert_eq!(
+        chain,
+        json!({
+            "date": d.to_string(), "currency": "CNY", "salesCount": 0, "grossAmount": 0, "taxAmount": 0,
+            "stores": [{"storeId": "S001", "salesCount": 0, "grossAmount": 0}, {"storeId": "S002", "salesCount": 0, "grossAmount": 0}],
+            "asOf": null
+        })
+    );
+}
+
+mod refusals {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_or_malformed_date_is_400() {
+        let office = Office::new().await;
+        for query in ["", "?day=2026-11-11", "?date=", "?date=2026-11-1", "?date=2026-13-01", "?date=2026-02-30", "?date=20261111", "?date=2026-11-11T00:00:00Z", "?date=+2026-11-11", "?date=11/11/2026"] {
+            let a = office.call(store_report_event("S001", query).claims(HO, None)).await;
+            assert_eq!(a.status, 400, "{query}: {}", a.body);
+            a.problem(400, "invalid_request");
+            office.call(chain_report_event(query).claims(HO, None)).await.problem(400, "invalid_request");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_store_is_404_and_a_malformed_one_400() {
+        let office = Office::new().await;
+        office.call(store_report_event("S999", "?date=2026-11-11").claims(HO, None)).await.problem(404, "not_found");
+        office.call(store_report_event("s001", "?date=2026-11-11").claims(HO, None)).await.problem(400, "invalid_request");
+        // 400 answers before 404.
+        office.call(store_report_event("S999", "?date=tomorrow").claims(HO, None)).await.problem(400, "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn a_till_may_not_read_reports() {
+        let office = Office::new().await;
+        office.call(store_report_event("S001", "?date=2026-11-11").claims("pos", Some("S001"))).await.problem(403, "forbidden_scope");
+        office.call(chain_report_event("?date=2026-11-11").claims("pos", Some("S001"))).await.problem(403, "forbidden_scope");
+        // Scope is checked before the query.
+        office.call(store_report_event("S001", "").claims("pos", Some("S001"))).await.problem(403, "forbidden_scope");
+    }
+
+    #[tokio::test]
+    async fn a_store_manager_reads_their_own_store_only_and_never_the_chain() {
+        let office = Office::new().await;
+        let q = "?date=2026-11-11";
+        office.call(store_report_event("S001", q).claims("store", Some("S002"))).await.problem(403, "forbidden_store");
+        office.call(store_report_event("S001", q).claims("store", None)).await.problem(403, "forbidden_store");
+        office.call(store_report_event("S001", q).claims("store", Some("S001"))).await.ok(200);
+        office.call(chain_report_event(q).claims("store", Some("S001"))).await.problem(403, "forbidden_scope");
+        office.call(chain_report_event(q).claims(HO, None)).await.ok(200);
+        office.call(store_report_event("S001", q).without_authorizer()).await.problem(401, "unauthorized");
+        office.call(chain_report_event(q).without_authorizer()).await.problem(401, "unauthorized");
+    }
+}

@@ -1,6 +1,8 @@
 //! Helpers the suites share: spawning `retail-local` on a free port, minting its tokens, and
 //! speaking to it as a till or head office would.
 
+pub mod moto;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,7 @@ pub fn retail_local_bin() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("a free loopback port").local_addr().expect("addr").port()
 }
 

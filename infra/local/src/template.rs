@@ -2,6 +2,7 @@
 //! that serves them, and the JWT authorizer in front of them. Intrinsics are resolved the way a
 //! deploy with default parameters would resolve them (`!Ref Param` is the parameter's Default).
 
+pub use retail_core::store::dynamo::TableSpec;
 use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -79,6 +80,8 @@ pub struct Template {
     /// The authorizer development tokens are minted for: the default authorizer of the first
     /// HttpApi (by logical id) that has one.
     pub token_authorizer: Option<JwtConfig>,
+    /// Every `AWS::DynamoDB::Table`: keys, stream and TTL, what local runs and tests create.
+    pub tables: Vec<TableSpec>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -214,8 +217,54 @@ impl Template {
                 _ => None,
             })
             .or_else(|| routes.iter().find_map(|r| r.authorizer.clone()));
-        Ok(Template { functions, routes, token_authorizer })
+        let mut tables = Vec::new();
+        for (id, resource) in resources {
+            let id = key_str(id)?;
+            if resource.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table") {
+                tables.push(table_spec(&format!("Resources.{id}.Properties"), id, resource.get("Properties"))?);
+            }
+        }
+        Ok(Template { functions, routes, token_authorizer, tables })
     }
+}
+
+/// A table's AttributeDefinitions, KeySchema, StreamSpecification and TimeToLiveSpecification.
+fn table_spec(at: &str, id: &str, props: Option<&Value>) -> Result<TableSpec, TemplateError> {
+    let props = props.ok_or_else(|| invalid(at, "missing"))?;
+    let field = |v: &Value, name: &str, at: &str| -> Result<String, TemplateError> {
+        v.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| invalid(at, format!("missing {name}")))
+    };
+    let mut attributes = Vec::new();
+    for (i, a) in props.get("AttributeDefinitions").and_then(Value::as_sequence).into_iter().flatten().enumerate() {
+        let at = format!("{at}.AttributeDefinitions[{i}]");
+        attributes.push((field(a, "AttributeName", &at)?, field(a, "AttributeType", &at)?));
+    }
+    let mut partition_key = None;
+    let mut sort_key = None;
+    for (i, k) in props.get("KeySchema").and_then(Value::as_sequence).into_iter().flatten().enumerate() {
+        let at = format!("{at}.KeySchema[{i}]");
+        let name = field(k, "AttributeName", &at)?;
+        match field(k, "KeyType", &at)?.as_str() {
+            "HASH" => partition_key = Some(name),
+            "RANGE" => sort_key = Some(name),
+            other => return Err(invalid(at, format!("KeyType {other:?} is neither HASH nor RANGE"))),
+        }
+    }
+    let partition_key = partition_key.ok_or_else(|| invalid(format!("{at}.KeySchema"), "no HASH key"))?;
+    for k in std::iter::once(&partition_key).chain(sort_key.as_ref()) {
+        if !attributes.iter().any(|(name, _)| name == k) {
+            return Err(invalid(format!("{at}.AttributeDefinitions"), format!("key {k} is not defined")));
+        }
+    }
+    let stream_view_type =
+        props.get("StreamSpecification").and_then(|s| s.get("StreamViewType")).and_then(Value::as_str).map(str::to_owned);
+    let ttl = props.get("TimeToLiveSpecification");
+    let ttl_attribute = ttl
+        .filter(|t| t.get("Enabled").and_then(Value::as_bool) != Some(false))
+        .and_then(|t| t.get("AttributeName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(TableSpec { logical_id: id.to_owned(), attributes, partition_key, sort_key, stream_view_type, ttl_attribute })
 }
 
 fn key_str(key: &Value) -> Result<&str, TemplateError> {
@@ -373,6 +422,21 @@ mod tests {
     use super::*;
 
     const FIXTURE: &str = include_str!("../tests/fixtures/template.yaml");
+
+    #[test]
+    fn the_project_template_declares_every_table_the_store_names() {
+        let t = Template::parse(include_str!("../../../template.yaml")).unwrap();
+        let tables = retail_core::store::dynamo::Tables::with_prefix("x-");
+        for (logical, _) in tables.all() {
+            assert!(t.tables.iter().any(|s| s.logical_id == logical), "{logical} is not in template.yaml");
+        }
+        let sales = t.tables.iter().find(|s| s.logical_id == "SalesTable").unwrap();
+        assert_eq!((sales.partition_key.as_str(), sales.sort_key.as_deref()), ("pk", Some("sk")));
+        assert_eq!(sales.stream_view_type.as_deref(), Some("NEW_IMAGE"));
+        let keys = t.tables.iter().find(|s| s.logical_id == "IdempotencyTable").unwrap();
+        assert_eq!((keys.sort_key.as_deref(), keys.ttl_attribute.as_deref()), (None, Some("expiresAt")));
+        assert_eq!(keys.attributes, vec![("pk".to_owned(), "S".to_owned())]);
+    }
 
     #[test]
     fn routes_carry_path_method_binary_and_the_resolved_authorizer() {

@@ -2,6 +2,7 @@
 //! Every adapter passes the same conformance suite.
 
 pub mod items;
+pub mod dynamo;
 pub mod memory;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,305 @@
+//! What each table holds, as serde types mapped by serde_dynamo, and their keys. Domain types
+//! are rebuilt from these through their checked constructors, so a damaged item is an error,
+//! never a value that breaks an invariant.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::domain::catalog::TaxRate;
+use crate::domain::price::{AdjustmentId, PriceScope};
+use crate::domain::report::StoreDay;
+use crate::domain::sale::Receipt;
+use crate::domain::time::{instant, optional_instant};
+use crate::domain::{
+    Barcode, BatchId, Commodity, DomainError, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId,
+    Unit,
+};
+use crate::store::PriceBatchResult;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The one sort key of items that are alone in their partition.
+pub const ONLY: &str = "-";
+/// The stock shard every sku has; a hot sku may later be split over more (`1`, `2`, ...).
+pub const FIRST_SHARD: &str = "0";
+/// Prefix of a price schedule item's adjustment attributes (`a#<batch>#<index>`).
+pub const ADJUSTMENT_ATTR: &str = "a#";
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn key(pk: impl Into<String>, sk: Option<&str>) -> Item {
+    let mut k = HashMap::from([("pk".to_owned(), s(pk))]);
+    if let Some(sk) = sk {
+        k.insert("sk".to_owned(), s(sk));
+    }
+    k
+}
+
+pub fn damaged(what: &str, e: impl std::fmt::Display) -> DomainError {
+    tracing::error!(error = %e, "a stored {what} item cannot be read");
+    DomainError::Unavailable(format!("a stored {what} cannot be read"))
+}
+
+pub fn to_item<T: Serialize>(what: &str, value: &T) -> Result<Item, DomainError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|e| damaged(what, e))
+}
+
+pub fn from_item<T: for<'de> Deserialize<'de>>(what: &str, item: Item) -> Result<T, DomainError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| damaged(what, e))
+}
+
+pub fn number(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+pub fn string_set(item: &Item, name: &str) -> Vec<String> {
+    match item.get(name) {
+        Some(AttributeValue::Ss(v)) => v.clone(),
+        _ => Vec::new(),
+    }
+}
+
+// ------------------------------------------------------------------ stores
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreItem {
+    pub pk: String,
+    pub name: String,
+    pub region: String,
+    pub timezone: String,
+}
+
+impl StoreItem {
+    pub fn of(store: &Store) -> Self {
+        StoreItem {
+            pk: store.store_id.to_string(),
+            name: store.name.clone(),
+            region: store.region.to_string(),
+            timezone: store.timezone.name().to_owned(),
+        }
+    }
+
+    pub fn store(self) -> Result<Store, DomainError> {
+        let id = StoreId::parse(&self.pk).map_err(|e| damaged("store", e))?;
+        let region = RegionId::parse(&self.region).map_err(|e| damaged("store", e))?;
+        Store::new(id, &self.name, region, Some(&self.timezone)).map_err(|e| damaged("store", e))
+    }
+}
+
+// ------------------------------------------------------------------ commodities
+
+pub const COMMODITY_SK: &str = "commodity";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommodityItem {
+    pub pk: String,
+    pub sk: String,
+    pub name: String,
+    pub unit: Unit,
+    pub tax_rate_bp: i64,
+    pub barcodes: Vec<String>,
+    pub category: Option<String>,
+    pub stock_policy: StockPolicy,
+    pub allow_shared_barcodes: bool,
+    /// Bumped on every write: a put whose read is stale fails its condition and starts over.
+    pub version: u64,
+}
+
+impl CommodityItem {
+    pub fn of(c: &Commodity, version: u64) -> Self {
+        CommodityItem {
+            pk: c.sku.to_string(),
+            sk: COMMODITY_SK.to_owned(),
+            name: c.name.clone(),
+            unit: c.unit,
+            tax_rate_bp: c.tax_rate.basis_points(),
+            barcodes: c.barcodes.iter().map(|b| b.to_string()).collect(),
+            category: c.category.clone(),
+            stock_policy: c.stock_policy,
+            allow_shared_barcodes: c.allow_shared_barcodes,
+            version,
+        }
+    }
+
+    pub fn commodity(self) -> Result<Commodity, DomainError> {
+        Ok(Commodity {
+            sku: Sku::parse(&self.pk).map_err(|e| damaged("commodity", e))?,
+            name: self.name,
+            unit: self.unit,
+            tax_rate: TaxRate::new(self.tax_rate_bp).map_err(|e| damaged("commodity", e))?,
+            barcodes: self.barcodes.into_iter().map(Barcode::from_stored).collect(),
+            category: self.category,
+            stock_policy: self.stock_policy,
+            allow_shared_barcodes: self.allow_shared_barcodes,
+        })
+    }
+}
+
+/// A barcode's item: `holders` (string set) are the skus bound to it, `exclusive` those of
+/// them that do not allow sharing. Sets, so that a claim is one conditional `ADD`.
+pub const BARCODE_SK: &str = "holders";
+
+// ------------------------------------------------------------------ prices
+
+/// The schedule item of one scope of a sku: `live#chain`, `live#region#EAST`, `live#store#S001`.
+pub fn schedule_sk(scope: &PriceScope) -> String {
+    match scope {
+        PriceScope::Chain => "live#chain".to_owned(),
+        PriceScope::Region(r) => format!("live#region#{r}"),
+        PriceScope::Store(s) => format!("live#store#{s}"),
+    }
+}
+
+/// The schedule items that reach a store.
+pub fn schedule_sks(store: &Store) -> [String; 3] {
+    [
+        schedule_sk(&PriceScope::Chain),
+        schedule_sk(&PriceScope::Region(store.region.clone())),
+        schedule_sk(&PriceScope::Store(store.store_id.clone())),
+    ]
+}
+
+pub fn adjustment_attr(id: &AdjustmentId) -> String {
+    format!("{ADJUSTMENT_ATTR}{}#{}", id.batch_id, id.index)
+}
+
+/// History items sort by when their batch was applied, then by line.
+pub fn history_sk(a: &PriceAdjustment) -> String {
+    format!("history#{:020}#{}#{:05}", a.applied_at.timestamp_micros(), a.id.batch_id, a.id.index)
+}
+
+pub const HISTORY_PREFIX: &str = "history#";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjustmentItem {
+    pub batch_id: String,
+    pub index: u32,
+    pub sku: String,
+    pub scope: String,
+    pub amount: i64,
+    #[serde(with = "instant")]
+    pub valid_from: DateTime<Utc>,
+    #[serde(with = "optional_instant", default)]
+    pub valid_to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(with = "instant")]
+    pub applied_at: DateTime<Utc>,
+}
+
+impl AdjustmentItem {
+    pub fn of(a: &PriceAdjustment) -> Self {
+        AdjustmentItem {
+            batch_id: a.id.batch_id.to_string(),
+            index: a.id.index,
+            sku: a.sku.to_string(),
+            scope: a.scope.to_string(),
+            amount: a.amount.minor_units(),
+            valid_from: a.valid_from,
+            valid_to: a.valid_to,
+            reason: a.reason.clone(),
+            applied_at: a.applied_at,
+        }
+    }
+
+    pub fn adjustment(self) -> Result<PriceAdjustment, DomainError> {
+        let bad = |e: DomainError| damaged("price adjustment", e);
+        Ok(PriceAdjustment {
+            id: AdjustmentId { batch_id: BatchId::parse(&self.batch_id).map_err(bad)?, index: self.index },
+            sku: Sku::parse(&self.sku).map_err(bad)?,
+            scope: PriceScope::parse(&self.scope).map_err(bad)?,
+            amount: Money(self.amount),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            reason: self.reason,
+            applied_at: self.applied_at,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub pk: String,
+    pub sk: String,
+    pub adjustment: AdjustmentItem,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct BatchItem {
+    pub pk: String,
+    pub fingerprint: String,
+    pub result: PriceBatchResult,
+}
+
+// ------------------------------------------------------------------ sales
+
+pub const IN_PROGRESS: &str = "in_progress";
+pub const COMPLETED: &str = "completed";
+
+/// An idempotency key of a store's sales. `since` (epoch ms) decides expiry; `expiresAt`
+/// (epoch s) only lets TTL tidy up.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyItem {
+    pub pk: String,
+    pub fingerprint: String,
+    pub state: String,
+    pub since: i64,
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+    pub expires_at: i64,
+}
+
+pub fn sale_key_pk(store: &StoreId, key: &crate::domain::IdempotencyKey) -> String {
+    format!("sale#{store}#{key}")
+}
+
+/// One counter per store: numbers are unique in the store and increase per terminal, and the
+/// claim (which knows the store, not the terminal) can take the next one in its own wave.
+pub fn receipt_counter_pk(store: &StoreId) -> String {
+    format!("receipt-sequence#{store}")
+}
+
+pub fn stock_pk(store: &StoreId, sku: &Sku) -> String {
+    format!("{store}#{sku}")
+}
+
+// ------------------------------------------------------------------ aggregates
+
+pub fn day_pk(date: chrono::NaiveDate) -> String {
+    format!("day#{date}")
+}
+
+/// Written with the aggregate it was folded into: a replayed sale finds it and counts nothing.
+pub fn folded_pk(sale_id: &str) -> String {
+    format!("folded#{sale_id}")
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct DayItem {
+    pub pk: String,
+    pub sk: String,
+    pub version: u64,
+    pub day: StoreDay,
+}

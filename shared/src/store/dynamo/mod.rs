@@ -1,0 +1,469 @@
+//! The DynamoDB adapter: every store port on aws-sdk-dynamodb, held to the embedded store's
+//! behaviour by the shared conformance suite. Writes are conditional, a checkout commits in one
+//! `TransactWriteItems`, reads go by key (never a scan of history), and every AWS failure is
+//! logged here and leaves as `DomainError::Unavailable` (503 with Retry-After) or as the domain
+//! error a cancelled condition means.
+
+mod items;
+mod ports;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::domain::DomainError;
+use crate::store::StoreResult;
+pub use items::Item;
+
+/// A configuration problem found at start-up (a missing variable, an unreachable table).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Each table's environment variable and its logical id in template.yaml.
+pub const TABLE_VARIABLES: [(&str, &str); 9] = [
+    ("STORES_TABLE", "StoresTable"),
+    ("COMMODITIES_TABLE", "CommoditiesTable"),
+    ("BARCODES_TABLE", "BarcodesTable"),
+    ("STOCK_TABLE", "StockTable"),
+    ("PRICES_TABLE", "PricesTable"),
+    ("PRICE_BATCHES_TABLE", "PriceBatchesTable"),
+    ("SALES_TABLE", "SalesTable"),
+    ("IDEMPOTENCY_TABLE", "IdempotencyTable"),
+    ("AGGREGATES_TABLE", "AggregatesTable"),
+];
+
+/// The physical table names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub stores: String,
+    pub commodities: String,
+    pub barcodes: String,
+    pub stock: String,
+    pub prices: String,
+    pub price_batches: String,
+    pub sales: String,
+    pub idempotency: String,
+    pub aggregates: String,
+}
+
+impl Tables {
+    /// From the variables the template's Globals set (`STORES_TABLE`, ...).
+    pub fn from_env() -> Result<Tables, ConfigError> {
+        Tables::from_lookup(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Tables, ConfigError> {
+        let mut names = Vec::with_capacity(TABLE_VARIABLES.len());
+        for (var, logical) in TABLE_VARIABLES {
+            names.push(lookup(var).ok_or_else(|| {
+                ConfigError(format!("environment variable {var} (the name of {logical}) is not set"))
+            })?);
+        }
+        let mut names = names.into_iter();
+        let mut next = || names.next().expect("nine names");
+        Ok(Tables {
+            stores: next(),
+            commodities: next(),
+            barcodes: next(),
+            stock: next(),
+            prices: next(),
+            price_batches: next(),
+            sales: next(),
+            idempotency: next(),
+            aggregates: next(),
+        })
+    }
+
+    /// `<prefix><LogicalId>` for every table: tests give each run its own prefix.
+    pub fn with_prefix(prefix: &str) -> Tables {
+        Tables::from_lookup(|var| {
+            TABLE_VARIABLES.iter().find(|(v, _)| *v == var).map(|(_, logical)| format!("{prefix}{logical}"))
+        })
+        .expect("every variable is listed")
+    }
+
+    /// (logical id, physical name) of every table.
+    pub fn all(&self) -> [(&'static str, &str); 9] {
+        [
+            ("StoresTable", &self.stores),
+            ("CommoditiesTable", &self.commodities),
+            ("BarcodesTable", &self.barcodes),
+            ("StockTable", &self.stock),
+            ("PricesTable", &self.prices),
+            ("PriceBatchesTable", &self.price_batches),
+            ("SalesTable", &self.sales),
+            ("IdempotencyTable", &self.idempotency),
+            ("AggregatesTable", &self.aggregates),
+        ]
+    }
+
+    pub fn by_logical_id(&self, logical_id: &str) -> Option<&str> {
+        self.all().into_iter().find(|(id, _)| *id == logical_id).map(|(_, name)| name)
+    }
+}
+
+/// How a table is declared in template.yaml: what `create_missing_tables` creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    /// (name, `S` | `N` | `B`)
+    pub attributes: Vec<(String, String)>,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+    /// `NEW_IMAGE`, `NEW_AND_OLD_IMAGES`, ...
+    pub stream_view_type: Option<String>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// Per attempt and per call: a till must hear back fast, and a hung connection must not hold
+/// a Lambda until its own timeout.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_millis(1500))
+        .operation_timeout(Duration::from_secs(3))
+        .build()
+}
+
+/// The SDK's standard retry (throttling and transient errors, with backoff), bounded.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// A client config for an explicit endpoint (moto, DynamoDB Local): static development
+/// credentials, the region from `AWS_REGION` or us-east-1, and the same timeouts and retries as
+/// in AWS. Tests add interceptors to it before building.
+pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".into());
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(Credentials::new("local", "local", None, None, "retail-local"))
+        .endpoint_url(endpoint)
+        .timeout_config(timeout_config())
+        .retry_config(retry_config())
+}
+
+/// Requests one operation keeps in flight at most (a 5000-line batch is thousands of writes).
+const MAX_IN_FLIGHT: usize = 48;
+
+/// Cheap to clone: clones share one client.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Arc<Tables>,
+    /// Receipt numbers taken while a sale's key was claimed, for its commit (same process).
+    pub(crate) reserved: Arc<std::sync::Mutex<HashMap<(String, String), (i64, std::time::Instant)>>>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> DynamoStore {
+        DynamoStore { client, tables: Arc::new(tables), reserved: Default::default() }
+    }
+
+    /// The Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` included)
+    /// from the environment, table names from the template's variables.
+    pub async fn from_env() -> Result<DynamoStore, ConfigError> {
+        let tables = Tables::from_env()?;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeout_config())
+            .retry_config(retry_config())
+            .load()
+            .await;
+        Ok(DynamoStore::new(Client::new(&config), tables))
+    }
+
+    /// A store on an explicit endpoint with development credentials.
+    pub fn for_endpoint(endpoint: &str, tables: Tables) -> DynamoStore {
+        DynamoStore::new(Client::from_conf(endpoint_config(endpoint).build()), tables)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Describes every table; a missing or unreachable one is an error naming it.
+    pub async fn check_tables(&self) -> Result<(), String> {
+        for (logical, name) in self.tables.all() {
+            match self.client.describe_table().table_name(name).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                    return Err(format!("table {name} ({logical}) does not exist"));
+                }
+                Err(e) => return Err(format!("table {name} ({logical}) cannot be described: {}", DisplayErrorContext(&e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the tables of `specs` (parsed from template.yaml) that do not exist yet, with
+    /// their keys, stream and TTL. Returns the names it created.
+    pub async fn create_missing_tables(&self, specs: &[TableSpec]) -> Result<Vec<String>, String> {
+        let mut created = Vec::new();
+        for spec in specs {
+            let Some(name) = self.tables.by_logical_id(&spec.logical_id) else { continue };
+            let exists = match self.client.describe_table().table_name(name).send().await {
+                Ok(_) => true,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
+                Err(e) => return Err(format!("cannot describe {name}: {}", DisplayErrorContext(&e))),
+            };
+            if exists {
+                continue;
+            }
+            create_table(&self.client, name, spec).await?;
+            created.push(name.to_owned());
+        }
+        Ok(created)
+    }
+}
+
+async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(), String> {
+    let bad = |e: aws_sdk_dynamodb::error::BuildError| format!("table {name}: {e}");
+    let mut attributes = Vec::new();
+    for (attr, kind) in &spec.attributes {
+        attributes.push(
+            AttributeDefinition::builder()
+                .attribute_name(attr)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()
+                .map_err(bad)?,
+        );
+    }
+    let mut keys =
+        vec![KeySchemaElement::builder().attribute_name(&spec.partition_key).key_type(KeyType::Hash).build().map_err(bad)?];
+    if let Some(sk) = &spec.sort_key {
+        keys.push(KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().map_err(bad)?);
+    }
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(keys))
+        .billing_mode(BillingMode::PayPerRequest);
+    if let Some(view) = &spec.stream_view_type {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()
+                .map_err(bad)?,
+        );
+    }
+    match request.send().await {
+        Ok(_) => {}
+        // Someone else created it meanwhile.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) => return Err(format!("cannot create {name}: {}", DisplayErrorContext(&e))),
+    }
+    if let Some(ttl) = &spec.ttl_attribute {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(bad)?,
+            )
+            .send()
+            .await
+            .map_err(|e| format!("cannot set TTL on {name}: {}", DisplayErrorContext(&e)))?;
+    }
+    Ok(())
+}
+
+/// Any DynamoDB failure the caller did not turn into a domain error: logged in full, answered
+/// as "retry shortly" (throttling, 5xx, timeouts and an unreachable endpoint are all transient
+/// to a till; the rest is logged as an error for an operator).
+pub(crate) fn unavailable<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> DomainError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionInProgressException"
+            )
+        ) || service.raw().status().as_u16() >= 500,
+        _ => false,
+    };
+    if transient {
+        tracing::warn!(operation, error = %DisplayErrorContext(&err), "DynamoDB is unavailable");
+    } else {
+        tracing::error!(operation, error = %DisplayErrorContext(&err), "DynamoDB call failed");
+    }
+    DomainError::Unavailable("the database is unavailable".to_owned())
+}
+
+/// Runs futures at once (at most `MAX_IN_FLIGHT` in flight): one wave of requests. Results in
+/// the order given; the first failure wins.
+pub(crate) async fn in_parallel<T, F>(futures: Vec<F>) -> StoreResult<Vec<T>>
+where
+    T: Send + 'static,
+    F: Future<Output = StoreResult<T>> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut set = JoinSet::new();
+    let count = futures.len();
+    for (i, f) in futures.into_iter().enumerate() {
+        let limit = limit.clone();
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (i, f.await)
+        });
+    }
+    let mut out: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let mut failure = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, Ok(v))) => out[i] = Some(v),
+            Ok((_, Err(e))) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a DynamoDB request task failed");
+                failure.get_or_insert(DomainError::Unavailable("the database is unavailable".to_owned()));
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out.into_iter().map(|v| v.expect("every task answered")).collect()),
+    }
+}
+
+/// Items found by `batch_get`, by (table, pk, sk or "").
+pub(crate) type Found = HashMap<(String, String, String), Item>;
+
+fn key_of(table: &str, item: &Item) -> (String, String, String) {
+    let pk = items::string(item, "pk").unwrap_or_default().to_owned();
+    let sk = items::string(item, "sk").unwrap_or_default().to_owned();
+    (table.to_owned(), pk, sk)
+}
+
+impl DynamoStore {
+    /// Strongly consistent reads of many keys across tables: chunks of 100 keys, all chunks in
+    /// one wave, unprocessed keys retried with backoff.
+    pub(crate) async fn batch_get(&self, keys: Vec<(String, Item)>) -> StoreResult<Found> {
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<(String, Item)> = keys.into_iter().filter(|(t, k)| seen.insert(key_of(t, k))).collect();
+        let chunks: Vec<Vec<(String, Item)>> = keys.chunks(100).map(|c| c.to_vec()).collect();
+        let futures = chunks
+            .into_iter()
+            .map(|chunk| {
+                let client = self.client.clone();
+                async move {
+                    let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
+                    let mut grouped: HashMap<String, Vec<Item>> = HashMap::new();
+                    for (table, key) in chunk {
+                        grouped.entry(table).or_default().push(key);
+                    }
+                    for (table, keys) in grouped {
+                        let ka = KeysAndAttributes::builder()
+                            .set_keys(Some(keys))
+                            .consistent_read(true)
+                            .build()
+                            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+                        request.insert(table, ka);
+                    }
+                    let mut found = Vec::new();
+                    for attempt in 0..8u32 {
+                        let out = client
+                            .batch_get_item()
+                            .set_request_items(Some(request))
+                            .send()
+                            .await
+                            .map_err(|e| unavailable("BatchGetItem", e))?;
+                        for (table, items) in out.responses.unwrap_or_default() {
+                            found.extend(items.into_iter().map(|i| (table.clone(), i)));
+                        }
+                        match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                            None => return Ok(found),
+                            Some(rest) => {
+                                request = rest;
+                                tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                            }
+                        }
+                    }
+                    tracing::warn!("BatchGetItem left keys unprocessed after every retry");
+                    Err(DomainError::Unavailable("the database is busy".to_owned()))
+                }
+            })
+            .collect();
+        let mut out = Found::new();
+        for chunk in in_parallel(futures).await? {
+            for (table, item) in chunk {
+                out.insert(key_of(&table, &item), item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of a query (or scan, `key_condition` None), following pages.
+    pub(crate) async fn query_all(
+        &self,
+        table: &str,
+        key_condition: Option<(&str, HashMap<String, aws_sdk_dynamodb::types::AttributeValue>)>,
+    ) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = match &key_condition {
+                Some((condition, values)) => {
+                    let o = self
+                        .client
+                        .query()
+                        .table_name(table)
+                        .key_condition_expression(*condition)
+                        .set_expression_attribute_values(Some(values.clone()))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| unavailable("Query", e))?;
+                    (o.items, o.last_evaluated_key)
+                }
+                None => {
+                    let o = self
+                        .client
+                        .scan()
+                        .table_name(table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| unavailable("Scan", e))?;
+                    (o.items, o.last_evaluated_key)
+                }
+            };
+            out.extend(page.0.unwrap_or_default());
+            match page.1.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+}

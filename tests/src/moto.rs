@@ -1,0 +1,80 @@
+//! moto's DynamoDB server for the suites: started from the venv `tests/run.sh` installs
+//! (`$RETAIL_VENV`, else `target/venv`) on a free loopback port, stopped when dropped. Tables
+//! come from template.yaml, under a fresh name prefix per store, so tests never share data.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use retail_core::store::dynamo::{DynamoStore, Tables, endpoint_config};
+
+use crate::{free_port, workspace_root};
+
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+/// Where the suites' Python tools live.
+pub fn venv() -> PathBuf {
+    std::env::var("RETAIL_VENV").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join("target").join("venv"))
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = venv().join("bin").join("moto_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `bash tests/run.sh`, or `target/venv/bin/pip install -r tests/requirements.txt`",
+            bin.display()
+        );
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let mut moto = Moto { child, endpoint: format!("http://{addr}") };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited early: {status}");
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return moto;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A store on fresh tables created from template.yaml.
+    pub async fn store(&self) -> DynamoStore {
+        self.store_with(endpoint_config(&self.endpoint)).await
+    }
+
+    /// The same, on a client built from `config` (tests add interceptors to it).
+    pub async fn store_with(&self, config: aws_sdk_dynamodb::config::Builder) -> DynamoStore {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!("t{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config.build()), Tables::with_prefix(&prefix));
+        let template = retail_local::template::Template::load(&workspace_root().join("template.yaml"))
+            .expect("template.yaml parses");
+        let created = store.create_missing_tables(&template.tables).await.expect("tables are created");
+        assert_eq!(created.len(), 9, "every table is new: {created:?}");
+        store.check_tables().await.expect("every table exists");
+        store
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

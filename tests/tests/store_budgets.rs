@@ -1,0 +1,252 @@
+//! Round-trip budgets of the DynamoDB adapter (ARCHITECTURE.md), measured on moto by an SDK
+//! interceptor that counts requests and sequential waves (a wave: requests in flight together;
+//! a request sent after all earlier ones answered starts a new one).
+
+use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use retail_core::domain::catalog::CommodityDraft;
+use retail_core::domain::price::{AdjustmentId, PriceScope};
+use retail_core::domain::sale::{BasketCatalog, CheckedLine, CheckedSale, LineItem, Payment, PaymentMethod, price_basket, settle};
+use retail_core::domain::stock::StockChange;
+use retail_core::domain::{
+    BatchId, Commodity, IdempotencyKey, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId, TerminalId,
+    Unit,
+};
+use retail_core::store::dynamo::{DynamoStore, endpoint_config};
+use retail_core::store::{
+    AggregateStore, BatchOutcome, CatalogStore, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult,
+    PriceStore, SalesStore,
+};
+use retail_tests::moto::Moto;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default, Clone)]
+struct Count {
+    in_flight: usize,
+    requests: usize,
+    waves: usize,
+    max_in_flight: usize,
+    operations: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Meter(Arc<Mutex<Count>>);
+
+impl Meter {
+    fn reset(&self) {
+        *self.0.lock().unwrap() = Count::default();
+    }
+
+    fn take(&self) -> Count {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "RequestMeter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_owned();
+        let mut c = self.0.lock().unwrap();
+        if c.in_flight == 0 {
+            c.waves += 1;
+        }
+        c.in_flight += 1;
+        c.requests += 1;
+        c.max_in_flight = c.max_in_flight.max(c.in_flight);
+        *c.operations.entry(op).or_default() += 1;
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let mut c = self.0.lock().unwrap();
+        c.in_flight = c.in_flight.saturating_sub(1);
+        Ok(())
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 11, 4, 0, 0).unwrap()
+}
+
+fn sku(i: usize) -> Sku {
+    Sku::parse(&format!("SKU{i:05}")).unwrap()
+}
+
+fn commodity(s: Sku, policy: StockPolicy) -> Commodity {
+    let draft = CommodityDraft {
+        name: format!("Item {s}"),
+        unit: Unit::Each,
+        tax_rate_bp: 1300,
+        barcodes: Vec::new(),
+        category: None,
+        stock_policy: policy,
+        allow_shared_barcodes: None,
+    };
+    Commodity::from_draft(s, draft).unwrap()
+}
+
+fn adjustment(batch: &str, index: u32, s: Sku, scope: &str, amount: i64, from: DateTime<Utc>, applied: DateTime<Utc>) -> PriceAdjustment {
+    PriceAdjustment {
+        id: AdjustmentId { batch_id: BatchId::parse(batch).unwrap(), index },
+        sku: s,
+        scope: PriceScope::parse(scope).unwrap(),
+        amount: Money(amount),
+        valid_from: from,
+        valid_to: None,
+        reason: None,
+        applied_at: applied,
+    }
+}
+
+fn price_batch(id: &str, applied: DateTime<Utc>, adjustments: Vec<PriceAdjustment>) -> PriceBatch {
+    PriceBatch {
+        result: PriceBatchResult {
+            batch_id: BatchId::parse(id).unwrap(),
+            accepted: adjustments.len() as u32,
+            rejected: Vec::new(),
+            applied_at: applied,
+        },
+        adjustments,
+        fingerprint: format!("fp-{id}"),
+    }
+}
+
+/// A store, 100 priced commodities (SKU00000 strict with stock), and a meter on the client.
+async fn setup(moto: &Moto) -> (DynamoStore, Meter, Store) {
+    let meter = Meter::default();
+    let s = moto.store_with(endpoint_config(&moto.endpoint).interceptor(meter.clone())).await;
+    let store = Store::new(StoreId::parse("S001").unwrap(), "Binjiang", RegionId::parse("EAST").unwrap(), None).unwrap();
+    s.put_store(store.clone()).await.unwrap();
+    let from = t0() - Duration::days(1);
+    let mut lines = Vec::new();
+    for i in 0..100 {
+        let policy = if i == 0 { StockPolicy::Strict } else { StockPolicy::Track };
+        s.put_commodity(commodity(sku(i), policy)).await.unwrap();
+        lines.push(adjustment("base", i as u32, sku(i), "chain", 1000 + i as i64, from, from));
+    }
+    s.apply_price_batch(price_batch("base", from, lines)).await.unwrap();
+    let stock = [(sku(0), StockChange { net: 50, lowest: 0 })].into_iter().collect();
+    s.record_stock_movements(&store.store_id, &stock).await.unwrap();
+    meter.reset();
+    (s, meter, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lookup_costs_one_request_and_a_hundred_one_wave() {
+    let moto = Moto::start();
+    let (s, meter, store) = setup(&moto).await;
+    let one = s.commodity_views(&store, &[sku(7)], t0()).await.unwrap();
+    assert!(one[0].is_some());
+    let c = meter.take();
+    println!("lookup of 1 sku: {c:?}");
+    assert_eq!((c.requests, c.waves), (1, 1), "{c:?}");
+
+    let skus: Vec<Sku> = (0..100).map(sku).collect();
+    let views = s.commodity_views(&store, &skus, t0()).await.unwrap();
+    assert!(views.iter().all(Option::is_some));
+    let c = meter.take();
+    println!("lookup of 100 skus: {c:?}");
+    assert_eq!(c.waves, 1, "{c:?}");
+    assert_eq!(c.requests, 5, "500 keys, 100 a request: {c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkout_costs_two_waves_and_a_report_one_request() {
+    let moto = Moto::start();
+    let (s, meter, store) = setup(&moto).await;
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    let sale = CheckedSale {
+        terminal_id: TerminalId::parse("T01").unwrap(),
+        lines: (0..20)
+            .map(|i| CheckedLine { item: LineItem::Sku(sku(i)), quantity: Some(2), weight_grams: None })
+            .collect(),
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(1_000_000) }],
+        occurred_at: t0(),
+    };
+    let skus: Vec<Sku> = (0..20).map(sku).collect();
+    // Wave 1: claim the key and read the basket together; wave 2: commit.
+    let (claim, reading) =
+        tokio::join!(s.claim_sale_key(&store.store_id, &key, "fp", t0()), s.basket_reading(&store, &skus, &[]));
+    assert_eq!(claim.unwrap(), KeyClaim::Claimed);
+    let reading = reading.unwrap();
+    let basket =
+        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+    let settlement = settle(basket.total, &sale.payments).unwrap();
+    let record = s
+        .commit_sale(PendingSale {
+            key,
+            fingerprint: "fp".into(),
+            sale_id: "0190f5a4-0000-7000-8000-000000000001".into(),
+            store: store.clone(),
+            sale,
+            basket,
+            settlement,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let c = meter.take();
+    println!("checkout of 20 lines: {c:?}");
+    assert!(c.waves <= 2, "{c:?}");
+    assert_eq!(c.operations.get("TransactWriteItems"), Some(&1), "{c:?}");
+
+    s.fold_sales(&[(*record).clone()]).await.unwrap();
+    meter.reset();
+    let day = s.store_day(&store.store_id, record.receipt.business_day).await.unwrap();
+    assert_eq!(day.unwrap().sales_count, 1);
+    let c = meter.take();
+    println!("store report: {c:?}");
+    assert_eq!((c.requests, c.waves), (1, 1), "{c:?}");
+    let (_, days) = s.chain_day(record.receipt.business_day).await.unwrap();
+    assert_eq!(days.len(), 1);
+    let c = meter.take();
+    println!("chain report: {c:?}");
+    assert_eq!(c.waves, 1, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_price_batch_of_5000_lines_costs_two_waves() {
+    let moto = Moto::start();
+    let (s, meter, store) = setup(&moto).await;
+    let at = t0();
+    // 500 skus, each with ten future chain prices: 5000 lines on 500 schedule items.
+    let mut lines = Vec::new();
+    for i in 0..500 {
+        for d in 0..10 {
+            let from = at + Duration::days(d);
+            lines.push(adjustment("big", lines.len() as u32, sku(i), "chain", 2000 + d, from, at));
+        }
+    }
+    assert_eq!(lines.len(), 5000);
+    let outcome = s.apply_price_batch(price_batch("big", at, lines)).await.unwrap();
+    assert!(matches!(outcome, BatchOutcome::Applied(_)));
+    let c = meter.take();
+    println!("price batch of 5000 lines: {c:?}");
+    assert!(c.waves <= 2, "{c:?}");
+    let views = s.commodity_views(&store, &[sku(3)], at + Duration::days(4)).await.unwrap();
+    let view = views[0].clone().unwrap();
+    let price = retail_core::domain::price_in_force(view.prices.iter(), &store, at + Duration::days(4) + Duration::hours(1));
+    assert_eq!(price.map(|a| a.amount.0), Some(2004));
+    assert_eq!(s.price_history(&store, &sku(3)).await.unwrap().len(), 11);
+}

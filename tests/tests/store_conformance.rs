@@ -1,0 +1,458 @@
+//! One conformance suite for the store ports, run against the embedded store and against the
+//! DynamoDB adapter on moto's server: the adapters must answer alike.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use retail_core::domain::barcode::gs1_check_digit;
+use retail_core::domain::catalog::CommodityDraft;
+use retail_core::domain::price::{AdjustmentId, PriceScope};
+use retail_core::domain::sale::{
+    BasketCatalog, CheckedLine, CheckedSale, LineItem, Payment, PaymentMethod, price_basket, settle,
+};
+use retail_core::domain::stock::StockChange;
+use retail_core::domain::{
+    Barcode, BatchId, Commodity, DomainError, IdempotencyKey, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
+    Store, StoreId, TerminalId, Unit, price_in_force,
+};
+use retail_core::store::{
+    AggregateStore, BatchOutcome, CatalogStore, IN_PROGRESS_EXPIRY, KeyClaim, LookupStore, PendingSale, PriceBatch,
+    PriceBatchResult, PriceStore, SalesStore, Written,
+};
+use std::collections::BTreeMap;
+
+trait AllPorts: CatalogStore + LookupStore + PriceStore + SalesStore + AggregateStore {}
+impl<T: CatalogStore + LookupStore + PriceStore + SalesStore + AggregateStore> AllPorts for T {}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(retail_core::store::memory::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+                    let moto = retail_tests::moto::Moto::start();
+                    super::$name(moto.store().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    stores_are_created_then_replaced,
+    barcodes_are_claimed_shared_and_released,
+    stock_movements_apply_all_or_nothing,
+    price_batches_apply_once_and_a_reused_id_is_refused,
+    the_price_in_force_and_history_reach_only_their_stores,
+    sale_keys_are_claimed_held_expired_and_released,
+    a_committed_sale_completes_its_key_takes_stock_and_reads_back,
+    a_strict_shortage_commits_nothing,
+    fifty_tills_racing_for_ten_strict_units_sell_exactly_ten,
+    receipt_numbers_increase_per_terminal_and_are_unique_in_the_store,
+    folding_counts_each_sale_once_under_replay,
+);
+
+// ------------------------------------------------------------------ fixtures
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 11, 4, 0, 0).unwrap()
+}
+
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+fn store_id(s: &str) -> StoreId {
+    StoreId::parse(s).unwrap()
+}
+
+fn shop(id: &str, region: &str) -> Store {
+    Store::new(store_id(id), &format!("Shop {id}"), RegionId::parse(region).unwrap(), None).unwrap()
+}
+
+fn ean13(body12: &str) -> String {
+    format!("{body12}{}", gs1_check_digit(body12.as_bytes()))
+}
+
+fn commodity(s: &str, policy: StockPolicy, barcodes: &[String], shared: bool) -> Commodity {
+    Commodity::from_draft(
+        sku(s),
+        CommodityDraft {
+            name: format!("Item {s}"),
+            unit: Unit::Each,
+            tax_rate_bp: 1300,
+            barcodes: barcodes.to_vec(),
+            category: None,
+            stock_policy: policy,
+            allow_shared_barcodes: Some(shared),
+        },
+    )
+    .unwrap()
+}
+
+fn adjustment(batch: &str, index: u32, s: &str, scope: &str, amount: i64, from: DateTime<Utc>, to: Option<DateTime<Utc>>, applied: DateTime<Utc>) -> PriceAdjustment {
+    PriceAdjustment {
+        id: AdjustmentId { batch_id: BatchId::parse(batch).unwrap(), index },
+        sku: sku(s),
+        scope: PriceScope::parse(scope).unwrap(),
+        amount: Money(amount),
+        valid_from: from,
+        valid_to: to,
+        reason: Some("test".into()),
+        applied_at: applied,
+    }
+}
+
+fn batch(id: &str, fingerprint: &str, applied: DateTime<Utc>, adjustments: Vec<PriceAdjustment>) -> PriceBatch {
+    PriceBatch {
+        result: PriceBatchResult {
+            batch_id: BatchId::parse(id).unwrap(),
+            accepted: adjustments.len() as u32,
+            rejected: Vec::new(),
+            applied_at: applied,
+        },
+        adjustments,
+        fingerprint: fingerprint.to_owned(),
+    }
+}
+
+fn moves(list: &[(&str, i64, i64)]) -> BTreeMap<Sku, StockChange> {
+    list.iter().map(|(s, net, lowest)| (sku(s), StockChange { net: *net, lowest: *lowest })).collect()
+}
+
+/// A store S001 (region EAST) with a strict sku F1 and a tracked sku T1, both priced 1000 by
+/// the chain since t0 - 1 day, and `strict_units` of F1 on hand.
+async fn shop_with_stock<S: AllPorts>(s: &S, strict_units: i64) -> Store {
+    let store = shop("S001", "EAST");
+    s.put_store(store.clone()).await.unwrap();
+    s.put_commodity(commodity("F1", StockPolicy::Strict, &[], false)).await.unwrap();
+    s.put_commodity(commodity("T1", StockPolicy::Track, &[], false)).await.unwrap();
+    let from = t0() - Duration::days(1);
+    s.apply_price_batch(batch(
+        "base",
+        "fp-base",
+        from,
+        vec![adjustment("base", 0, "F1", "chain", 1000, from, None, from), adjustment("base", 1, "T1", "chain", 1000, from, None, from)],
+    ))
+    .await
+    .unwrap();
+    if strict_units > 0 {
+        s.record_stock_movements(&store.store_id, &moves(&[("F1", strict_units, 0)])).await.unwrap();
+    }
+    store
+}
+
+/// Claims `key` and prices a cash sale of `lines` (sku, units) at t0 the way checkout does.
+async fn pending<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, lines: &[(&str, i64)]) -> PendingSale {
+    let key = IdempotencyKey::parse(key).unwrap();
+    let fingerprint = format!("fp-{key}");
+    assert_eq!(s.claim_sale_key(&store.store_id, &key, &fingerprint, t0()).await.unwrap(), KeyClaim::Claimed);
+    let sale = CheckedSale {
+        terminal_id: TerminalId::parse(terminal).unwrap(),
+        lines: lines
+            .iter()
+            .map(|(k, q)| CheckedLine { item: LineItem::Sku(sku(k)), quantity: Some(*q), weight_grams: None })
+            .collect(),
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(1_000_000) }],
+        occurred_at: t0(),
+    };
+    let skus: Vec<Sku> = lines.iter().map(|(k, _)| sku(k)).collect();
+    let reading = s.basket_reading(store, &skus, &[]).await.unwrap();
+    let basket = price_basket(&sale, store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+    let settlement = settle(basket.total, &sale.payments).unwrap();
+    PendingSale {
+        key,
+        fingerprint,
+        sale_id: uuid_like(),
+        store: store.clone(),
+        sale,
+        basket,
+        settlement,
+        created_at: t0(),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!("00000000-0000-7000-8000-{:012x}", N.fetch_add(1, Ordering::Relaxed) + u64::from(std::process::id()) * 1_000_000)
+}
+
+async fn on_hand<S: AllPorts>(s: &S, store: &Store, k: &str) -> i64 {
+    s.commodity_views(store, &[sku(k)], t0()).await.unwrap()[0].as_ref().unwrap().on_hand
+}
+
+// ------------------------------------------------------------------ the suite
+
+async fn stores_are_created_then_replaced<S: AllPorts>(s: S) {
+    let id = store_id("S001");
+    assert_eq!(CatalogStore::store(&s, &id).await.unwrap(), None);
+    assert_eq!(s.put_store(shop("S001", "EAST")).await.unwrap(), Written::Created);
+    assert_eq!(s.put_store(shop("S001", "WEST")).await.unwrap(), Written::Replaced);
+    let read = LookupStore::store(&s, &id).await.unwrap().unwrap();
+    assert_eq!(read, shop("S001", "WEST"));
+    assert_eq!(read.timezone.name(), "Asia/Shanghai");
+}
+
+async fn barcodes_are_claimed_shared_and_released<S: AllPorts>(s: S) {
+    let a = ean13("690000000001");
+    let b = ean13("690000000002");
+    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], false)).await.unwrap(), Written::Created);
+    // Taken: A1 does not share.
+    let err = s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap_err();
+    assert_eq!(err, DomainError::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into()] });
+    assert_eq!(CatalogStore::commodity(&s, &sku("B1")).await.unwrap(), None, "a refused put writes nothing");
+    // A1 now allows sharing: B1 (sharing too) may hold the code; C1 (not sharing) may not.
+    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], true)).await.unwrap(), Written::Replaced);
+    s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap();
+    let err = s.put_commodity(commodity("C1", StockPolicy::Track, &[a.clone()], false)).await.unwrap_err();
+    assert_eq!(err, DomainError::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into(), "B1".into()] });
+    let ba = Barcode::register(&a).unwrap();
+    let bb = Barcode::register(&b).unwrap();
+    let held = s.skus_by_barcode(&[ba.clone(), bb.clone()]).await.unwrap();
+    assert_eq!(held[&ba], vec![sku("A1"), sku("B1")]);
+    assert_eq!(held[&bb], vec![sku("A1")]);
+    // A1 gives up both codes: b is free again, a is B1's alone.
+    s.put_commodity(commodity("A1", StockPolicy::Track, &[], true)).await.unwrap();
+    let held = s.skus_by_barcode(&[ba.clone(), bb.clone()]).await.unwrap();
+    assert_eq!(held.get(&ba), Some(&vec![sku("B1")]));
+    assert_eq!(held.get(&bb), None);
+    s.put_commodity(commodity("C1", StockPolicy::Track, &[b.clone()], false)).await.unwrap();
+    let c1 = PriceStore::commodity(&s, &sku("C1")).await.unwrap().unwrap();
+    assert_eq!(c1, commodity("C1", StockPolicy::Track, &[b.clone()], false));
+}
+
+async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    let id = &store.store_id;
+    // A strict sku may not dip below zero even in the middle of a request.
+    let err = s.record_stock_movements(id, &moves(&[("F1", 5, -1), ("T1", -3, -3)])).await.unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::OutOfStock {
+            shortages: vec![retail_core::domain::Shortage { sku: "F1".into(), requested: 1, available: 0 }]
+        }
+    );
+    assert_eq!(on_hand(&s, &store, "T1").await, 0, "nothing of a refused request is applied");
+    let after = s.record_stock_movements(id, &moves(&[("F1", 5, 0), ("T1", -3, -3)])).await.unwrap();
+    assert_eq!(after, vec![(sku("F1"), 5), (sku("T1"), -3)]);
+    let after = s.record_stock_movements(id, &moves(&[("F1", -5, -5)])).await.unwrap();
+    assert_eq!(after, vec![(sku("F1"), 0)]);
+    let err = s.record_stock_movements(id, &moves(&[("F1", 1, 0), ("NOPE", 1, 0)])).await.unwrap_err();
+    assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    assert_eq!(on_hand(&s, &store, "F1").await, 0);
+    let err = s.record_stock_movements(&store_id("S999"), &moves(&[("F1", 1, 0)])).await.unwrap_err();
+    assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+}
+
+async fn price_batches_apply_once_and_a_reused_id_is_refused<S: AllPorts>(s: S) {
+    s.put_store(shop("S001", "EAST")).await.unwrap();
+    s.put_commodity(commodity("P1", StockPolicy::Track, &[], false)).await.unwrap();
+    let at = t0();
+    let first = batch("b-1", "fp-1", at, vec![adjustment("b-1", 0, "P1", "chain", 1500, at, None, at)]);
+    let result = first.result.clone();
+    assert_eq!(s.apply_price_batch(first.clone()).await.unwrap(), BatchOutcome::Applied(result.clone()));
+    // A resend (applied later) answers with the first result and applies nothing new.
+    let mut again = first.clone();
+    again.result.applied_at = at + Duration::minutes(5);
+    assert_eq!(s.apply_price_batch(again).await.unwrap(), BatchOutcome::Replayed(result.clone()));
+    let mut other = first.clone();
+    other.fingerprint = "fp-other".into();
+    assert_eq!(s.apply_price_batch(other).await.unwrap_err(), DomainError::BatchIdReused("b-1".into()));
+    assert_eq!(s.price_batch(&BatchId::parse("b-1").unwrap()).await.unwrap(), Some(result));
+    assert_eq!(s.price_batch(&BatchId::parse("b-2").unwrap()).await.unwrap(), None);
+    let store = shop("S001", "EAST");
+    assert_eq!(s.price_history(&store, &sku("P1")).await.unwrap().len(), 1, "a replay adds no history");
+    let (skus, stores) = s.existing(&[sku("P1"), sku("P9")], &[store_id("S001"), store_id("S009")]).await.unwrap();
+    assert_eq!((skus, stores), (vec![sku("P1")], vec![store_id("S001")]));
+}
+
+async fn the_price_in_force_and_history_reach_only_their_stores<S: AllPorts>(s: S) {
+    let east = shop("S001", "EAST");
+    let west = shop("S002", "WEST");
+    s.put_store(east.clone()).await.unwrap();
+    s.put_store(west.clone()).await.unwrap();
+    s.put_commodity(commodity("P1", StockPolicy::Track, &[], false)).await.unwrap();
+    let a1 = t0() - Duration::days(10);
+    s.apply_price_batch(batch("b-1", "fp", a1, vec![
+        adjustment("b-1", 0, "P1", "chain", 1000, a1, None, a1),
+        adjustment("b-1", 1, "P1", "region:EAST", 900, a1, None, a1),
+    ]))
+    .await
+    .unwrap();
+    let a2 = t0() - Duration::days(5);
+    // A new chain price outranks the old one; a store promotion for S002 runs one day.
+    s.apply_price_batch(batch("b-2", "fp", a2, vec![
+        adjustment("b-2", 0, "P1", "chain", 1100, a2, None, a2),
+        adjustment("b-2", 1, "P1", "store:S002", 500, t0() - Duration::hours(1), Some(t0() + Duration::hours(23)), a2),
+    ]))
+    .await
+    .unwrap();
+    let price = |store: &Store, schedule: &retail_core::store::Schedule, at| price_in_force(schedule.iter(), store, at).map(|a| a.amount.0);
+    let east_view = s.commodity_views(&east, &[sku("P1"), sku("NOPE")], t0()).await.unwrap();
+    assert!(east_view[1].is_none());
+    let east_view = east_view[0].clone().unwrap();
+    assert_eq!(price(&east, &east_view.prices, t0()), Some(900), "the region beats the chain");
+    let west_view = s.commodity_views(&west, &[sku("P1")], t0()).await.unwrap()[0].clone().unwrap();
+    assert_eq!(price(&west, &west_view.prices, t0()), Some(500), "the promotion is in force");
+    assert_eq!(price(&west, &west_view.prices, t0() + Duration::days(1)), Some(1100), "then the chain price");
+    let history_east: Vec<String> = s.price_history(&east, &sku("P1")).await.unwrap().iter().map(|a| a.id.to_string()).collect();
+    assert_eq!(history_east, vec!["b-1:0", "b-1:1", "b-2:0"]);
+    let history_west: Vec<String> = s.price_history(&west, &sku("P1")).await.unwrap().iter().map(|a| a.id.to_string()).collect();
+    assert_eq!(history_west, vec!["b-1:0", "b-2:0", "b-2:1"]);
+    // The basket reading sees the same schedule.
+    let reading = s.basket_reading(&west, &[sku("P1")], &[]).await.unwrap();
+    assert_eq!(price(&west, &reading.commodities[&sku("P1")].1, t0()), Some(500));
+}
+
+async fn sale_keys_are_claimed_held_expired_and_released<S: AllPorts>(s: S) {
+    let store = store_id("S001");
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    assert_eq!(s.claim_sale_key(&store, &key, "fp-a", t0()).await.unwrap(), KeyClaim::Claimed);
+    assert_eq!(
+        s.claim_sale_key(&store, &key, "fp-b", t0() + Duration::seconds(1)).await.unwrap(),
+        KeyClaim::InProgress { fingerprint: "fp-a".into() }
+    );
+    // The same key in another store is another key.
+    assert_eq!(s.claim_sale_key(&store_id("S002"), &key, "fp-b", t0()).await.unwrap(), KeyClaim::Claimed);
+    // A crashed attempt's claim lapses.
+    assert_eq!(s.claim_sale_key(&store, &key, "fp-c", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed);
+    s.release_sale_key(&store, &key).await.unwrap();
+    assert_eq!(s.claim_sale_key(&store, &key, "fp-d", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed);
+    // Releasing an unknown key is no error.
+    s.release_sale_key(&store, &IdempotencyKey::parse("k-none").unwrap()).await.unwrap();
+}
+
+async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 5).await;
+    let sale = pending(&s, &store, "k-1", "T01", &[("F1", 2), ("T1", 3)]).await;
+    let (key, fingerprint) = (sale.key.clone(), sale.fingerprint.clone());
+    let record = s.commit_sale(sale).await.unwrap();
+    assert_eq!(record.receipt.total, Money(5000));
+    assert!(record.receipt.receipt_no.starts_with("T01-0"), "{}", record.receipt.receipt_no);
+    assert_eq!(on_hand(&s, &store, "F1").await, 3);
+    assert_eq!(on_hand(&s, &store, "T1").await, -3, "tracked stock may go negative");
+    match s.claim_sale_key(&store.store_id, &key, &fingerprint, t0() + Duration::minutes(1)).await.unwrap() {
+        KeyClaim::Completed { fingerprint: f, receipt } => {
+            assert_eq!(f, fingerprint);
+            assert_eq!(receipt, record.receipt);
+        }
+        other => panic!("expected the completed key, got {other:?}"),
+    }
+    // A completed key is not released.
+    s.release_sale_key(&store.store_id, &key).await.unwrap();
+    assert!(matches!(s.claim_sale_key(&store.store_id, &key, "x", t0()).await.unwrap(), KeyClaim::Completed { .. }));
+    let read = s.sale(&store.store_id, &record.receipt.sale_id).await.unwrap();
+    assert_eq!(read, Some(record.receipt.clone()));
+    assert_eq!(s.sale(&store_id("S002"), &record.receipt.sale_id).await.unwrap(), None, "a sale is read in its store");
+    // A commit whose claim was taken over is refused.
+    let mut late = pending(&s, &store, "k-2", "T01", &[("T1", 1)]).await;
+    late.fingerprint = "another body".into();
+    assert_eq!(s.commit_sale(late).await.unwrap_err(), DomainError::InProgress);
+    assert_eq!(on_hand(&s, &store, "T1").await, -3);
+}
+
+async fn a_strict_shortage_commits_nothing<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 1).await;
+    let sale = pending(&s, &store, "k-1", "T01", &[("T1", 4), ("F1", 2)]).await;
+    let key = sale.key.clone();
+    let err = s.commit_sale(sale).await.unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::OutOfStock {
+            shortages: vec![retail_core::domain::Shortage { sku: "F1".into(), requested: 2, available: 1 }]
+        }
+    );
+    assert_eq!(on_hand(&s, &store, "F1").await, 1);
+    assert_eq!(on_hand(&s, &store, "T1").await, 0);
+    // The key is still in progress (the caller releases it), not completed.
+    assert!(matches!(
+        s.claim_sale_key(&store.store_id, &key, "fp-k-1", t0()).await.unwrap(),
+        KeyClaim::InProgress { .. }
+    ));
+    assert_eq!(s.fold_sales(&[]).await.unwrap(), 0);
+}
+
+async fn fifty_tills_racing_for_ten_strict_units_sell_exactly_ten<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 10).await;
+    let mut sales = Vec::new();
+    for i in 0..50 {
+        sales.push(pending(&s, &store, &format!("k-{i}"), &format!("T{i:02}"), &[("F1", 1)]).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for sale in sales {
+        let s = s.clone();
+        tasks.spawn(async move { s.commit_sale(sale).await });
+    }
+    let (mut sold, mut refused) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(_) => sold += 1,
+            Err(DomainError::OutOfStock { .. }) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((sold, refused), (10, 40));
+    assert_eq!(on_hand(&s, &store, "F1").await, 0);
+}
+
+async fn receipt_numbers_increase_per_terminal_and_are_unique_in_the_store<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    let mut numbers: Vec<(String, u64)> = Vec::new();
+    for i in 0..3 {
+        for terminal in ["T01", "T02"] {
+            let sale = pending(&s, &store, &format!("k-{terminal}-{i}"), terminal, &[("T1", 1)]).await;
+            let no = s.commit_sale(sale).await.unwrap().receipt.receipt_no.clone();
+            let (t, seq) = no.split_once('-').expect("T01-000001");
+            assert_eq!(t, terminal);
+            assert_eq!(seq.len(), 6);
+            numbers.push((t.to_owned(), seq.parse().unwrap()));
+        }
+    }
+    for terminal in ["T01", "T02"] {
+        let seqs: Vec<u64> = numbers.iter().filter(|(t, _)| t == terminal).map(|(_, n)| *n).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{terminal}: {seqs:?} do not increase");
+        assert!(seqs[0] >= 1);
+    }
+    let mut unique = numbers.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 6);
+}
+
+async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    s.put_store(shop("S002", "WEST")).await.unwrap();
+    let mut records = Vec::new();
+    for i in 0..3 {
+        let sale = pending(&s, &store, &format!("k-{i}"), "T01", &[("T1", i + 1)]).await;
+        records.push((*s.commit_sale(sale).await.unwrap()).clone());
+    }
+    let date = records[0].receipt.business_day;
+    assert_eq!(s.store_day(&store.store_id, date).await.unwrap(), None);
+    assert_eq!(s.fold_sales(&records[..2]).await.unwrap(), 2);
+    // The stream replays the batch, then delivers the next one overlapping it.
+    assert_eq!(s.fold_sales(&records[..2]).await.unwrap(), 0);
+    assert_eq!(s.fold_sales(&[records[1].clone(), records[2].clone(), records[2].clone()]).await.unwrap(), 1);
+    let day = s.store_day(&store.store_id, date).await.unwrap().unwrap();
+    assert_eq!(day.sales_count, 3);
+    assert_eq!(day.items_sold, 6);
+    assert_eq!(day.gross_amount, Money(6000));
+    assert_eq!(day.commodities[&sku("T1")].quantity, 6);
+    assert_eq!(day.as_of, Some(t0()));
+    let (stores, days) = s.chain_day(date).await.unwrap();
+    let mut ids: Vec<String> = stores.iter().map(|s| s.store_id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["S001", "S002"]);
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[&store.store_id], day);
+    let (_, other_day) = s.chain_day(date + Duration::days(1)).await.unwrap();
+    assert!(other_day.is_empty());
+}

@@ -29,50 +29,101 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("a free loopback port").local_addr().expect("addr").port()
 }
 
-/// A running `retail-local`, stopped when dropped.
+/// How `retail-local` runs the functions in a suite: every end-to-end test runs in each mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Handlers in-process on the embedded store (`retail-local` as a developer starts it).
+    Embedded,
+    /// Handlers in-process on DynamoDB (moto), the sales table's real stream feeding reports.
+    Moto,
+    /// Each function's release binary under the Runtime Interface Emulator, on moto.
+    Emulated,
+}
+
+/// The release binaries' directory (where `retail-local` and the functions are).
+pub fn release_dir() -> PathBuf {
+    retail_local_bin().parent().expect("a binary has a directory").to_path_buf()
+}
+
+/// The official Runtime Interface Emulator from the aws-sam-cli wheel in the test venv, made
+/// executable (a wheel may install it without the bit).
+pub fn runtime_interface_emulator() -> PathBuf {
+    let rie = moto::venv().join("lib/python3.11/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64");
+    assert!(
+        rie.is_file(),
+        "{} is missing: run `bash tests/run.sh`, or `target/venv/bin/pip install -r tests/requirements.txt`",
+        rie.display()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rie).expect("the emulator's metadata").permissions().mode();
+        if mode & 0o111 != 0o111 {
+            std::fs::set_permissions(&rie, std::fs::Permissions::from_mode(mode | 0o755)).expect("chmod +x the emulator");
+        }
+    }
+    rie
+}
+
+/// A running `retail-local`, stopped when dropped (with the moto it runs on, if any).
 pub struct LocalApi {
     child: Child,
     pub addr: SocketAddr,
     pub base: String,
     template: PathBuf,
+    pub mode: Mode,
+    // Dropped after `child` is stopped (see Drop).
+    moto: Option<moto::Moto>,
 }
 
 impl LocalApi {
     /// Starts `retail-local serve` on a free loopback port with `extra` flags and waits until it
-    /// accepts connections.
+    /// answers (embedded store).
     pub fn spawn(extra: &[&str]) -> Self {
+        Self::spawn_in(Mode::Embedded, extra)
+    }
+
+    /// The same in `mode`: on a moto of its own, so tests never share data.
+    pub fn spawn_in(mode: Mode, extra: &[&str]) -> Self {
         let template = workspace_root().join("template.yaml");
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let child = Command::new(retail_local_bin())
-            .arg("serve")
-            .arg("--addr")
-            .arg(addr.to_string())
-            .arg("--template")
-            .arg(&template)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("retail-local starts");
-        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template };
-        api.wait_ready(Duration::from_secs(30));
+        let mut command = Command::new(retail_local_bin());
+        command.arg("serve").arg("--addr").arg(addr.to_string()).arg("--template").arg(&template).args(extra);
+        // Not inherited: the mode alone decides where the data lives.
+        command.env_remove("AWS_ENDPOINT_URL_DYNAMODB");
+        let moto = match mode {
+            Mode::Embedded => None,
+            Mode::Moto | Mode::Emulated => {
+                let moto = moto::Moto::start();
+                command.arg("--dynamodb-endpoint").arg(&moto.endpoint);
+                if mode == Mode::Emulated {
+                    command.arg("--lambda-runtime-emulator").arg(runtime_interface_emulator());
+                    command.arg("--functions-dir").arg(release_dir());
+                }
+                Some(moto)
+            }
+        };
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("retail-local starts");
+        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto };
+        // Seeding a thousand commodities into moto takes a while; the embedded store is quick.
+        api.wait_ready(if mode == Mode::Embedded { Duration::from_secs(30) } else { Duration::from_secs(180) });
         api
     }
 
+    /// Ready means serving: the port is bound before seeding, so poll the JWKS, not the socket.
     fn wait_ready(&mut self, limit: Duration) {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("retail-local exited early: {status}");
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            if jwks_answers(&self.addr) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("retail-local did not listen on {} within {limit:?}", self.addr);
+        panic!("retail-local did not answer on {} within {limit:?}", self.addr);
     }
 
     /// A signed token from `retail-local token`, as a developer would mint one.
@@ -83,13 +134,70 @@ impl LocalApi {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// moto's endpoint, in the modes that run on it.
+    pub fn dynamodb_endpoint(&self) -> Option<&str> {
+        self.moto.as_ref().map(|m| m.endpoint.as_str())
+    }
+}
+
+/// One `GET /.well-known/jwks.json` over a plain socket, answered 200.
+fn jwks_answers(addr: &SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let request = format!("GET /.well-known/jwks.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 impl Drop for LocalApi {
     fn drop(&mut self) {
+        // SIGTERM first, so retail-local stops its emulator processes itself; then make sure.
+        #[cfg(unix)]
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.moto.take();
     }
+}
+
+/// Generates one `#[tokio::test]` per [`Mode`] for each `async fn name(mode: Mode)` listed:
+/// `embedded::name`, `moto::name`, `emulated::name`.
+#[macro_export]
+macro_rules! in_every_mode {
+    ($($name:ident),* $(,)?) => {
+        $crate::in_mode!(embedded, Embedded, $($name),*);
+        $crate::in_mode!(moto, Moto, $($name),*);
+        $crate::in_mode!(emulated, Emulated, $($name),*);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! in_mode {
+    ($module:ident, $mode:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Mode::$mode).await
+                }
+            )*
+        }
+    };
 }
 
 /// Runs `retail-local token` and returns what it printed on standard output.

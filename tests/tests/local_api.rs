@@ -1,7 +1,7 @@
 //! End to end: the release `retail-local` on a free loopback port, spoken to over HTTP as a
 //! till, a store manager and head office would.
 
-use retail_tests::{LocalApi, answer, client};
+use retail_tests::{LocalApi, Mode, answer, client};
 use serde_json::{Value, json};
 
 fn ean13(body12: &str) -> String {
@@ -9,9 +9,8 @@ fn ean13(body12: &str) -> String {
     format!("{body12}{}", (10 - sum % 10) % 10)
 }
 
-#[tokio::test]
-async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes() {
-    let api = LocalApi::spawn(&[]);
+async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &[]);
     let c = client();
     let url = api.url("/stores/S001/commodities/MILK-1L");
 
@@ -38,9 +37,8 @@ async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes() {
     assert_eq!(jwks.body["keys"][0]["kty"], "RSA");
 }
 
-#[tokio::test]
-async fn a_till_scans_the_seeded_catalog() {
-    let api = LocalApi::spawn(&[]);
+async fn a_till_scans_the_seeded_catalog(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &[]);
     let c = client();
     let token = api.token("pos", Some("S001"));
 
@@ -78,9 +76,8 @@ async fn a_till_scans_the_seeded_catalog() {
     assert_eq!(a.headers["content-type"], "application/problem+json");
 }
 
-#[tokio::test]
-async fn head_office_pushes_a_price_and_every_till_sees_it() {
-    let api = LocalApi::spawn(&[]);
+async fn head_office_pushes_a_price_and_every_till_sees_it(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &[]);
     let c = client();
     let ho = api.token("headoffice", None);
     let till = api.token("pos", Some("S002"));
@@ -117,9 +114,8 @@ async fn head_office_pushes_a_price_and_every_till_sees_it() {
     assert_eq!(a.body["validTo"], "2099-01-01T00:00:00Z");
 }
 
-#[tokio::test]
-async fn a_new_store_and_commodity_are_set_up_and_stocked() {
-    let api = LocalApi::spawn(&["--no-seed"]);
+async fn a_new_store_and_commodity_are_set_up_and_stocked(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let ho = api.token("headoffice", None);
     let manager = api.token("store", Some("N001"));
@@ -160,9 +156,8 @@ async fn a_new_store_and_commodity_are_set_up_and_stocked() {
     assert_eq!(a.body["price"], Value::Null);
 }
 
-#[tokio::test]
-async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there() {
-    let api = LocalApi::spawn(&["--no-seed"]);
+async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let ho = api.token("headoffice", None);
     let big = format!("{{\"batchId\":\"big\",\"adjustments\":[],\"pad\":\"{}\"}}", "x".repeat(1_100_000));
@@ -171,3 +166,11 @@ async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there() {
     let a = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).header("content-type", "text/plain").body("{}").send().await.unwrap()).await;
     assert_eq!((a.status, a.body["code"].clone()), (415, json!("unsupported_media_type")));
 }
+
+retail_tests::in_every_mode!(
+    the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes,
+    a_till_scans_the_seeded_catalog,
+    head_office_pushes_a_price_and_every_till_sees_it,
+    a_new_store_and_commodity_are_set_up_and_stocked,
+    bodies_over_a_mebibyte_reach_the_function_and_are_refused_there,
+);

@@ -2,7 +2,7 @@
 //! reports fed from the sales stream equal to the sum of the receipts, and the rushes a flash
 //! sale brings (retries with one key, many tills on a strict item).
 
-use retail_tests::{LocalApi, answer, client};
+use retail_tests::{LocalApi, Mode, answer, client};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -44,9 +44,8 @@ async fn sell(api: &LocalApi, c: &reqwest::Client, token: &str, key: &str, body:
     answer(c.post(api.url("/stores/E2E/sales")).bearer_auth(token).header("Idempotency-Key", key).json(body).send().await.unwrap()).await
 }
 
-#[tokio::test]
-async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts() {
-    let api = LocalApi::spawn(&["--no-seed"]);
+async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -135,9 +134,8 @@ async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts() {
     assert_eq!(chain.body["stores"], json!([{"storeId": "E2E", "salesCount": 4, "grossAmount": sum("total")}]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_retries_with_one_key_record_one_sale() {
-    let api = LocalApi::spawn(&["--no-seed"]);
+async fn twenty_retries_with_one_key_record_one_sale(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -158,9 +156,8 @@ async fn twenty_retries_with_one_key_record_one_sale() {
     assert_eq!(milk.body["stock"]["onHand"], 99);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_tills_on_a_strict_item_with_ten_in_stock_sell_exactly_ten() {
-    let api = LocalApi::spawn(&["--no-seed"]);
+async fn fifty_tills_on_a_strict_item_with_ten_in_stock_sell_exactly_ten(mode: Mode) {
+    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -193,3 +190,9 @@ async fn futures_join(api: &LocalApi, c: &reqwest::Client, token: &str, sales: V
     }
     out
 }
+
+retail_tests::in_every_mode!(
+    a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts,
+    twenty_retries_with_one_key_record_one_sale,
+    fifty_tills_on_a_strict_item_with_ten_in_stock_sell_exactly_ten,
+);

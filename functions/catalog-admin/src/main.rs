@@ -1,7 +1,12 @@
-use retail_core::store::memory::MemoryStore;
+//! The catalog-admin Lambda: its store built once from the environment, then invocations until shut down.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    retail_core::http::function::init_tracing();
-    retail_core::http::run_lambda(catalog_admin::CatalogAdmin::new(MemoryStore::new())).await
+use retail_core::http::function::{HostedStore, lambda_main, run_lambda};
+
+fn main() -> std::process::ExitCode {
+    lambda_main(|store| async move {
+        match store {
+            HostedStore::Dynamo(store) => run_lambda(catalog_admin::CatalogAdmin::new(store)).await,
+            HostedStore::Memory(store) => run_lambda(catalog_admin::CatalogAdmin::new(store)).await,
+        }
+    })
 }

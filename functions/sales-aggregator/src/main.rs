@@ -1,15 +1,32 @@
+//! The sales-aggregator Lambda: its store built once from the environment, then batches of the
+//! sales table's stream until shut down.
+
 use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use retail_core::store::memory::MemoryStore;
+use retail_core::http::function::{HostedStore, lambda_main};
+use retail_core::store::AggregateStore;
 use sales_aggregator::SalesAggregator;
+use std::sync::Arc;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    retail_core::http::function::init_tracing();
-    let aggregator = std::sync::Arc::new(SalesAggregator::new(MemoryStore::new()));
+fn main() -> std::process::ExitCode {
+    lambda_main(|store| async move {
+        match store {
+            HostedStore::Dynamo(store) => fold_stream(SalesAggregator::new(store)).await,
+            HostedStore::Memory(store) => fold_stream(SalesAggregator::new(store)).await,
+        }
+    })
+}
+
+async fn fold_stream<S: AggregateStore>(aggregator: SalesAggregator<S>) -> Result<(), Error> {
+    let aggregator = Arc::new(aggregator);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
-        let aggregator = aggregator.clone();
-        async move { aggregator.fold(event.payload).await.map_err(Error::from) }
+        let aggregator = Arc::clone(&aggregator);
+        async move {
+            let records = event.payload.records.len();
+            let response = aggregator.fold(event.payload).await?;
+            tracing::info!(records, failed = response.batch_item_failures.len(), "folded");
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }

@@ -15,7 +15,7 @@ use crate::{LocalApi, Options};
 #[command(
     name = "retail-local",
     version,
-    about = "Serves the API of template.yaml locally: in-process functions, embedded store, JWT authorizer like API Gateway's.",
+    about = "Serves the API of template.yaml locally with a JWT authorizer like API Gateway's: functions in-process or under the Lambda Runtime Interface Emulator, on the embedded store or a DynamoDB endpoint.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -47,6 +47,67 @@ struct ServeArgs {
     /// Also serve GET /__bench/hello, a minimal function behind the same gateway path.
     #[arg(long)]
     bench_hello: bool,
+    /// Keep the data on this DynamoDB-compatible endpoint (DynamoDB Local, moto) instead of the
+    /// embedded store: missing tables are created from the template, the sales table's stream
+    /// feeds the aggregator [default: $AWS_ENDPOINT_URL_DYNAMODB when set]
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
+    /// Table names on the endpoint are PREFIX + the template's logical id (retail-SalesTable).
+    #[arg(long, value_name = "PREFIX", default_value = crate::DEFAULT_TABLE_PREFIX)]
+    table_prefix: String,
+    /// Run every function's release binary under this AWS Lambda Runtime Interface Emulator
+    /// (aws-lambda-rie) instead of its handler in-process; needs --dynamodb-endpoint.
+    #[arg(long, value_name = "PATH")]
+    lambda_runtime_emulator: Option<PathBuf>,
+    /// Where the functions' release binaries are [default: beside retail-local's own executable]
+    #[arg(long, value_name = "DIR", requires = "lambda_runtime_emulator")]
+    functions_dir: Option<PathBuf>,
+    /// Execution environments (emulator processes) per function at most: how many invocations
+    /// of one function run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "lambda_runtime_emulator")]
+    max_environments: usize,
+}
+
+/// The backend the flags ask for (`AWS_ENDPOINT_URL_DYNAMODB` stands in for --dynamodb-endpoint).
+fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<crate::Backend, String> {
+    let endpoint = args.dynamodb_endpoint.clone().or(env_endpoint.filter(|e| !e.is_empty()));
+    let Some(endpoint) = endpoint else {
+        if args.lambda_runtime_emulator.is_some() {
+            return Err("--lambda-runtime-emulator needs --dynamodb-endpoint URL (or AWS_ENDPOINT_URL_DYNAMODB): \
+                        functions in their own processes cannot share the embedded store"
+                .into());
+        }
+        return Ok(crate::Backend::Embedded);
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(format!("--dynamodb-endpoint {endpoint:?} is not an http:// or https:// URL"));
+    }
+    if args.table_prefix.is_empty()
+        || !args.table_prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(format!("--table-prefix {:?}: use letters, digits, _ - or .", args.table_prefix));
+    }
+    let emulator = match &args.lambda_runtime_emulator {
+        None => None,
+        Some(path) => {
+            let functions_dir = match &args.functions_dir {
+                Some(dir) => dir.clone(),
+                None => std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(Path::to_path_buf))
+                    .ok_or("cannot tell where retail-local's executable is: pass --functions-dir")?,
+            };
+            if args.max_environments == 0 {
+                return Err("--max-environments must be at least 1".into());
+            }
+            Some(crate::EmulatorOptions {
+                emulator: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+                functions_dir,
+                max_environments: args.max_environments,
+            })
+        }
+    };
+    Ok(crate::Backend::Dynamo(crate::DynamoOptions { endpoint, table_prefix: args.table_prefix.clone(), emulator }))
 }
 
 #[derive(Debug, Args)]
@@ -192,7 +253,20 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.addr.clone());
 
-    let mut options = Options::new(&template).bench_hello(args.bench_hello);
+    let backend = match backend(&args, std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()) {
+        Ok(b) => b,
+        Err(e) => usage_error(ErrorKind::ArgumentConflict, e),
+    };
+    let store_banner = match &backend {
+        crate::Backend::Embedded => "embedded store".to_owned(),
+        crate::Backend::Dynamo(d) => format!(
+            "DynamoDB at {}, tables {}*, {}",
+            d.endpoint,
+            d.table_prefix,
+            if d.emulator.is_some() { "functions under the Runtime Interface Emulator" } else { "functions in-process" }
+        ),
+    };
+    let mut options = Options::new(&template).bench_hello(args.bench_hello).backend(backend);
     if args.no_seed {
         options = options.without_seed();
     }
@@ -214,7 +288,7 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
         None => "not seeded".to_owned(),
     };
     // A closed stdout (`retail-local | head -1`) must not take the server down with it.
-    let mut banner = format!("retail-local serving http://{addr} (embedded store, {seeded})\n");
+    let mut banner = format!("retail-local serving http://{addr} ({store_banner}, {seeded})\n");
     banner += &format!("  template  {} ({} routes)\n", template.display(), api.route_keys().len());
     banner += "  token     retail-local token --scope pos --store S001\n";
     banner +=
@@ -299,6 +373,27 @@ mod tests {
         let Some(Command::Token(t)) = cli.command else { panic!("token") };
         assert_eq!((t.scopes.len(), t.store.as_deref(), t.ttl), (2, Some("S001"), 3600));
         assert!(Cli::try_parse_from(["retail-local", "token"]).is_err());
+    }
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(std::iter::once("retail-local").chain(args.iter().copied())).unwrap();
+        cli.serve
+    }
+
+    #[test]
+    fn the_emulator_needs_a_dynamodb_endpoint_and_the_endpoint_may_come_from_the_environment() {
+        let args = serve_args(&["--lambda-runtime-emulator", "/x/rie"]);
+        let err = backend(&args, None).unwrap_err();
+        assert!(err.contains("--dynamodb-endpoint"), "{err}");
+        let Ok(crate::Backend::Dynamo(d)) = backend(&args, Some("http://127.0.0.1:8000".into())) else { panic!("dynamo") };
+        assert_eq!((d.endpoint.as_str(), d.table_prefix.as_str()), ("http://127.0.0.1:8000", "retail-"));
+        assert_eq!(d.emulator.unwrap().max_environments, 4);
+        assert!(matches!(backend(&serve_args(&[]), None), Ok(crate::Backend::Embedded)));
+        let args = serve_args(&["--dynamodb-endpoint", "localhost:8000"]);
+        assert!(backend(&args, None).unwrap_err().contains("not an http"));
+        let args = serve_args(&["--dynamodb-endpoint", "http://h:1", "--table-prefix", "a b"]);
+        assert!(backend(&args, None).unwrap_err().contains("--table-prefix"));
+        assert!(Cli::try_parse_from(["retail-local", "--functions-dir", "/x"]).is_err());
     }
 
     #[test]

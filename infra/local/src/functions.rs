@@ -4,13 +4,23 @@
 use retail_core::http::HttpFunction;
 use retail_core::http::function::{Reply, ResponseFuture, request_id, respond};
 use retail_core::store::memory::MemoryStore;
+use retail_core::store::{AggregateStore, CatalogStore, LookupStore, PriceStore, SalesStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use crate::emulator::EmulatedFunction;
+
+/// How a function is called: its handler in this process, or its binary under the emulator.
+#[derive(Clone)]
+pub enum Handler {
+    InProcess(Arc<dyn HttpFunction>),
+    Emulated(Arc<EmulatedFunction>),
+}
 
 /// Binary name → the function's HTTP handler.
 #[derive(Clone, Default)]
 pub struct Functions {
-    http: BTreeMap<String, Arc<dyn HttpFunction>>,
+    http: BTreeMap<String, Handler>,
 }
 
 impl std::fmt::Debug for Functions {
@@ -26,6 +36,14 @@ impl Functions {
 
     /// The workspace's HTTP functions over one embedded store (clones share its state).
     pub fn embedded(store: &MemoryStore) -> Self {
+        Functions::over(store)
+    }
+
+    /// The workspace's HTTP functions in-process over `store` (clones share one client or state).
+    pub fn over<S>(store: &S) -> Self
+    where
+        S: CatalogStore + LookupStore + PriceStore + SalesStore + AggregateStore,
+    {
         Functions::empty()
             .with("catalog-admin", catalog_admin::CatalogAdmin::new(store.clone()))
             .with("commodity-lookup", commodity_lookup::CommodityLookup::new(store.clone()))
@@ -36,11 +54,17 @@ impl Functions {
 
     /// Adds or replaces the handler of `binary`.
     pub fn with(mut self, binary: &str, function: impl HttpFunction) -> Self {
-        self.http.insert(binary.to_owned(), Arc::new(function));
+        self.http.insert(binary.to_owned(), Handler::InProcess(Arc::new(function)));
         self
     }
 
-    pub fn get(&self, binary: &str) -> Option<&Arc<dyn HttpFunction>> {
+    /// Adds or replaces `binary` with its process under the emulator.
+    pub fn with_emulated(mut self, function: Arc<EmulatedFunction>) -> Self {
+        self.http.insert(function.name().to_owned(), Handler::Emulated(function));
+        self
+    }
+
+    pub fn get(&self, binary: &str) -> Option<&Handler> {
         self.http.get(binary)
     }
 

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use retail_core::http::HttpFunction;
 use retail_core::http::function::ResponseFuture;
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +22,8 @@ use std::time::Instant;
 use crate::StartError;
 use crate::authorizer::{DevKey, JwtAuthorizer, Unauthorized};
 use crate::event::{EventInput, lambda_request, v2_event};
-use crate::functions::{BENCH_HELLO_PATH, BenchHello, Functions};
+use crate::emulator::v2_response;
+use crate::functions::{BENCH_HELLO_PATH, BenchHello, Functions, Handler};
 use crate::routes::Router;
 use crate::template::{JwtConfig, Template};
 
@@ -35,7 +35,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
 pub(crate) struct Target {
-    function: Arc<dyn HttpFunction>,
+    function: Handler,
     authorizer: Option<Arc<JwtAuthorizer>>,
 }
 
@@ -70,12 +70,12 @@ impl Gateway {
                 binary: decl.binary.clone(),
                 known: functions.names().collect::<Vec<_>>().join(", "),
             })?;
-            let target = Target { function: Arc::clone(function), authorizer: authorizer_for(&decl.authorizer) };
+            let target = Target { function: function.clone(), authorizer: authorizer_for(&decl.authorizer) };
             routes.push((decl.method.clone(), decl.path.clone(), target));
         }
         if bench_hello {
             let target =
-                Target { function: Arc::new(BenchHello), authorizer: authorizer_for(&template.token_authorizer) };
+                Target { function: Handler::InProcess(Arc::new(BenchHello)), authorizer: authorizer_for(&template.token_authorizer) };
             routes.push(("GET".to_owned(), BENCH_HELLO_PATH.to_owned(), target));
         }
         let router = Router::new(routes)?;
@@ -164,6 +164,27 @@ impl Gateway {
             body: &body,
             now: chrono::Utc::now(),
         });
+        let function = match &matched.target.function {
+            Handler::InProcess(function) => function,
+            Handler::Emulated(function) => {
+                // The function's own process answers with a v2 response document; a function
+                // error (crash, timeout, unhandled error) is API Gateway's 500.
+                let response = match function.invoke(&event).await {
+                    Ok(answer) => match v2_response(&answer) {
+                        Some(response) => function_response(response, &request_id),
+                        None => {
+                            tracing::error!(function = function.name(), %answer, "the function failed");
+                            internal_error(&request_id)
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, "invocation failed");
+                        internal_error(&request_id)
+                    }
+                };
+                return log(&parts.method, path, matched.route_key, started, response);
+            }
+        };
         // lambda_http panics on some events it cannot turn into a request; Lambda would fail
         // the invocation, and the gateway then answers 500.
         let lambda_request = match std::panic::catch_unwind(|| lambda_request(event)) {
@@ -174,7 +195,7 @@ impl Gateway {
             }
             Err(_) => return log(&parts.method, path, matched.route_key, started, internal_error(&request_id)),
         };
-        let response = match (CatchUnwind { future: matched.target.function.call(lambda_request) }).await {
+        let response = match (CatchUnwind { future: function.call(lambda_request) }).await {
             Some(response) => function_response(response, &request_id),
             None => internal_error(&request_id),
         };

@@ -17,6 +17,9 @@
 
 pub mod authorizer;
 pub mod cli;
+pub mod dynamo_stream;
+pub mod emulator;
+pub mod environment;
 pub mod event;
 pub mod functions;
 mod gateway;
@@ -24,6 +27,7 @@ pub mod routes;
 pub mod seed;
 pub mod stream;
 pub mod template;
+mod backend;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -58,6 +62,10 @@ pub enum StartError {
     Seed(#[from] seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("DynamoDB at {endpoint}: {why}")]
+    Tables { endpoint: String, why: String },
+    #[error("{0}")]
+    Emulator(String),
 }
 
 /// The table whose stream carries committed sales to the aggregator.
@@ -73,6 +81,41 @@ pub struct Options {
     pub seed_dir: Option<PathBuf>,
     /// Also serve `GET /__bench/hello`.
     pub bench_hello: bool,
+    /// Where the functions keep their data, and how they run.
+    pub backend: Backend,
+}
+
+/// Where the data lives and how the functions run.
+#[derive(Debug, Clone, Default)]
+pub enum Backend {
+    /// The embedded store, handlers in-process.
+    #[default]
+    Embedded,
+    /// A DynamoDB-compatible endpoint (DynamoDB Local, moto, AWS).
+    Dynamo(DynamoOptions),
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoOptions {
+    pub endpoint: String,
+    /// Table names are `<prefix><LogicalId>` (`retail-SalesTable`).
+    pub table_prefix: String,
+    /// Run each function's release binary under the Runtime Interface Emulator instead of its
+    /// handler in-process.
+    pub emulator: Option<EmulatorOptions>,
+}
+
+/// The default `--table-prefix`.
+pub const DEFAULT_TABLE_PREFIX: &str = "retail-";
+
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// The `aws-lambda-rie` executable.
+    pub emulator: PathBuf,
+    /// Where the functions' release binaries are (`target/release`).
+    pub functions_dir: PathBuf,
+    /// Execution environments per function at most (concurrent invocations of it).
+    pub max_environments: usize,
 }
 
 impl Options {
@@ -80,7 +123,7 @@ impl Options {
     pub fn new(template: impl Into<PathBuf>) -> Self {
         let template = template.into();
         let seed_dir = Some(template_dir(&template).join("infra/seed"));
-        Options { template, key_file: None, seed_dir, bench_hello: false }
+        Options { template, key_file: None, seed_dir, bench_hello: false, backend: Backend::Embedded }
     }
 
     pub fn without_seed(mut self) -> Self {
@@ -95,6 +138,11 @@ impl Options {
 
     pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.key_file = Some(path.into());
+        self
+    }
+
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
         self
     }
 
@@ -120,11 +168,21 @@ pub struct LocalApi {
     seeded: Option<SeedSummary>,
     /// The sales stream feeding `sales-aggregator`, while any clone of the API lives.
     feed: Option<Arc<stream::FeedTask>>,
+    /// On DynamoDB: its store, and the tables this start created.
+    dynamo: Option<(retail_core::store::dynamo::DynamoStore, Vec<String>)>,
 }
 
 impl LocalApi {
-    /// The template's functions over a fresh embedded store, seeded unless told otherwise.
+    /// The template's functions over the options' backend, seeded unless told otherwise.
     pub async fn start(options: &Options) -> Result<LocalApi, StartError> {
+        match &options.backend {
+            Backend::Embedded => Self::start_embedded(options).await,
+            Backend::Dynamo(dynamo) => backend::start_dynamo(options, dynamo).await,
+        }
+    }
+
+    /// The template's functions over a fresh embedded store, seeded unless told otherwise.
+    async fn start_embedded(options: &Options) -> Result<LocalApi, StartError> {
         let store = MemoryStore::new();
         let template = Template::load(&options.template)?;
         // The template says which function the sales table's stream feeds, and in what batches.
@@ -165,7 +223,7 @@ impl LocalApi {
             Some(dir) => Some(seed::load(&gateway, dir).await?),
             None => None,
         };
-        Ok(LocalApi { gateway: Arc::new(gateway), store: None, seeded, feed: None })
+        Ok(LocalApi { gateway: Arc::new(gateway), store: None, seeded, feed: None, dynamo: None })
     }
 
     /// A signed development token for the template's authorizer.
@@ -213,6 +271,16 @@ impl LocalApi {
     /// The embedded store, when started by [`LocalApi::start`].
     pub fn store(&self) -> Option<&MemoryStore> {
         self.store.as_ref()
+    }
+
+    /// The DynamoDB store, when started on an endpoint.
+    pub fn dynamo_store(&self) -> Option<&retail_core::store::dynamo::DynamoStore> {
+        self.dynamo.as_ref().map(|(store, _)| store)
+    }
+
+    /// The tables this start created (empty when they all existed).
+    pub fn created_tables(&self) -> &[String] {
+        self.dynamo.as_ref().map(|(_, created)| created.as_slice()).unwrap_or(&[])
     }
 }
 

@@ -251,23 +251,34 @@ async fn run(
     let peer = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut answers = Vec::new();
     for (index, call) in calls.enumerate() {
-        let mut request = Request::builder()
-            .method(call.method.clone())
-            .uri(&call.path)
-            .header("content-type", "application/json")
-            .header("user-agent", "retail-local-seed");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let body = if call.body.is_null() { String::new() } else { call.body.to_string() };
-        let request = request.body(Body::from(body)).map_err(|e| SeedError::Shape {
-            path: file.to_owned(),
-            why: format!("item {index} makes no valid request ({}): {e}", call.path),
-        })?;
-        let response = gateway.handle(request, peer, 0).await;
-        let status = response.status();
-        let body =
-            http_body_util::BodyExt::collect(response.into_body()).await.map(|c| c.to_bytes()).unwrap_or_default();
+        // A 503 (a DynamoDB endpoint that is slow to answer) is retried, as a client told
+        // "retry shortly" would; anything else is final.
+        let mut attempt = 0;
+        let (status, body) = loop {
+            let mut request = Request::builder()
+                .method(call.method.clone())
+                .uri(&call.path)
+                .header("content-type", "application/json")
+                .header("user-agent", "retail-local-seed");
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let body = if call.body.is_null() { String::new() } else { call.body.to_string() };
+            let request = request.body(Body::from(body)).map_err(|e| SeedError::Shape {
+                path: file.to_owned(),
+                why: format!("item {index} makes no valid request ({}): {e}", call.path),
+            })?;
+            let response = gateway.handle(request, peer, 0).await;
+            let status = response.status();
+            let body =
+                http_body_util::BodyExt::collect(response.into_body()).await.map(|c| c.to_bytes()).unwrap_or_default();
+            attempt += 1;
+            if status == http::StatusCode::SERVICE_UNAVAILABLE && attempt < 6 {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                continue;
+            }
+            break (status, body);
+        };
         if status != http::StatusCode::OK && status != http::StatusCode::CREATED {
             return Err(SeedError::Refused {
                 file: file.to_owned(),

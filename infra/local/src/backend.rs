@@ -1,0 +1,242 @@
+//! `retail-local` on a DynamoDB endpoint: tables created from the template, the sales table's
+//! real stream feeding the aggregator, and the functions either in-process or as their release
+//! binaries under the Runtime Interface Emulator.
+
+use retail_core::store::dynamo::{DynamoStore, Tables};
+use sales_aggregator::SalesAggregator;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dynamo_stream::{StreamConsumer, feed_from_stream, streams_client_for};
+use crate::emulator::{EmulatedFunction, FunctionProcess};
+use crate::environment::function_environment;
+use crate::event::{EventInput, v2_event};
+use crate::functions::Functions;
+use crate::template::Template;
+use crate::{DynamoOptions, EmulatorOptions, LocalApi, Options, SALES_TABLE, StartError, stream};
+
+pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> Result<LocalApi, StartError> {
+    let template = Template::load(&options.template)?;
+    let tables = Tables::with_prefix(&dynamo.table_prefix);
+    let store = DynamoStore::for_endpoint(&dynamo.endpoint, tables.clone());
+    let tables_error = |why: String| StartError::Tables { endpoint: dynamo.endpoint.clone(), why };
+    let created = store.create_missing_tables(&template.tables).await.map_err(tables_error)?;
+    store.check_tables().await.map_err(tables_error)?;
+
+    // Which function the sales table's stream feeds, and in what batches.
+    let fed = template.functions.iter().find_map(|f| {
+        let stream = f.streams.iter().find(|s| s.table == SALES_TABLE)?;
+        Some((f.binary.clone().unwrap_or_default(), stream.batch_size))
+    });
+    let (functions, consumer) = match &dynamo.emulator {
+        None => {
+            let consumer = match &fed {
+                Some((binary, _)) if binary == "sales-aggregator" => {
+                    Some(StreamConsumer::InProcess(Arc::new(SalesAggregator::new(store.clone()))))
+                }
+                Some((binary, _)) => {
+                    return Err(StartError::UnknownBinary {
+                        function: format!("the {SALES_TABLE} stream's consumer"),
+                        binary: binary.clone(),
+                        known: "sales-aggregator".into(),
+                    });
+                }
+                None => None,
+            };
+            (Functions::over(&store), consumer)
+        }
+        Some(emulator) => {
+            let text = std::fs::read_to_string(&options.template).map_err(|source| {
+                crate::template::TemplateError::Read { path: options.template.display().to_string(), source }
+            })?;
+            let processes = emulated_functions(&template, &text, &tables, dynamo, emulator)?;
+            warm_up(&template, &processes).await?;
+            let consumer = fed.as_ref().and_then(|(binary, _)| processes.get(binary)).cloned().map(StreamConsumer::Emulated);
+            let functions = processes
+                .values()
+                .filter(|f| template.routes.iter().any(|r| r.binary == f.name()))
+                .fold(Functions::empty(), |functions, f| functions.with_emulated(Arc::clone(f)));
+            (functions, consumer)
+        }
+    };
+    let feed = consumer.map(|consumer| {
+        let batch_size = fed.as_ref().map(|(_, b)| *b).unwrap_or(100);
+        let streams = streams_client_for(store.client(), &dynamo.endpoint);
+        Arc::new(stream::FeedTask(tokio::spawn(feed_from_stream(
+            store.client().clone(),
+            streams,
+            tables.sales.clone(),
+            consumer,
+            batch_size,
+        ))))
+    });
+
+    // Demo data goes only into tables this start created: seeding again would add the stock
+    // movements a second time.
+    let mut options = options.clone();
+    if created.len() < tables.all().len() && options.seed_dir.is_some() {
+        tracing::info!(prefix = %dynamo.table_prefix, "the tables existed already: not seeding them again");
+        options.seed_dir = None;
+    }
+    let mut api = LocalApi::start_with(&options, functions).await?;
+    api.feed = feed;
+    api.dynamo = Some((store, created));
+    Ok(api)
+}
+
+/// Every function of the template with a binary, ready to run under the emulator with the
+/// environment Lambda would give it.
+fn emulated_functions(
+    template: &Template,
+    text: &str,
+    tables: &Tables,
+    dynamo: &DynamoOptions,
+    emulator: &EmulatorOptions,
+) -> Result<BTreeMap<String, Arc<EmulatedFunction>>, StartError> {
+    if !emulator.emulator.is_file() {
+        return Err(StartError::Emulator(format!(
+            "the Runtime Interface Emulator {} does not exist (it ships in the aws-sam-cli wheel: \
+             target/venv/lib/python3.11/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64)",
+            emulator.emulator.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&emulator.emulator).map(|m| m.permissions().mode()).unwrap_or(0);
+        if mode & 0o111 == 0 {
+            return Err(StartError::Emulator(format!(
+                "the Runtime Interface Emulator {} is not executable (chmod +x it)",
+                emulator.emulator.display()
+            )));
+        }
+    }
+    let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".into());
+    let mut functions = BTreeMap::new();
+    for decl in &template.functions {
+        let Some(binary) = &decl.binary else { continue };
+        let path = emulator.functions_dir.join(binary);
+        if !path.is_file() {
+            return Err(StartError::Emulator(format!(
+                "{} ({}) has no binary at {}: build it with `cargo build --release --workspace`, or pass --functions-dir",
+                decl.logical_id,
+                binary,
+                path.display()
+            )));
+        }
+        let env = function_environment(text, &decl.logical_id, &|id| tables.by_logical_id(id).map(str::to_owned))?;
+        let mut vars: BTreeMap<String, String> = env.variables.clone();
+        // What Lambda itself sets (the emulator adds AWS_LAMBDA_RUNTIME_API), and development
+        // credentials for the local endpoint in place of the function's role.
+        for (k, v) in [
+            ("AWS_LAMBDA_FUNCTION_NAME", binary.clone()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", env.memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", env.timeout_s.to_string()),
+            ("AWS_LAMBDA_LOG_FORMAT", env.log_format.clone()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
+            ("AWS_REGION", region.clone()),
+            ("AWS_DEFAULT_REGION", region.clone()),
+            ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint.clone()),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            ("LANG", "en_US.UTF-8".to_owned()),
+            ("TZ", ":UTC".to_owned()),
+        ] {
+            vars.entry(k.to_owned()).or_insert(v);
+        }
+        let process = FunctionProcess {
+            name: binary.clone(),
+            binary: path,
+            emulator: emulator.emulator.clone(),
+            env: vars.into_iter().collect(),
+            timeout: Duration::from_secs(u64::from(env.timeout_s)),
+        };
+        functions.insert(binary.clone(), Arc::new(EmulatedFunction::new(process, emulator.max_environments)));
+    }
+    Ok(functions)
+}
+
+/// One invocation of every function before serving: a binary that cannot start fails the start
+/// with its output, instead of every request to it answering 500 later.
+async fn warm_up(template: &Template, functions: &BTreeMap<String, Arc<EmulatedFunction>>) -> Result<(), StartError> {
+    let mut calls = tokio::task::JoinSet::new();
+    for (binary, function) in functions {
+        let event = match template.routes.iter().find(|r| &r.binary == binary) {
+            Some(route) => warm_up_event(&route.method, &route.path, &route.route_key()),
+            // A stream consumer: an empty batch.
+            None => json!({ "Records": [] }),
+        };
+        let function = Arc::clone(function);
+        calls.spawn(async move {
+            let answer = function.invoke(&event).await.map_err(|e| e.to_string())?;
+            let answered = answer.get("statusCode").is_some() || answer.get("batchItemFailures").is_some();
+            if answered {
+                Ok(())
+            } else {
+                Err(format!("{}: the warm-up invocation failed: {answer}", function.name()))
+            }
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(StartError::Emulator(failures.join("\n\n"))) }
+}
+
+/// A request to `path` without a token: every function answers it (401) without touching data.
+fn warm_up_event(method: &str, path: &str, route_key: &str) -> Value {
+    let mut params = Vec::new();
+    let raw_path: Vec<String> = path
+        .split('/')
+        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                params.push((name.trim_end_matches('+'), "warm-up".to_owned()));
+                "warm-up".to_owned()
+            }
+            None => segment.to_owned(),
+        })
+        .collect();
+    let raw_path = if path == "$default" { "/".to_owned() } else { raw_path.join("/") };
+    let method = if method == "ANY" { "GET" } else { method };
+    let headers = http::HeaderMap::new();
+    v2_event(&EventInput {
+        method,
+        raw_path: &raw_path,
+        raw_query: "",
+        headers: &headers,
+        route_key,
+        path_params: &params,
+        claims: None,
+        request_id: "retail-local-warm-up",
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        domain_name: "localhost",
+        local_port: 0,
+        body: b"",
+        now: chrono::Utc::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warm_up_event_fills_every_path_parameter() {
+        let event = warm_up_event("GET", "/stores/{storeId}/commodities/{sku}", "GET /stores/{storeId}/commodities/{sku}");
+        assert_eq!(event["rawPath"], "/stores/warm-up/commodities/warm-up");
+        assert_eq!(event["pathParameters"], json!({"storeId": "warm-up", "sku": "warm-up"}));
+        assert!(event["requestContext"].get("authorizer").is_none());
+        let request = crate::event::lambda_request(event).unwrap();
+        assert_eq!(request.method(), http::Method::GET);
+    }
+}

@@ -1,0 +1,353 @@
+//! The sales table's real stream on a DynamoDB endpoint, delivered to `sales-aggregator` the way
+//! Lambda's event source mapping does it: DescribeStream, GetShardIterator (TRIM_HORIZON, as the
+//! template asks), GetRecords in batches of the template's `BatchSize`; a batch the function
+//! fails is retried, and with `ReportBatchItemFailures` only from the first failed record on; after
+//! `MaximumRetryAttempts` it is given up (in AWS: the on-failure queue), loudly.
+
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use base64::Engine;
+use retail_core::store::dynamo::DynamoStore;
+use sales_aggregator::SalesAggregator;
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::emulator::EmulatedFunction;
+
+/// How often an idle shard is polled (Lambda polls a stream about four times a second).
+const POLL: Duration = Duration::from_millis(250);
+/// The template's `MaximumRetryAttempts`.
+const MAX_RETRIES: u32 = 5;
+
+/// What the stream feeds: the aggregator in-process, or its binary under the emulator.
+#[derive(Clone)]
+pub enum StreamConsumer {
+    InProcess(Arc<SalesAggregator<DynamoStore>>),
+    Emulated(Arc<EmulatedFunction>),
+}
+
+impl StreamConsumer {
+    /// Delivers one batch; the sequence numbers the function reported as failed.
+    async fn deliver(&self, event: Value) -> Result<Vec<String>, String> {
+        let failures = match self {
+            StreamConsumer::InProcess(aggregator) => {
+                let event = serde_json::from_value(event).map_err(|e| format!("the stream event does not deserialize: {e}"))?;
+                let response = aggregator.fold(event).await.map_err(|e| e.to_string())?;
+                response.batch_item_failures.into_iter().filter_map(|f| f.item_identifier).collect()
+            }
+            StreamConsumer::Emulated(function) => {
+                let answer = function.invoke(&event).await.map_err(|e| e.to_string())?;
+                let Some(failures) = answer.get("batchItemFailures").and_then(Value::as_array) else {
+                    return Err(format!("the function failed: {answer}"));
+                };
+                failures.iter().filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_owned)).collect()
+            }
+        };
+        Ok(failures)
+    }
+}
+
+/// Reads the stream of `table` from its oldest record on and feeds `consumer` until aborted.
+pub async fn feed_from_stream(
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: StreamsClient,
+    table: String,
+    consumer: StreamConsumer,
+    batch_size: usize,
+) {
+    let mut feed = Feed { streams, consumer, batch_size, region: region_of(&dynamodb) };
+    let stream_arn = loop {
+        match dynamodb.describe_table().table_name(&table).send().await {
+            Ok(out) => match out.table().and_then(|t| t.latest_stream_arn()) {
+                Some(arn) => break arn.to_owned(),
+                None => {
+                    tracing::error!(table, "the table has no stream: sales will not reach the reports");
+                    return;
+                }
+            },
+            Err(e) => tracing::warn!(table, error = %DisplayErrorContext(&e), "cannot describe the sales table; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    feed.run(&stream_arn).await;
+}
+
+struct Feed {
+    streams: StreamsClient,
+    consumer: StreamConsumer,
+    batch_size: usize,
+    region: String,
+}
+
+/// A shard being read: where to read next, and the last record delivered.
+struct Position {
+    iterator: Option<String>,
+    last_sequence: Option<String>,
+}
+
+impl Feed {
+    async fn run(&mut self, stream_arn: &str) {
+        let mut open: HashMap<String, Position> = HashMap::new();
+        let mut finished: HashSet<String> = HashSet::new();
+        let mut parents: HashMap<String, Option<String>> = HashMap::new();
+        let mut described_at: Option<tokio::time::Instant> = None;
+        loop {
+            // New shards appear as DynamoDB splits; look again now and then, and when one closes.
+            if described_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                match self.shards(stream_arn).await {
+                    Ok(shards) => {
+                        for (id, parent) in shards {
+                            parents.entry(id).or_insert(parent);
+                        }
+                        described_at = Some(tokio::time::Instant::now());
+                    }
+                    Err(e) => tracing::warn!(error = %e, "DescribeStream failed; retrying"),
+                }
+            }
+            // A child shard is read only once its parent is done, so records stay in order per key.
+            for (id, parent) in &parents {
+                let ready = parent.as_ref().is_none_or(|p| finished.contains(p) || !parents.contains_key(p));
+                if ready && !finished.contains(id) && !open.contains_key(id) {
+                    open.insert(id.clone(), Position { iterator: None, last_sequence: None });
+                }
+            }
+            let mut delivered_any = false;
+            let ids: Vec<String> = open.keys().cloned().collect();
+            for id in ids {
+                let position = open.get_mut(&id).expect("listed");
+                match self.poll_shard(stream_arn, &id, position).await {
+                    Ok(ShardState::Delivered) => delivered_any = true,
+                    Ok(ShardState::Idle) => {}
+                    Ok(ShardState::Closed) => {
+                        open.remove(&id);
+                        finished.insert(id);
+                        described_at = None;
+                    }
+                    Err(e) => tracing::warn!(shard = %id, error = %e, "reading the sales stream failed; retrying"),
+                }
+            }
+            if !delivered_any {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+
+    async fn shards(&self, stream_arn: &str) -> Result<Vec<(String, Option<String>)>, String> {
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = self
+                .streams
+                .describe_stream()
+                .stream_arn(stream_arn)
+                .set_exclusive_start_shard_id(start.clone())
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            let Some(description) = out.stream_description() else { return Ok(shards) };
+            for shard in description.shards() {
+                if let Some(id) = shard.shard_id() {
+                    shards.push((id.to_owned(), shard.parent_shard_id().map(str::to_owned)));
+                }
+            }
+            match description.last_evaluated_shard_id() {
+                Some(last) => start = Some(last.to_owned()),
+                None => return Ok(shards),
+            }
+        }
+    }
+
+    async fn poll_shard(&self, stream_arn: &str, shard: &str, position: &mut Position) -> Result<ShardState, String> {
+        let iterator = match position.iterator.take() {
+            Some(it) => it,
+            None => {
+                let request = self.streams.get_shard_iterator().stream_arn(stream_arn).shard_id(shard);
+                let request = match &position.last_sequence {
+                    Some(seq) => request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(seq),
+                    None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                let out = request.send().await.map_err(|e| DisplayErrorContext(&e).to_string())?;
+                match out.shard_iterator() {
+                    Some(it) => it.to_owned(),
+                    None => return Ok(ShardState::Closed),
+                }
+            }
+        };
+        let out = match self.streams.get_records().shard_iterator(&iterator).limit(self.batch_size as i32).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                // An expired iterator is fetched again from the last record delivered.
+                position.iterator = None;
+                return Err(DisplayErrorContext(&e).to_string());
+            }
+        };
+        let records = out.records();
+        let state = if records.is_empty() {
+            ShardState::Idle
+        } else {
+            self.deliver(stream_arn, records).await;
+            position.last_sequence = records.last().and_then(|r| r.dynamodb()?.sequence_number()).map(str::to_owned);
+            ShardState::Delivered
+        };
+        match out.next_shard_iterator() {
+            Some(next) => position.iterator = Some(next.to_owned()),
+            None => return Ok(ShardState::Closed),
+        }
+        Ok(state)
+    }
+
+    /// One batch, retried as the template's event source mapping would.
+    async fn deliver(&self, stream_arn: &str, records: &[Record]) {
+        let mut pending: Vec<Value> = records.iter().map(|r| record_json(r, stream_arn, &self.region)).collect();
+        let mut attempt = 0;
+        loop {
+            let result = self.consumer.deliver(json!({ "Records": pending })).await;
+            let why = match result {
+                Ok(failures) if failures.is_empty() => return,
+                Ok(failures) => {
+                    // Lambda resumes from the lowest failed sequence number.
+                    let first = pending.iter().position(|r| {
+                        r["dynamodb"]["SequenceNumber"].as_str().is_some_and(|s| failures.iter().any(|f| f == s))
+                    });
+                    match first {
+                        Some(i) => pending.drain(..i).for_each(drop),
+                        None => {
+                            tracing::error!(?failures, "sales-aggregator reported failures for records it was not sent");
+                            return;
+                        }
+                    }
+                    format!("sales-aggregator reported {} failed records", failures.len())
+                }
+                Err(e) => e,
+            };
+            attempt += 1;
+            if attempt > MAX_RETRIES {
+                let first = pending.first().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or_default();
+                tracing::error!(records = pending.len(), first_sequence = %first, error = %why,
+                    "giving up on a sales stream batch after {MAX_RETRIES} retries (in AWS it goes to the on-failure queue)");
+                return;
+            }
+            tracing::warn!(attempt, error = %why, "sales-aggregator failed a stream batch; retrying");
+            tokio::time::sleep(POLL * attempt).await;
+        }
+    }
+}
+
+enum ShardState {
+    Delivered,
+    Idle,
+    Closed,
+}
+
+fn region_of(client: &aws_sdk_dynamodb::Client) -> String {
+    client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+}
+
+/// A stream record as Lambda hands it to a function (`aws_lambda_events::dynamodb::EventRecord`).
+pub fn record_json(record: &Record, stream_arn: &str, region: &str) -> Value {
+    let mut dynamodb = Map::new();
+    if let Some(d) = record.dynamodb() {
+        if let Some(t) = d.approximate_creation_date_time() {
+            dynamodb.insert("ApproximateCreationDateTime".into(), json!(t.secs()));
+        }
+        if let Some(keys) = d.keys() {
+            dynamodb.insert("Keys".into(), item_json(keys));
+        }
+        if let Some(image) = d.new_image() {
+            dynamodb.insert("NewImage".into(), item_json(image));
+        }
+        if let Some(image) = d.old_image() {
+            dynamodb.insert("OldImage".into(), item_json(image));
+        }
+        if let Some(seq) = d.sequence_number() {
+            dynamodb.insert("SequenceNumber".into(), json!(seq));
+        }
+        dynamodb.insert("SizeBytes".into(), json!(d.size_bytes().unwrap_or(0)));
+        if let Some(view) = d.stream_view_type() {
+            dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
+        }
+    }
+    json!({
+        "eventID": record.event_id().unwrap_or_default(),
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or("INSERT"),
+        "eventVersion": record.event_version().unwrap_or("1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.aws_region().unwrap_or(region),
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    })
+}
+
+fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
+}
+
+/// DynamoDB's typed JSON (`{"S": "..."}`, `{"N": "12"}`, ...), what stream events carry.
+fn attribute_json(value: &AttributeValue) -> Value {
+    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": b64(b) }),
+        AttributeValue::Ss(v) => json!({ "SS": v }),
+        AttributeValue::Ns(v) => json!({ "NS": v }),
+        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => json!({ "M": item_json(m) }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(attribute_json).collect::<Vec<_>>() }),
+        AttributeValue::Null(b) => json!({ "NULL": b }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        _ => json!({ "NULL": true }),
+    }
+}
+
+/// A streams client for the same endpoint, region and credentials as `dynamodb`.
+pub fn streams_client_for(dynamodb: &aws_sdk_dynamodb::Client, endpoint: &str) -> StreamsClient {
+    let region = region_of(dynamodb);
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodbstreams::config::Region::new(region))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new("local", "local", None, None, "retail-local"))
+        .endpoint_url(endpoint)
+        .timeout_config(retail_core::store::dynamo::timeout_config())
+        .build();
+    StreamsClient::from_conf(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodbstreams::types::{OperationType, StreamRecord, StreamViewType};
+
+    #[test]
+    fn a_stream_record_becomes_the_event_record_the_aggregator_reads() {
+        let image = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("S001".into())),
+            ("total".to_owned(), AttributeValue::N("1299".into())),
+            ("lines".to_owned(), AttributeValue::L(vec![AttributeValue::M(HashMap::from([("q".to_owned(), AttributeValue::N("2".into()))]))])),
+            ("flag".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        let record = Record::builder()
+            .event_id("e1")
+            .event_name(OperationType::Insert)
+            .dynamodb(
+                StreamRecord::builder()
+                    .set_keys(Some(HashMap::from([("pk".to_owned(), AttributeValue::S("S001".into()))])))
+                    .set_new_image(Some(image))
+                    .sequence_number("000100")
+                    .size_bytes(42)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build(),
+            )
+            .build();
+        let json = record_json(&record, "arn:stream", "us-east-1");
+        assert_eq!(json["eventName"], "INSERT");
+        assert_eq!(json["dynamodb"]["NewImage"]["lines"]["L"][0]["M"]["q"]["N"], "2");
+        assert_eq!(json["dynamodb"]["SequenceNumber"], "000100");
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({"Records": [json]})).unwrap();
+        assert_eq!(event.records[0].change.sequence_number.as_deref(), Some("000100"));
+        assert_eq!(event.records[0].change.new_image.len(), 4);
+    }
+}

@@ -1,4 +1,4 @@
-//! moto's DynamoDB server for the suites: started from the venv `tests/run.sh` installs
+//! moto's DynamoDB server for the suites (tests/tools/moto_server.py): started from the venv `tests/run.sh` installs
 //! (`$RETAIL_VENV`, else `target/venv`) on a free loopback port, stopped when dropped. Tables
 //! come from template.yaml, under a fresh name prefix per store, so tests never share data.
 
@@ -24,31 +24,33 @@ pub fn venv() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
-        let bin = venv().join("bin").join("moto_server");
+        // moto run one request at a time (tests/tools/moto_server.py says why).
+        let python = venv().join("bin").join("python");
         assert!(
-            bin.exists(),
-            "{} is missing: run `bash tests/run.sh`, or `target/venv/bin/pip install -r tests/requirements.txt`",
-            bin.display()
+            venv().join("bin").join("moto_server").exists(),
+            "moto is missing from {}: run `bash tests/run.sh`, or `target/venv/bin/pip install -r tests/requirements.txt`",
+            venv().display()
         );
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(python)
+            .arg(workspace_root().join("tests").join("tools").join("moto_server.py"))
+            .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server starts");
+            .expect("moto starts");
         let mut moto = Moto { child, endpoint: format!("http://{addr}") };
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited early: {status}");
+                panic!("moto exited early: {status}");
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return moto;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not listen on {addr}");
+            assert!(start.elapsed() < Duration::from_secs(60), "moto did not listen on {addr}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }

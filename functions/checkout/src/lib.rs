@@ -17,13 +17,15 @@ use retail_core::domain::{Barcode, DomainError, IdempotencyKey, Sku, Store, Stor
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
 use retail_core::http::{HttpFunction, Problem, Reply, Routed, Scope, authorize, json_body, path_param};
-use retail_core::store::{KeyClaim, PendingSale, SalesStore};
+use retail_core::store::cache::StoreCache;
+use retail_core::store::{BasketReading, KeyClaim, PendingSale, SalesStore};
 
 /// Most sales one offline upload may carry.
 pub const MAX_BATCH_SALES: usize = 100;
 
 pub struct Checkout<S> {
     store: S,
+    stores: StoreCache,
 }
 
 /// How a sale was answered: recorded now, or the receipt of the first attempt replayed.
@@ -74,7 +76,12 @@ fn idempotency_key(raw: Option<&str>) -> Result<IdempotencyKey, Problem> {
 
 impl<S: SalesStore> Checkout<S> {
     pub fn new(store: S) -> Self {
-        Checkout { store }
+        Checkout::with_store_cache(store, StoreCache::default())
+    }
+
+    /// With another memory of stores (how long a store change may take to reach sales).
+    pub fn with_store_cache(store: S, stores: StoreCache) -> Self {
+        Checkout { store, stores }
     }
 
     async fn route(&self, request: &Request) -> Routed {
@@ -87,7 +94,8 @@ impl<S: SalesStore> Checkout<S> {
     }
 
     async fn shop(&self, id: &StoreId) -> Result<Store, Problem> {
-        self.store.store(id).await?.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
+        let found = self.stores.get(id, || self.store.store(id)).await?;
+        found.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
     }
 
     async fn record_sale(&self, request: &Request) -> Routed {
@@ -182,26 +190,9 @@ impl<S: SalesStore> Checkout<S> {
         self.sell(store, key, &draft.fingerprint(), checked).await
     }
 
-    /// Claims the key, then prices, checks and commits the sale; gives the key back on refusal.
+    /// Claims the key while reading what the basket names (one wave of reads), then prices,
+    /// checks and commits the sale (one write); gives the key back on refusal.
     async fn sell(&self, store: &Store, key: &IdempotencyKey, fingerprint: &str, sale: CheckedSale) -> Result<Sold, Problem> {
-        let now = Utc::now();
-        match self.store.claim_sale_key(&store.store_id, key, fingerprint, now).await? {
-            KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(receipt)),
-            KeyClaim::InProgress { fingerprint: first } if first == fingerprint => return Err(DomainError::InProgress.into()),
-            KeyClaim::Completed { .. } | KeyClaim::InProgress { .. } => return Err(DomainError::IdempotencyKeyReused.into()),
-            KeyClaim::Claimed => {}
-        }
-        let outcome = self.price_and_commit(store, key, fingerprint, sale).await;
-        if outcome.is_err()
-            && let Err(e) = self.store.release_sale_key(&store.store_id, key).await
-        {
-            // The claim lapses by itself after a while; the till's retry waits until then.
-            tracing::warn!(error = %e, "could not release an idempotency key after a refusal");
-        }
-        outcome.map(Sold::Recorded)
-    }
-
-    async fn price_and_commit(&self, store: &Store, key: &IdempotencyKey, fingerprint: &str, sale: CheckedSale) -> Result<Arc<SaleRecord>, Problem> {
         let now = Utc::now();
         let mut skus: Vec<Sku> = Vec::new();
         let mut barcodes: Vec<Barcode> = Vec::new();
@@ -215,7 +206,39 @@ impl<S: SalesStore> Checkout<S> {
         skus.dedup();
         barcodes.sort();
         barcodes.dedup();
-        let reading = self.store.basket_reading(store, &skus, &barcodes).await?;
+        // A replay or a key in use wastes the read; every first attempt saves a round trip.
+        let (claim, reading) = tokio::join!(
+            self.store.claim_sale_key(&store.store_id, key, fingerprint, now),
+            self.store.basket_reading(store, &skus, &barcodes),
+        );
+        match claim? {
+            KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(receipt)),
+            KeyClaim::InProgress { fingerprint: first } if first == fingerprint => return Err(DomainError::InProgress.into()),
+            KeyClaim::Completed { .. } | KeyClaim::InProgress { .. } => return Err(DomainError::IdempotencyKeyReused.into()),
+            KeyClaim::Claimed => {}
+        }
+        let outcome = match reading {
+            Ok(reading) => self.price_and_commit(store, key, fingerprint, sale, &reading).await,
+            Err(e) => Err(e.into()),
+        };
+        if outcome.is_err()
+            && let Err(e) = self.store.release_sale_key(&store.store_id, key).await
+        {
+            // The claim lapses by itself after a while; the till's retry waits until then.
+            tracing::warn!(error = %e, "could not release an idempotency key after a refusal");
+        }
+        outcome.map(Sold::Recorded)
+    }
+
+    async fn price_and_commit(
+        &self,
+        store: &Store,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        sale: CheckedSale,
+        reading: &BasketReading,
+    ) -> Result<Arc<SaleRecord>, Problem> {
+        let now = Utc::now();
         let catalog = BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes };
         let priced = price_basket(&sale, store, &catalog);
         // A line that does not fit its unit is a 400 and answers before any 422.

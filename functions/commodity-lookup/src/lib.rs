@@ -24,6 +24,7 @@ const SCOPES: &[Scope] = &[Scope::Pos, Scope::Store, Scope::HeadOffice];
 
 pub struct CommodityLookup<S> {
     store: S,
+    stores: retail_core::store::cache::StoreCache,
 }
 
 #[derive(Serialize)]
@@ -124,7 +125,7 @@ struct LookupResult<'a> {
 
 impl<S: LookupStore> CommodityLookup<S> {
     pub fn new(store: S) -> Self {
-        CommodityLookup { store }
+        CommodityLookup { store, stores: Default::default() }
     }
 
     async fn route(&self, request: &Request) -> Routed {
@@ -138,7 +139,8 @@ impl<S: LookupStore> CommodityLookup<S> {
     }
 
     async fn shop(&self, id: &StoreId) -> Result<Store, Problem> {
-        self.store.store(id).await?.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
+        let found = self.stores.get(id, || self.store.store(id)).await?;
+        found.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
     }
 
     async fn by_sku(&self, request: &Request) -> Routed {

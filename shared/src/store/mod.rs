@@ -1,6 +1,7 @@
 //! Persistence ports, shaped by what the shop does rather than by CRUD, and their adapters.
 //! Every adapter passes the same conformance suite.
 
+pub mod cache;
 pub mod items;
 pub mod dynamo;
 pub mod memory;

@@ -140,14 +140,25 @@ pub fn timeout_config() -> TimeoutConfig {
         .build()
 }
 
+/// Timeouts for a local endpoint. moto is one Python process: on a busy 2-core laptop a race of
+/// fifty transactions or a 5000-line batch keeps it seconds behind, where DynamoDB answers in
+/// milliseconds. Connecting still fails fast, so a missing endpoint is a quick 503, not a hang.
+pub fn local_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(45))
+        .build()
+}
+
 /// The SDK's standard retry (throttling and transient errors, with backoff), bounded.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 
 /// A client config for an explicit endpoint (moto, DynamoDB Local): static development
-/// credentials, the region from `AWS_REGION` or us-east-1, and the same timeouts and retries as
-/// in AWS. Tests add interceptors to it before building.
+/// credentials, the region from `AWS_REGION` or us-east-1, the retries of AWS and the local
+/// timeouts. Tests add interceptors to it before building.
 pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_dynamodb::Config::builder()
@@ -155,7 +166,7 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
         .region(Region::new(region))
         .credentials_provider(Credentials::new("local", "local", None, None, "retail-local"))
         .endpoint_url(endpoint)
-        .timeout_config(timeout_config())
+        .timeout_config(local_timeout_config())
         .retry_config(retry_config())
 }
 
@@ -180,8 +191,10 @@ impl DynamoStore {
     /// from the environment, table names from the template's variables.
     pub async fn from_env() -> Result<DynamoStore, ConfigError> {
         let tables = Tables::from_env()?;
+        // An explicit endpoint is a local one (in AWS the variable is never set).
+        let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeout_config())
+            .timeout_config(if local { local_timeout_config() } else { timeout_config() })
             .retry_config(retry_config())
             .load()
             .await;

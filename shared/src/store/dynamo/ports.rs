@@ -239,12 +239,12 @@ impl CatalogStore for DynamoStore {
             for barcode in &commodity.barcodes {
                 let (expression, condition) = if commodity.allow_shared_barcodes {
                     (
-                        "ADD holders :me DELETE exclusive :me",
-                        "attribute_not_exists(exclusive) OR size(exclusive) = :zero OR (size(exclusive) = :one AND contains(exclusive, :sku))",
+                        "ADD holders :me DELETE #ex :me",
+                        "attribute_not_exists(#ex) OR size(#ex) = :zero OR (size(#ex) = :one AND contains(#ex, :sku))",
                     )
                 } else {
                     (
-                        "ADD holders :me, exclusive :me",
+                        "ADD holders :me, #ex :me",
                         "attribute_not_exists(holders) OR size(holders) = :zero OR (size(holders) = :one AND contains(holders, :sku))",
                     )
                 };
@@ -253,6 +253,8 @@ impl CatalogStore for DynamoStore {
                     .set_key(Some(key(barcode.as_str(), Some(BARCODE_SK))))
                     .update_expression(expression)
                     .condition_expression(condition)
+                    // `exclusive` is a reserved word in expressions.
+                    .expression_attribute_names("#ex", "exclusive")
                     .expression_attribute_values(":me", me.clone())
                     .expression_attribute_values(":sku", s(&sku))
                     .expression_attribute_values(":zero", n(0))
@@ -270,7 +272,8 @@ impl CatalogStore for DynamoStore {
                 let update = Update::builder()
                     .table_name(&self.tables.barcodes)
                     .set_key(Some(key(old.as_str(), Some(BARCODE_SK))))
-                    .update_expression("DELETE holders :me, exclusive :me")
+                    .update_expression("DELETE holders :me, #ex :me")
+                    .expression_attribute_names("#ex", "exclusive")
                     .expression_attribute_values(":me", me.clone())
                     .build()
                     .map_err(build_err)?;
@@ -893,10 +896,17 @@ impl SalesStore for DynamoStore {
                 Err(c) => c,
             };
             if cancelled.failed_condition(1) {
-                // The claim lapsed and another attempt took the key over: that one records it.
-                return Err(DomainError::InProgress);
+                // Read the key back rather than trust the reason's index (emulators differ): if
+                // it is no longer ours in progress, another attempt took it over and records it.
+                let held = self.get(&self.tables.idempotency, key(sale_key_pk(&store_id, &pending.key), None)).await?;
+                let ours = held.as_ref().is_some_and(|i| {
+                    string(i, "state") == Some(IN_PROGRESS) && string(i, "fingerprint") == Some(pending.fingerprint.as_str())
+                });
+                if !ours {
+                    return Err(DomainError::InProgress);
+                }
             }
-            if (2..tx.len()).any(|i| cancelled.failed_condition(i)) {
+            if (1..tx.len()).any(|i| cancelled.failed_condition(i)) {
                 let keys = strict.iter().map(|t| self.stock_key(&store_id, &t.sku)).collect();
                 let found = self.batch_get(keys).await?;
                 let shortages: Vec<Shortage> = strict

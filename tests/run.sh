@@ -2,7 +2,8 @@
 # The project's one test command: sets up what the suites need on a fresh machine, then runs them.
 #   bash tests/run.sh
 # Steps: Python tools into a venv under the cargo target dir, cfn-lint on template.yaml,
-# release build of the workspace, every test with cargo-nextest.
+# a build of the workspace in the `checked` profile (release code without cross-crate LTO,
+# overflow checks on; see Cargo.toml), every test with cargo-nextest in that profile.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,9 +50,12 @@ expanded="$target_dir/template.expanded.json"
 "$venv/bin/cfn-lint" --non-zero-exit-code error -- "$expanded"
 echo "cfn-lint: no errors (template and its SAM expansion)"
 
-# --- c. build (the suites spawn release binaries such as retail-local) --------------------------
-step "cargo build --release --workspace --locked"
-cargo build --release --workspace --locked
+# --- c. build (the suites spawn the binaries: retail-local, and each function under the emulator)
+# --all-targets: the test targets' dev-dependencies (proptest) change the features of shared
+# dependencies (getrandom, regex), so a build without them would compile the AWS SDK twice.
+profile=checked
+step "cargo build --profile $profile --workspace --all-targets --locked"
+cargo build --profile "$profile" --workspace --all-targets --locked
 
 # --- d. every test ------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
@@ -59,12 +63,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-export RETAIL_LOCAL_BIN="$target_dir/release/retail-local"
+export RETAIL_LOCAL_BIN="$target_dir/$profile/retail-local"
 export RETAIL_VENV="$venv"
 
-step "cargo nextest run --release --workspace --locked --no-fail-fast"
+step "cargo nextest run --cargo-profile $profile --workspace --locked --no-fail-fast"
 log="$target_dir/nextest-run.log"
-if cargo nextest run --release --workspace --locked --no-fail-fast 2>&1 | tee "$log"; then
+if cargo nextest run --cargo-profile "$profile" --workspace --locked --no-fail-fast 2>&1 | tee "$log"; then
     status=0
 else
     status=$?

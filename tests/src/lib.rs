@@ -2,6 +2,7 @@
 //! speaking to it as a till or head office would.
 
 pub mod moto;
+pub mod seed;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -13,15 +14,29 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-/// The release `retail-local` binary: `$RETAIL_LOCAL_BIN`, else `target/release/retail-local`
-/// (the test script builds it before the suites run).
+/// The directory of the cargo profile this executable was built in (`target/<profile>`): test
+/// binaries live in its `deps/`, the bench binaries in it directly. Suites spawn the binaries
+/// built beside them, so `tests/run.sh` builds the workspace in the profile it tests with.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let dir = exe.parent().expect("an executable has a directory");
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().expect("deps/ has a parent").to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// The `retail-local` binary: `$RETAIL_LOCAL_BIN`, else the one in [`profile_dir`].
 pub fn retail_local_bin() -> PathBuf {
     if let Ok(p) = std::env::var("RETAIL_LOCAL_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join("target"));
-    let bin = target.join("release").join("retail-local");
-    assert!(bin.exists(), "{} is missing: run `cargo build --release -p retail-local` first", bin.display());
+    let bin = profile_dir().join("retail-local");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace in this profile first (`bash tests/run.sh` does)",
+        bin.display()
+    );
     bin
 }
 
@@ -40,8 +55,8 @@ pub enum Mode {
     Emulated,
 }
 
-/// The release binaries' directory (where `retail-local` and the functions are).
-pub fn release_dir() -> PathBuf {
+/// The directory of the binaries the suites run (where `retail-local` and the functions are).
+pub fn binaries_dir() -> PathBuf {
     retail_local_bin().parent().expect("a binary has a directory").to_path_buf()
 }
 
@@ -74,6 +89,8 @@ pub struct LocalApi {
     pub mode: Mode,
     // Dropped after `child` is stopped (see Drop).
     moto: Option<moto::Moto>,
+    /// A seed slice written for this server, removed with it.
+    seed_slice: Option<PathBuf>,
 }
 
 impl LocalApi {
@@ -81,6 +98,21 @@ impl LocalApi {
     /// answers (embedded store).
     pub fn spawn(extra: &[&str]) -> Self {
         Self::spawn_in(Mode::Embedded, extra)
+    }
+
+    /// Started with the demo data: all of `infra/seed` on the embedded store, a slice of it
+    /// ([`seed::write_slice`]) on moto, where a thousand commodities take minutes to seed.
+    pub fn spawn_seeded(mode: Mode) -> Self {
+        if mode == Mode::Embedded {
+            return Self::spawn_in(mode, &[]);
+        }
+        static SLICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SLICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("retail-seed-slice-{}-{n}", std::process::id()));
+        seed::write_slice(&dir);
+        let mut api = Self::spawn_in(mode, &["--seed", dir.to_str().expect("a UTF-8 temp dir")]);
+        api.seed_slice = Some(dir);
+        api
     }
 
     /// The same in `mode`: on a moto of its own, so tests never share data.
@@ -99,13 +131,13 @@ impl LocalApi {
                 command.arg("--dynamodb-endpoint").arg(&moto.endpoint);
                 if mode == Mode::Emulated {
                     command.arg("--lambda-runtime-emulator").arg(runtime_interface_emulator());
-                    command.arg("--functions-dir").arg(release_dir());
+                    command.arg("--functions-dir").arg(binaries_dir());
                 }
                 Some(moto)
             }
         };
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("retail-local starts");
-        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto };
+        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto, seed_slice: None };
         // Seeding a thousand commodities into moto takes a while; the embedded store is quick.
         api.wait_ready(if mode == Mode::Embedded { Duration::from_secs(30) } else { Duration::from_secs(180) });
         api
@@ -133,6 +165,16 @@ impl LocalApi {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Where this server's demo data came from (`infra/seed`, or the slice written for it).
+    pub fn seed_dir(&self) -> PathBuf {
+        self.seed_slice.clone().unwrap_or_else(|| workspace_root().join("infra/seed"))
+    }
+
+    /// Stops the DynamoDB server under this API (moto modes), as if the database went away.
+    pub fn stop_dynamodb(&mut self) {
+        assert!(self.moto.take().is_some(), "stop_dynamodb: {:?} runs on no DynamoDB server", self.mode);
     }
 
     /// moto's endpoint, in the modes that run on it.
@@ -171,6 +213,9 @@ impl Drop for LocalApi {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.moto.take();
+        if let Some(dir) = self.seed_slice.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

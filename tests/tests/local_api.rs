@@ -38,7 +38,7 @@ async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes(mode: Mod
 }
 
 async fn a_till_scans_the_seeded_catalog(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &[]);
+    let api = LocalApi::spawn_seeded(mode);
     let c = client();
     let token = api.token("pos", Some("S001"));
 
@@ -77,7 +77,7 @@ async fn a_till_scans_the_seeded_catalog(mode: Mode) {
 }
 
 async fn head_office_pushes_a_price_and_every_till_sees_it(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &[]);
+    let api = LocalApi::spawn_seeded(mode);
     let c = client();
     let ho = api.token("headoffice", None);
     let till = api.token("pos", Some("S002"));
@@ -112,6 +112,30 @@ async fn head_office_pushes_a_price_and_every_till_sees_it(mode: Mode) {
     assert_eq!(a.body["batchId"], "e2e-milk-promo");
     assert_eq!(a.body["scope"], "store:S002");
     assert_eq!(a.body["validTo"], "2099-01-01T00:00:00Z");
+}
+
+async fn the_seeded_day_opens_as_a_report(mode: Mode) {
+    let api = LocalApi::spawn_seeded(mode);
+    let c = client();
+    let sales: Value = serde_json::from_slice(&std::fs::read(api.seed_dir().join("sales.json")).unwrap()).unwrap();
+    let seeded = sales.as_array().unwrap().iter().filter(|s| s["storeId"] == "S001").count();
+    assert!(seeded > 0);
+    // The seed dates its sales yesterday in the store's timezone (S001: Asia/Shanghai).
+    let day = (chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive() - chrono::Days::new(1)).to_string();
+    let manager = api.token("store", Some("S001"));
+    let started = std::time::Instant::now();
+    let report = loop {
+        let a = answer(c.get(api.url(&format!("/stores/S001/reports/daily?date={day}"))).bearer_auth(&manager).send().await.unwrap()).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        if a.body["salesCount"] == json!(seeded) {
+            break a.body;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the report did not catch up with {seeded} sales: {}", a.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(report["grossAmount"].as_i64().unwrap() > 0, "{report}");
+    let hours: i64 = report["byHour"].as_array().unwrap().iter().map(|h| h["salesCount"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(hours, seeded as i64, "{report}");
 }
 
 async fn a_new_store_and_commodity_are_set_up_and_stocked(mode: Mode) {
@@ -167,11 +191,40 @@ async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there(mode: M
     assert_eq!((a.status, a.body["code"].clone()), (415, json!("unsupported_media_type")));
 }
 
+/// DynamoDB stops answering mid-evening: a till gets 503 with Retry-After within seconds (the
+/// SDK's bounded retries, then the timeouts), never a hang, a 500 or AWS's error text.
+async fn a_database_that_went_away_is_503_with_retry_after(mode: Mode) {
+    let mut api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let c = client();
+    let ho = api.token("headoffice", None);
+    let a = answer(c.put(api.url("/stores/S001")).bearer_auth(&ho).json(&json!({"name": "One", "region": "EAST"})).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    api.stop_dynamodb();
+
+    let till = api.token("pos", Some("S001"));
+    let sale = json!({"terminalId": "T1", "lines": [{"sku": "MILK"}], "payments": [{"method": "cash", "amount": 100}]});
+    for request in [
+        c.get(api.url("/stores/S001/commodities/MILK")).bearer_auth(&till),
+        c.post(api.url("/stores/S001/sales")).bearer_auth(&till).header("Idempotency-Key", "k-1").json(&sale),
+        c.put(api.url("/stores/S002")).bearer_auth(&ho).json(&json!({"name": "Two", "region": "EAST"})),
+    ] {
+        let started = std::time::Instant::now();
+        let a = answer(request.send().await.unwrap()).await;
+        assert_eq!((a.status, a.body["code"].clone()), (503, json!("unavailable")), "{}", a.body);
+        assert!(a.headers.get("retry-after").is_some(), "{:?}", a.headers);
+        assert!(!a.body.to_string().to_lowercase().contains("dynamo"), "AWS's words reached the client: {}", a.body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "503 took {:?}", started.elapsed());
+    }
+}
+
+retail_tests::in_mode!(moto_gone, Moto, a_database_that_went_away_is_503_with_retry_after);
+retail_tests::in_mode!(emulated_gone, Emulated, a_database_that_went_away_is_503_with_retry_after);
+
 retail_tests::in_every_mode!(
     the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes,
     a_new_store_and_commodity_are_set_up_and_stocked,
     bodies_over_a_mebibyte_reach_the_function_and_are_refused_there,
+    a_till_scans_the_seeded_catalog,
+    head_office_pushes_a_price_and_every_till_sees_it,
+    the_seeded_day_opens_as_a_report,
 );
-// Seeding the demo data (1,000 commodities) into moto takes minutes: moto copies a whole table
-// for every transaction. These run on the embedded store; the same routes run on moto above.
-retail_tests::in_mode!(embedded_seeded, Embedded, a_till_scans_the_seeded_catalog, head_office_pushes_a_price_and_every_till_sees_it);

@@ -15,6 +15,7 @@ use retail_core::domain::{
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
 use retail_core::http::{HttpFunction, Problem, Reply, Routed, Scope, authorize, json_body, path_param};
+use retail_core::store::cache::StoreCache;
 use retail_core::store::{CommodityView, LookupStore};
 
 /// Most skus and barcodes one batch lookup may ask for together.
@@ -24,7 +25,7 @@ const SCOPES: &[Scope] = &[Scope::Pos, Scope::Store, Scope::HeadOffice];
 
 pub struct CommodityLookup<S> {
     store: S,
-    stores: retail_core::store::cache::StoreCache,
+    stores: StoreCache,
 }
 
 #[derive(Serialize)]
@@ -125,7 +126,12 @@ struct LookupResult<'a> {
 
 impl<S: LookupStore> CommodityLookup<S> {
     pub fn new(store: S) -> Self {
-        CommodityLookup { store, stores: Default::default() }
+        CommodityLookup::with_store_cache(store, StoreCache::default())
+    }
+
+    /// With another memory of stores (how long a store change may take to reach lookups).
+    pub fn with_store_cache(store: S, stores: StoreCache) -> Self {
+        CommodityLookup { store, stores }
     }
 
     async fn route(&self, request: &Request) -> Routed {

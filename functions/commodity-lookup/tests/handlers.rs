@@ -6,7 +6,10 @@
 mod common;
 
 use common::*;
+use commodity_lookup::CommodityLookup;
+use retail_core::store::cache::StoreCache;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const LONG_AGO: &str = "2020-01-01T08:00:00+08:00";
 const LONG_AGO_UTC: &str = "2020-01-01T00:00:00Z";
@@ -192,7 +195,9 @@ mod by_sku {
 
     #[tokio::test]
     async fn a_store_moved_to_another_region_sees_that_regions_prices_from_then_on() {
-        let (shop, _) = stocked_shop().await;
+        let (mut shop, _) = stocked_shop().await;
+        // A warm function remembers a store for a minute; this one forgets at once.
+        shop.lookup = CommodityLookup::with_store_cache(shop.store.clone(), StoreCache::new(Duration::ZERO));
         shop.seed_prices("west", json!([{"sku": "COLA", "scope": "region:WEST", "amount": 350, "validFrom": LONG_AGO}])).await;
         assert_eq!(shop.price_now("S001", "COLA").await, None);
         shop.put_store("S001", "WEST").await;

@@ -39,8 +39,12 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: String,
     /// Start with an empty store instead of the demo data in infra/seed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seed")]
     no_seed: bool,
+    /// Load the demo data from DIR (its stores.json, commodities.json, prices.json, stock.json
+    /// and sales.json) [default: infra/seed beside the template]
+    #[arg(long, value_name = "DIR")]
+    seed: Option<PathBuf>,
     /// The SAM template [default: ./template.yaml, else the workspace's]
     #[arg(long, value_name = "PATH")]
     template: Option<PathBuf>,
@@ -269,6 +273,8 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     let mut options = Options::new(&template).bench_hello(args.bench_hello).backend(backend);
     if args.no_seed {
         options = options.without_seed();
+    } else if let Some(dir) = &args.seed {
+        options = options.seed_dir(dir);
     }
     let api = match LocalApi::start(&options).await {
         Ok(api) => api,
@@ -373,6 +379,9 @@ mod tests {
         let Some(Command::Token(t)) = cli.command else { panic!("token") };
         assert_eq!((t.scopes.len(), t.store.as_deref(), t.ttl), (2, Some("S001"), 3600));
         assert!(Cli::try_parse_from(["retail-local", "token"]).is_err());
+        let cli = Cli::try_parse_from(["retail-local", "--seed", "demo"]).unwrap();
+        assert_eq!(cli.serve.seed.as_deref(), Some(std::path::Path::new("demo")));
+        assert!(Cli::try_parse_from(["retail-local", "--seed", "demo", "--no-seed"]).is_err());
     }
 
     fn serve_args(args: &[&str]) -> ServeArgs {

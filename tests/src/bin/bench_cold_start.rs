@@ -12,7 +12,7 @@ use retail_local::environment::function_environment;
 use retail_local::event::{EventInput, v2_event};
 use retail_local::template::Template;
 use retail_tests::moto::Moto;
-use retail_tests::{free_port, release_dir, runtime_interface_emulator, workspace_root};
+use retail_tests::{free_port, binaries_dir, runtime_interface_emulator, workspace_root};
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -32,7 +32,7 @@ struct Sample {
 #[tokio::main]
 async fn main() -> ExitCode {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10);
-    let dir = release_dir();
+    let dir = binaries_dir();
     let rie = runtime_interface_emulator();
     let template_path = workspace_root().join("template.yaml");
     let text = std::fs::read_to_string(&template_path).expect("template.yaml");

@@ -4,7 +4,7 @@
 pub mod moto;
 pub mod seed;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,8 +40,10 @@ pub fn retail_local_bin() -> PathBuf {
     bin
 }
 
+/// A free loopback port for a server a test starts (see `retail_local::ports`: not `bind(0)`,
+/// whose just-released ports two tests starting at once could both be given).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free loopback port").local_addr().expect("addr").port()
+    retail_local::ports::loopback_port().expect("a free loopback port")
 }
 
 /// How `retail-local` runs the functions in a suite: every end-to-end test runs in each mode.

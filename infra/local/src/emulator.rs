@@ -10,13 +10,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Semaphore;
+
+use crate::ports::loopback_port;
 
 /// The path the emulator serves invocations on (Lambda's Invoke API).
 pub const INVOCATIONS_PATH: &str = "/2015-03-31/functions/function/invocations";
@@ -107,7 +109,7 @@ struct Environment {
 impl Environment {
     async fn start(process: &FunctionProcess) -> Result<Environment, InvokeError> {
         let fail = |why: String| InvokeError::Start { function: process.name.clone(), why };
-        let (rie_port, api_port) = (free_port().map_err(&fail)?, free_port().map_err(&fail)?);
+        let (rie_port, api_port) = (loopback_port().map_err(&fail)?, loopback_port().map_err(&fail)?);
         let rie_addr = SocketAddr::from(([127, 0, 0, 1], rie_port));
         let mut command = tokio::process::Command::new(&process.emulator);
         command
@@ -216,13 +218,6 @@ async fn keep_output(stream: impl tokio::io::AsyncRead + Unpin, function: String
         }
         log.push_back(line);
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
 }
 
 /// The emulator shipped in the aws-sam-cli wheel of a Python venv, if it is there.

@@ -228,3 +228,52 @@ retail_tests::in_every_mode!(
     head_office_pushes_a_price_and_every_till_sees_it,
     the_seeded_day_opens_as_a_report,
 );
+
+/// A function binary that cannot start under the emulator stops `retail-local` at start, with
+/// the function's own output, instead of leaving it to serve 502s.
+#[test]
+fn a_function_that_cannot_start_under_the_emulator_stops_retail_local_with_its_log() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    let moto = retail_tests::moto::Moto::start();
+    let dir = std::env::temp_dir().join(format!("retail-broken-functions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["catalog-admin", "commodity-lookup", "price-adjustment", "checkout", "sales-report", "sales-aggregator"] {
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\necho \"$0: broken on purpose\" >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut child = Command::new(retail_tests::retail_local_bin())
+        .arg("serve")
+        .args(["--addr", &format!("127.0.0.1:{}", retail_tests::free_port()), "--no-seed"])
+        .arg("--template")
+        .arg(retail_tests::workspace_root().join("template.yaml"))
+        .args(["--dynamodb-endpoint", &moto.endpoint])
+        .arg("--lambda-runtime-emulator")
+        .arg(retail_tests::runtime_interface_emulator())
+        .arg("--functions-dir")
+        .arg(&dir)
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("retail-local kept running with functions that cannot start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("broken on purpose"), "the function's own output is missing: {stderr}");
+}

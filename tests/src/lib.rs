@@ -141,7 +141,7 @@ impl LocalApi {
         };
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("retail-local starts");
         let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto, seed_slice: None };
-        // Seeding a thousand commodities into moto takes a while; the embedded store is quick.
+        // On moto, seeding and starting the emulators take seconds; the embedded store is quick.
         api.wait_ready(if mode == Mode::Embedded { Duration::from_secs(30) } else { Duration::from_secs(180) });
         api
     }

@@ -87,8 +87,7 @@ impl Evening {
     /// An EAN-13 of prefix 29 (an ordinary code) unique to this run and commodity.
     fn barcode(&self, j: usize) -> String {
         let body = format!("29{:05}{j:05}", self.run % 100_000);
-        let sum: u32 = body.bytes().rev().enumerate().map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
-        format!("{body}{}", (10 - sum % 10) % 10)
+        format!("{body}{}", retail_core::domain::barcode::gs1_check_digit(body.as_bytes()))
     }
 }
 

@@ -95,7 +95,7 @@ fn sku(i: usize) -> Sku {
 
 fn commodity(s: Sku, policy: StockPolicy) -> Commodity {
     let draft = CommodityDraft {
-        name: format!("Item {s}"),
+        name: format!("Item {s}").into(),
         unit: Unit::Each,
         tax_rate_bp: 1300,
         barcodes: Vec::new(),

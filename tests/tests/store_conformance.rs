@@ -85,7 +85,7 @@ fn commodity(s: &str, policy: StockPolicy, barcodes: &[String], shared: bool) ->
     Commodity::from_draft(
         sku(s),
         CommodityDraft {
-            name: format!("Item {s}"),
+            name: format!("Item {s}").into(),
             unit: Unit::Each,
             tax_rate_bp: 1300,
             barcodes: barcodes.to_vec(),

@@ -1,6 +1,7 @@
 //! Stores and commodities: what head office sets up before anything is sold.
 
 use chrono_tz::Tz;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -92,7 +93,8 @@ impl TaxRate {
 #[serde(rename_all = "camelCase")]
 pub struct Commodity {
     pub sku: Sku,
-    pub name: String,
+    /// Shared: every receipt line that sells it carries it.
+    pub name: Arc<str>,
     pub unit: Unit,
     #[serde(rename = "taxRateBp")]
     pub tax_rate: TaxRate,
@@ -153,7 +155,7 @@ impl Commodity {
         }
         Ok(Commodity {
             sku,
-            name,
+            name: name.into(),
             unit: draft.unit,
             tax_rate,
             barcodes,

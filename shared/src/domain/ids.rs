@@ -1,16 +1,18 @@
 //! Identifiers. Each can only be built valid (`parse`), so code past the edge never re-checks them.
+//! They are shared text (`Arc<str>`): an id is copied into every receipt line, key and map that
+//! names it, and a copy is a count, not an allocation.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 use super::error::DomainError;
 
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $what:literal, $pattern:literal, $valid:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub const PATTERN: &'static str = $pattern;
@@ -18,7 +20,7 @@ macro_rules! identifier {
             pub fn parse(raw: &str) -> Result<Self, DomainError> {
                 let valid: fn(&[u8]) -> bool = $valid;
                 if valid(raw.as_bytes()) {
-                    Ok(Self(raw.to_owned()))
+                    Ok(Self(Arc::from(raw)))
                 } else {
                     Err(DomainError::Invalid(format!(
                         concat!("invalid ", $what, " {:?}: must match {}"),
@@ -42,6 +44,12 @@ macro_rules! identifier {
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

@@ -78,7 +78,9 @@ impl StoreDay {
         self.by_payment_method.cash.0 -= r.change.0;
         for line in &r.lines {
             let c = self.commodities.entry(line.sku.clone()).or_default();
-            c.name.clone_from(&line.name);
+            if *c.name != *line.name {
+                c.name = line.name.to_string();
+            }
             c.amount.0 += line.line_amount.0;
             match (line.quantity, line.weight_grams) {
                 (Some(q), _) => {
@@ -279,7 +281,7 @@ mod tests {
                     .iter()
                     .map(|l| ReceiptLine {
                         sku: Sku::parse(&l.sku).unwrap(),
-                        name: format!("{} name", l.sku),
+                        name: format!("{} name", l.sku).into(),
                         quantity: (!l.kg).then_some(l.measure),
                         weight_grams: l.kg.then_some(l.measure),
                         unit_amount: Money(l.amount),

@@ -222,7 +222,7 @@ pub fn check_time(occurred_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), 
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptLine {
     pub sku: Sku,
-    pub name: String,
+    pub name: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub quantity: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -235,11 +235,15 @@ pub struct ReceiptLine {
     pub adjustment_id: Option<String>,
 }
 
+/// A map over what one basket names, so never larger than a basket: hashed with FxHash, several
+/// times cheaper than SipHash on short keys, and the size bound leaves nothing to flood.
+pub type BasketMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// What the catalog says about the skus a basket names, as seen from its store.
 pub struct BasketCatalog<'a> {
-    pub commodities: &'a HashMap<Sku, (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>)>,
+    pub commodities: &'a BasketMap<Sku, (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>)>,
     /// For each scanned barcode, the skus that hold it.
-    pub barcodes: &'a HashMap<String, Vec<Sku>>,
+    pub barcodes: &'a BasketMap<String, Vec<Sku>>,
 }
 
 /// How much of a sku a basket takes, in units or grams, with its policy.
@@ -365,9 +369,9 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
         embedded_amount: Money,
     }
     let mut merged: Vec<Merged<'_>> = Vec::with_capacity(resolved.len());
-    let mut merged_at: HashMap<&Sku, usize> = HashMap::with_capacity(resolved.len());
+    let mut merged_at: BasketMap<&Sku, usize> = BasketMap::with_capacity_and_hasher(resolved.len(), Default::default());
     let mut takes: Vec<StockTake> = Vec::new();
-    let mut take_at: HashMap<&Sku, usize> = HashMap::with_capacity(resolved.len());
+    let mut take_at: BasketMap<&Sku, usize> = BasketMap::with_capacity_and_hasher(resolved.len(), Default::default());
     for r in &resolved {
         let c = r.commodity;
         let measure = match r.measure {
@@ -466,6 +470,7 @@ pub struct Receipt {
     pub receipt_no: String,
     pub store_id: StoreId,
     pub terminal_id: TerminalId,
+    #[serde(with = "crate::domain::time::date")]
     pub business_day: NaiveDate,
     #[serde(with = "instant")]
     pub occurred_at: DateTime<Utc>,
@@ -558,8 +563,8 @@ mod tests {
     /// What the catalog says about a basket's skus, built by hand.
     #[derive(Default)]
     struct Catalog {
-        commodities: HashMap<Sku, Entry>,
-        barcodes: HashMap<String, Vec<Sku>>,
+        commodities: BasketMap<Sku, Entry>,
+        barcodes: BasketMap<String, Vec<Sku>>,
     }
 
     impl Catalog {
@@ -590,7 +595,7 @@ mod tests {
                 .unwrap_or_default();
             let commodity = Commodity {
                 sku: sku.clone(),
-                name: format!("{sku} name"),
+                name: format!("{sku} name").into(),
                 unit,
                 tax_rate: TaxRate::new(rate_bp).unwrap(),
                 barcodes,
@@ -656,7 +661,7 @@ mod tests {
     ) -> ReceiptLine {
         ReceiptLine {
             sku: Sku::parse(sku).unwrap(),
-            name: format!("{sku} name"),
+            name: format!("{sku} name").into(),
             quantity,
             weight_grams,
             unit_amount: Money(unit),

@@ -1,6 +1,6 @@
 //! Time is UTC inside; RFC 3339 at the edge, with `Z` on the way out.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
 use super::error::DomainError;
@@ -12,9 +12,58 @@ pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, DomainError> {
         .map_err(|_| DomainError::Invalid(format!("{raw:?} is not an RFC 3339 time")))
 }
 
-/// UTC with `Z`, fractions only when there are any.
+/// UTC with `Z`, fractions only when there are any (3, 6 or 9 digits). Written digit by digit:
+/// every receipt carries two, and chrono's formatter was a few percent of a checkout.
 pub fn format_instant(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let nanos = t.nanosecond();
+    let mut out = String::with_capacity(30);
+    // A leap second or a year outside 0..=9999 takes chrono's general path.
+    if nanos >= 1_000_000_000 || !push_date(&mut out, t.date_naive()) {
+        return t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    }
+    out.push('T');
+    push_digits(&mut out, t.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, t.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, t.second(), 2);
+    if nanos != 0 {
+        out.push('.');
+        match nanos {
+            n if n % 1_000_000 == 0 => push_digits(&mut out, n / 1_000_000, 3),
+            n if n % 1_000 == 0 => push_digits(&mut out, n / 1_000, 6),
+            n => push_digits(&mut out, n, 9),
+        }
+    }
+    out.push('Z');
+    out
+}
+
+/// `YYYY-MM-DD`, as chrono writes it.
+pub fn format_date(d: NaiveDate) -> String {
+    let mut out = String::with_capacity(10);
+    if push_date(&mut out, d) { out } else { d.to_string() }
+}
+
+/// Pushes `YYYY-MM-DD`; false (and nothing pushed) for a year outside 0..=9999.
+fn push_date(out: &mut String, d: NaiveDate) -> bool {
+    let Ok(year) = u32::try_from(d.year()) else { return false };
+    if year > 9999 {
+        return false;
+    }
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, d.month(), 2);
+    out.push('-');
+    push_digits(out, d.day(), 2);
+    true
+}
+
+/// `n` as exactly `width` decimal digits, zero-padded (`n` must fit).
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+    }
 }
 
 /// `serde(with = "instant")` for `DateTime<Utc>` fields.
@@ -28,6 +77,19 @@ pub mod instant {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let raw = String::deserialize(d)?;
         parse_instant(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `serde(with = "date")` for `NaiveDate` fields: `YYYY-MM-DD` both ways, as chrono's own.
+pub mod date {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_date(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        NaiveDate::deserialize(d)
     }
 }
 
@@ -51,6 +113,7 @@ pub mod optional_instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn any_offset_comes_out_as_utc_with_z() {
@@ -59,5 +122,20 @@ mod tests {
         let t = parse_instant("2026-11-11T12:00:00Z").unwrap();
         assert_eq!(format_instant(&t), "2026-11-11T12:00:00Z");
         assert!(parse_instant("2026-11-11 12:00").is_err());
+    }
+
+    proptest! {
+        /// The hand-written formatters write what chrono writes, for any instant and date,
+        /// whole seconds, milli-, micro- and nanoseconds, and leap seconds.
+        #[test]
+        fn instants_and_dates_are_written_as_chrono_writes_them(
+            secs in -62_000_000_000i64..300_000_000_000i64,
+            nanos in prop_oneof![Just(0u32), (0u32..1_000).prop_map(|n| n * 1_000_000), (0u32..1_000_000).prop_map(|n| n * 1_000), 0u32..2_000_000_000],
+        ) {
+            if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+                prop_assert_eq!(format_instant(&t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                prop_assert_eq!(format_date(t.date_naive()), t.date_naive().to_string());
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::{
     Written,
 };
 use crate::domain::report::StoreDay;
-use crate::domain::sale::{Receipt, SaleRecord, record_sale};
+use crate::domain::sale::{BasketMap, Receipt, SaleRecord, record_sale};
 use crate::domain::{IdempotencyKey, Shortage, StockPolicy, TerminalId};
 use chrono::NaiveDate;
 use std::collections::HashSet;
@@ -20,22 +20,27 @@ use crate::domain::price::retain_live;
 use crate::domain::stock::{StockChange, check_change, out_of_stock};
 use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
 
+/// A map whose keys only head office or the store itself can add (skus, sale ids): FxHash,
+/// cheaper than SipHash on every line of every checkout, with nobody outside to flood it.
+/// Maps keyed by what a till sends (idempotency keys) keep the std hasher.
+type OwnMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 #[derive(Default)]
 struct State {
     stores: HashMap<StoreId, Store>,
-    commodities: HashMap<Sku, Arc<Commodity>>,
+    commodities: OwnMap<Sku, Arc<Commodity>>,
     barcodes: HashMap<Barcode, Vec<Sku>>,
     /// Per store, on hand per sku (grams for weighed items).
-    stock: HashMap<StoreId, HashMap<Sku, i64>>,
+    stock: HashMap<StoreId, OwnMap<Sku, i64>>,
     /// Per sku, the adjustments that can still be in force (see `retain_live`).
-    schedules: HashMap<Sku, Schedule>,
+    schedules: OwnMap<Sku, Schedule>,
     /// Per sku, every adjustment ever applied.
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
     /// Per store, its sales' idempotency keys.
     keys: HashMap<StoreId, HashMap<IdempotencyKey, KeyRecord>>,
     /// By sale id (a UUID, unique across stores).
-    sales: HashMap<String, Arc<SaleRecord>>,
+    sales: OwnMap<String, Arc<SaleRecord>>,
     /// Per store, the last receipt number of each terminal.
     receipt_sequences: HashMap<StoreId, HashMap<TerminalId, u64>>,
     /// Every committed sale in commit order: the embedded store's change stream.
@@ -315,8 +320,8 @@ impl SalesStore for MemoryStore {
     async fn basket_reading(&self, _store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
         let state = self.read();
         let mut reading = BasketReading {
-            commodities: HashMap::with_capacity(skus.len() + barcodes.len()),
-            barcodes: HashMap::with_capacity(barcodes.len()),
+            commodities: BasketMap::with_capacity_and_hasher(skus.len() + barcodes.len(), Default::default()),
+            barcodes: BasketMap::with_capacity_and_hasher(barcodes.len(), Default::default()),
         };
         let mut wanted: Vec<&Sku> = skus.iter().collect();
         for b in barcodes {

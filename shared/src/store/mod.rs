@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::price::LineRejection;
+use crate::domain::sale::BasketMap;
 use crate::domain::stock::StockChange;
 use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
 
@@ -132,9 +133,9 @@ pub trait PriceStore: Clone + Send + Sync + 'static {
 /// barcode) with their price schedules for the store.
 #[derive(Debug, Clone, Default)]
 pub struct BasketReading {
-    pub commodities: HashMap<Sku, (Arc<Commodity>, Schedule)>,
+    pub commodities: BasketMap<Sku, (Arc<Commodity>, Schedule)>,
     /// Scanned catalog barcode → the skus that hold it.
-    pub barcodes: HashMap<String, Vec<Sku>>,
+    pub barcodes: BasketMap<String, Vec<Sku>>,
 }
 
 /// Where an idempotency key stands when a sale arrives with it.

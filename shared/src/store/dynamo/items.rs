@@ -130,7 +130,7 @@ impl CommodityItem {
         CommodityItem {
             pk: c.sku.to_string(),
             sk: COMMODITY_SK.to_owned(),
-            name: c.name.clone(),
+            name: c.name.to_string(),
             unit: c.unit,
             tax_rate_bp: c.tax_rate.basis_points(),
             barcodes: c.barcodes.iter().map(|b| b.to_string()).collect(),
@@ -144,7 +144,7 @@ impl CommodityItem {
     pub fn commodity(self) -> Result<Commodity, DomainError> {
         Ok(Commodity {
             sku: Sku::parse(&self.pk).map_err(|e| damaged("commodity", e))?,
-            name: self.name,
+            name: self.name.into(),
             unit: self.unit,
             tax_rate: TaxRate::new(self.tax_rate_bp).map_err(|e| damaged("commodity", e))?,
             barcodes: self.barcodes.into_iter().map(Barcode::from_stored).collect(),

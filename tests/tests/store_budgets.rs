@@ -102,6 +102,7 @@ fn commodity(s: Sku, policy: StockPolicy) -> Commodity {
         category: None,
         stock_policy: policy,
         allow_shared_barcodes: None,
+        stock_shards: None,
     };
     Commodity::from_draft(s, draft).unwrap()
 }
@@ -153,7 +154,7 @@ async fn setup(moto: &Moto) -> (DynamoStore, Meter, Store) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_lookup_costs_one_request_and_a_hundred_one_wave() {
+async fn a_lookup_costs_one_request_and_a_hundred_one_wave_and_split_stock_one_more() {
     let moto = Moto::start();
     let (s, meter, store) = setup(&moto).await;
     let one = s.commodity_views(&store, &[sku(7)], t0()).await.unwrap();
@@ -162,13 +163,20 @@ async fn a_lookup_costs_one_request_and_a_hundred_one_wave() {
     println!("lookup of 1 sku: {c:?}");
     assert_eq!((c.requests, c.waves), (1, 1), "{c:?}");
 
+    // A strict sku's stock is split (eight items by default): its other shards are a second wave.
+    let split = s.commodity_views(&store, &[sku(0)], t0()).await.unwrap();
+    assert_eq!(split[0].as_ref().unwrap().on_hand, 50);
+    let c = meter.take();
+    println!("lookup of 1 split sku: {c:?}");
+    assert_eq!((c.requests, c.waves), (2, 2), "{c:?}");
+
     let skus: Vec<Sku> = (0..100).map(sku).collect();
     let views = s.commodity_views(&store, &skus, t0()).await.unwrap();
     assert!(views.iter().all(Option::is_some));
     let c = meter.take();
     println!("lookup of 100 skus: {c:?}");
-    assert_eq!(c.waves, 1, "{c:?}");
-    assert_eq!(c.requests, 5, "500 keys, 100 a request: {c:?}");
+    assert_eq!(c.waves, 2, "{c:?}");
+    assert_eq!(c.requests, 6, "500 keys, 100 a request, then the split sku's 7 other shards: {c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

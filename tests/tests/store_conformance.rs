@@ -57,6 +57,8 @@ conformance!(
     fifty_tills_racing_for_ten_strict_units_sell_exactly_ten,
     receipt_numbers_increase_per_terminal_and_are_unique_in_the_store,
     folding_counts_each_sale_once_under_replay,
+    a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit,
+    a_smaller_split_still_sells_what_a_larger_one_left,
 );
 
 // ------------------------------------------------------------------ fixtures
@@ -92,6 +94,7 @@ fn commodity(s: &str, policy: StockPolicy, barcodes: &[String], shared: bool) ->
             category: None,
             stock_policy: policy,
             allow_shared_barcodes: Some(shared),
+            stock_shards: None,
         },
     )
     .unwrap()
@@ -455,4 +458,78 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
     assert_eq!(days[&store.store_id], day);
     let (_, other_day) = s.chain_day(date + Duration::days(1)).await.unwrap();
     assert!(other_day.is_empty());
+}
+
+/// A strict sku H with its stock split over `k` items, priced 1000, in `store`.
+async fn hot_sku<S: AllPorts>(s: &S, store: &Store, h: &str, k: u16) {
+    s.put_commodity(Commodity { stock_shards_setting: Some(k), ..commodity(h, StockPolicy::Strict, &[], false) }).await.unwrap();
+    let from = t0() - Duration::days(1);
+    s.apply_price_batch(batch(&format!("p-{h}"), &format!("fp-{h}"), from, vec![adjustment(&format!("p-{h}"), 0, h, "chain", 1000, from, None, from)]))
+        .await
+        .unwrap();
+}
+
+async fn shards<S: AllPorts>(s: &S, store: &Store, h: &str) -> Vec<(i64, u64)> {
+    s.stock_shards(&store.store_id, &sku(h)).await.unwrap().iter().map(|x| (x.on_hand, x.writes)).collect()
+}
+
+async fn sell<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)]) -> Result<(), DomainError> {
+    let sale = pending(s, store, key, "T01", lines).await;
+    s.commit_sale(sale).await.map(|_| ())
+}
+
+async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    hot_sku(&s, &store, "H1", 4).await;
+    assert_eq!(s.record_stock_movements(&store.store_id, &moves(&[("H1", 10, 0)])).await.unwrap(), vec![(sku("H1"), 10)]);
+    // A receipt spreads evenly; lookups show one figure.
+    assert_eq!(shards(&s, &store, "H1").await, vec![(3, 1), (3, 1), (2, 1), (2, 1)]);
+    assert_eq!(on_hand(&s, &store, "H1").await, 10);
+    // Four sales of one go round the four items, a write each.
+    for i in 0..4 {
+        sell(&s, &store, &format!("h-{i}"), &[("H1", 1)]).await.unwrap();
+    }
+    assert_eq!(shards(&s, &store, "H1").await, vec![(2, 2), (2, 2), (1, 2), (1, 2)]);
+    // A take no single item covers is split over the items that hold stock.
+    sell(&s, &store, "h-big", &[("H1", 6)]).await.unwrap();
+    assert!(shards(&s, &store, "H1").await.iter().all(|(on_hand, _)| *on_hand == 0));
+    assert_eq!(on_hand(&s, &store, "H1").await, 0);
+    // Sold out: refused whole, twice (the second from what this process knows), nothing moves.
+    for key in ["h-late-1", "h-late-2"] {
+        let refused = sell(&s, &store, key, &[("T1", 1), ("H1", 1)]).await.unwrap_err();
+        assert_eq!(
+            refused,
+            DomainError::OutOfStock { shortages: vec![retail_core::domain::Shortage { sku: "H1".into(), requested: 1, available: 0 }] }
+        );
+    }
+    assert_eq!(on_hand(&s, &store, "T1").await, 0);
+    // Restocked, it sells again at once.
+    s.record_stock_movements(&store.store_id, &moves(&[("H1", 2, 0)])).await.unwrap();
+    sell(&s, &store, "h-restocked", &[("H1", 2)]).await.unwrap();
+    assert_eq!(on_hand(&s, &store, "H1").await, 0);
+    assert!(shards(&s, &store, "H1").await.iter().all(|(on_hand, _)| *on_hand == 0));
+}
+
+async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    hot_sku(&s, &store, "H2", 4).await;
+    s.record_stock_movements(&store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
+    // Head office folds the split back to one item: the stock in the others still counts and sells.
+    s.put_commodity(Commodity { stock_shards_setting: Some(1), ..commodity("H2", StockPolicy::Strict, &[], false) }).await.unwrap();
+    assert_eq!(on_hand(&s, &store, "H2").await, 8);
+    for i in 0..8 {
+        sell(&s, &store, &format!("h2-{i}"), &[("H2", 1)]).await.unwrap();
+    }
+    assert!(matches!(sell(&s, &store, "h2-late", &[("H2", 1)]).await, Err(DomainError::OutOfStock { .. })));
+    // New stock goes to the one item now in force.
+    s.record_stock_movements(&store.store_id, &moves(&[("H2", 3, 0)])).await.unwrap();
+    let after = shards(&s, &store, "H2").await;
+    assert_eq!(after.iter().map(|(on_hand, _)| *on_hand).collect::<Vec<_>>(), vec![3, 0, 0, 0]);
+    // Damage taken from strict stock comes from the items that hold it, never below zero.
+    assert!(matches!(
+        s.record_stock_movements(&store.store_id, &moves(&[("H2", -4, -4)])).await,
+        Err(DomainError::OutOfStock { .. })
+    ));
+    s.record_stock_movements(&store.store_id, &moves(&[("H2", -3, -3)])).await.unwrap();
+    assert_eq!(on_hand(&s, &store, "H2").await, 0);
 }

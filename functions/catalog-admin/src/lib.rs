@@ -1,11 +1,13 @@
-//! `catalog-admin`: head office sets up stores and commodities; stores record stock movements.
+//! `catalog-admin`: head office sets up stores and commodities; stores record stock movements
+//! and read how their stock of a sku is split.
 
 use http::StatusCode;
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 
 use retail_core::domain::catalog::CommodityDraft;
-use retail_core::domain::stock::{StockMovement, changes_by_sku};
+use retail_core::domain::catalog::StockPolicy;
+use retail_core::domain::stock::{StockMovement, changes_by_sku, total_on_hand};
 use retail_core::domain::{Commodity, DomainError, RegionId, Sku, Store, StoreId};
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
@@ -43,6 +45,34 @@ struct StockLevels {
     stock: Vec<StockLevel>,
 }
 
+/// A commodity as stored, with the stock split in force (head office's or the automatic one).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommodityReply<'a> {
+    #[serde(flatten)]
+    commodity: &'a Commodity,
+    stock_shards: u16,
+}
+
+/// A (store, sku)'s stock item by item: what a manager checks when a flash sale runs hot.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StockReport {
+    sku: Sku,
+    policy: StockPolicy,
+    on_hand: i64,
+    stock_shards: u16,
+    shards: Vec<ShardReport>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardReport {
+    shard: usize,
+    on_hand: i64,
+    writes: u64,
+}
+
 fn written(w: Written) -> StatusCode {
     match w {
         Written::Created => StatusCode::CREATED,
@@ -60,6 +90,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
             "PUT /stores/{storeId}" => self.put_store(request).await,
             "PUT /commodities/{sku}" => self.put_commodity(request).await,
             "POST /stores/{storeId}/stock-movements" => self.record_stock_movements(request).await,
+            "GET /stores/{storeId}/stock/{sku}" => self.stock(request).await,
             _ => Err(unknown_route(request)),
         }
     }
@@ -79,7 +110,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         let sku = path_param(request, "sku", Sku::parse)?;
         let commodity = Commodity::from_draft(sku, draft)?;
         let w = self.store.put_commodity(commodity.clone()).await?;
-        Ok(Reply::json(written(w), &commodity))
+        Ok(Reply::json(written(w), &CommodityReply { commodity: &commodity, stock_shards: commodity.stock_shards() }))
     }
 
     async fn record_stock_movements(&self, request: &Request) -> Routed {
@@ -93,6 +124,30 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         let levels = self.store.record_stock_movements(&store, &changes).await?;
         let stock = levels.into_iter().map(|(sku, on_hand)| StockLevel { sku, on_hand }).collect();
         Ok(Reply::ok(&StockLevels { stock }))
+    }
+
+    async fn stock(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
+        let store = path_param(request, "storeId", StoreId::parse)?;
+        let sku = path_param(request, "sku", Sku::parse)?;
+        let (found, commodity) = tokio::try_join!(self.store.store(&store), self.store.commodity(&sku))?;
+        if found.is_none() {
+            return Err(DomainError::NotFound(format!("no store {store}")).into());
+        }
+        let commodity = commodity.ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
+        let shards = self.store.stock_shards(&store, &sku).await?;
+        let report = StockReport {
+            on_hand: total_on_hand(&shards),
+            shards: shards
+                .iter()
+                .enumerate()
+                .map(|(shard, s)| ShardReport { shard, on_hand: s.on_hand, writes: s.writes })
+                .collect(),
+            sku,
+            policy: commodity.stock_policy,
+            stock_shards: commodity.stock_shards(),
+        };
+        Ok(Reply::ok(&report))
     }
 }
 

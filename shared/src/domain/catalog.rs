@@ -102,6 +102,21 @@ pub struct Commodity {
     pub category: Option<String>,
     pub stock_policy: StockPolicy,
     pub allow_shared_barcodes: bool,
+    /// How many items its stock is split over in each store, as head office set it; None
+    /// for the automatic choice (`stock_shards()`).
+    #[serde(skip)]
+    pub stock_shards_setting: Option<u16>,
+}
+
+impl Commodity {
+    /// How many items its stock is split over in each store: head office's setting, else
+    /// `STRICT_STOCK_SHARDS` for strict stock (flash-sale items) and one for tracked stock.
+    pub fn stock_shards(&self) -> u16 {
+        self.stock_shards_setting.unwrap_or(match self.stock_policy {
+            StockPolicy::Strict => crate::domain::stock::STRICT_STOCK_SHARDS,
+            StockPolicy::Track => 1,
+        })
+    }
 }
 
 /// A commodity as head office sends it, before its rules are checked.
@@ -117,6 +132,10 @@ pub struct CommodityDraft {
     pub stock_policy: StockPolicy,
     #[serde(default)]
     pub allow_shared_barcodes: Option<bool>,
+    /// How many items each store's stock of it is split over (1 to `MAX_STOCK_SHARDS`);
+    /// absent or null for the automatic choice.
+    #[serde(default)]
+    pub stock_shards: Option<i64>,
 }
 
 impl Commodity {
@@ -126,6 +145,7 @@ impl Commodity {
         let name = checked_text("name", &draft.name, MAX_NAME)?;
         let category = draft.category.as_deref().map(|c| checked_text("category", c, MAX_CATEGORY)).transpose()?;
         let tax_rate = TaxRate::new(draft.tax_rate_bp)?;
+        let stock_shards_setting = draft.stock_shards.map(crate::domain::stock::stock_shards).transpose()?;
         if draft.barcodes.len() > MAX_BARCODES {
             return Err(DomainError::Invalid(format!("at most {MAX_BARCODES} barcodes")));
         }
@@ -162,6 +182,7 @@ impl Commodity {
             category,
             stock_policy: draft.stock_policy,
             allow_shared_barcodes: draft.allow_shared_barcodes.unwrap_or(false),
+            stock_shards_setting,
         })
     }
 }
@@ -179,6 +200,21 @@ mod tests {
             category: None,
             stock_policy: StockPolicy::Track,
             allow_shared_barcodes: None,
+            stock_shards: None,
+        }
+    }
+
+    #[test]
+    fn strict_stock_is_split_by_default_and_head_office_may_choose() {
+        let sku = Sku::parse("FLASH").unwrap();
+        let strict = CommodityDraft { stock_policy: StockPolicy::Strict, ..draft(Unit::Each, &[]) };
+        assert_eq!(Commodity::from_draft(sku.clone(), strict.clone()).unwrap().stock_shards(), crate::domain::stock::STRICT_STOCK_SHARDS);
+        assert_eq!(Commodity::from_draft(sku.clone(), draft(Unit::Each, &[])).unwrap().stock_shards(), 1);
+        let chosen = CommodityDraft { stock_shards: Some(3), ..strict.clone() };
+        assert_eq!(Commodity::from_draft(sku.clone(), chosen).unwrap().stock_shards(), 3);
+        for bad in [0, 33, -1] {
+            let refused = Commodity::from_draft(sku.clone(), CommodityDraft { stock_shards: Some(bad), ..strict.clone() });
+            assert!(matches!(refused, Err(DomainError::Invalid(_))), "{bad}");
         }
     }
 

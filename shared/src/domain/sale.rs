@@ -252,6 +252,8 @@ pub struct StockTake {
     pub sku: Sku,
     pub policy: StockPolicy,
     pub amount: i64,
+    /// How many items the sku's stock is split over (the commodity's `stock_shards()`).
+    pub shards: u16,
 }
 
 /// A basket priced to the cent.
@@ -381,7 +383,7 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
             Some(&i) => takes[i].amount += measure,
             None => {
                 take_at.insert(&c.sku, takes.len());
-                takes.push(StockTake { sku: c.sku.clone(), policy: c.stock_policy, amount: measure });
+                takes.push(StockTake { sku: c.sku.clone(), policy: c.stock_policy, amount: measure, shards: c.stock_shards() });
             }
         }
         if let Some(amount) = r.embedded_amount {
@@ -602,6 +604,7 @@ mod tests {
                 category: None,
                 stock_policy: StockPolicy::Track,
                 allow_shared_barcodes: true,
+                stock_shards_setting: None,
             };
             self.commodities.insert(sku, (Arc::new(commodity), Arc::new(prices)));
             self
@@ -766,7 +769,7 @@ mod tests {
             ]
         );
         assert_eq!((basket.total, basket.tax_total), (Money(5048), Money(580)));
-        assert_eq!(basket.takes, vec![StockTake { sku: Sku::parse("CAKE").unwrap(), policy: StockPolicy::Track, amount: 5 }]);
+        assert_eq!(basket.takes, vec![StockTake { sku: Sku::parse("CAKE").unwrap(), policy: StockPolicy::Track, amount: 5, shards: 1 }]);
     }
 
     #[test]
@@ -787,7 +790,7 @@ mod tests {
             .unwrap();
         // 600 g + 334 g + 300 g = 1234 g at 15.98/kg = 19.72, as one line.
         assert_eq!(basket.lines, vec![receipt_line("APPLE", None, Some(1234), 1598, 1972, 163, Some(cat.adjustment("APPLE")))]);
-        assert_eq!(basket.takes, vec![StockTake { sku: Sku::parse("APPLE").unwrap(), policy: StockPolicy::Track, amount: 1234 }]);
+        assert_eq!(basket.takes, vec![StockTake { sku: Sku::parse("APPLE").unwrap(), policy: StockPolicy::Track, amount: 1234, shards: 1 }]);
     }
 
     #[test]

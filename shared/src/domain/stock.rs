@@ -63,6 +63,104 @@ pub fn check_change(sku: &Sku, policy: StockPolicy, on_hand: i64, change: StockC
     Ok(on_hand + change.net)
 }
 
+/// Most stock items one (store, sku) may be split over.
+pub const MAX_STOCK_SHARDS: u16 = 32;
+/// A `strict` sku's split when head office sets none. One DynamoDB item takes about 1,000
+/// writes a second and a sale's transactional write costs two, so one item sells about 500
+/// a second; a flash-sale item (strict) gets eight, room for 4,000 sales a second per store.
+pub const STRICT_STOCK_SHARDS: u16 = 8;
+
+/// Checks head office's `stockShards` setting.
+pub fn stock_shards(requested: i64) -> Result<u16, DomainError> {
+    u16::try_from(requested)
+        .ok()
+        .filter(|k| (1..=MAX_STOCK_SHARDS).contains(k))
+        .ok_or_else(|| DomainError::Invalid(format!("stockShards must be 1 to {MAX_STOCK_SHARDS}, not {requested}")))
+}
+
+/// One of the items a (store, sku)'s stock is split over: what it holds, and how many writes
+/// it has taken (to see how a hot sku's writes spread).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StockShard {
+    pub on_hand: i64,
+    pub writes: u64,
+}
+
+/// What a (store, sku) holds over all its shards.
+pub fn total_on_hand(shards: &[StockShard]) -> i64 {
+    shards.iter().map(|s| s.on_hand).sum()
+}
+
+/// Where a take of `amount` comes from, as (shard, amount) pairs: the shard the sale was
+/// routed to (`first`) if it covers the whole take; else the next one round that does; else
+/// the fullest shards first, split. None when the shards hold less than `amount` together.
+/// Shards never give more than they hold, so strict stock never goes below zero.
+pub fn plan_take(levels: &[i64], first: usize, amount: i64) -> Option<Vec<(usize, i64)>> {
+    if amount <= 0 {
+        return Some(Vec::new());
+    }
+    let k = levels.len();
+    if k == 0 {
+        return None;
+    }
+    if let Some(i) = (0..k).map(|step| (first + step) % k).find(|&i| levels[i] >= amount) {
+        return Some(vec![(i, amount)]);
+    }
+    let mut fullest: Vec<usize> = (0..k).filter(|&i| levels[i] > 0).collect();
+    fullest.sort_by_key(|&i| std::cmp::Reverse(levels[i]));
+    let mut left = amount;
+    let mut plan = Vec::new();
+    for i in fullest {
+        let part = levels[i].min(left);
+        plan.push((i, part));
+        left -= part;
+        if left == 0 {
+            return Some(plan);
+        }
+    }
+    None
+}
+
+/// How `amount` received spreads over the first `k` shards: as evenly as whole units allow,
+/// the remainder to the lowest shards.
+pub fn spread_receipt(amount: i64, k: u16) -> Vec<i64> {
+    let k = i64::from(k.max(1));
+    (0..k).map(|i| amount / k + i64::from(i < amount % k)).collect()
+}
+
+/// How a movement lands on a sku's shards (their on-hand, in shard order; missing ones hold
+/// nothing), as (shard, delta) pairs: a net receipt spreads over the first `k`; a net take
+/// comes from the shards that hold stock when it is strict, from the first when it is tracked
+/// (which may go below zero). The shortage when strict stock cannot cover the change.
+pub fn plan_movement(
+    sku: &Sku,
+    policy: StockPolicy,
+    levels: &[i64],
+    k: u16,
+    change: StockChange,
+) -> Result<Vec<(usize, i64)>, Shortage> {
+    let on_hand: i64 = levels.iter().sum();
+    check_change(sku, policy, on_hand, change)?;
+    if change.net >= 0 {
+        return Ok(spread_receipt(change.net, k).into_iter().enumerate().filter(|(_, d)| *d != 0).collect());
+    }
+    if policy == StockPolicy::Track {
+        return Ok(vec![(0, change.net)]);
+    }
+    plan_take(levels, 0, -change.net)
+        .map(|plan| plan.into_iter().map(|(i, a)| (i, -a)).collect())
+        .ok_or_else(|| Shortage { sku: sku.to_string(), requested: -change.net, available: on_hand.max(0) })
+}
+
+/// A shard's on-hand levels, at least `k` of them (the ones never written hold nothing).
+pub fn padded_levels(shards: &[StockShard], k: u16) -> Vec<i64> {
+    let mut levels: Vec<i64> = shards.iter().map(|s| s.on_hand).collect();
+    if levels.len() < usize::from(k) {
+        levels.resize(usize::from(k), 0);
+    }
+    levels
+}
+
 /// Turns shortages into the refusal a client sees.
 pub fn out_of_stock(shortages: Vec<Shortage>) -> DomainError {
     DomainError::OutOfStock { shortages }
@@ -71,6 +169,53 @@ pub fn out_of_stock(shortages: Vec<Shortage>) -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A plan takes exactly the amount, never more than a shard holds, starts at the routed
+        /// shard when it can, and fails only when the shards hold too little together.
+        #[test]
+        fn a_take_is_planned_exactly_from_what_the_shards_hold(
+            levels in proptest::collection::vec(-5i64..40, 1..12),
+            first in 0usize..12,
+            amount in 1i64..200,
+        ) {
+            let first = first % levels.len();
+            let available: i64 = levels.iter().filter(|l| **l > 0).sum();
+            match plan_take(&levels, first, amount) {
+                None => prop_assert!(available < amount),
+                Some(plan) => {
+                    prop_assert_eq!(plan.iter().map(|(_, a)| a).sum::<i64>(), amount);
+                    for (i, a) in &plan {
+                        prop_assert!(*a > 0 && *a <= levels[*i]);
+                    }
+                    let mut shards: Vec<usize> = plan.iter().map(|(i, _)| *i).collect();
+                    shards.dedup();
+                    prop_assert_eq!(shards.len(), plan.len());
+                    if levels[first] >= amount {
+                        prop_assert_eq!(plan, vec![(first, amount)]);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_receipt_spreads_evenly_and_whole(amount in 0i64..1_000_000, k in 1u16..=MAX_STOCK_SHARDS) {
+            let parts = spread_receipt(amount, k);
+            prop_assert_eq!(parts.len(), usize::from(k));
+            prop_assert_eq!(parts.iter().sum::<i64>(), amount);
+            prop_assert!(parts.iter().max().unwrap() - parts.iter().min().unwrap() <= 1);
+        }
+    }
+
+    #[test]
+    fn the_split_setting_has_limits() {
+        assert_eq!(stock_shards(1), Ok(1));
+        assert_eq!(stock_shards(32), Ok(32));
+        assert!(stock_shards(0).is_err());
+        assert!(stock_shards(33).is_err());
+        assert!(stock_shards(-1).is_err());
+    }
 
     fn mv(sku: &str, delta: i64) -> StockMovement {
         StockMovement { sku: Sku::parse(sku).unwrap(), delta, reason: MovementReason::Count }

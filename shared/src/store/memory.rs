@@ -17,7 +17,9 @@ use chrono::NaiveDate;
 use std::collections::HashSet;
 use tokio::sync::Notify;
 use crate::domain::price::retain_live;
-use crate::domain::stock::{StockChange, check_change, out_of_stock};
+use crate::domain::stock::{
+    StockChange, StockShard, out_of_stock, padded_levels, plan_movement, plan_take, total_on_hand,
+};
 use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
 
 /// A map whose keys only head office or the store itself can add (skus, sale ids): FxHash,
@@ -30,8 +32,8 @@ struct State {
     stores: HashMap<StoreId, Store>,
     commodities: OwnMap<Sku, Arc<Commodity>>,
     barcodes: HashMap<Barcode, Vec<Sku>>,
-    /// Per store, on hand per sku (grams for weighed items).
-    stock: HashMap<StoreId, OwnMap<Sku, i64>>,
+    /// Per store, per sku, its stock shards (grams for weighed items).
+    stock: HashMap<StoreId, OwnMap<Sku, Vec<StockShard>>>,
     /// Per sku, the adjustments that can still be in force (see `retain_live`).
     schedules: OwnMap<Sku, Schedule>,
     /// Per sku, every adjustment ever applied.
@@ -64,6 +66,8 @@ enum KeyState {
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
     committed: Arc<Notify>,
+    /// Round-robin over a sku's stock shards: sale n starts at shard n mod k.
+    next_shard: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MemoryStore {
@@ -99,8 +103,24 @@ fn reaches_store<A: std::borrow::Borrow<PriceAdjustment>>(store: &Store) -> impl
 }
 
 impl State {
+    fn shards(&self, store: &StoreId, sku: &Sku) -> &[StockShard] {
+        self.stock.get(store).and_then(|levels| levels.get(sku)).map_or(&[], Vec::as_slice)
+    }
+
     fn on_hand(&self, store: &StoreId, sku: &Sku) -> i64 {
-        self.stock.get(store).and_then(|levels| levels.get(sku)).copied().unwrap_or(0)
+        total_on_hand(self.shards(store, sku))
+    }
+
+    /// Applies (shard, delta) pairs to a sku's shards, each a write.
+    fn move_stock(&mut self, store: &StoreId, sku: &Sku, plan: &[(usize, i64)]) {
+        let shards = self.stock.entry(store.clone()).or_default().entry(sku.clone()).or_default();
+        for &(i, delta) in plan {
+            if shards.len() <= i {
+                shards.resize(i + 1, StockShard::default());
+            }
+            shards[i].on_hand += delta;
+            shards[i].writes += 1;
+        }
     }
 }
 
@@ -169,25 +189,30 @@ impl CatalogStore for MemoryStore {
         if !state.stores.contains_key(store) {
             return Err(DomainError::NotFound(format!("no store {store}")));
         }
-        let mut after = Vec::with_capacity(changes.len());
+        let mut plans = Vec::with_capacity(changes.len());
         let mut shortages = Vec::new();
         for (sku, change) in changes {
             let commodity =
                 state.commodities.get(sku).ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-            let on_hand = state.on_hand(store, sku);
-            match check_change(sku, commodity.stock_policy, on_hand, *change) {
-                Ok(level) => after.push((sku.clone(), level)),
+            let levels = padded_levels(state.shards(store, sku), commodity.stock_shards());
+            match plan_movement(sku, commodity.stock_policy, &levels, commodity.stock_shards(), *change) {
+                Ok(plan) => plans.push((sku, plan, levels.iter().sum::<i64>() + change.net)),
                 Err(shortage) => shortages.push(shortage),
             }
         }
         if !shortages.is_empty() {
             return Err(out_of_stock(shortages));
         }
-        let levels = state.stock.entry(store.clone()).or_default();
-        for (sku, level) in &after {
-            levels.insert(sku.clone(), *level);
+        let mut after = Vec::with_capacity(plans.len());
+        for (sku, plan, level) in plans {
+            state.move_stock(store, sku, &plan);
+            after.push((sku.clone(), level));
         }
         Ok(after)
+    }
+
+    async fn stock_shards(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
+        Ok(self.read().shards(store, sku).to_vec())
     }
 }
 
@@ -343,33 +368,35 @@ impl SalesStore for MemoryStore {
         let mut guard = self.write();
         let state = &mut *guard;
         let store_id = &pending.store.store_id;
-        let keys = state.keys.entry(store_id.clone()).or_default();
-        match keys.get(&pending.key) {
+        match state.keys.get(store_id).and_then(|keys| keys.get(&pending.key)) {
             Some(KeyRecord { fingerprint, state: KeyState::InProgress { .. } }) if *fingerprint == pending.fingerprint => {}
             // The claim lapsed and another attempt took the key over: that one records the sale.
             _ => return Err(DomainError::InProgress),
         }
-        let levels = state.stock.entry(store_id.clone()).or_default();
-        let shortages: Vec<Shortage> = pending
-            .basket
-            .takes
-            .iter()
-            .filter(|t| t.policy == StockPolicy::Strict)
-            .filter_map(|t| {
-                let on_hand = levels.get(&t.sku).copied().unwrap_or(0);
-                (on_hand < t.amount).then(|| Shortage { sku: t.sku.to_string(), requested: t.amount, available: on_hand.max(0) })
-            })
-            .collect();
+        // Each take starts at the sale's shard (round robin) and falls back to others.
+        let first = self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut plans = Vec::with_capacity(pending.basket.takes.len());
+        let mut shortages = Vec::new();
+        for take in &pending.basket.takes {
+            let levels = padded_levels(state.shards(store_id, &take.sku), take.shards);
+            let first = first % usize::from(take.shards.max(1));
+            match take.policy {
+                StockPolicy::Track => plans.push((&take.sku, vec![(first, -take.amount)])),
+                StockPolicy::Strict => match plan_take(&levels, first, take.amount) {
+                    Some(plan) => plans.push((&take.sku, plan.into_iter().map(|(i, a)| (i, -a)).collect())),
+                    None => shortages.push(Shortage {
+                        sku: take.sku.to_string(),
+                        requested: take.amount,
+                        available: levels.iter().sum::<i64>().max(0),
+                    }),
+                },
+            }
+        }
         if !shortages.is_empty() {
             return Err(out_of_stock(shortages));
         }
-        for take in &pending.basket.takes {
-            match levels.get_mut(&take.sku) {
-                Some(level) => *level -= take.amount,
-                None => {
-                    levels.insert(take.sku.clone(), -take.amount);
-                }
-            }
+        for (sku, plan) in plans {
+            state.move_stock(store_id, sku, &plan);
         }
         let terminals = state.receipt_sequences.entry(store_id.clone()).or_default();
         let sequence = match terminals.get_mut(&pending.sale.terminal_id) {
@@ -391,7 +418,7 @@ impl SalesStore for MemoryStore {
             pending.settlement,
             pending.created_at,
         ));
-        keys.insert(
+        state.keys.entry(store_id.clone()).or_default().insert(
             pending.key,
             KeyRecord {
                 fingerprint: pending.fingerprint,

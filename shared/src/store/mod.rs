@@ -59,6 +59,13 @@ pub trait CatalogStore: Clone + Send + Sync + 'static {
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
     ) -> impl Future<Output = StoreResult<Vec<(Sku, i64)>>> + Send;
+
+    /// The items a (store, sku)'s stock is split over, in shard order (empty: none written).
+    fn stock_shards(
+        &self,
+        store: &StoreId,
+        sku: &Sku,
+    ) -> impl Future<Output = StoreResult<Vec<crate::domain::stock::StockShard>>> + Send;
 }
 
 /// What a till reads to identify and price what it scans.

@@ -22,8 +22,6 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// The one sort key of items that are alone in their partition.
 pub const ONLY: &str = "-";
-/// The stock shard every sku has; a hot sku may later be split over more (`1`, `2`, ...).
-pub const FIRST_SHARD: &str = "0";
 /// Prefix of a price schedule item's adjustment attributes (`a#<batch>#<index>`).
 pub const ADJUSTMENT_ATTR: &str = "a#";
 
@@ -121,12 +119,24 @@ pub struct CommodityItem {
     pub category: Option<String>,
     pub stock_policy: StockPolicy,
     pub allow_shared_barcodes: bool,
+    /// Head office's stock split, absent for the automatic choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_shards: Option<u16>,
+    /// The widest split the sku has had: stock may sit in any shard below it, so a lookup
+    /// reads them all (absent on items written before splits: one).
+    #[serde(default = "one_shard")]
+    pub stock_shards_max: u16,
     /// Bumped on every write: a put whose read is stale fails its condition and starts over.
     pub version: u64,
 }
 
+fn one_shard() -> u16 {
+    1
+}
+
 impl CommodityItem {
-    pub fn of(c: &Commodity, version: u64) -> Self {
+    /// `widest`: the widest split the sku had before this write.
+    pub fn of(c: &Commodity, version: u64, widest: u16) -> Self {
         CommodityItem {
             pk: c.sku.to_string(),
             sk: COMMODITY_SK.to_owned(),
@@ -137,6 +147,8 @@ impl CommodityItem {
             category: c.category.clone(),
             stock_policy: c.stock_policy,
             allow_shared_barcodes: c.allow_shared_barcodes,
+            stock_shards: c.stock_shards_setting,
+            stock_shards_max: widest.max(c.stock_shards()),
             version,
         }
     }
@@ -151,6 +163,7 @@ impl CommodityItem {
             category: self.category,
             stock_policy: self.stock_policy,
             allow_shared_barcodes: self.allow_shared_barcodes,
+            stock_shards_setting: self.stock_shards,
         })
     }
 }

@@ -20,7 +20,10 @@ use super::{DynamoStore, Found, in_parallel, unavailable};
 use crate::domain::price::retain_live;
 use crate::domain::report::StoreDay;
 use crate::domain::sale::{MAX_AGE, Receipt, SaleRecord, record_sale};
-use crate::domain::stock::{StockChange, check_change, out_of_stock};
+use crate::domain::sale::StockTake;
+use crate::domain::stock::{
+    MAX_STOCK_SHARDS, StockChange, StockShard, out_of_stock, padded_levels, plan_movement, plan_take, total_on_hand,
+};
 use crate::domain::{
     Barcode, BatchId, Commodity, DomainError, IdempotencyKey, PriceAdjustment, Shortage, Sku, StockPolicy, Store,
     StoreId,
@@ -151,8 +154,54 @@ impl DynamoStore {
         (self.tables.commodities.clone(), key(sku.as_str(), Some(COMMODITY_SK)))
     }
 
-    fn stock_key(&self, store: &StoreId, sku: &Sku) -> (String, Item) {
-        (self.tables.stock.clone(), key(stock_pk(store, sku), Some(FIRST_SHARD)))
+    /// Shard `i` of a (store, sku)'s stock: one partition per (store, sku), one item per shard.
+    fn shard_key(&self, store: &StoreId, sku: &Sku, shard: usize) -> Item {
+        key(stock_pk(store, sku), Some(&shard.to_string()))
+    }
+
+    /// Every shard of each sku's stock in `store`: one query per sku (a partition holds all its
+    /// shards, however many head office set then or since), all at once.
+    async fn read_shards(&self, store: &StoreId, skus: &[Sku]) -> StoreResult<Vec<Vec<StockShard>>> {
+        let queries = skus
+            .iter()
+            .map(|sku| {
+                let this = self.clone();
+                let pk = stock_pk(store, sku);
+                async move {
+                    let values = HashMap::from([(":pk".to_owned(), s(pk))]);
+                    let items = this.query_all(&this.tables.stock, Some(("pk = :pk", values))).await?;
+                    let mut shards = Vec::new();
+                    for item in items {
+                        let Some(i) = string(&item, "sk").and_then(|sk| sk.parse::<usize>().ok()) else { continue };
+                        if shards.len() <= i {
+                            shards.resize(i + 1, StockShard::default());
+                        }
+                        shards[i] = StockShard { on_hand: number(&item, "onHand"), writes: number(&item, "writes").max(0) as u64 };
+                    }
+                    Ok(shards)
+                }
+            })
+            .collect();
+        in_parallel(queries).await
+    }
+
+    /// One stock write: `delta` on a shard, counted; a take from strict stock only if the
+    /// shard covers it.
+    fn stock_update(&self, store: &StoreId, sku: &Sku, shard: usize, delta: i64, strict: bool) -> StoreResult<TransactWriteItem> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.stock)
+            .set_key(Some(self.shard_key(store, sku, shard)))
+            .update_expression("ADD onHand :delta, writes :one")
+            .expression_attribute_values(":delta", n(delta))
+            .expression_attribute_values(":one", n(1));
+        if strict && delta < 0 {
+            update = update.condition_expression("onHand >= :need").expression_attribute_values(":need", n(-delta));
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
+    }
+
+    fn sold_out(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.sold_out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn found_commodity(&self, found: &Found, sku: &Sku) -> StoreResult<Option<Commodity>> {
@@ -162,11 +211,6 @@ impl DynamoStore {
             .transpose()
     }
 
-    fn found_on_hand(&self, found: &Found, store: &StoreId, sku: &Sku) -> i64 {
-        found
-            .get(&(self.tables.stock.clone(), stock_pk(store, sku), FIRST_SHARD.to_owned()))
-            .map_or(0, |i| number(i, "onHand"))
-    }
 
     fn schedule_keys(&self, store: &Store, sku: &Sku) -> Vec<(String, Item)> {
         schedule_sks(store).iter().map(|sk| (self.tables.prices.clone(), key(sku.as_str(), Some(sk)))).collect()
@@ -230,7 +274,8 @@ impl CatalogStore for DynamoStore {
                 .transpose()?;
             let version = previous.as_ref().map_or(0, |p| p.version);
             let mut tx = Vec::new();
-            let item = to_item("commodity", &CommodityItem::of(&commodity, version + 1))?;
+            let widest = previous.as_ref().map_or(1, |p| p.stock_shards_max);
+            let item = to_item("commodity", &CommodityItem::of(&commodity, version + 1, widest))?;
             let (condition, v) = match &previous {
                 None => ("attribute_not_exists(pk)", None),
                 Some(_) => ("version = :v", Some(version)),
@@ -322,41 +367,42 @@ impl CatalogStore for DynamoStore {
         if changes.len() > MAX_TRANSACTION {
             return Err(DomainError::Invalid(format!("at most {MAX_TRANSACTION} skus at once")));
         }
+        let skus: Vec<Sku> = changes.keys().cloned().collect();
         for attempt in 0..ATTEMPTS {
             let mut keys = vec![(self.tables.stores.clone(), key(store.as_str(), None))];
-            for sku in changes.keys() {
-                keys.push(self.commodity_key(sku));
-                keys.push(self.stock_key(store, sku));
-            }
-            let found = self.batch_get(keys).await?;
+            keys.extend(skus.iter().map(|sku| self.commodity_key(sku)));
+            let (found, shards) = tokio::try_join!(self.batch_get(keys), self.read_shards(store, &skus))?;
             if !found.contains_key(&(self.tables.stores.clone(), store.to_string(), String::new())) {
                 return Err(DomainError::NotFound(format!("no store {store}")));
             }
             let mut after = Vec::with_capacity(changes.len());
             let mut shortages = Vec::new();
             let mut tx = Vec::new();
-            for (sku, change) in changes {
+            for ((sku, change), shards) in changes.iter().zip(&shards) {
                 let commodity = self
                     .found_commodity(&found, sku)?
                     .ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-                let on_hand = self.found_on_hand(&found, store, sku);
-                match check_change(sku, commodity.stock_policy, on_hand, *change) {
-                    Ok(level) => after.push((sku.clone(), level)),
+                let k = commodity.stock_shards();
+                let levels = padded_levels(shards, k);
+                let strict = commodity.stock_policy == StockPolicy::Strict;
+                match plan_movement(sku, commodity.stock_policy, &levels, k, *change) {
+                    Ok(plan) => {
+                        after.push((sku.clone(), levels.iter().sum::<i64>() + change.net));
+                        for (shard, delta) in plan {
+                            tx.push(self.stock_update(store, sku, shard, delta, strict)?);
+                        }
+                    }
                     Err(shortage) => shortages.push(shortage),
                 }
-                let strict = commodity.stock_policy == StockPolicy::Strict && change.lowest < 0;
-                let mut update = Update::builder()
-                    .table_name(&self.tables.stock)
-                    .set_key(Some(self.stock_key(store, sku).1))
-                    .update_expression("ADD onHand :net")
-                    .expression_attribute_values(":net", n(change.net));
-                if strict {
-                    update = update.condition_expression("onHand >= :need").expression_attribute_values(":need", n(-change.lowest));
-                }
-                tx.push(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build());
             }
             if !shortages.is_empty() {
                 return Err(out_of_stock(shortages));
+            }
+            if tx.len() > MAX_TRANSACTION {
+                return Err(DomainError::Invalid(format!(
+                    "these movements touch {} stock items; at most {MAX_TRANSACTION} at once",
+                    tx.len()
+                )));
             }
             match self.transact(tx).await? {
                 Ok(()) => return Ok(after),
@@ -365,6 +411,10 @@ impl CatalogStore for DynamoStore {
             }
         }
         Err(busy())
+    }
+
+    async fn stock_shards(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
+        Ok(self.read_shards(store, std::slice::from_ref(sku)).await?.pop().unwrap_or_default())
     }
 }
 
@@ -386,16 +436,34 @@ impl LookupStore for DynamoStore {
         let mut keys = Vec::with_capacity(skus.len() * 5);
         for sku in skus {
             keys.push(self.commodity_key(sku));
-            keys.push(self.stock_key(&store.store_id, sku));
+            keys.push((self.tables.stock.clone(), self.shard_key(&store.store_id, sku, 0)));
             keys.extend(self.schedule_keys(store, sku));
         }
-        let found = self.batch_get(keys).await?;
+        let mut found = self.batch_get(keys).await?;
+        // A sku that was ever split may hold stock in its other shards: a second wave, for
+        // those skus only (a flash-sale item; a tracked sku is never split unless head office
+        // says so).
+        let mut more = Vec::new();
+        for sku in skus {
+            if let Some(item) = found.get(&(self.tables.commodities.clone(), sku.to_string(), COMMODITY_SK.to_owned())) {
+                let widest = number(item, "stockShardsMax").max(1) as usize;
+                more.extend((1..widest).map(|i| (self.tables.stock.clone(), self.shard_key(&store.store_id, sku, i))));
+            }
+        }
+        if !more.is_empty() {
+            found.extend(self.batch_get(more).await?);
+        }
         skus.iter()
             .map(|sku| {
                 let Some(commodity) = self.found_commodity(&found, sku)? else { return Ok(None) };
+                let pk = stock_pk(&store.store_id, sku);
+                let on_hand = (0..usize::from(MAX_STOCK_SHARDS))
+                    .filter_map(|i| found.get(&(self.tables.stock.clone(), pk.clone(), i.to_string())))
+                    .map(|item| number(item, "onHand"))
+                    .sum();
                 Ok(Some(CommodityView {
                     commodity: Arc::new(commodity),
-                    on_hand: self.found_on_hand(&found, &store.store_id, sku),
+                    on_hand,
                     prices: self.found_schedule(&found, store, sku)?,
                 }))
             })
@@ -837,10 +905,9 @@ impl SalesStore for DynamoStore {
                 MAX_TRANSACTION - 2
             )));
         }
-        // Tracked stock fills the transaction's room; beyond that it follows the commit.
-        let room = MAX_TRANSACTION - 2 - strict.len();
         let tracked: Vec<_> = takes.iter().filter(|t| t.policy != StockPolicy::Strict).collect();
-        let (tracked_in, tracked_after) = tracked.split_at(tracked.len().min(room));
+        let strict_skus: Vec<Sku> = strict.iter().map(|t| t.sku.clone()).collect();
+        let partitions: Vec<String> = strict.iter().map(|t| stock_pk(&store_id, &t.sku)).collect();
 
         let reserved = self.reserved_sequence(&store_id, &pending.key).map(|s| Ok(s));
         let sequence = match reserved {
@@ -878,20 +945,68 @@ impl SalesStore for DynamoStore {
             .build()
             .map_err(build_err)?;
         tx.push(TransactWriteItem::builder().update(complete).build());
-        for take in strict.iter().chain(tracked_in.iter()) {
-            let mut update = Update::builder()
-                .table_name(&self.tables.stock)
-                .set_key(Some(self.stock_key(&store_id, &take.sku).1))
-                .update_expression("ADD onHand :take")
-                .expression_attribute_values(":take", n(-take.amount));
-            if take.policy == StockPolicy::Strict {
-                update = update.condition_expression("onHand >= :amount").expression_attribute_values(":amount", n(take.amount));
-            }
-            tx.push(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build());
-        }
+        let head = tx;
 
+        // Each take starts at the sale's shard (round robin over the sku's shards); strict stock
+        // this process last saw sold out is read first, and any refused take re-plans from a read.
+        let first = self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = |t: &StockTake| first % usize::from(t.shards.max(1));
+        let mut levels: Option<Vec<Vec<StockShard>>> = None;
+        if partitions.iter().any(|pk| self.sold_out().contains(pk)) {
+            levels = Some(self.read_shards(&store_id, &strict_skus).await?);
+        }
+        let mut tracked_after: &[&StockTake] = &[];
         for attempt in 0..ATTEMPTS {
-            let cancelled = match self.transact(tx.clone()).await? {
+            let mut tx = head.clone();
+            let mut shortages = Vec::new();
+            for (j, take) in strict.iter().enumerate() {
+                let Some(levels) = &levels else {
+                    tx.push(self.stock_update(&store_id, &take.sku, start(take), -take.amount, true)?);
+                    continue;
+                };
+                let on_hand = padded_levels(&levels[j], take.shards);
+                match plan_take(&on_hand, start(take), take.amount) {
+                    Some(plan) => {
+                        for (shard, amount) in plan {
+                            tx.push(self.stock_update(&store_id, &take.sku, shard, -amount, true)?);
+                        }
+                    }
+                    None => shortages.push(Shortage {
+                        sku: take.sku.to_string(),
+                        requested: take.amount,
+                        available: on_hand.iter().sum::<i64>().max(0),
+                    }),
+                }
+            }
+            if let Some(levels) = &levels {
+                let mut sold_out = self.sold_out();
+                for (pk, shards) in partitions.iter().zip(levels) {
+                    if total_on_hand(shards) <= 0 {
+                        sold_out.insert(pk.clone());
+                    } else {
+                        sold_out.remove(pk);
+                    }
+                }
+            }
+            if !shortages.is_empty() {
+                return Err(out_of_stock(shortages));
+            }
+            if tx.len() > MAX_TRANSACTION {
+                return Err(DomainError::Invalid(format!(
+                    "this sale's strict stock spans {} stock items; at most {} at once",
+                    tx.len() - 2,
+                    MAX_TRANSACTION - 2
+                )));
+            }
+            // Tracked stock fills the transaction's room; beyond that it follows the commit.
+            let room = MAX_TRANSACTION - tx.len();
+            let (tracked_in, rest) = tracked.split_at(tracked.len().min(room));
+            tracked_after = rest;
+            for take in tracked_in {
+                tx.push(self.stock_update(&store_id, &take.sku, start(take), -take.amount, false)?);
+            }
+            let items = tx.len();
+            let cancelled = match self.transact(tx).await? {
                 Ok(()) => break,
                 Err(c) => c,
             };
@@ -906,28 +1021,16 @@ impl SalesStore for DynamoStore {
                     return Err(DomainError::InProgress);
                 }
             }
-            if (1..tx.len()).any(|i| cancelled.failed_condition(i)) {
-                let keys = strict.iter().map(|t| self.stock_key(&store_id, &t.sku)).collect();
-                let found = self.batch_get(keys).await?;
-                let shortages: Vec<Shortage> = strict
-                    .iter()
-                    .filter_map(|t| {
-                        let on_hand = self.found_on_hand(&found, &store_id, &t.sku);
-                        (on_hand < t.amount).then(|| Shortage {
-                            sku: t.sku.to_string(),
-                            requested: t.amount,
-                            available: on_hand.max(0),
-                        })
-                    })
-                    .collect();
-                if !shortages.is_empty() {
-                    return Err(out_of_stock(shortages));
-                }
-            } else if !cancelled.only_conflicts() {
-                tracing::error!(reasons = ?cancelled.reasons.iter().map(|r| &r.0).collect::<Vec<_>>(), "a sale's transaction was cancelled");
+            if attempt + 1 == ATTEMPTS {
                 return Err(busy());
             }
-            if attempt + 1 == ATTEMPTS {
+            if (2..items).any(|i| cancelled.failed_condition(i)) {
+                // A shard ran dry under this take: read every shard and plan again.
+                levels = Some(self.read_shards(&store_id, &strict_skus).await?);
+                continue;
+            }
+            if !cancelled.only_conflicts() {
+                tracing::error!(reasons = ?cancelled.reasons.iter().map(|r| &r.0).collect::<Vec<_>>(), "a sale's transaction was cancelled");
                 return Err(busy());
             }
             backoff(attempt).await;
@@ -937,15 +1040,16 @@ impl SalesStore for DynamoStore {
                 .iter()
                 .map(|t| -> Task {
                     let this = self.clone();
-                    let key = self.stock_key(&store_id, &t.sku).1;
+                    let key = self.shard_key(&store_id, &t.sku, start(t));
                     let amount = t.amount;
                     Box::pin(async move {
                         this.client
                             .update_item()
                             .table_name(&this.tables.stock)
                             .set_key(Some(key))
-                            .update_expression("ADD onHand :take")
+                            .update_expression("ADD onHand :take, writes :one")
                             .expression_attribute_values(":take", n(-amount))
+                            .expression_attribute_values(":one", n(1))
                             .send()
                             .await
                             .map_err(|e| unavailable("UpdateItem", e))?;

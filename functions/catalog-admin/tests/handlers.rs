@@ -422,7 +422,7 @@ mod commodities {
                 "sku": "COLA-330", "name": "Cola 330ml", "unit": "each", "taxRateBp": 1300,
                 // UPC-A is stored as its EAN-13.
                 "barcodes": [ean13, format!("0{upc_a}")],
-                "category": "drinks", "stockPolicy": "track", "allowSharedBarcodes": false
+                "category": "drinks", "stockPolicy": "track", "allowSharedBarcodes": false, "stockShards": 1
             })
         );
         let replacement = json!({"name": "Cola 330 ml", "unit": "each", "taxRateBp": 900, "barcodes": [ean13], "stockPolicy": "strict"});
@@ -431,7 +431,7 @@ mod commodities {
             a.ok(200),
             &json!({
                 "sku": "COLA-330", "name": "Cola 330 ml", "unit": "each", "taxRateBp": 900, "barcodes": [ean13],
-                "category": null, "stockPolicy": "strict", "allowSharedBarcodes": false
+                "category": null, "stockPolicy": "strict", "allowSharedBarcodes": false, "stockShards": 8
             })
         );
     }
@@ -873,5 +873,57 @@ mod stock_movements {
             a.problem(400, "invalid_request");
         }
         assert_eq!(shop.on_hand("S001", "MILK").await, 0);
+    }
+}
+
+mod stock_split {
+    use super::*;
+
+    fn stock_event(store: &str, sku: &str) -> retail_core::http::testing::Event {
+        retail_core::http::testing::Event::new("GET", "/stores/{storeId}/stock/{sku}", &format!("/stores/{store}/stock/{sku}"))
+    }
+
+    #[tokio::test]
+    async fn strict_stock_is_split_over_eight_items_unless_head_office_says_otherwise() {
+        let shop = two_stores().await;
+        let strict = shop.put_commodity("FLASH", &commodity("each", &[], "strict")).await;
+        assert_eq!(strict.ok(201)["stockShards"], 8);
+        let tracked = shop.put_commodity("MILK", &commodity("each", &[], "track")).await;
+        assert_eq!(tracked.ok(201)["stockShards"], 1);
+        let mut chosen = commodity("each", &[], "strict");
+        chosen["stockShards"] = json!(3);
+        assert_eq!(shop.put_commodity("FLASH", &chosen).await.ok(200)["stockShards"], 3);
+        for bad in [json!(0), json!(33), json!(-1), json!(2.5), json!("4")] {
+            let mut body = commodity("each", &[], "strict");
+            body["stockShards"] = bad.clone();
+            shop.put_commodity("FLASH", &body).await.problem(400, "invalid_request");
+        }
+        // A refused setting changed nothing.
+        assert_eq!(shop.put_commodity("FLASH", &chosen).await.ok(200)["stockShards"], 3);
+    }
+
+    #[tokio::test]
+    async fn a_manager_sees_the_stock_item_by_item_and_lookups_see_one_figure() {
+        let shop = two_stores().await;
+        let mut body = commodity("each", &[], "strict");
+        body["stockShards"] = json!(4);
+        shop.seed_commodity("FLASH", &body).await;
+        shop.move_stock("S001", json!([{"sku": "FLASH", "delta": 10, "reason": "receipt"}])).await.ok(200);
+        let a = shop.catalog(stock_event("S001", "FLASH").claims("store", Some("S001"))).await;
+        assert_eq!(
+            a.ok(200),
+            &json!({"sku": "FLASH", "policy": "strict", "onHand": 10, "stockShards": 4, "shards": [
+                {"shard": 0, "onHand": 3, "writes": 1}, {"shard": 1, "onHand": 3, "writes": 1},
+                {"shard": 2, "onHand": 2, "writes": 1}, {"shard": 3, "onHand": 2, "writes": 1}]})
+        );
+        assert_eq!(shop.on_hand("S001", "FLASH").await, 10);
+        // Another store has none of it yet; a till may not look; another store's manager may not.
+        let other = shop.catalog(stock_event("S002", "FLASH").claims(HO, None)).await;
+        assert_eq!(other.ok(200)["shards"], json!([]));
+        shop.catalog(stock_event("S001", "FLASH").claims("pos", Some("S001"))).await.problem(403, "forbidden_scope");
+        shop.catalog(stock_event("S001", "FLASH").claims("store", Some("S002"))).await.problem(403, "forbidden_store");
+        shop.catalog(stock_event("S001", "NOPE").claims(HO, None)).await.problem(404, "not_found");
+        shop.catalog(stock_event("S404", "FLASH").claims(HO, None)).await.problem(404, "not_found");
+        shop.catalog(stock_event("S001", "-bad").claims(HO, None)).await.problem(400, "invalid_request");
     }
 }

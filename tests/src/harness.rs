@@ -31,6 +31,8 @@ pub struct Evening {
     pub flash_units_per_store: i64,
     /// Share of baskets that want the flash-sale item, 0 to 1.
     pub flash_share: f64,
+    /// How many items each store's flash stock is split over; None for the automatic choice.
+    pub flash_shards: Option<u16>,
     /// Sales each till uploads in the offline burst at the end (0 to 100).
     pub offline_per_till: usize,
     /// Names this run's stores and commodities; also seeds the tills' choices.
@@ -65,6 +67,9 @@ impl Evening {
         }
         if !(0.0..=1.0).contains(&self.flash_share) {
             return Err("the flash share must be between 0 and 1".into());
+        }
+        if self.flash_shards.is_some_and(|k| !(1..=retail_core::domain::stock::MAX_STOCK_SHARDS).contains(&k)) {
+            return Err(format!("flash shards must be between 1 and {}", retail_core::domain::stock::MAX_STOCK_SHARDS));
         }
         if self.offline_per_till > 100 {
             return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());
@@ -162,8 +167,32 @@ pub struct Outcome {
     pub receipts: usize,
     pub flash_sold: i64,
     pub flash_sold_out_everywhere: bool,
+    /// Per store, how the flash item's stock writes spread over its items.
+    pub flash_spread: Vec<Spread>,
     /// Every discrepancy the audit found, the first first; empty when the books balance.
     pub failures: Vec<String>,
+}
+
+/// One store's flash stock, item by item: the writes each item took (the receipt and sales).
+#[derive(Debug, Clone)]
+pub struct Spread {
+    pub store: String,
+    /// The split in force.
+    pub shards: u16,
+    pub writes: Vec<u64>,
+}
+
+impl Spread {
+    /// The busiest item's share of the writes (0 when there were none).
+    pub fn busiest_share(&self) -> f64 {
+        let total: u64 = self.writes.iter().sum();
+        if total == 0 { 0.0 } else { *self.writes.iter().max().unwrap_or(&0) as f64 / total as f64 }
+    }
+
+    /// The target: the busiest of K items takes at most 1.5 / K of the writes.
+    pub fn target(&self) -> f64 {
+        1.5 / f64::from(self.shards.max(1))
+    }
 }
 
 impl Outcome {
@@ -176,6 +205,17 @@ impl Outcome {
             self.flash_sold,
             self.flash_sold_out_everywhere
         );
+        for s in &self.flash_spread {
+            println!(
+                "flash stock in {}: {} items, writes {:?}, busiest {:.1} % (target <= {:.1} %: {})",
+                s.store,
+                s.shards,
+                s.writes,
+                100.0 * s.busiest_share(),
+                100.0 * s.target(),
+                if s.busiest_share() <= s.target() { "met" } else { "NOT met" }
+            );
+        }
         println!("{:<10} {:>8} {:>10} {:>10} {:>10}  statuses", "route", "requests", "p50 ms", "p99 ms", "max ms");
         for (name, r) in &self.routes {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -328,6 +368,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         receipts: sold.len(),
         flash_sold: 0,
         flash_sold_out_everywhere: false,
+        flash_spread: Vec::new(),
         failures,
     };
     for (name, r) in &outcome.routes {
@@ -359,7 +400,7 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), Str
         lines.push(json!({"sku": sku, "scope": "chain", "amount": 150 + 37 * j as i64, "validFrom": "2020-01-01T00:00:00Z"}));
     }
     let flash = evening.flash_sku();
-    let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": 1300, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict"});
+    let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": 1300, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict", "stockShards": evening.flash_shards});
     let (a, _) = api.send(api.http.put(api.url(&format!("/commodities/{flash}"))).bearer_auth(&ho).json(&body)).await?;
     expect(format!("PUT /commodities/{flash}"), a, &[200, 201])?;
     lines.push(json!({"sku": flash, "scope": "chain", "amount": 9_900, "validFrom": "2020-01-01T00:00:00Z"}));
@@ -574,6 +615,29 @@ async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &[Sold], out
                     failures.push(format!("store {store}, sku {sku}: strict stock at {on_hand}"));
                 }
             }
+        }
+        // The flash stock item by item: no item below zero, the items add up to what lookups show.
+        let flash = evening.flash_sku();
+        let request = api.http.get(api.url(&format!("/stores/{store}/stock/{flash}"))).bearer_auth(&managers[&store]);
+        match api.send(request).await {
+            Ok((a, _)) if a.status == 200 => {
+                let shards = a.body["shards"].as_array().cloned().unwrap_or_default();
+                let held: Vec<i64> = shards.iter().map(|s| s["onHand"].as_i64().unwrap_or(i64::MIN)).collect();
+                if let Some(low) = held.iter().position(|h| *h < 0) {
+                    failures.push(format!("store {store}, sku {flash}: stock item {low} at {}", held[low]));
+                }
+                let expected = evening.flash_units_per_store - units.get(&(store.as_str(), flash.clone())).copied().unwrap_or(0);
+                if held.iter().sum::<i64>() != expected {
+                    failures.push(format!("store {store}, sku {flash}: its stock items hold {held:?}, not {expected} in all"));
+                }
+                outcome.flash_spread.push(Spread {
+                    store: store.clone(),
+                    shards: a.body["stockShards"].as_u64().unwrap_or(1) as u16,
+                    writes: shards.iter().map(|s| s["writes"].as_u64().unwrap_or(0)).collect(),
+                });
+            }
+            Ok((a, _)) => failures.push(format!("store {store}: the stock of {flash} answered {} {}", a.status, a.body)),
+            Err(e) => failures.push(format!("store {store}: the stock of {flash} got {e}")),
         }
     }
 

@@ -13,6 +13,7 @@ fn small(api: &LocalApi) -> Evening {
         sales_per_till: 6,
         flash_units_per_store: 5,
         flash_share: 0.6,
+        flash_shards: Some(2),
         offline_per_till: 3,
         run: 4242,
         progress: false,
@@ -28,6 +29,12 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
     // About 29 baskets want the flash item, 5 in stock per store: it sells out, never over.
     assert!(outcome.flash_sold_out_everywhere);
     assert_eq!(outcome.flash_sold, 10);
+    // Split over two items in each store, the flash stock's writes went round both.
+    assert_eq!(outcome.flash_spread.len(), 2);
+    for spread in &outcome.flash_spread {
+        assert_eq!((spread.shards, spread.writes.len()), (2, 2), "{spread:?}");
+        assert!(spread.busiest_share() <= spread.target(), "{spread:?}");
+    }
     let checkout = &outcome.routes["checkout"];
     let resend = &outcome.routes["resend"];
     assert_eq!(checkout.count(), 48);
@@ -50,6 +57,7 @@ fn settings_that_make_no_evening_are_refused() {
         sales_per_till: 1,
         flash_units_per_store: 0,
         flash_share: 0.5,
+        flash_shards: None,
         offline_per_till: 0,
         run: 1,
         progress: false,
@@ -64,4 +72,6 @@ fn settings_that_make_no_evening_are_refused() {
     assert!(refused(Evening { flash_share: -0.1, ..good.clone() }).contains("flash share"));
     assert!(refused(Evening { flash_share: 1.5, ..good.clone() }).contains("flash share"));
     assert!(refused(Evening { offline_per_till: 101, ..good.clone() }).contains("offline"));
+    assert!(refused(Evening { flash_shards: Some(0), ..good.clone() }).contains("flash shards"));
+    assert!(refused(Evening { flash_shards: Some(33), ..good.clone() }).contains("flash shards"));
 }

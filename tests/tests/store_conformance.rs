@@ -461,7 +461,7 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
 }
 
 /// A strict sku H with its stock split over `k` items, priced 1000, in `store`.
-async fn hot_sku<S: AllPorts>(s: &S, store: &Store, h: &str, k: u16) {
+async fn hot_sku<S: AllPorts>(s: &S, h: &str, k: u16) {
     s.put_commodity(Commodity { stock_shards_setting: Some(k), ..commodity(h, StockPolicy::Strict, &[], false) }).await.unwrap();
     let from = t0() - Duration::days(1);
     s.apply_price_batch(batch(&format!("p-{h}"), &format!("fp-{h}"), from, vec![adjustment(&format!("p-{h}"), 0, h, "chain", 1000, from, None, from)]))
@@ -480,7 +480,7 @@ async fn sell<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)
 
 async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
-    hot_sku(&s, &store, "H1", 4).await;
+    hot_sku(&s, "H1", 4).await;
     assert_eq!(s.record_stock_movements(&store.store_id, &moves(&[("H1", 10, 0)])).await.unwrap(), vec![(sku("H1"), 10)]);
     // A receipt spreads evenly; lookups show one figure.
     assert_eq!(shards(&s, &store, "H1").await, vec![(3, 1), (3, 1), (2, 1), (2, 1)]);
@@ -512,7 +512,7 @@ async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>
 
 async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
-    hot_sku(&s, &store, "H2", 4).await;
+    hot_sku(&s, "H2", 4).await;
     s.record_stock_movements(&store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
     // Head office folds the split back to one item: the stock in the others still counts and sells.
     s.put_commodity(Commodity { stock_shards_setting: Some(1), ..commodity("H2", StockPolicy::Strict, &[], false) }).await.unwrap();

@@ -66,8 +66,6 @@ enum KeyState {
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
     committed: Arc<Notify>,
-    /// Round-robin over a sku's stock shards: sale n starts at shard n mod k.
-    next_shard: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MemoryStore {
@@ -373,13 +371,14 @@ impl SalesStore for MemoryStore {
             // The claim lapsed and another attempt took the key over: that one records the sale.
             _ => return Err(DomainError::InProgress),
         }
-        // Each take starts at the sale's shard (round robin) and falls back to others.
-        let first = self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Each take starts at its sku's next shard, round robin (the shards' writes so far
+        // count the turns), and falls back to others.
         let mut plans = Vec::with_capacity(pending.basket.takes.len());
         let mut shortages = Vec::new();
         for take in &pending.basket.takes {
-            let levels = padded_levels(state.shards(store_id, &take.sku), take.shards);
-            let first = first % usize::from(take.shards.max(1));
+            let shards = state.shards(store_id, &take.sku);
+            let levels = padded_levels(shards, take.shards);
+            let first = (shards.iter().map(|s| s.writes).sum::<u64>() % u64::from(take.shards.max(1))) as usize;
             match take.policy {
                 StockPolicy::Track => plans.push((&take.sku, vec![(first, -take.amount)])),
                 StockPolicy::Strict => match plan_take(&levels, first, take.amount) {

@@ -34,6 +34,9 @@ struct Args {
     /// Share of baskets that want the flash-sale item (0 to 1).
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     flash_share: f64,
+    /// How many items each store's flash stock is split over (1 to 32) [default: automatic].
+    #[arg(long)]
+    flash_shards: Option<u16>,
     /// Sales each till uploads in the offline burst at the end (0 to 100).
     #[arg(long, default_value_t = 5)]
     offline_per_till: usize,
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         sales_per_till: args.sales_per_till,
         flash_units_per_store: args.flash_units,
         flash_share: args.flash_share,
+        flash_shards: args.flash_shards,
         offline_per_till: args.offline_per_till,
         run,
         progress: true,

@@ -180,9 +180,9 @@ pub struct DynamoStore {
     tables: Arc<Tables>,
     /// Receipt numbers taken while a sale's key was claimed, for its commit (same process).
     pub(crate) reserved: Arc<std::sync::Mutex<HashMap<(String, String), (i64, std::time::Instant)>>>,
-    /// Round-robin over a sku's stock shards, from a random start per process so that Lambda
-    /// instances do not all begin on shard 0.
-    pub(crate) next_shard: Arc<std::sync::atomic::AtomicUsize>,
+    /// Round robin over each (store, sku)'s stock shards (by stock partition key), from a
+    /// random start per process so that Lambda instances do not all begin on shard 0.
+    pub(crate) turns: Arc<std::sync::Mutex<HashMap<String, usize>>>,
     /// Strict (store, sku) stock this process last saw sold out (by stock partition key): its
     /// next sale reads the shards before it writes, rather than sending a transaction bound
     /// to fail.
@@ -195,7 +195,7 @@ impl DynamoStore {
             client,
             tables: Arc::new(tables),
             reserved: Default::default(),
-            next_shard: Arc::new(std::sync::atomic::AtomicUsize::new(uuid::Uuid::new_v4().as_u128() as usize % 1024)),
+            turns: Default::default(),
             sold_out: Default::default(),
         }
     }

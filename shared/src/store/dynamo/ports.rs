@@ -200,6 +200,14 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
     }
 
+    /// The shard this take of the (store, sku) starts at: its next turn, round robin.
+    fn next_turn(&self, store: &StoreId, take: &StockTake) -> usize {
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = turns.entry(stock_pk(store, &take.sku)).or_insert_with(|| rand_u32() as usize);
+        *turn = turn.wrapping_add(1);
+        *turn % usize::from(take.shards.max(1))
+    }
+
     fn sold_out(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.sold_out.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -949,8 +957,8 @@ impl SalesStore for DynamoStore {
 
         // Each take starts at the sale's shard (round robin over the sku's shards); strict stock
         // this process last saw sold out is read first, and any refused take re-plans from a read.
-        let first = self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let start = |t: &StockTake| first % usize::from(t.shards.max(1));
+        let starts: HashMap<&Sku, usize> = takes.iter().map(|t| (&t.sku, self.next_turn(&store_id, t))).collect();
+        let start = |t: &StockTake| starts[&t.sku];
         let mut levels: Option<Vec<Vec<StockShard>>> = None;
         if partitions.iter().any(|pk| self.sold_out().contains(pk)) {
             levels = Some(self.read_shards(&store_id, &strict_skus).await?);

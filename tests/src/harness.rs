@@ -39,7 +39,21 @@ pub struct Evening {
     pub run: u32,
     /// Print a progress line on standard error while playing.
     pub progress: bool,
+    /// A fault drill: the fault layer to switch on for the play phase (off again for the audit).
+    pub faults: Option<Faults>,
 }
+
+/// The fault layer's control URL and the rates to play under, each 0 to 1 (see
+/// tests/tools/fault_proxy.py): `throttle`, `delay`, `error`, `lost`.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub control: String,
+    pub rates: BTreeMap<String, f64>,
+}
+
+/// How long a till keeps retrying a sale that is answered "try again" (an idempotency claim
+/// left by a crashed attempt lapses after 30 s).
+const TILL_PATIENCE: Duration = Duration::from_secs(45);
 
 /// The track-policy commodities each store sells besides the flash item.
 const CATALOG: usize = 24;
@@ -70,6 +84,19 @@ impl Evening {
         }
         if self.flash_shards.is_some_and(|k| !(1..=retail_core::domain::stock::MAX_STOCK_SHARDS).contains(&k)) {
             return Err(format!("flash shards must be between 1 and {}", retail_core::domain::stock::MAX_STOCK_SHARDS));
+        }
+        if let Some(f) = &self.faults {
+            for (kind, rate) in &f.rates {
+                if !["throttle", "delay", "error", "lost"].contains(&kind.as_str()) {
+                    return Err(format!("no fault {kind:?}: throttle, delay, error or lost"));
+                }
+                if !(0.0..=1.0).contains(rate) {
+                    return Err(format!("the {kind} rate must be between 0 and 1"));
+                }
+            }
+            if f.rates.values().sum::<f64>() > 1.0 {
+                return Err("the fault rates add up to more than 1".into());
+            }
         }
         if self.offline_per_till > 100 {
             return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());
@@ -171,6 +198,8 @@ pub struct Outcome {
     pub flash_spread: Vec<Spread>,
     /// Every discrepancy the audit found, the first first; empty when the books balance.
     pub failures: Vec<String>,
+    /// In a drill, how many faults of each kind the fault layer injected.
+    pub injected: BTreeMap<String, u64>,
 }
 
 /// One store's flash stock, item by item: the writes each item took (the receipt and sales).
@@ -221,6 +250,9 @@ impl Outcome {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
             println!("{name:<10} {:>8} {:>10.2} {:>10.2} {:>10.2}  {}", r.count(), ms(r.p50()), ms(r.p99()), ms(r.max()), statuses.join(" "));
+        }
+        if !self.injected.is_empty() {
+            println!("faults injected: {:?}", self.injected);
         }
         if self.failures.is_empty() {
             println!("audit: the books balance");
@@ -286,6 +318,37 @@ struct Api {
 }
 
 impl Api {
+    /// Sends as a till does: an answer that says "try again" (503, or 409 `in_progress` while
+    /// its own earlier attempt is being recorded) or no answer at all is retried, the same
+    /// request with the same key, after an exponential backoff with full jitter, for up to
+    /// `TILL_PATIENCE`. Every attempt is recorded under `route`; the last answer is returned.
+    async fn send_as_till(
+        &self,
+        log: &mut TillLog,
+        route: &'static str,
+        dice: &mut Dice,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, String> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.send(request()).await;
+            let again = match &outcome {
+                Ok((a, took)) => {
+                    log.record(route, *took, a.status);
+                    a.status == 503 || (a.status == 409 && a.body["code"] == "in_progress")
+                }
+                Err(_) => true,
+            };
+            if !again || started.elapsed() > TILL_PATIENCE {
+                return outcome.map(|(a, _)| a);
+            }
+            let cap = 20u64 << attempt.min(6);
+            tokio::time::sleep(Duration::from_millis(1 + dice.below(cap as usize) as u64)).await;
+            attempt += 1;
+        }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Answer, Duration), String> {
         let started = Instant::now();
         let response = request.send().await.map_err(|e| format!("no answer: {e}"))?;
@@ -311,6 +374,9 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
             .map_err(|e| e.to_string())?,
     });
     set_up(evening, &api, &tokens).await?;
+    if let Some(f) = &evening.faults {
+        switch_faults(&api, &f.control, &json!(f.rates)).await?;
+    }
 
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -345,6 +411,14 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         logs.push(log.map_err(|e| format!("a till crashed: {e}"))?);
     }
     let play = started.elapsed();
+    let mut injected = BTreeMap::new();
+    if let Some(f) = &evening.faults {
+        let off = json!({"throttle": 0, "delay": 0, "error": 0, "lost": 0});
+        let state = switch_faults(&api, &f.control, &off).await?;
+        if let Some(counts) = state["injected"].as_object() {
+            injected = counts.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
+        }
+    }
     if let Some(t) = ticker {
         t.abort();
         eprintln!();
@@ -370,9 +444,12 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         flash_sold_out_everywhere: false,
         flash_spread: Vec::new(),
         failures,
+        injected,
     };
+    // A 500 is a bug. A 503 says "a dependency is down, retry": right in a drill, wrong otherwise.
     for (name, r) in &outcome.routes {
-        if let Some((status, _)) = r.statuses.iter().find(|(s, _)| **s >= 500) {
+        let wrong = |s: u16| s >= 500 && (s != 503 || evening.faults.is_none());
+        if let Some((status, _)) = r.statuses.iter().find(|(s, _)| wrong(**s)) {
             outcome.failures.insert(0, format!("{name} answered {status}"));
         }
     }
@@ -459,26 +536,25 @@ async fn till(evening: &Evening, t: usize, api: &Api, tokens: &Tokens, done: &At
         let key = format!("h{}-{t}-{n}", evening.run);
         let sale = basket(evening, &mut dice, &terminal, None);
         let send = || api.http.post(api.url(&format!("/stores/{store}/sales"))).bearer_auth(&token).header("Idempotency-Key", &key).json(&sale);
-        let first = api.send(send()).await;
+        let first = api.send_as_till(&mut log, "checkout", &mut dice, send).await;
         done.fetch_add(1, Ordering::Relaxed);
         // The answer is "lost": the till sends the same sale with the same key again.
-        let again = api.send(send()).await;
+        let again = api.send_as_till(&mut log, "resend", &mut dice, send).await;
+        let replayed = |a: &Answer| a.status == 200 && a.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
         match (&first, &again) {
-            (Ok((a, took)), Ok((b, took_again))) => {
-                log.record("checkout", *took, a.status);
-                log.record("resend", *took_again, b.status);
-                match (a.status, b.status) {
-                    (201, 200) if a.body == b.body && b.headers.get("idempotent-replayed").is_some_and(|v| v == "true") => {
-                        log.sold.push(Sold { store: store.clone(), key: key.clone(), receipt: a.body.clone() })
-                    }
-                    (201, _) => log.problems.push(format!(
-                        "store {store}, key {key}: the resend of sale {} answered {} {} instead of replaying it",
-                        a.body["saleId"], b.status, b.body
-                    )),
-                    (409, 409) if a.body["code"] == "out_of_stock" && b.body["code"] == "out_of_stock" => {}
-                    _ => log.problems.push(format!("store {store}, key {key}: a checkout answered {} {} then {} {}", a.status, a.body, b.status, b.body)),
+            (Ok(a), Ok(b)) => match (a.status, b.status) {
+                // Recorded now, or (after a retry whose first attempt was recorded but not
+                // answered) replayed already: either way the resend replays the same receipt.
+                (201 | 200, 200) if (a.status == 201 || replayed(a)) && replayed(b) && a.body == b.body => {
+                    log.sold.push(Sold { store: store.clone(), key: key.clone(), receipt: a.body.clone() })
                 }
-            }
+                (201 | 200, _) => log.problems.push(format!(
+                    "store {store}, key {key}: the resend of sale {} answered {} {} instead of replaying it",
+                    a.body["saleId"], b.status, b.body
+                )),
+                (409, 409) if a.body["code"] == "out_of_stock" && b.body["code"] == "out_of_stock" => {}
+                _ => log.problems.push(format!("store {store}, key {key}: a checkout answered {} {} then {} {}", a.status, a.body, b.status, b.body)),
+            },
             (Err(e), _) | (_, Err(e)) => log.problems.push(format!("store {store}, key {key}: {e}")),
         }
     }
@@ -504,28 +580,52 @@ async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Tokens) -> Till
             sale
         })
         .collect();
-    let request = api.http.post(api.url(&format!("/stores/{store}/sales/batch"))).bearer_auth(&token).json(&json!({"sales": sales}));
-    match api.send(request).await {
-        Ok((a, took)) => {
-            log.record("upload", took, a.status);
-            let results = a.body["results"].as_array().cloned().unwrap_or_default();
-            if a.status != 200 || results.len() != sales.len() {
-                log.problems.push(format!("store {store}: an offline upload answered {} {}", a.status, a.body));
+    // Entries answered "try again" (503, or 409 in_progress) go up again in the next upload,
+    // with their keys, until every one has its answer.
+    let mut pending = sales;
+    let started = Instant::now();
+    let mut round = 0u32;
+    while !pending.is_empty() {
+        let request = || api.http.post(api.url(&format!("/stores/{store}/sales/batch"))).bearer_auth(&token).json(&json!({"sales": pending}));
+        let answer = match api.send_as_till(&mut log, "upload", &mut dice, request).await {
+            Ok(a) => a,
+            Err(e) => {
+                log.problems.push(format!("store {store}: an offline upload got {e}"));
+                break;
             }
-            for r in results {
-                match r["status"].as_u64() {
-                    Some(201) => log.sold.push(Sold {
-                        store: store.clone(),
-                        key: r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
-                        receipt: r["receipt"].clone(),
-                    }),
-                    _ => log.problems.push(format!("store {store}: offline sale {} answered {}", r["idempotencyKey"], r)),
-                }
+        };
+        let results = answer.body["results"].as_array().cloned().unwrap_or_default();
+        if answer.status != 200 || results.len() != pending.len() {
+            log.problems.push(format!("store {store}: an offline upload answered {} {}", answer.status, answer.body));
+            break;
+        }
+        let mut again = Vec::new();
+        for (sale, r) in pending.iter().zip(results) {
+            let retry = r["status"] == 503 || (r["status"] == 409 && r["problem"]["code"] == "in_progress");
+            match r["status"].as_u64() {
+                // 200: an earlier upload recorded it and its answer was lost.
+                Some(201 | 200) => log.sold.push(Sold {
+                    store: store.clone(),
+                    key: r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
+                    receipt: r["receipt"].clone(),
+                }),
+                _ if retry && started.elapsed() < TILL_PATIENCE => again.push(sale.clone()),
+                _ => log.problems.push(format!("store {store}: offline sale {} answered {}", r["idempotencyKey"], r)),
             }
         }
-        Err(e) => log.problems.push(format!("store {store}: an offline upload got {e}")),
+        pending = again;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1 + dice.below(20usize << round.min(6)) as u64)).await;
+            round += 1;
+        }
     }
     log
+}
+
+/// Sets the fault layer's rates; answers its state (rates, and faults injected so far).
+async fn switch_faults(api: &Api, control: &str, rates: &Value) -> Result<Value, String> {
+    let response = api.http.post(control).json(rates).send().await.map_err(|e| format!("the fault layer at {control}: {e}"))?;
+    response.json().await.map_err(|e| format!("the fault layer at {control}: {e}"))
 }
 
 /// The books, from the API alone.

@@ -92,6 +92,7 @@ pub struct LocalApi {
     pub mode: Mode,
     // Dropped after `child` is stopped (see Drop).
     moto: Option<moto::Moto>,
+    faults: Option<moto::FaultProxy>,
     /// A seed slice written for this server, removed with it.
     seed_slice: Option<PathBuf>,
 }
@@ -120,6 +121,17 @@ impl LocalApi {
 
     /// The same in `mode`: on a moto of its own, so tests never share data.
     pub fn spawn_in(mode: Mode, extra: &[&str]) -> Self {
+        Self::spawn_with(mode, extra, false)
+    }
+
+    /// In a DynamoDB mode, with the fault layer between the functions and moto (rates zero
+    /// until [`LocalApi::fault_control`] is told otherwise).
+    pub fn spawn_with_faults(mode: Mode, extra: &[&str]) -> Self {
+        assert_ne!(mode, Mode::Embedded, "the embedded store has no DynamoDB to fault");
+        Self::spawn_with(mode, extra, true)
+    }
+
+    fn spawn_with(mode: Mode, extra: &[&str], faults: bool) -> Self {
         let template = workspace_root().join("template.yaml");
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -127,11 +139,20 @@ impl LocalApi {
         command.arg("serve").arg("--addr").arg(addr.to_string()).arg("--template").arg(&template).args(extra);
         // Not inherited: the mode alone decides where the data lives.
         command.env_remove("AWS_ENDPOINT_URL_DYNAMODB");
+        let mut proxy = None;
         let moto = match mode {
             Mode::Embedded => None,
             Mode::Moto | Mode::Emulated => {
                 let moto = moto::Moto::start();
-                command.arg("--dynamodb-endpoint").arg(&moto.endpoint);
+                let endpoint = if faults {
+                    let p = moto::FaultProxy::start(&moto.endpoint, u64::from(port));
+                    let endpoint = p.endpoint.clone();
+                    proxy = Some(p);
+                    endpoint
+                } else {
+                    moto.endpoint.clone()
+                };
+                command.arg("--dynamodb-endpoint").arg(&endpoint);
                 if mode == Mode::Emulated {
                     command.arg("--lambda-runtime-emulator").arg(runtime_interface_emulator());
                     command.arg("--functions-dir").arg(binaries_dir());
@@ -140,7 +161,7 @@ impl LocalApi {
             }
         };
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("retail-local starts");
-        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto, seed_slice: None };
+        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto, faults: proxy, seed_slice: None };
         // On moto, seeding and starting the emulators take seconds; the embedded store is quick.
         api.wait_ready(if mode == Mode::Embedded { Duration::from_secs(30) } else { Duration::from_secs(180) });
         api
@@ -180,6 +201,11 @@ impl LocalApi {
         assert!(self.moto.take().is_some(), "stop_dynamodb: {:?} runs on no DynamoDB server", self.mode);
     }
 
+    /// The fault layer's control URL, when started with one.
+    pub fn fault_control(&self) -> Option<String> {
+        self.faults.as_ref().map(|f| f.control.clone())
+    }
+
     /// moto's endpoint, in the modes that run on it.
     pub fn dynamodb_endpoint(&self) -> Option<&str> {
         self.moto.as_ref().map(|m| m.endpoint.as_str())
@@ -215,6 +241,7 @@ impl Drop for LocalApi {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.faults.take();
         self.moto.take();
         if let Some(dir) = self.seed_slice.take() {
             let _ = std::fs::remove_dir_all(dir);

@@ -74,6 +74,52 @@ impl Moto {
     }
 }
 
+/// The fault layer of the drills (tests/tools/fault_proxy.py): a loopback proxy in front of a
+/// DynamoDB endpoint that throttles, delays, fails with 500s or applies a write and drops its
+/// answer, at rates set through `control` (all zero until set). Stopped when dropped.
+pub struct FaultProxy {
+    child: Child,
+    /// Where the functions send their DynamoDB requests instead.
+    pub endpoint: String,
+    /// `POST` {"throttle", "delay", "error", "lost", "delay_ms"} sets the rates; `GET` reads
+    /// them and how many of each were injected.
+    pub control: String,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, seed: u64) -> FaultProxy {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let child = Command::new(venv().join("bin").join("python"))
+            .arg(workspace_root().join("tests").join("tools").join("fault_proxy.py"))
+            .args([port.to_string(), upstream.to_owned(), seed.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the fault proxy starts");
+        let mut proxy = FaultProxy { child, endpoint: format!("http://{addr}"), control: format!("http://{addr}/__faults") };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!("the fault proxy exited early: {status}");
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return proxy;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the fault proxy did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,7 +1,7 @@
 //! The load harness at a small size, against `retail-local` on the embedded store and on moto:
 //! the evening is played and the books balance.
 
-use retail_tests::harness::{Evening, play};
+use retail_tests::harness::{Evening, Faults, play};
 use retail_tests::{LocalApi, Mode, workspace_root};
 
 fn small(api: &LocalApi) -> Evening {
@@ -17,6 +17,7 @@ fn small(api: &LocalApi) -> Evening {
         offline_per_till: 3,
         run: 4242,
         progress: false,
+        faults: None,
     }
 }
 
@@ -47,6 +48,48 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
 retail_tests::in_mode!(embedded, Embedded, a_small_evening_balances_the_books);
 retail_tests::in_mode!(moto, Moto, a_small_evening_balances_the_books);
 
+/// A drill: the small evening on DynamoDB with `rate` of the functions' DynamoDB calls hit by
+/// `kind` (and with every kind at once for "all"). Tills retry with the same key; the books
+/// must balance, every answered sale exist once, and the faults must really have happened.
+async fn a_drill(mode: Mode, kinds: &[&str], rate: f64) {
+    let api = LocalApi::spawn_with_faults(mode, &["--no-seed"]);
+    let rates = kinds.iter().map(|k| ((*k).to_owned(), rate)).collect();
+    let evening = Evening { faults: Some(Faults { control: api.fault_control().expect("a fault layer"), rates }), ..small(&api) };
+    let outcome = play(&evening).await.expect("the evening is set up");
+    outcome.print();
+    assert!(outcome.failures.is_empty(), "{:#?}", outcome.failures);
+    for kind in kinds {
+        assert!(outcome.injected.get(*kind).is_some_and(|n| *n > 0), "no {kind} was injected: {:?}", outcome.injected);
+    }
+    assert!(outcome.flash_sold_out_everywhere);
+    assert_eq!(outcome.flash_sold, 10);
+    // Every first send ended in a receipt or a refusal for stock; each sale was replayed once.
+    let resend = &outcome.routes["resend"];
+    assert_eq!(outcome.receipts as u64, resend.statuses.get(&200).copied().unwrap_or(0) + 8 * 3, "{:?}", resend.statuses);
+}
+
+async fn throttled(mode: Mode) {
+    a_drill(mode, &["throttle"], 0.1).await
+}
+async fn delayed(mode: Mode) {
+    a_drill(mode, &["delay"], 0.1).await
+}
+async fn failing_with_500s(mode: Mode) {
+    a_drill(mode, &["error"], 0.1).await
+}
+async fn losing_answers_to_applied_writes(mode: Mode) {
+    a_drill(mode, &["lost"], 0.1).await
+}
+async fn every_fault_at_once(mode: Mode) {
+    a_drill(mode, &["throttle", "delay", "error", "lost"], 0.1).await
+}
+
+mod drill {
+    use super::*;
+    retail_tests::in_mode!(moto, Moto, throttled, delayed, failing_with_500s, losing_answers_to_applied_writes, every_fault_at_once);
+    retail_tests::in_mode!(emulated, Emulated, every_fault_at_once);
+}
+
 #[test]
 fn settings_that_make_no_evening_are_refused() {
     let good = Evening {
@@ -61,6 +104,7 @@ fn settings_that_make_no_evening_are_refused() {
         offline_per_till: 0,
         run: 1,
         progress: false,
+        faults: None,
     };
     assert_eq!(good.check(), Ok(()));
     let refused = |e: Evening| e.check().expect_err("refused");
@@ -73,5 +117,11 @@ fn settings_that_make_no_evening_are_refused() {
     assert!(refused(Evening { flash_share: 1.5, ..good.clone() }).contains("flash share"));
     assert!(refused(Evening { offline_per_till: 101, ..good.clone() }).contains("offline"));
     assert!(refused(Evening { flash_shards: Some(0), ..good.clone() }).contains("flash shards"));
+    let drill = |kind: &str, rate: f64| Some(Faults { control: String::new(), rates: [(kind.to_owned(), rate)].into() });
+    assert!(refused(Evening { faults: drill("lost", -0.1), ..good.clone() }).contains("lost rate"));
+    assert!(refused(Evening { faults: drill("throttle", 1.5), ..good.clone() }).contains("throttle rate"));
+    assert!(refused(Evening { faults: drill("fire", 0.1), ..good.clone() }).contains("no fault"));
+    let too_much = Some(Faults { control: String::new(), rates: [("lost".to_owned(), 0.6), ("error".to_owned(), 0.6)].into() });
+    assert!(refused(Evening { faults: too_much, ..good.clone() }).contains("more than 1"));
     assert!(refused(Evening { flash_shards: Some(33), ..good.clone() }).contains("flash shards"));
 }

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         offline_per_till: args.offline_per_till,
         run,
         progress: true,
+        faults: None,
     };
     if let Err(e) = evening.check() {
         eprintln!("load-harness: {e}");

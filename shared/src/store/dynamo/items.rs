@@ -282,6 +282,10 @@ pub struct KeyItem {
     #[serde(default)]
     pub receipt: Option<Receipt>,
     pub expires_at: i64,
+    /// Which claim put it: a claim whose answer was lost and that the SDK sent again finds
+    /// its own token and knows the key is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 pub fn sale_key_pk(store: &StoreId, key: &crate::domain::IdempotencyKey) -> String {

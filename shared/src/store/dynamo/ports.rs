@@ -793,6 +793,7 @@ impl SalesStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> StoreResult<KeyClaim> {
         let pk = sale_key_pk(store, key_);
+        let token = uuid::Uuid::new_v4().to_string();
         let item = KeyItem {
             pk: pk.clone(),
             fingerprint: fingerprint.to_owned(),
@@ -800,6 +801,7 @@ impl SalesStore for DynamoStore {
             since: now.timestamp_millis(),
             receipt: None,
             expires_at: (now + KEY_RETENTION).timestamp(),
+            claim: Some(token.clone()),
         };
         let claim = self
             .client
@@ -819,13 +821,14 @@ impl SalesStore for DynamoStore {
             .send();
         // The receipt number is taken in the same wave, so that the commit is one request.
         let (result, sequence) = tokio::join!(claim, self.next_receipt_sequence(store));
-        match result {
-            Ok(_) => {
-                if let Ok(sequence) = sequence {
-                    self.reserve_sequence(store, key_, sequence);
-                }
-                Ok(KeyClaim::Claimed)
+        let claimed = |this: &Self| {
+            if let Ok(sequence) = sequence {
+                this.reserve_sequence(store, key_, sequence);
             }
+            Ok(KeyClaim::Claimed)
+        };
+        match result {
+            Ok(_) => claimed(self),
             Err(e) => {
                 let held = match e.as_service_error() {
                     Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
@@ -841,7 +844,12 @@ impl SalesStore for DynamoStore {
                         None => return Err(DomainError::InProgress),
                     },
                 };
-                Ok(key_claim(from_item("idempotency key", held)?))
+                let held: KeyItem = from_item("idempotency key", held)?;
+                // Our own put, applied, its answer lost and the request sent again.
+                if held.state == IN_PROGRESS && held.claim.as_deref() == Some(token.as_str()) {
+                    return claimed(self);
+                }
+                Ok(key_claim(held))
             }
         }
     }
@@ -1022,9 +1030,15 @@ impl SalesStore for DynamoStore {
                 // Read the key back rather than trust the reason's index (emulators differ): if
                 // it is no longer ours in progress, another attempt took it over and records it.
                 let held = self.get(&self.tables.idempotency, key(sale_key_pk(&store_id, &pending.key), None)).await?;
-                let ours = held.as_ref().is_some_and(|i| {
-                    string(i, "state") == Some(IN_PROGRESS) && string(i, "fingerprint") == Some(pending.fingerprint.as_str())
-                });
+                let held: Option<KeyItem> = held.map(|i| from_item("idempotency key", i)).transpose()?;
+                // This very transaction, applied and its answer lost, sent again by the SDK:
+                // the key is complete with this sale.
+                if held.as_ref().is_some_and(|k| {
+                    k.state == COMPLETED && k.receipt.as_ref().is_some_and(|r| r.sale_id == record.receipt.sale_id)
+                }) {
+                    break;
+                }
+                let ours = held.is_some_and(|k| k.state == IN_PROGRESS && k.fingerprint == pending.fingerprint);
                 if !ours {
                     return Err(DomainError::InProgress);
                 }

@@ -42,17 +42,8 @@ impl Moto {
             .spawn()
             .expect("moto starts");
         let mut moto = Moto { child, endpoint: format!("http://{addr}") };
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto exited early: {status}");
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return moto;
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "moto did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(&mut moto.child, addr, "moto", Duration::from_secs(60));
+        moto
     }
 
     /// A store on fresh tables created from template.yaml.
@@ -99,17 +90,23 @@ impl FaultProxy {
             .spawn()
             .expect("the fault proxy starts");
         let mut proxy = FaultProxy { child, endpoint: format!("http://{addr}"), control: format!("http://{addr}/__faults") };
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = proxy.child.try_wait() {
-                panic!("the fault proxy exited early: {status}");
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return proxy;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "the fault proxy did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
+        wait_listening(&mut proxy.child, addr, "the fault proxy", Duration::from_secs(30));
+        proxy
+    }
+}
+
+/// Waits until a server `child` started listens on `addr`; panics if it exits or takes too long.
+fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early: {status}");
         }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        assert!(start.elapsed() < limit, "{what} did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

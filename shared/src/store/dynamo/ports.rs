@@ -202,6 +202,9 @@ impl DynamoStore {
 
     /// The shard this take of the (store, sku) starts at: its next turn, round robin.
     fn next_turn(&self, store: &StoreId, take: &StockTake) -> usize {
+        if take.shards <= 1 {
+            return 0;
+        }
         let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
         let turn = turns.entry(stock_pk(store, &take.sku)).or_insert_with(|| rand_u32() as usize);
         *turn = turn.wrapping_add(1);
@@ -218,7 +221,6 @@ impl DynamoStore {
             .map(|i| from_item::<CommodityItem>("commodity", i.clone())?.commodity())
             .transpose()
     }
-
 
     fn schedule_keys(&self, store: &Store, sku: &Sku) -> Vec<(String, Item)> {
         schedule_sks(store).iter().map(|sk| (self.tables.prices.clone(), key(sku.as_str(), Some(sk)))).collect()
@@ -386,6 +388,8 @@ impl CatalogStore for DynamoStore {
             let mut after = Vec::with_capacity(changes.len());
             let mut shortages = Vec::new();
             let mut tx = Vec::new();
+            // A movement lands as its net change; takes from strict items are conditional on
+            // what each item holds, so a sale in between fails the transaction and it starts over.
             for ((sku, change), shards) in changes.iter().zip(&shards) {
                 let commodity = self
                     .found_commodity(&found, sku)?

@@ -152,7 +152,7 @@ pub fn plan_movement(
         .ok_or_else(|| Shortage { sku: sku.to_string(), requested: -change.net, available: on_hand.max(0) })
 }
 
-/// A shard's on-hand levels, at least `k` of them (the ones never written hold nothing).
+/// The on-hand of a sku's shards, at least `k` of them (the ones never written hold nothing).
 pub fn padded_levels(shards: &[StockShard], k: u16) -> Vec<i64> {
     let mut levels: Vec<i64> = shards.iter().map(|s| s.on_hand).collect();
     if levels.len() < usize::from(k) {

@@ -51,9 +51,10 @@ pub struct Faults {
     pub rates: BTreeMap<String, f64>,
 }
 
-/// How long a till keeps retrying a sale that is answered "try again" (an idempotency claim
-/// left by a crashed attempt lapses after 30 s).
-const TILL_PATIENCE: Duration = Duration::from_secs(45);
+/// How long a till keeps retrying a sale that is answered "try again": an idempotency claim
+/// stranded by an attempt that failed after its claim landed lapses after 30 s, and under heavy
+/// faults on moto one attempt can take seconds, so well beyond that.
+const TILL_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The track-policy commodities each store sells besides the flash item.
 const CATALOG: usize = 24;

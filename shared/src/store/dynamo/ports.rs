@@ -22,7 +22,7 @@ use crate::domain::report::StoreDay;
 use crate::domain::sale::{MAX_AGE, Receipt, SaleRecord, record_sale};
 use crate::domain::sale::StockTake;
 use crate::domain::stock::{
-    MAX_STOCK_SHARDS, StockChange, StockShard, out_of_stock, padded_levels, plan_movement, plan_take, total_on_hand,
+    StockChange, StockShard, out_of_stock, padded_levels, plan_movement, plan_take, total_on_hand,
 };
 use crate::domain::{
     Barcode, BatchId, Commodity, DomainError, IdempotencyKey, PriceAdjustment, Shortage, Sku, StockPolicy, Store,
@@ -456,20 +456,22 @@ impl LookupStore for DynamoStore {
         // those skus only (a flash-sale item; a tracked sku is never split unless head office
         // says so).
         let mut more = Vec::new();
+        let mut widest = Vec::with_capacity(skus.len());
         for sku in skus {
-            if let Some(item) = found.get(&(self.tables.commodities.clone(), sku.to_string(), COMMODITY_SK.to_owned())) {
-                let widest = number(item, "stockShardsMax").max(1) as usize;
-                more.extend((1..widest).map(|i| (self.tables.stock.clone(), self.shard_key(&store.store_id, sku, i))));
-            }
+            let item = found.get(&(self.tables.commodities.clone(), sku.to_string(), COMMODITY_SK.to_owned()));
+            let shards = item.map_or(1, |i| number(i, "stockShardsMax").max(1) as usize);
+            more.extend((1..shards).map(|i| (self.tables.stock.clone(), self.shard_key(&store.store_id, sku, i))));
+            widest.push(shards);
         }
         if !more.is_empty() {
             found.extend(self.batch_get(more).await?);
         }
         skus.iter()
-            .map(|sku| {
+            .zip(widest)
+            .map(|(sku, shards)| {
                 let Some(commodity) = self.found_commodity(&found, sku)? else { return Ok(None) };
                 let pk = stock_pk(&store.store_id, sku);
-                let on_hand = (0..usize::from(MAX_STOCK_SHARDS))
+                let on_hand = (0..shards)
                     .filter_map(|i| found.get(&(self.tables.stock.clone(), pk.clone(), i.to_string())))
                     .map(|item| number(item, "onHand"))
                     .sum();

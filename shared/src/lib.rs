@@ -7,6 +7,7 @@
 pub mod domain;
 pub mod http;
 pub mod store;
+pub mod usecases;
 
 // Every binary that links the domain (each function, retail-local, the benchmarks) allocates
 // through mimalloc: a checkout makes many small short-lived allocations, where it beats glibc.

@@ -6,16 +6,16 @@ use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 
 use retail_core::domain::catalog::CommodityDraft;
-use retail_core::domain::catalog::StockPolicy;
-use retail_core::domain::stock::{StockMovement, changes_by_sku, total_on_hand};
-use retail_core::domain::{Commodity, DomainError, RegionId, Sku, Store, StoreId};
+use retail_core::domain::stock::{StockMovement, total_on_hand};
+use retail_core::domain::{Commodity, RegionId, Sku, StockPolicy, Store, StoreId};
 use retail_core::http::body::raw_path_param;
-use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
-use retail_core::http::{HttpFunction, Reply, Routed, Scope, authorize, json_body, path_param};
+use retail_core::http::function::{route_key, unknown_route};
+use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::{CatalogStore, Written};
+use retail_core::usecases::catalog;
 
 pub struct CatalogAdmin<S> {
-    store: S,
+    db: S,
 }
 
 #[derive(Deserialize)]
@@ -81,18 +81,8 @@ fn written(w: Written) -> StatusCode {
 }
 
 impl<S: CatalogStore> CatalogAdmin<S> {
-    pub fn new(store: S) -> Self {
-        CatalogAdmin { store }
-    }
-
-    async fn route(&self, request: &Request) -> Routed {
-        match route_key(request) {
-            "PUT /stores/{storeId}" => self.put_store(request).await,
-            "PUT /commodities/{sku}" => self.put_commodity(request).await,
-            "POST /stores/{storeId}/stock-movements" => self.record_stock_movements(request).await,
-            "GET /stores/{storeId}/stock/{sku}" => self.stock(request).await,
-            _ => Err(unknown_route(request)),
-        }
+    pub fn new(db: S) -> Self {
+        CatalogAdmin { db }
     }
 
     async fn put_store(&self, request: &Request) -> Routed {
@@ -100,7 +90,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         let body: StoreBody = json_body(request)?;
         let id = path_param(request, "storeId", StoreId::parse)?;
         let store = Store::new(id, &body.name, body.region, body.timezone.as_deref())?;
-        let w = self.store.put_store(store.clone()).await?;
+        let w = self.db.put_store(store.clone()).await?;
         Ok(Reply::json(written(w), &store))
     }
 
@@ -108,20 +98,15 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         authorize(request, &[Scope::HeadOffice], None)?;
         let draft: CommodityDraft = json_body(request)?;
         let sku = path_param(request, "sku", Sku::parse)?;
-        let commodity = Commodity::from_draft(sku, draft)?;
-        let w = self.store.put_commodity(commodity.clone()).await?;
-        Ok(Reply::json(written(w), &CommodityReply { commodity: &commodity, stock_shards: commodity.stock_shards() }))
+        let (commodity, w) = catalog::put_commodity(&self.db, sku, draft).await?;
+        Ok(Reply::json(written(w), &CommodityReply { commodity: &commodity, stock_shards: commodity.stock_shards().get() }))
     }
 
     async fn record_stock_movements(&self, request: &Request) -> Routed {
         authorize(request, &[Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
         let body: MovementsBody = json_body(request)?;
         let store = path_param(request, "storeId", StoreId::parse)?;
-        let changes = changes_by_sku(&body.movements)?;
-        if self.store.store(&store).await?.is_none() {
-            return Err(DomainError::NotFound(format!("no store {store}")).into());
-        }
-        let levels = self.store.record_stock_movements(&store, &changes).await?;
+        let levels = catalog::record_stock_movements(&self.db, &store, &body.movements).await?;
         let stock = levels.into_iter().map(|(sku, on_hand)| StockLevel { sku, on_hand }).collect();
         Ok(Reply::ok(&StockLevels { stock }))
     }
@@ -130,12 +115,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         authorize(request, &[Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
         let store = path_param(request, "storeId", StoreId::parse)?;
         let sku = path_param(request, "sku", Sku::parse)?;
-        let (found, commodity) = tokio::try_join!(self.store.store(&store), self.store.commodity(&sku))?;
-        if found.is_none() {
-            return Err(DomainError::NotFound(format!("no store {store}")).into());
-        }
-        let commodity = commodity.ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-        let shards = self.store.stock_shards(&store, &sku).await?;
+        let (commodity, shards) = catalog::stock_items(&self.db, &store, &sku).await?;
         let report = StockReport {
             on_hand: total_on_hand(&shards),
             shards: shards
@@ -145,17 +125,20 @@ impl<S: CatalogStore> CatalogAdmin<S> {
                 .collect(),
             sku,
             policy: commodity.stock_policy,
-            stock_shards: commodity.stock_shards(),
+            stock_shards: commodity.stock_shards().get(),
         };
         Ok(Reply::ok(&report))
     }
 }
 
-impl<S: CatalogStore> HttpFunction for CatalogAdmin<S> {
-    fn call(&self, request: Request) -> ResponseFuture<'_> {
-        Box::pin(async move {
-            let id = request_id(&request);
-            respond(&id, self.route(&request).await)
-        })
+impl<S: CatalogStore> Routes for CatalogAdmin<S> {
+    async fn route(&self, request: &Request) -> Routed {
+        match route_key(request) {
+            "PUT /stores/{storeId}" => self.put_store(request).await,
+            "PUT /commodities/{sku}" => self.put_commodity(request).await,
+            "POST /stores/{storeId}/stock-movements" => self.record_stock_movements(request).await,
+            "GET /stores/{storeId}/stock/{sku}" => self.stock(request).await,
+            _ => Err(unknown_route(request)),
+        }
     }
 }

@@ -4,27 +4,25 @@
 use chrono::{DateTime, Utc};
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 use retail_core::domain::barcode::Embedded;
-use retail_core::domain::catalog::{StockPolicy, Unit};
 use retail_core::domain::time::{instant, optional_instant};
 use retail_core::domain::{
-    AdjustmentId, Barcode, CURRENCY, DomainError, Money, Scan, Sku, Store, StoreId, TaxRate, price_in_force,
+    AdjustmentId, Barcode, CURRENCY, Money, Scan, Sku, StockPolicy, Store, StoreId, TaxRate, Unit, price_in_force,
 };
 use retail_core::http::body::raw_path_param;
-use retail_core::http::function::{ResponseFuture, request_id, respond, route_key, unknown_route};
-use retail_core::http::{HttpFunction, Problem, Reply, Routed, Scope, authorize, json_body, path_param};
+use retail_core::http::function::{route_key, unknown_route};
+use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::cache::StoreCache;
 use retail_core::store::{CommodityView, LookupStore};
+use retail_core::usecases::lookup;
 
-/// Most skus and barcodes one batch lookup may ask for together.
-pub const MAX_LOOKUP: usize = 100;
+pub use retail_core::usecases::lookup::MAX_LOOKUP;
 
 const SCOPES: &[Scope] = &[Scope::Pos, Scope::Store, Scope::HeadOffice];
 
 pub struct CommodityLookup<S> {
-    store: S,
+    db: S,
     stores: StoreCache,
 }
 
@@ -125,60 +123,30 @@ struct LookupResult<'a> {
 }
 
 impl<S: LookupStore> CommodityLookup<S> {
-    pub fn new(store: S) -> Self {
-        CommodityLookup::with_store_cache(store, StoreCache::default())
+    pub fn new(db: S) -> Self {
+        CommodityLookup::with_store_cache(db, StoreCache::default())
     }
 
     /// With another memory of stores (how long a store change may take to reach lookups).
-    pub fn with_store_cache(store: S, stores: StoreCache) -> Self {
-        CommodityLookup { store, stores }
-    }
-
-    async fn route(&self, request: &Request) -> Routed {
-        authorize(request, SCOPES, raw_path_param(request, "storeId"))?;
-        match route_key(request) {
-            "GET /stores/{storeId}/commodities/{sku}" => self.by_sku(request).await,
-            "GET /stores/{storeId}/barcodes/{barcode}" => self.by_barcode(request).await,
-            "POST /stores/{storeId}/commodities/lookup" => self.batch(request).await,
-            _ => Err(unknown_route(request)),
-        }
-    }
-
-    async fn shop(&self, id: &StoreId) -> Result<Store, Problem> {
-        let found = self.stores.get(id, || self.store.store(id)).await?;
-        found.ok_or_else(|| DomainError::NotFound(format!("no store {id}")).into())
+    pub fn with_store_cache(db: S, stores: StoreCache) -> Self {
+        CommodityLookup { db, stores }
     }
 
     async fn by_sku(&self, request: &Request) -> Routed {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let sku = path_param(request, "sku", Sku::parse)?;
-        let store = self.shop(&store_id).await?;
+        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
-        let views = self.store.commodity_views(&store, std::slice::from_ref(&sku), now).await?;
-        let view = views.into_iter().next().flatten().ok_or_else(|| Problem::not_found(format!("no commodity {sku}")))?;
+        let view = lookup::by_sku(&self.db, &store, &sku, now).await?;
         Ok(Reply::ok(&item(&view, &store, now, None)))
     }
 
     async fn by_barcode(&self, request: &Request) -> Routed {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let scan = path_param(request, "barcode", Scan::parse)?;
-        let store = self.shop(&store_id).await?;
-        let holders = self.store.skus_by_barcode(std::slice::from_ref(&scan.barcode)).await?;
-        let skus = holders.get(&scan.barcode).map(Vec::as_slice).unwrap_or_default();
-        let sku = match skus {
-            [] => return Err(Problem::not_found(format!("no commodity has barcode {}", scan.scanned))),
-            [one] => one,
-            many => {
-                return Err(DomainError::AmbiguousBarcode {
-                    barcode: scan.scanned.clone(),
-                    skus: many.iter().map(ToString::to_string).collect(),
-                }
-                .into());
-            }
-        };
+        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
-        let views = self.store.commodity_views(&store, std::slice::from_ref(sku), now).await?;
-        let view = views.into_iter().next().flatten().ok_or_else(|| Problem::not_found(format!("no commodity {sku}")))?;
+        let view = lookup::by_barcode(&self.db, &store, &scan, now).await?;
         Ok(Reply::ok(&item(&view, &store, now, Some(&scan))))
     }
 
@@ -187,44 +155,27 @@ impl<S: LookupStore> CommodityLookup<S> {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let raw_skus = body.skus.unwrap_or_default();
         let raw_barcodes = body.barcodes.unwrap_or_default();
-        let asked = raw_skus.len() + raw_barcodes.len();
-        if !(1..=MAX_LOOKUP).contains(&asked) {
-            return Err(Problem::invalid(format!("ask for 1 to {MAX_LOOKUP} skus and barcodes together, not {asked}")));
-        }
+        lookup::check_lookup_size(raw_skus.len() + raw_barcodes.len())?;
         let skus = raw_skus.iter().map(|s| Sku::parse(s)).collect::<Result<Vec<_>, _>>()?;
         let scans = raw_barcodes.iter().map(|b| Scan::parse(b)).collect::<Result<Vec<_>, _>>()?;
-        let store = self.shop(&store_id).await?;
-
-        let barcodes: Vec<Barcode> = scans.iter().map(|s| s.barcode.clone()).collect();
-        let holders = if barcodes.is_empty() { HashMap::new() } else { self.store.skus_by_barcode(&barcodes).await? };
-        // One read for every sku asked for by name or reached by a barcode.
-        let mut wanted: Vec<Sku> = skus.clone();
-        for scan in &scans {
-            wanted.extend(holders.get(&scan.barcode).into_iter().flatten().cloned());
-        }
-        wanted.sort();
-        wanted.dedup();
+        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
-        let views = self.store.commodity_views(&store, &wanted, now).await?;
-        let by_sku: HashMap<&Sku, &CommodityView> =
-            wanted.iter().zip(&views).filter_map(|(sku, v)| v.as_ref().map(|v| (sku, v))).collect();
+        let found = lookup::look_up(&self.db, &store, &skus, &scans, now).await?;
 
-        let mut result = LookupResult { items: Vec::with_capacity(asked), not_found: Vec::new() };
-        for (raw, sku) in raw_skus.iter().zip(&skus) {
-            match by_sku.get(sku) {
+        let mut result = LookupResult { items: Vec::with_capacity(skus.len() + scans.len()), not_found: Vec::new() };
+        for (raw, view) in raw_skus.iter().zip(&found.by_sku) {
+            match view {
                 Some(view) => result.items.push(item(view, &store, now, None)),
                 None => result.not_found.push(raw),
             }
         }
-        for (raw, scan) in raw_barcodes.iter().zip(&scans) {
+        for ((raw, scan), views) in raw_barcodes.iter().zip(&scans).zip(&found.by_barcode) {
             // A shared barcode answers with every commodity that holds it; the till sees the
             // same `scanned.barcode` more than once and asks which was meant.
-            let found: Vec<_> =
-                holders.get(&scan.barcode).into_iter().flatten().filter_map(|sku| by_sku.get(sku)).collect();
-            if found.is_empty() {
+            if views.is_empty() {
                 result.not_found.push(raw);
             }
-            for view in found {
+            for view in views {
                 result.items.push(item(view, &store, now, Some(scan)));
             }
         }
@@ -232,11 +183,14 @@ impl<S: LookupStore> CommodityLookup<S> {
     }
 }
 
-impl<S: LookupStore> HttpFunction for CommodityLookup<S> {
-    fn call(&self, request: Request) -> ResponseFuture<'_> {
-        Box::pin(async move {
-            let id = request_id(&request);
-            respond(&id, self.route(&request).await)
-        })
+impl<S: LookupStore> Routes for CommodityLookup<S> {
+    async fn route(&self, request: &Request) -> Routed {
+        authorize(request, SCOPES, raw_path_param(request, "storeId"))?;
+        match route_key(request) {
+            "GET /stores/{storeId}/commodities/{sku}" => self.by_sku(request).await,
+            "GET /stores/{storeId}/barcodes/{barcode}" => self.by_barcode(request).await,
+            "POST /stores/{storeId}/commodities/lookup" => self.batch(request).await,
+            _ => Err(unknown_route(request)),
+        }
     }
 }

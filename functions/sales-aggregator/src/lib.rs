@@ -4,23 +4,22 @@
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use retail_core::domain::DomainError;
-use retail_core::store::AggregateStore;
+use retail_core::store::{AggregateStore, StoreError};
 use retail_core::store::items::sale_from_item;
 
 pub struct SalesAggregator<S> {
-    store: S,
+    db: S,
 }
 
 impl<S: AggregateStore> SalesAggregator<S> {
-    pub fn new(store: S) -> Self {
-        SalesAggregator { store }
+    pub fn new(db: S) -> Self {
+        SalesAggregator { db }
     }
 
     /// Folds every new sale of the batch. A record that is not a sale is reported as a batch
     /// item failure (the stream retries from it, then hands it to the on-failure queue) while
     /// the good ones still count; a store that fails fails the whole batch, to be retried.
-    pub async fn fold(&self, event: Event) -> Result<DynamoDbEventResponse, DomainError> {
+    pub async fn fold(&self, event: Event) -> Result<DynamoDbEventResponse, StoreError> {
         let mut sales = Vec::with_capacity(event.records.len());
         let mut failures = Vec::new();
         for record in event.records {
@@ -39,7 +38,7 @@ impl<S: AggregateStore> SalesAggregator<S> {
                 }
             }
         }
-        let folded = self.store.fold_sales(&sales).await?;
+        let folded = self.db.fold_sales(&sales).await?;
         tracing::debug!(received = sales.len(), folded, "folded a batch of sales");
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = failures;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::fmt;
 
-use super::error::DomainError;
+use super::refusal::Invalid;
 use super::money::Money;
 
 /// A barcode as the catalog stores it: EAN-13 (UPC-A is stored as its EAN-13), EAN-8, or the
@@ -40,8 +40,8 @@ pub struct Scan {
     pub embedded: Option<Embedded>,
 }
 
-fn invalid(raw: &str, why: &str) -> DomainError {
-    DomainError::InvalidBarcode(format!("{raw:?} is not a valid barcode: {why}"))
+fn invalid(raw: &str, why: &str) -> Invalid {
+    Invalid::Barcode(format!("{raw:?} is not a valid barcode: {why}"))
 }
 
 /// The GS1 check digit for the digits before it (weights 3,1,3,... from the right).
@@ -74,7 +74,7 @@ fn is_in_store(ean13: &[u8]) -> Option<BarcodeKind> {
 }
 
 /// A full-length GS1 code (EAN-13, UPC-A as EAN-13, EAN-8) with its check digit verified.
-fn full_code(raw: &str) -> Result<String, DomainError> {
+fn full_code(raw: &str) -> Result<String, Invalid> {
     let d = digits(raw).ok_or_else(|| invalid(raw, "only digits are allowed"))?;
     let code = match d.len() {
         13 | 8 => raw.to_owned(),
@@ -89,7 +89,7 @@ fn full_code(raw: &str) -> Result<String, DomainError> {
 
 impl Barcode {
     /// A barcode head office registers on a commodity.
-    pub fn register(raw: &str) -> Result<Self, DomainError> {
+    pub fn register(raw: &str) -> Result<Self, Invalid> {
         if let Some(d) = digits(raw)
             && d.len() == 7
         {
@@ -136,7 +136,7 @@ impl fmt::Display for Barcode {
 impl Scan {
     /// A code as a till scans it: EAN-13, EAN-8 or UPC-A, check digit verified; in-store
     /// `21IIIIIWWWWWC` and `23IIIIIPPPPPC` codes give their item part and embedded measure.
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let code = full_code(raw)?;
         let b = code.as_bytes();
         if b.len() == 13
@@ -236,7 +236,7 @@ mod tests {
             let mut bytes = code.into_bytes();
             bytes[pos] = b'0' + (bytes[pos] - b'0' + bump) % 10;
             let changed = String::from_utf8(bytes).unwrap();
-            prop_assert!(matches!(Scan::parse(&changed), Err(DomainError::InvalidBarcode(_))));
+            prop_assert!(matches!(Scan::parse(&changed), Err(Invalid::Barcode(_))));
             prop_assert!(Barcode::register(&changed).is_err());
         }
 

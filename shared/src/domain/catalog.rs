@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 use super::barcode::{Barcode, BarcodeKind};
-use super::error::DomainError;
 use super::ids::{RegionId, Sku, StoreId};
+use super::refusal::{CatalogRefusal, Invalid};
+pub use super::stock::StockPolicy;
+use super::stock::StockShards;
 
 /// Where a store's business days and hours are counted unless it says otherwise.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
@@ -31,23 +33,23 @@ fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_str(tz.name())
 }
 
-fn checked_text(what: &str, raw: &str, max: usize) -> Result<String, DomainError> {
+fn checked_text(what: &str, raw: &str, max: usize) -> Result<String, Invalid> {
     if raw.trim().is_empty() {
-        return Err(DomainError::Invalid(format!("{what} must not be empty")));
+        return Err(Invalid::request(format!("{what} must not be empty")));
     }
     if raw.chars().count() > max {
-        return Err(DomainError::Invalid(format!("{what} is longer than {max} characters")));
+        return Err(Invalid::request(format!("{what} is longer than {max} characters")));
     }
     Ok(raw.to_owned())
 }
 
 impl Store {
-    pub fn new(store_id: StoreId, name: &str, region: RegionId, timezone: Option<&str>) -> Result<Self, DomainError> {
+    pub fn new(store_id: StoreId, name: &str, region: RegionId, timezone: Option<&str>) -> Result<Self, Invalid> {
         let timezone = match timezone {
             None => DEFAULT_TIMEZONE,
             Some(name) => name
                 .parse::<Tz>()
-                .map_err(|_| DomainError::Invalid(format!("timezone {name:?} is not an IANA time zone name")))?,
+                .map_err(|_| Invalid::request(format!("timezone {name:?} is not an IANA time zone name")))?,
         };
         Ok(Store { store_id, name: checked_text("name", name, MAX_NAME)?, region, timezone })
     }
@@ -61,26 +63,17 @@ pub enum Unit {
     Kg,
 }
 
-/// `track`: counted, may go negative (shelves are real, stock data is not).
-/// `strict`: never below zero (flash-sale items).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StockPolicy {
-    Track,
-    Strict,
-}
-
 /// Tax included in a price, in basis points (1300 = 13 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct TaxRate(u16);
 
 impl TaxRate {
-    pub fn new(bp: i64) -> Result<Self, DomainError> {
+    pub fn new(bp: i64) -> Result<Self, Invalid> {
         if (0..=10_000).contains(&bp) {
             Ok(TaxRate(bp as u16))
         } else {
-            Err(DomainError::Invalid(format!("taxRateBp {bp} must be between 0 and 10000")))
+            Err(Invalid::request(format!("taxRateBp {bp} must be between 0 and 10000")))
         }
     }
 
@@ -105,16 +98,16 @@ pub struct Commodity {
     /// How many items its stock is split over in each store, as head office set it; None
     /// for the automatic choice (`stock_shards()`).
     #[serde(skip)]
-    pub stock_shards_setting: Option<u16>,
+    pub stock_shards_setting: Option<StockShards>,
 }
 
 impl Commodity {
     /// How many items its stock is split over in each store: head office's setting, else
-    /// `STRICT_STOCK_SHARDS` for strict stock (flash-sale items) and one for tracked stock.
-    pub fn stock_shards(&self) -> u16 {
+    /// `StockShards::STRICT` for strict stock (flash-sale items) and one for tracked stock.
+    pub fn stock_shards(&self) -> StockShards {
         self.stock_shards_setting.unwrap_or(match self.stock_policy {
-            StockPolicy::Strict => crate::domain::stock::STRICT_STOCK_SHARDS,
-            StockPolicy::Track => 1,
+            StockPolicy::Strict => StockShards::STRICT,
+            StockPolicy::Track => StockShards::ONE,
         })
     }
 }
@@ -141,13 +134,13 @@ pub struct CommodityDraft {
 impl Commodity {
     /// Checks a draft: names, tax rate, every barcode valid, no barcode twice, in-store codes
     /// on the unit they measure (`21…` weighed items, `23…` items sold by the piece).
-    pub fn from_draft(sku: Sku, draft: CommodityDraft) -> Result<Self, DomainError> {
+    pub fn from_draft(sku: Sku, draft: CommodityDraft) -> Result<Self, CatalogRefusal> {
         let name = checked_text("name", &draft.name, MAX_NAME)?;
         let category = draft.category.as_deref().map(|c| checked_text("category", c, MAX_CATEGORY)).transpose()?;
         let tax_rate = TaxRate::new(draft.tax_rate_bp)?;
-        let stock_shards_setting = draft.stock_shards.map(crate::domain::stock::stock_shards).transpose()?;
+        let stock_shards_setting = draft.stock_shards.map(StockShards::parse).transpose()?;
         if draft.barcodes.len() > MAX_BARCODES {
-            return Err(DomainError::Invalid(format!("at most {MAX_BARCODES} barcodes")));
+            return Err(Invalid::request(format!("at most {MAX_BARCODES} barcodes")).into());
         }
         // Every code is checked (400) before any pairing with the unit (422): the contract's order.
         let mut barcodes = Vec::with_capacity(draft.barcodes.len());
@@ -155,7 +148,7 @@ impl Commodity {
         for raw in &draft.barcodes {
             let barcode = Barcode::register(raw)?;
             if !seen.insert(barcode.clone()) {
-                return Err(DomainError::Invalid(format!("barcode {raw} is listed twice")));
+                return Err(Invalid::request(format!("barcode {raw} is listed twice")).into());
             }
             barcodes.push(barcode);
         }
@@ -166,7 +159,7 @@ impl Commodity {
                 BarcodeKind::EmbeddedPrice => draft.unit == Unit::Each,
             };
             if !fits {
-                return Err(DomainError::UnitMismatch(format!(
+                return Err(CatalogRefusal::UnitMismatch(format!(
                     "barcode {barcode} is an in-store {} code and cannot be bound to a commodity sold by {}",
                     if barcode.kind() == BarcodeKind::EmbeddedWeight { "weight" } else { "price" },
                     if draft.unit == Unit::Kg { "weight" } else { "the piece" },
@@ -208,13 +201,13 @@ mod tests {
     fn strict_stock_is_split_by_default_and_head_office_may_choose() {
         let sku = Sku::parse("FLASH").unwrap();
         let strict = CommodityDraft { stock_policy: StockPolicy::Strict, ..draft(Unit::Each, &[]) };
-        assert_eq!(Commodity::from_draft(sku.clone(), strict.clone()).unwrap().stock_shards(), crate::domain::stock::STRICT_STOCK_SHARDS);
-        assert_eq!(Commodity::from_draft(sku.clone(), draft(Unit::Each, &[])).unwrap().stock_shards(), 1);
+        assert_eq!(Commodity::from_draft(sku.clone(), strict.clone()).unwrap().stock_shards(), StockShards::STRICT);
+        assert_eq!(Commodity::from_draft(sku.clone(), draft(Unit::Each, &[])).unwrap().stock_shards(), StockShards::ONE);
         let chosen = CommodityDraft { stock_shards: Some(3), ..strict.clone() };
-        assert_eq!(Commodity::from_draft(sku.clone(), chosen).unwrap().stock_shards(), 3);
+        assert_eq!(Commodity::from_draft(sku.clone(), chosen).unwrap().stock_shards().get(), 3);
         for bad in [0, 33, -1] {
             let refused = Commodity::from_draft(sku.clone(), CommodityDraft { stock_shards: Some(bad), ..strict.clone() });
-            assert!(matches!(refused, Err(DomainError::Invalid(_))), "{bad}");
+            assert!(matches!(refused, Err(CatalogRefusal::Invalid(Invalid::Request(_)))), "{bad}");
         }
     }
 
@@ -224,11 +217,11 @@ mod tests {
         assert!(Commodity::from_draft(sku.clone(), draft(Unit::Kg, &["2112345"])).is_ok());
         assert!(matches!(
             Commodity::from_draft(sku.clone(), draft(Unit::Each, &["2112345"])),
-            Err(DomainError::UnitMismatch(_))
+            Err(CatalogRefusal::UnitMismatch(_))
         ));
         assert!(matches!(
             Commodity::from_draft(sku.clone(), draft(Unit::Kg, &["2312345"])),
-            Err(DomainError::UnitMismatch(_))
+            Err(CatalogRefusal::UnitMismatch(_))
         ));
         assert!(Commodity::from_draft(sku, draft(Unit::Each, &["2312345"])).is_ok());
     }
@@ -236,14 +229,14 @@ mod tests {
     #[test]
     fn an_invalid_code_is_reported_before_a_unit_mismatch() {
         let r = Commodity::from_draft(Sku::parse("X").unwrap(), draft(Unit::Each, &["2112345", "12345"]));
-        assert!(matches!(r, Err(DomainError::InvalidBarcode(_))));
+        assert!(matches!(r, Err(CatalogRefusal::Invalid(Invalid::Barcode(_)))));
     }
 
     #[test]
     fn a_upc_and_its_ean13_are_the_same_barcode() {
         let sku = Sku::parse("COLA").unwrap();
         let r = Commodity::from_draft(sku, draft(Unit::Each, &["036000291452", "0036000291452"]));
-        assert!(matches!(r, Err(DomainError::Invalid(_))));
+        assert!(matches!(r, Err(CatalogRefusal::Invalid(Invalid::Request(_)))));
     }
 
     #[test]

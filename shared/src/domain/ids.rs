@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
-use super::error::DomainError;
+use super::refusal::Invalid;
 
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $what:literal, $pattern:literal, $valid:expr) => {
@@ -17,12 +17,12 @@ macro_rules! identifier {
         impl $name {
             pub const PATTERN: &'static str = $pattern;
 
-            pub fn parse(raw: &str) -> Result<Self, DomainError> {
+            pub fn parse(raw: &str) -> Result<Self, Invalid> {
                 let valid: fn(&[u8]) -> bool = $valid;
                 if valid(raw.as_bytes()) {
                     Ok(Self(Arc::from(raw)))
                 } else {
-                    Err(DomainError::Invalid(format!(
+                    Err(Invalid::Request(format!(
                         concat!("invalid ", $what, " {:?}: must match {}"),
                         raw,
                         $pattern
@@ -60,6 +60,47 @@ macro_rules! identifier {
             }
         }
     };
+}
+
+/// A sale: a UUID in its canonical text (lowercase, hyphenated). Ids this server makes are
+/// version 7, so they sort by the time they were made.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SaleId(Arc<str>);
+
+impl SaleId {
+    /// A new id for a sale recorded now.
+    pub fn generate() -> Self {
+        SaleId(Arc::from(uuid::Uuid::now_v7().to_string()))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        uuid::Uuid::parse_str(raw)
+            .map(|u| SaleId(Arc::from(u.to_string())))
+            .map_err(|_| Invalid::Request(format!("sale id {raw:?} is not a UUID")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SaleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for SaleId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SaleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 fn upper_digit(b: u8) -> bool {

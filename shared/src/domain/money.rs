@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::DomainError;
+use super::refusal::Invalid;
 
 /// The chain's one currency, stated on every top-level priced object.
 pub const CURRENCY: &str = "CNY";
@@ -17,11 +17,11 @@ impl Money {
     pub const MAX: i64 = 1_000_000_000;
 
     /// A price: at least one minor unit, at most [`Money::MAX`].
-    pub fn price(amount: i64) -> Result<Self, DomainError> {
+    pub fn price(amount: i64) -> Result<Self, Invalid> {
         if (1..=Self::MAX).contains(&amount) {
             Ok(Money(amount))
         } else {
-            Err(DomainError::Invalid(format!(
+            Err(Invalid::Request(format!(
                 "amount {amount} must be between 1 and {}",
                 Self::MAX
             )))

@@ -6,7 +6,7 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use super::catalog::Store;
-use super::error::DomainError;
+use super::refusal::{CatalogRefusal, Invalid};
 use super::ids::{BatchId, RegionId, Sku, StoreId};
 use super::money::Money;
 use super::time::parse_instant;
@@ -21,8 +21,8 @@ pub enum PriceScope {
 
 impl PriceScope {
     /// `chain`, `region:EAST`, `store:S001`.
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::Invalid(format!("scope {raw:?} must be chain, region:ID or store:ID"));
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let bad = || Invalid::Request(format!("scope {raw:?} must be chain, region:ID or store:ID"));
         if raw == "chain" {
             return Ok(PriceScope::Chain);
         }
@@ -220,6 +220,54 @@ impl LineRejection {
 pub trait PriceLineContext {
     fn commodity_exists(&self, sku: &Sku) -> bool;
     fn store_exists(&self, store: &StoreId) -> bool;
+}
+
+/// The skus and stores a batch names that exist, read in one go before its lines are checked.
+#[derive(Debug, Clone, Default)]
+pub struct KnownNames {
+    pub skus: std::collections::HashSet<Sku>,
+    pub stores: std::collections::HashSet<StoreId>,
+}
+
+impl PriceLineContext for KnownNames {
+    fn commodity_exists(&self, sku: &Sku) -> bool {
+        self.skus.contains(sku)
+    }
+
+    fn store_exists(&self, store: &StoreId) -> bool {
+        self.stores.contains(store)
+    }
+}
+
+/// The skus and stores a batch's lines name (well-formed ones only, each once): what must be
+/// looked up before its lines are checked.
+pub fn names_in(lines: &[PriceLine]) -> (Vec<Sku>, Vec<StoreId>) {
+    let mut skus: Vec<Sku> = lines.iter().filter_map(|l| Sku::parse(&l.sku).ok()).collect();
+    let mut stores: Vec<StoreId> = lines
+        .iter()
+        .filter_map(|l| match PriceScope::parse(&l.scope) {
+            Ok(PriceScope::Store(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    skus.sort();
+    skus.dedup();
+    stores.sort();
+    stores.dedup();
+    (skus, stores)
+}
+
+/// A batch's shape, before anything is read: 1 to [`MAX_BATCH_LINES`] lines, reasons at most
+/// [`MAX_REASON`] characters.
+pub fn check_batch_shape(lines: &[PriceLine]) -> Result<(), CatalogRefusal> {
+    if !(1..=MAX_BATCH_LINES).contains(&lines.len()) {
+        return Err(Invalid::request(format!("adjustments must hold 1 to {MAX_BATCH_LINES} lines, not {}", lines.len())).into());
+    }
+    if let Some(i) = lines.iter().position(|l| l.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON)) {
+        let refusal = CatalogRefusal::from(Invalid::request(format!("adjustments[{i}].reason is longer than {MAX_REASON} characters")));
+        return Err(refusal.at_line(i));
+    }
+    Ok(())
 }
 
 impl PriceLine {

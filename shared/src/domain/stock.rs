@@ -1,11 +1,19 @@
 //! Stock movements: receipts, counts and damage a store records.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::catalog::StockPolicy;
-use super::error::{DomainError, Shortage};
 use super::ids::Sku;
+use super::refusal::{Invalid, Shortage};
+
+/// `track`: counted, may go negative (shelves are real, stock data is not).
+/// `strict`: never below zero (flash-sale items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StockPolicy {
+    Track,
+    Strict,
+}
 
 pub const MAX_MOVEMENTS: usize = 100;
 pub const MAX_DELTA: i64 = 1_000_000;
@@ -36,14 +44,14 @@ pub struct StockChange {
 }
 
 /// Folds movements per sku, in the order given, after checking each delta's range.
-pub fn changes_by_sku(movements: &[StockMovement]) -> Result<BTreeMap<Sku, StockChange>, DomainError> {
+pub fn changes_by_sku(movements: &[StockMovement]) -> Result<BTreeMap<Sku, StockChange>, Invalid> {
     if movements.is_empty() || movements.len() > MAX_MOVEMENTS {
-        return Err(DomainError::Invalid(format!("movements must hold 1 to {MAX_MOVEMENTS} entries")));
+        return Err(Invalid::request(format!("movements must hold 1 to {MAX_MOVEMENTS} entries")));
     }
     let mut out: BTreeMap<Sku, StockChange> = BTreeMap::new();
     for (i, m) in movements.iter().enumerate() {
         if m.delta.abs() > MAX_DELTA {
-            return Err(DomainError::Invalid(format!(
+            return Err(Invalid::request(format!(
                 "movements[{i}].delta {} is beyond ±{MAX_DELTA}",
                 m.delta
             )));
@@ -65,17 +73,31 @@ pub fn check_change(sku: &Sku, policy: StockPolicy, on_hand: i64, change: StockC
 
 /// Most stock items one (store, sku) may be split over.
 pub const MAX_STOCK_SHARDS: u16 = 32;
-/// A `strict` sku's split when head office sets none. One DynamoDB item takes about 1,000
-/// writes a second and a sale's transactional write costs two, so one item sells about 500
-/// a second; a flash-sale item (strict) gets eight, room for 4,000 sales a second per store.
-pub const STRICT_STOCK_SHARDS: u16 = 8;
 
-/// Checks head office's `stockShards` setting.
-pub fn stock_shards(requested: i64) -> Result<u16, DomainError> {
-    u16::try_from(requested)
-        .ok()
-        .filter(|k| (1..=MAX_STOCK_SHARDS).contains(k))
-        .ok_or_else(|| DomainError::Invalid(format!("stockShards must be 1 to {MAX_STOCK_SHARDS}, not {requested}")))
+/// How many items a (store, sku)'s stock is split over: 1 to [`MAX_STOCK_SHARDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StockShards(u16);
+
+impl StockShards {
+    pub const ONE: StockShards = StockShards(1);
+    /// A `strict` sku's split when head office sets none. One DynamoDB item takes about 1,000
+    /// writes a second and a sale's transactional write costs two, so one item sells about 500
+    /// a second; a flash-sale item (strict) gets eight, room for 4,000 sales a second per store.
+    pub const STRICT: StockShards = StockShards(8);
+    pub const MAX: StockShards = StockShards(MAX_STOCK_SHARDS);
+
+    /// Checks head office's `stockShards` setting (or a stored one).
+    pub fn parse(requested: i64) -> Result<Self, Invalid> {
+        u16::try_from(requested)
+            .ok()
+            .filter(|k| (1..=MAX_STOCK_SHARDS).contains(k))
+            .map(StockShards)
+            .ok_or_else(|| Invalid::request(format!("stockShards must be 1 to {MAX_STOCK_SHARDS}, not {requested}")))
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
 }
 
 /// One of the items a (store, sku)'s stock is split over: what it holds, and how many writes
@@ -161,11 +183,6 @@ pub fn padded_levels(shards: &[StockShard], k: u16) -> Vec<i64> {
     levels
 }
 
-/// Turns shortages into the refusal a client sees.
-pub fn out_of_stock(shortages: Vec<Shortage>) -> DomainError {
-    DomainError::OutOfStock { shortages }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,11 +227,11 @@ mod tests {
 
     #[test]
     fn the_split_setting_has_limits() {
-        assert_eq!(stock_shards(1), Ok(1));
-        assert_eq!(stock_shards(32), Ok(32));
-        assert!(stock_shards(0).is_err());
-        assert!(stock_shards(33).is_err());
-        assert!(stock_shards(-1).is_err());
+        assert_eq!(StockShards::parse(1).map(StockShards::get), Ok(1));
+        assert_eq!(StockShards::parse(32).map(StockShards::get), Ok(32));
+        assert!(StockShards::parse(0).is_err());
+        assert!(StockShards::parse(33).is_err());
+        assert!(StockShards::parse(-1).is_err());
     }
 
     fn mv(sku: &str, delta: i64) -> StockMovement {

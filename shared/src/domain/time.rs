@@ -3,13 +3,44 @@
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
-use super::error::DomainError;
+use super::refusal::Invalid;
 
 /// Parses RFC 3339 with any offset and fraction into UTC.
-pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, DomainError> {
+pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, Invalid> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| DomainError::Invalid(format!("{raw:?} is not an RFC 3339 time")))
+        .map_err(|_| Invalid::Request(format!("{raw:?} is not an RFC 3339 time")))
+}
+
+/// A store's business day: the calendar date in the store's timezone, `YYYY-MM-DD` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BusinessDay(NaiveDate);
+
+impl BusinessDay {
+    /// Exactly `YYYY-MM-DD` (chrono alone would take `2026-1-5`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|_| raw.len() == 10)
+            .map(BusinessDay)
+            .ok_or_else(|| Invalid::Request(format!("date {raw:?} must be YYYY-MM-DD")))
+    }
+
+    pub fn date(self) -> NaiveDate {
+        self.0
+    }
+}
+
+impl From<NaiveDate> for BusinessDay {
+    fn from(d: NaiveDate) -> Self {
+        BusinessDay(d)
+    }
+}
+
+impl std::fmt::Display for BusinessDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_date(self.0))
+    }
 }
 
 /// UTC with `Z`, fractions only when there are any (3, 6 or 9 digits). Written digit by digit:

@@ -46,7 +46,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
 }
 
 /// A path parameter, parsed; a value that does not parse is 400.
-pub fn path_param<T>(request: &Request, name: &str, parse: impl FnOnce(&str) -> Result<T, crate::domain::DomainError>) -> Result<T, Problem> {
+pub fn path_param<T>(request: &Request, name: &str, parse: impl FnOnce(&str) -> Result<T, crate::domain::Invalid>) -> Result<T, Problem> {
     let params = request.path_parameters_ref();
     let raw = params.and_then(|p| p.first(name)).ok_or_else(|| Problem::invalid(format!("missing path parameter {name}")))?;
     parse(raw).map_err(Problem::from)

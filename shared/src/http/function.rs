@@ -25,6 +25,21 @@ impl<F: HttpFunction + ?Sized> HttpFunction for Arc<F> {
     }
 }
 
+/// A function's routes: what each function implements. Every `Routes` is an [`HttpFunction`]
+/// whose refusals become problem+json with the request id.
+pub trait Routes: Send + Sync + 'static {
+    fn route(&self, request: &Request) -> impl Future<Output = Routed> + Send;
+}
+
+impl<F: Routes> HttpFunction for F {
+    fn call(&self, request: Request) -> ResponseFuture<'_> {
+        Box::pin(async move {
+            let id = request_id(&request);
+            respond(&id, self.route(&request).await)
+        })
+    }
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct Reply {

@@ -11,5 +11,5 @@ pub mod testing;
 
 pub use auth::{Claims, Scope, authorize};
 pub use body::{JsonReply, MAX_BODY_BYTES, json_body, path_param, query_param};
-pub use function::{HttpFunction, Reply, Routed, run_lambda};
+pub use function::{HttpFunction, Reply, Routed, Routes, run_lambda};
 pub use problem::Problem;

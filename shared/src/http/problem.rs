@@ -1,10 +1,11 @@
-//! RFC 9457 problem details, mapped once from domain errors.
+//! RFC 9457 problem details: every refusal and store failure gets its status and `code` here, once.
 
 use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};
 
-use crate::domain::DomainError;
+use crate::domain::{CatalogRefusal, Invalid, NotFound, SaleRefusal, Shortage};
+use crate::store::{Failure, StoreError};
 
 /// A refusal on its way to the client: status, stable `code`, and details.
 #[derive(Debug, Clone)]
@@ -33,6 +34,12 @@ impl Problem {
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extras.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The same problem, said in other words.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
         self
     }
 
@@ -74,63 +81,98 @@ impl Problem {
     }
 }
 
-impl From<crate::domain::sale::LineError> for Problem {
-    fn from(e: crate::domain::sale::LineError) -> Self {
-        Problem::from(e.error).with("line", e.line)
-    }
-}
-
-impl From<crate::domain::sale::LineErrorOr> for Problem {
-    fn from(e: crate::domain::sale::LineErrorOr) -> Self {
+impl From<Invalid> for Problem {
+    fn from(e: Invalid) -> Self {
+        let detail = e.to_string();
         match e {
-            crate::domain::sale::LineErrorOr::Sale(e) => e.into(),
-            crate::domain::sale::LineErrorOr::Line(e) => e.into(),
+            Invalid::Request(_) => Problem::invalid(detail),
+            Invalid::Barcode(_) => Problem::new(StatusCode::BAD_REQUEST, "invalid_barcode", detail),
+            Invalid::MissingIdempotencyKey => Problem::new(StatusCode::BAD_REQUEST, "missing_idempotency_key", detail),
         }
     }
 }
 
-impl From<DomainError> for Problem {
-    fn from(e: DomainError) -> Self {
+impl From<NotFound> for Problem {
+    fn from(e: NotFound) -> Self {
+        Problem::not_found(e.0)
+    }
+}
+
+impl From<SaleRefusal> for Problem {
+    fn from(e: SaleRefusal) -> Self {
+        let detail = e.to_string();
+        let refused = |code| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone());
+        match e {
+            SaleRefusal::Invalid(e) => e.into(),
+            SaleRefusal::NotFound(e) => e.into(),
+            SaleRefusal::AtLine { line, refusal } => Problem::from(*refusal).with("line", line),
+            SaleRefusal::UnknownCommodity(_) => refused("unknown_commodity"),
+            SaleRefusal::AmbiguousBarcode { barcode, skus } => {
+                refused("ambiguous_barcode").with("barcode", barcode).with("skus", skus)
+            }
+            SaleRefusal::NoPrice(_) => refused("no_price"),
+            SaleRefusal::PaymentMismatch(_) => refused("payment_mismatch"),
+            SaleRefusal::TooOld(_) => refused("sale_too_old"),
+            SaleRefusal::InFuture(_) => refused("sale_in_future"),
+            SaleRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
+            SaleRefusal::KeyReused => refused("idempotency_key_reused"),
+            SaleRefusal::InProgress => Problem::new(StatusCode::CONFLICT, "in_progress", detail).retry_after(1),
+        }
+    }
+}
+
+impl From<CatalogRefusal> for Problem {
+    fn from(e: CatalogRefusal) -> Self {
         let detail = e.to_string();
         match e {
-            DomainError::Invalid(_) => Problem::invalid(detail),
-            DomainError::InvalidBarcode(_) => Problem::new(StatusCode::BAD_REQUEST, "invalid_barcode", detail),
-            DomainError::NotFound(_) => Problem::not_found(detail),
-            DomainError::NoPrice(_) => Problem::new(StatusCode::NOT_FOUND, "no_price", detail),
-            DomainError::UnitMismatch(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unit_mismatch", detail),
-            DomainError::BatchIdReused(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "batch_id_reused", detail),
-            DomainError::BarcodeTaken { barcode, skus } => Problem::new(StatusCode::CONFLICT, "barcode_taken", detail)
-                .with("barcode", barcode)
-                .with("skus", skus),
-            DomainError::AmbiguousBarcode { barcode, skus } => {
+            CatalogRefusal::Invalid(e) => e.into(),
+            CatalogRefusal::NotFound(e) => e.into(),
+            CatalogRefusal::AtLine { line, refusal } => Problem::from(*refusal).with("line", line),
+            CatalogRefusal::NoPrice(_) => Problem::new(StatusCode::NOT_FOUND, "no_price", detail),
+            CatalogRefusal::UnitMismatch(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unit_mismatch", detail),
+            CatalogRefusal::BarcodeTaken { barcode, skus } => {
+                Problem::new(StatusCode::CONFLICT, "barcode_taken", detail).with("barcode", barcode).with("skus", skus)
+            }
+            CatalogRefusal::AmbiguousBarcode { barcode, skus } => {
                 Problem::new(StatusCode::CONFLICT, "ambiguous_barcode", detail).with("barcode", barcode).with("skus", skus)
             }
-            DomainError::OutOfStock { shortages } => Problem::new(StatusCode::CONFLICT, "out_of_stock", detail)
-                .with("shortages", serde_json::to_value(shortages).expect("shortages serialize")),
-            DomainError::UnknownCommodity(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_commodity", detail)
-            }
-            DomainError::NoPriceInSale(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no_price", detail),
-            DomainError::AmbiguousBarcodeInSale { barcode, skus } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "ambiguous_barcode", detail)
-                    .with("barcode", barcode)
-                    .with("skus", skus)
-            }
-            DomainError::PaymentMismatch(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "payment_mismatch", detail),
-            DomainError::SaleTooOld(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_too_old", detail),
-            DomainError::SaleInFuture(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_in_future", detail),
-            DomainError::MissingIdempotencyKey => {
-                Problem::new(StatusCode::BAD_REQUEST, "missing_idempotency_key", detail)
-            }
-            DomainError::IdempotencyKeyReused => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail)
-            }
-            DomainError::InProgress => Problem::new(StatusCode::CONFLICT, "in_progress", detail).retry_after(1),
-            DomainError::Unavailable(_) => {
+            CatalogRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
+            CatalogRefusal::BatchIdReused(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "batch_id_reused", detail),
+        }
+    }
+}
+
+fn out_of_stock(detail: String, shortages: &[Shortage]) -> Problem {
+    Problem::new(StatusCode::CONFLICT, "out_of_stock", detail)
+        .with("shortages", serde_json::to_value(shortages).expect("shortages serialize"))
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
                 // The cause is logged where it happened; the client only learns to retry.
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is busy; retry shortly")
                     .retry_after(1)
             }
+            StoreError::Damaged { .. } => {
+                // Data this code cannot read back is never guessed at: logged whole, answered
+                // as a failure of ours without the table's insides.
+                tracing::error!(error = %e, "a stored item is damaged");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored record cannot be read")
+            }
+        }
+    }
+}
+
+impl<R> From<Failure<R>> for Problem
+where
+    Problem: From<R>,
+{
+    fn from(e: Failure<R>) -> Self {
+        match e {
+            Failure::Refused(r) => r.into(),
+            Failure::Store(e) => e.into(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_dynamo::Item;
 
-use crate::domain::DomainError;
+use super::StoreError;
 use crate::domain::sale::SaleRecord;
 
 /// A sale item: keyed by store (`pk`) and sale id (`sk`), the record's members beside them.
@@ -19,14 +19,20 @@ struct SaleItem {
 pub fn sale_item(record: &SaleRecord) -> Item {
     let item = SaleItem {
         pk: record.receipt.store_id.to_string(),
-        sk: record.receipt.sale_id.clone(),
+        sk: record.receipt.sale_id.to_string(),
         record: record.clone(),
     };
     serde_dynamo::to_item(item).expect("a sale maps to an item")
 }
 
-pub fn sale_from_item(item: Item) -> Result<SaleRecord, DomainError> {
+/// The sale an item holds; an item that is not one is `Damaged`, naming its key.
+pub fn sale_from_item(item: Item) -> Result<SaleRecord, StoreError> {
+    let key = |item: &Item, name: &str| match item.get(name) {
+        Some(serde_dynamo::AttributeValue::S(v)) => v.clone(),
+        _ => "?".to_owned(),
+    };
+    let at = format!("{}/{}", key(&item, "pk"), key(&item, "sk"));
     let item: SaleItem =
-        serde_dynamo::from_item(item).map_err(|e| DomainError::Invalid(format!("not a sale item: {e}")))?;
+        serde_dynamo::from_item(item).map_err(|e| StoreError::damaged("sales", at, format!("not a sale item: {e}")))?;
     Ok(item.record)
 }

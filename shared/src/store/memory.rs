@@ -6,21 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    AggregateStore, BasketReading, BatchOutcome, CatalogStore, CommodityView, IN_PROGRESS_EXPIRY, KEY_RETENTION,
-    KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, Schedule, StoreResult,
-    Written,
+    AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, CommodityView, Failure, IN_PROGRESS_EXPIRY,
+    KEY_RETENTION, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, Schedule,
+    StoreResult, Stores, Written,
 };
 use crate::domain::report::StoreDay;
 use crate::domain::sale::{BasketMap, Receipt, SaleRecord, record_sale};
-use crate::domain::{IdempotencyKey, Shortage, StockPolicy, TerminalId};
-use chrono::NaiveDate;
+use crate::domain::{BusinessDay, CatalogRefusal, IdempotencyKey, NotFound, SaleId, SaleRefusal, Shortage, StockPolicy, TerminalId};
 use std::collections::HashSet;
 use tokio::sync::Notify;
 use crate::domain::price::retain_live;
 use crate::domain::stock::{
-    StockChange, StockShard, out_of_stock, padded_levels, plan_movement, plan_take, total_on_hand,
+    StockChange, StockShard, padded_levels, plan_movement, plan_take, total_on_hand,
 };
-use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
+use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, Sku, Store, StoreId};
 
 /// A map whose keys only head office or the store itself can add (skus, sale ids): FxHash,
 /// cheaper than SipHash on every line of every checkout, with nobody outside to flood it.
@@ -42,13 +41,13 @@ struct State {
     /// Per store, its sales' idempotency keys.
     keys: HashMap<StoreId, HashMap<IdempotencyKey, KeyRecord>>,
     /// By sale id (a UUID, unique across stores).
-    sales: OwnMap<String, Arc<SaleRecord>>,
+    sales: OwnMap<SaleId, Arc<SaleRecord>>,
     /// Per store, the last receipt number of each terminal.
     receipt_sequences: HashMap<StoreId, HashMap<TerminalId, u64>>,
     /// Every committed sale in commit order: the embedded store's change stream.
     feed: Vec<Arc<SaleRecord>>,
-    days: HashMap<(StoreId, NaiveDate), StoreDay>,
-    folded: HashSet<String>,
+    days: HashMap<(StoreId, BusinessDay), StoreDay>,
+    folded: HashSet<SaleId>,
 }
 
 struct KeyRecord {
@@ -122,6 +121,12 @@ impl State {
     }
 }
 
+impl Stores for MemoryStore {
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        Ok(self.read().stores.get(id).cloned())
+    }
+}
+
 impl CatalogStore for MemoryStore {
     async fn put_store(&self, store: Store) -> StoreResult<Written> {
         let mut state = self.write();
@@ -131,11 +136,7 @@ impl CatalogStore for MemoryStore {
         })
     }
 
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        Ok(self.read().stores.get(id).cloned())
-    }
-
-    async fn put_commodity(&self, commodity: Commodity) -> StoreResult<Written> {
+    async fn put_commodity(&self, commodity: Commodity) -> Result<Written, Failure<CatalogRefusal>> {
         let mut state = self.write();
         for barcode in &commodity.barcodes {
             let holders: Vec<&Sku> =
@@ -146,10 +147,10 @@ impl CatalogStore for MemoryStore {
             let all_share = commodity.allow_shared_barcodes
                 && holders.iter().all(|s| state.commodities.get(*s).is_some_and(|c| c.allow_shared_barcodes));
             if !all_share {
-                return Err(DomainError::BarcodeTaken {
+                return Err(Failure::Refused(CatalogRefusal::BarcodeTaken {
                     barcode: barcode.to_string(),
                     skus: holders.iter().map(|s| s.to_string()).collect(),
-                });
+                }));
             }
         }
         let previous = state.commodities.get(&commodity.sku).cloned();
@@ -182,24 +183,25 @@ impl CatalogStore for MemoryStore {
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> StoreResult<Vec<(Sku, i64)>> {
+    ) -> Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>> {
         let mut state = self.write();
         if !state.stores.contains_key(store) {
-            return Err(DomainError::NotFound(format!("no store {store}")));
+            return Err(NotFound::store(store).into());
         }
         let mut plans = Vec::with_capacity(changes.len());
         let mut shortages = Vec::new();
         for (sku, change) in changes {
             let commodity =
-                state.commodities.get(sku).ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-            let levels = padded_levels(state.shards(store, sku), commodity.stock_shards());
-            match plan_movement(sku, commodity.stock_policy, &levels, commodity.stock_shards(), *change) {
+                state.commodities.get(sku).ok_or_else(|| NotFound::commodity(sku))?;
+            let k = commodity.stock_shards().get();
+            let levels = padded_levels(state.shards(store, sku), k);
+            match plan_movement(sku, commodity.stock_policy, &levels, k, *change) {
                 Ok(plan) => plans.push((sku, plan, levels.iter().sum::<i64>() + change.net)),
                 Err(shortage) => shortages.push(shortage),
             }
         }
         if !shortages.is_empty() {
-            return Err(out_of_stock(shortages));
+            return Err(Failure::Refused(CatalogRefusal::OutOfStock { shortages }));
         }
         let mut after = Vec::with_capacity(plans.len());
         for (sku, plan, level) in plans {
@@ -209,16 +211,12 @@ impl CatalogStore for MemoryStore {
         Ok(after)
     }
 
-    async fn stock_shards(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
+    async fn stock_items(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
         Ok(self.read().shards(store, sku).to_vec())
     }
 }
 
 impl LookupStore for MemoryStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        CatalogStore::store(self, id).await
-    }
-
     async fn commodity_views(
         &self,
         store: &Store,
@@ -244,10 +242,6 @@ impl LookupStore for MemoryStore {
 }
 
 impl PriceStore for MemoryStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        CatalogStore::store(self, id).await
-    }
-
     async fn existing(&self, skus: &[Sku], stores: &[StoreId]) -> StoreResult<(Vec<Sku>, Vec<StoreId>)> {
         let state = self.read();
         Ok((
@@ -256,13 +250,13 @@ impl PriceStore for MemoryStore {
         ))
     }
 
-    async fn apply_price_batch(&self, batch: PriceBatch) -> StoreResult<BatchOutcome> {
+    async fn apply_price_batch(&self, batch: PriceBatch) -> Result<BatchOutcome, Failure<CatalogRefusal>> {
         let mut state = self.write();
         if let Some((fingerprint, result)) = state.batches.get(&batch.result.batch_id) {
             return if *fingerprint == batch.fingerprint {
                 Ok(BatchOutcome::Replayed(result.clone()))
             } else {
-                Err(DomainError::BatchIdReused(batch.result.batch_id.to_string()))
+                Err(Failure::Refused(CatalogRefusal::BatchIdReused(batch.result.batch_id.to_string())))
             };
         }
         let now = batch.result.applied_at;
@@ -299,10 +293,6 @@ impl PriceStore for MemoryStore {
 }
 
 impl SalesStore for MemoryStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        CatalogStore::store(self, id).await
-    }
-
     async fn claim_sale_key(
         &self,
         store: &StoreId,
@@ -327,7 +317,8 @@ impl SalesStore for MemoryStore {
             }
         }
         keys.insert(key.clone(), KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now } });
-        Ok(KeyClaim::Claimed)
+        // The commit numbers the sale itself, under the same lock.
+        Ok(KeyClaim::Claimed(Claim::default()))
     }
 
     async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey) -> StoreResult<()> {
@@ -362,14 +353,14 @@ impl SalesStore for MemoryStore {
         Ok(reading)
     }
 
-    async fn commit_sale(&self, pending: PendingSale) -> StoreResult<Arc<SaleRecord>> {
+    async fn commit_sale(&self, pending: PendingSale) -> Result<Arc<SaleRecord>, Failure<SaleRefusal>> {
         let mut guard = self.write();
         let state = &mut *guard;
         let store_id = &pending.store.store_id;
         match state.keys.get(store_id).and_then(|keys| keys.get(&pending.key)) {
             Some(KeyRecord { fingerprint, state: KeyState::InProgress { .. } }) if *fingerprint == pending.fingerprint => {}
             // The claim lapsed and another attempt took the key over: that one records the sale.
-            _ => return Err(DomainError::InProgress),
+            _ => return Err(Failure::Refused(SaleRefusal::InProgress)),
         }
         // Each take starts at its sku's next shard, round robin (the shards' writes so far
         // count the turns), and falls back to others.
@@ -392,7 +383,7 @@ impl SalesStore for MemoryStore {
             }
         }
         if !shortages.is_empty() {
-            return Err(out_of_stock(shortages));
+            return Err(Failure::Refused(SaleRefusal::OutOfStock { shortages }));
         }
         for (sku, plan) in plans {
             state.move_stock(store_id, sku, &plan);
@@ -431,7 +422,7 @@ impl SalesStore for MemoryStore {
         Ok(record)
     }
 
-    async fn sale(&self, store: &StoreId, sale_id: &str) -> StoreResult<Option<Receipt>> {
+    async fn sale(&self, store: &StoreId, sale_id: &SaleId) -> StoreResult<Option<Receipt>> {
         Ok(self.read().sales.get(sale_id).filter(|r| r.receipt.store_id == *store).map(|r| r.receipt.clone()))
     }
 }
@@ -444,28 +435,24 @@ impl AggregateStore for MemoryStore {
             if !state.folded.insert(sale.receipt.sale_id.clone()) {
                 continue;
             }
-            let day = (sale.receipt.store_id.clone(), sale.receipt.business_day);
+            let day = (sale.receipt.store_id.clone(), BusinessDay::from(sale.receipt.business_day));
             state.days.entry(day).or_default().fold(sale);
             new += 1;
         }
         Ok(new)
     }
 
-    async fn store_day(&self, store: &StoreId, date: NaiveDate) -> StoreResult<Option<StoreDay>> {
-        Ok(self.read().days.get(&(store.clone(), date)).cloned())
+    async fn store_day(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Option<StoreDay>> {
+        Ok(self.read().days.get(&(store.clone(), day)).cloned())
     }
 
-    async fn chain_day(&self, date: NaiveDate) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
+    async fn chain_day(&self, day: BusinessDay) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
         let state = self.read();
         let stores: Vec<Store> = state.stores.values().cloned().collect();
         let days = stores
             .iter()
-            .filter_map(|s| state.days.get(&(s.store_id.clone(), date)).map(|d| (s.store_id.clone(), d.clone())))
+            .filter_map(|s| state.days.get(&(s.store_id.clone(), day)).map(|d| (s.store_id.clone(), d.clone())))
             .collect();
         Ok((stores, days))
-    }
-
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        CatalogStore::store(self, id).await
     }
 }

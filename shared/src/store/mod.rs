@@ -2,9 +2,12 @@
 //! Every adapter passes the same conformance suite.
 
 pub mod cache;
-pub mod items;
 pub mod dynamo;
+pub mod error;
+pub mod items;
 pub mod memory;
+
+pub use error::{Failure, StoreError, StoreResult};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,9 +18,12 @@ use std::sync::Arc;
 use crate::domain::price::LineRejection;
 use crate::domain::sale::BasketMap;
 use crate::domain::stock::StockChange;
-use crate::domain::{Barcode, BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
-
-pub type StoreResult<T> = Result<T, DomainError>;
+use crate::domain::sale::{CheckedSale, PricedBasket, Receipt, SaleRecord, Settlement};
+use crate::domain::stock::StockShard;
+use crate::domain::{
+    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, PriceAdjustment, SaleId, SaleRefusal, Sku, Store,
+    StoreId,
+};
 
 /// A commodity as a till sees it in one store: its stock there and the price schedule that
 /// reaches that store (the adjustments that can be in force now or later).
@@ -39,16 +45,19 @@ pub enum Written {
     Replaced,
 }
 
-/// What head office sets up: stores, commodities with their barcodes, and stock.
-pub trait CatalogStore: Clone + Send + Sync + 'static {
-    fn put_store(&self, store: Store) -> impl Future<Output = StoreResult<Written>> + Send;
-
+/// The chain's stores, which every port reads.
+pub trait Stores: Clone + Send + Sync + 'static {
     fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
+}
+
+/// What head office sets up: stores, commodities with their barcodes, and stock.
+pub trait CatalogStore: Stores {
+    fn put_store(&self, store: Store) -> impl Future<Output = StoreResult<Written>> + Send;
 
     /// Writes a commodity and claims its barcodes in one step: a barcode bound to another sku
     /// is refused (`BarcodeTaken`) unless every holder, this one included, allows sharing.
     /// Barcodes the commodity no longer lists are released.
-    fn put_commodity(&self, commodity: Commodity) -> impl Future<Output = StoreResult<Written>> + Send;
+    fn put_commodity(&self, commodity: Commodity) -> impl Future<Output = Result<Written, Failure<CatalogRefusal>>> + Send;
 
     fn commodity(&self, sku: &Sku) -> impl Future<Output = StoreResult<Option<Commodity>>> + Send;
 
@@ -58,20 +67,14 @@ pub trait CatalogStore: Clone + Send + Sync + 'static {
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> impl Future<Output = StoreResult<Vec<(Sku, i64)>>> + Send;
+    ) -> impl Future<Output = Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>>> + Send;
 
     /// The items a (store, sku)'s stock is split over, in shard order (empty: none written).
-    fn stock_shards(
-        &self,
-        store: &StoreId,
-        sku: &Sku,
-    ) -> impl Future<Output = StoreResult<Vec<crate::domain::stock::StockShard>>> + Send;
+    fn stock_items(&self, store: &StoreId, sku: &Sku) -> impl Future<Output = StoreResult<Vec<StockShard>>> + Send;
 }
 
 /// What a till reads to identify and price what it scans.
-pub trait LookupStore: Clone + Send + Sync + 'static {
-    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
-
+pub trait LookupStore: Stores {
     /// The commodities, in the order asked, as seen from `store` at `at`; `None` for an unknown sku.
     fn commodity_views(
         &self,
@@ -115,9 +118,7 @@ pub enum BatchOutcome {
 }
 
 /// Head office's price pushes and the as-of explanation.
-pub trait PriceStore: Clone + Send + Sync + 'static {
-    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
-
+pub trait PriceStore: Stores {
     /// Which of these skus and stores exist (to validate a batch's lines in one go).
     fn existing(
         &self,
@@ -126,7 +127,7 @@ pub trait PriceStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<(Vec<Sku>, Vec<StoreId>)>> + Send;
 
     /// Applies a batch once. The same id with another fingerprint is `BatchIdReused`.
-    fn apply_price_batch(&self, batch: PriceBatch) -> impl Future<Output = StoreResult<BatchOutcome>> + Send;
+    fn apply_price_batch(&self, batch: PriceBatch) -> impl Future<Output = Result<BatchOutcome, Failure<CatalogRefusal>>> + Send;
 
     fn price_batch(&self, id: &BatchId) -> impl Future<Output = StoreResult<Option<PriceBatchResult>>> + Send;
 
@@ -148,24 +149,33 @@ pub struct BasketReading {
 /// Where an idempotency key stands when a sale arrives with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
-    /// Ours now: go on and price the sale.
-    Claimed,
+    /// Ours now: go on and price the sale, and hand the claim to its commit.
+    Claimed(Claim),
     /// Another request with this key is being recorded.
     InProgress { fingerprint: String },
     /// Recorded before: replay its receipt if the body is the same.
-    Completed { fingerprint: String, receipt: crate::domain::sale::Receipt },
+    Completed { fingerprint: String, receipt: Receipt },
 }
 
-/// A sale ready to commit; the store gives it its receipt number.
+/// What claiming a key already did for the sale's commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The store's receipt number, when the adapter takes it with the claim (DynamoDB does, so
+    /// that the commit is one request); `None`: the commit numbers the sale itself.
+    pub receipt_sequence: Option<u64>,
+}
+
+/// A sale ready to commit under its claimed key; the store gives it its receipt number.
 #[derive(Debug, Clone)]
 pub struct PendingSale {
-    pub key: crate::domain::IdempotencyKey,
+    pub key: IdempotencyKey,
+    pub claim: Claim,
     pub fingerprint: String,
-    pub sale_id: String,
+    pub sale_id: SaleId,
     pub store: Store,
-    pub sale: crate::domain::sale::CheckedSale,
-    pub basket: crate::domain::sale::PricedBasket,
-    pub settlement: crate::domain::sale::Settlement,
+    pub sale: CheckedSale,
+    pub basket: PricedBasket,
+    pub settlement: Settlement,
     pub created_at: DateTime<Utc>,
 }
 
@@ -176,14 +186,12 @@ pub const IN_PROGRESS_EXPIRY: chrono::Duration = chrono::Duration::seconds(30);
 pub const KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// The till's sales: idempotency keys, the atomic commit, and reading receipts back.
-pub trait SalesStore: Clone + Send + Sync + 'static {
-    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
-
+pub trait SalesStore: Stores {
     /// Claims `key` in `store` for a body with `fingerprint`, unless it is in progress or done.
     fn claim_sale_key(
         &self,
         store: &StoreId,
-        key: &crate::domain::IdempotencyKey,
+        key: &IdempotencyKey,
         fingerprint: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<KeyClaim>> + Send;
@@ -192,7 +200,7 @@ pub trait SalesStore: Clone + Send + Sync + 'static {
     fn release_sale_key(
         &self,
         store: &StoreId,
-        key: &crate::domain::IdempotencyKey,
+        key: &IdempotencyKey,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     fn basket_reading(
@@ -203,41 +211,33 @@ pub trait SalesStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<BasketReading>> + Send;
 
     /// Records the sale, completes its key with the receipt, and takes its stock, all at once
-    /// or not at all: strict stock short of what the sale takes is `OutOfStock`.
-    fn commit_sale(
-        &self,
-        sale: PendingSale,
-    ) -> impl Future<Output = StoreResult<std::sync::Arc<crate::domain::sale::SaleRecord>>> + Send;
+    /// or not at all: strict stock short of what the sale takes is `OutOfStock`; a claim
+    /// another attempt has taken over since is `InProgress`.
+    fn commit_sale(&self, sale: PendingSale) -> impl Future<Output = Result<Arc<SaleRecord>, Failure<SaleRefusal>>> + Send;
 
-    fn sale(
-        &self,
-        store: &StoreId,
-        sale_id: &str,
-    ) -> impl Future<Output = StoreResult<Option<crate::domain::sale::Receipt>>> + Send;
+    fn sale(&self, store: &StoreId, sale_id: &SaleId) -> impl Future<Output = StoreResult<Option<Receipt>>> + Send;
 }
 
 /// The daily aggregates the sales stream feeds and the reports read.
-pub trait AggregateStore: Clone + Send + Sync + 'static {
+pub trait AggregateStore: Stores {
     /// Folds each sale into its store-day once: a sale folded before counts nothing again.
     /// Returns how many were new.
     fn fold_sales(
         &self,
-        sales: &[crate::domain::sale::SaleRecord],
+        sales: &[SaleRecord],
     ) -> impl Future<Output = StoreResult<usize>> + Send;
 
     fn store_day(
         &self,
         store: &StoreId,
-        date: chrono::NaiveDate,
+        day: BusinessDay,
     ) -> impl Future<Output = StoreResult<Option<crate::domain::report::StoreDay>>> + Send;
 
     /// Every store, and the store-days of `date` that have sales.
     fn chain_day(
         &self,
-        date: chrono::NaiveDate,
+        day: BusinessDay,
     ) -> impl Future<
         Output = StoreResult<(Vec<Store>, BTreeMap<StoreId, crate::domain::report::StoreDay>)>,
     > + Send;
-
-    fn store(&self, id: &StoreId) -> impl Future<Output = StoreResult<Option<Store>>> + Send;
 }

@@ -1,0 +1,102 @@
+//! A recorded sale: the receipt the till gets back, and what reports need beside it.
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use super::basket::PricedBasket;
+use super::draft::CheckedSale;
+use super::settlement::Settlement;
+use super::Payment;
+use crate::domain::catalog::Store;
+use crate::domain::ids::{SaleId, Sku, StoreId, TerminalId};
+use crate::domain::money::{CURRENCY, Money};
+use crate::domain::time::instant;
+
+/// A priced receipt line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptLine {
+    pub sku: Sku,
+    pub name: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quantity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub weight_grams: Option<i64>,
+    /// Per unit, or per kg for weighed lines.
+    pub unit_amount: Money,
+    pub line_amount: Money,
+    pub tax_amount: Money,
+    /// The adjustment that priced the line; null for an embedded-price label.
+    pub adjustment_id: Option<String>,
+}
+
+/// A recorded sale, as the till gets it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub sale_id: SaleId,
+    pub receipt_no: String,
+    pub store_id: StoreId,
+    pub terminal_id: TerminalId,
+    #[serde(with = "crate::domain::time::date")]
+    pub business_day: NaiveDate,
+    #[serde(with = "instant")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(with = "instant")]
+    pub created_at: DateTime<Utc>,
+    pub lines: Vec<ReceiptLine>,
+    pub payments: Vec<Payment>,
+    pub total: Money,
+    pub tax_total: Money,
+    pub paid: Money,
+    pub change: Money,
+    pub currency: String,
+}
+
+/// A receipt and what reports need that a receipt does not show: the local hour, fixed when
+/// the sale is recorded like its business day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaleRecord {
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    pub local_hour: u8,
+}
+
+/// `T07-000042`: unique in the store (terminal ids are), increasing per terminal.
+pub fn receipt_no(terminal: &TerminalId, sequence: u64) -> String {
+    format!("{terminal}-{sequence:06}")
+}
+
+/// Fixes a priced, paid basket into a sale.
+pub fn record_sale(
+    sale_id: SaleId,
+    sequence: u64,
+    store: &Store,
+    sale: &CheckedSale,
+    basket: PricedBasket,
+    settlement: Settlement,
+    created_at: DateTime<Utc>,
+) -> SaleRecord {
+    let local = sale.occurred_at.with_timezone(&store.timezone);
+    SaleRecord {
+        receipt: Receipt {
+            sale_id,
+            receipt_no: receipt_no(&sale.terminal_id, sequence),
+            store_id: store.store_id.clone(),
+            terminal_id: sale.terminal_id.clone(),
+            business_day: local.date_naive(),
+            occurred_at: sale.occurred_at,
+            created_at,
+            lines: basket.lines,
+            payments: sale.payments.clone(),
+            total: basket.total,
+            tax_total: basket.tax_total,
+            paid: settlement.paid,
+            change: settlement.change,
+            currency: CURRENCY.to_owned(),
+        },
+        local_hour: local.hour() as u8,
+    }
+}

@@ -6,7 +6,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 
 use retail_core::domain::DomainError;
 use retail_core::store::AggregateStore;
-use retail_core::store::items::sale_from_item;
+use retail_core::store::sale_item::sale_from_item;
 
 pub struct SalesAggregator<S> {
     store: S,

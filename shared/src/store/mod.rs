@@ -2,7 +2,7 @@
 //! Every adapter passes the same conformance suite.
 
 pub mod cache;
-pub mod items;
+pub mod sale_item;
 pub mod dynamo;
 pub mod memory;
 

@@ -946,7 +946,7 @@ impl SalesStore for DynamoStore {
             pending.settlement,
             pending.created_at,
         ));
-        let sale_item: Item = crate::store::items::sale_item(&record).into();
+        let sale_item: Item = crate::store::sale_item::sale_item(&record).into();
         let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
             .map_err(|e| damaged("receipt", e))?;
 
@@ -1097,7 +1097,7 @@ impl SalesStore for DynamoStore {
         let Some(item) = self.get(&self.tables.sales, key(store.as_str(), Some(sale_id))).await? else {
             return Ok(None);
         };
-        let record = crate::store::items::sale_from_item(item.into()).map_err(|e| damaged("sale", e))?;
+        let record = crate::store::sale_item::sale_from_item(item.into()).map_err(|e| damaged("sale", e))?;
         Ok(Some(record.receipt))
     }
 }

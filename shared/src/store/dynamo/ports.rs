@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::items::*;
+use super::schema::*;
 use super::{DynamoStore, Found, in_parallel, unavailable};
 use crate::domain::price::retain_live;
 use crate::domain::report::StoreDay;

@@ -5,7 +5,15 @@
 //! error a cancelled condition means.
 
 mod schema;
-mod ports;
+// The store ports on DynamoDB. Each operation's requests are grouped into as few sequential
+// waves as the round-trip budgets allow (see ARCHITECTURE.md); the comments say which.
+mod aggregates;
+mod catalog;
+mod lookup;
+mod prices;
+mod read;
+mod sales;
+mod write;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::schema::*;
-use super::write::{ATTEMPTS, MAX_TRANSACTION, Task, backoff, build_err, busy, put, rand_u32};
+use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, Task, backoff, build_err, busy, put, rand_u32};
 use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
 use crate::domain::stock::{StockShard, out_of_stock, padded_levels, plan_take, total_on_hand};
@@ -234,28 +234,7 @@ impl SalesStore for DynamoStore {
             pending.settlement,
             pending.created_at,
         ));
-        let sale_item: Item = crate::store::sale_item::sale_item(&record).into();
-        let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
-            .map_err(|e| damaged("receipt", e))?;
-
-        let mut tx = vec![put(&self.tables.sales, sale_item, Some("attribute_not_exists(pk)"))?];
-        let complete = Update::builder()
-            .table_name(&self.tables.idempotency)
-            .set_key(Some(key(key_pk, None)))
-            .update_expression("SET #st = :done, receipt = :receipt, #since = :at, expiresAt = :expires")
-            .condition_expression("#st = :progress AND fingerprint = :fp")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#since", "since")
-            .expression_attribute_values(":done", s(COMPLETED))
-            .expression_attribute_values(":progress", s(IN_PROGRESS))
-            .expression_attribute_values(":receipt", receipt)
-            .expression_attribute_values(":at", n(pending.created_at.timestamp_millis()))
-            .expression_attribute_values(":expires", n((pending.created_at + KEY_RETENTION).timestamp()))
-            .expression_attribute_values(":fp", s(&pending.fingerprint))
-            .build()
-            .map_err(build_err)?;
-        tx.push(TransactWriteItem::builder().update(complete).build());
-        let head = tx;
+        let head = self.sale_head(&record, key_pk.clone(), &pending.fingerprint, pending.created_at)?;
 
         // Each take starts at the sale's shard (round robin over the sku's shards); strict stock
         // this process last saw sold out is read first, and any refused take re-plans from a read.
@@ -268,35 +247,9 @@ impl SalesStore for DynamoStore {
         let mut tracked_after: &[&StockTake] = &[];
         for attempt in 0..ATTEMPTS {
             let mut tx = head.clone();
-            let mut shortages = Vec::new();
-            for (j, take) in strict.iter().enumerate() {
-                let Some(levels) = &levels else {
-                    tx.push(self.stock_update(&store_id, &take.sku, start(take), -take.amount, true)?);
-                    continue;
-                };
-                let on_hand = padded_levels(&levels[j], take.shards);
-                match plan_take(&on_hand, start(take), take.amount) {
-                    Some(plan) => {
-                        for (shard, amount) in plan {
-                            tx.push(self.stock_update(&store_id, &take.sku, shard, -amount, true)?);
-                        }
-                    }
-                    None => shortages.push(Shortage {
-                        sku: take.sku.to_string(),
-                        requested: take.amount,
-                        available: on_hand.iter().sum::<i64>().max(0),
-                    }),
-                }
-            }
+            let shortages = self.push_strict_takes(&mut tx, &store_id, &strict, levels.as_deref(), &start)?;
             if let Some(levels) = &levels {
-                let mut sold_out = self.sold_out();
-                for (pk, shards) in partitions.iter().zip(levels) {
-                    if total_on_hand(shards) <= 0 {
-                        sold_out.insert(pk.clone());
-                    } else {
-                        sold_out.remove(pk);
-                    }
-                }
+                self.note_sold_out(&partitions, levels);
             }
             if !shortages.is_empty() {
                 return Err(out_of_stock(shortages));
@@ -320,63 +273,14 @@ impl SalesStore for DynamoStore {
                 Ok(()) => break,
                 Err(c) => c,
             };
-            if cancelled.failed_condition(1) {
-                // Read the key back rather than trust the reason's index (emulators differ): if
-                // it is no longer ours in progress, another attempt took it over and records it.
-                let held = self.get(&self.tables.idempotency, key(sale_key_pk(&store_id, &pending.key), None)).await?;
-                let held: Option<KeyItem> = held.map(|i| from_item("idempotency key", i)).transpose()?;
-                // This very transaction, applied and its answer lost, sent again by the SDK:
-                // the key is complete with this sale.
-                if held.as_ref().is_some_and(|k| {
-                    k.state == COMPLETED && k.receipt.as_ref().is_some_and(|r| r.sale_id == record.receipt.sale_id)
-                }) {
-                    break;
-                }
-                let ours = held.is_some_and(|k| k.state == IN_PROGRESS && k.fingerprint == pending.fingerprint);
-                if !ours {
-                    return Err(DomainError::InProgress);
-                }
+            match self.after_cancelled_sale(&cancelled, attempt, items, &key_pk, &pending.fingerprint, &record).await? {
+                AfterCancel::Recorded => break,
+                AfterCancel::Replan => levels = Some(self.read_shards(&store_id, &strict_skus).await?),
+                AfterCancel::BackOff => backoff(attempt).await,
             }
-            if attempt + 1 == ATTEMPTS {
-                return Err(busy());
-            }
-            if (2..items).any(|i| cancelled.failed_condition(i)) {
-                // A shard ran dry under this take: read every shard and plan again.
-                levels = Some(self.read_shards(&store_id, &strict_skus).await?);
-                continue;
-            }
-            if !cancelled.only_conflicts() {
-                tracing::error!(reasons = ?cancelled.reasons.iter().map(|r| &r.0).collect::<Vec<_>>(), "a sale's transaction was cancelled");
-                return Err(busy());
-            }
-            backoff(attempt).await;
         }
         if !tracked_after.is_empty() {
-            let tasks: Vec<Task> = tracked_after
-                .iter()
-                .map(|t| -> Task {
-                    let this = self.clone();
-                    let key = self.shard_key(&store_id, &t.sku, start(t));
-                    let amount = t.amount;
-                    Box::pin(async move {
-                        this.client
-                            .update_item()
-                            .table_name(&this.tables.stock)
-                            .set_key(Some(key))
-                            .update_expression("ADD onHand :take, writes :one")
-                            .expression_attribute_values(":take", n(-amount))
-                            .expression_attribute_values(":one", n(1))
-                            .send()
-                            .await
-                            .map_err(|e| unavailable("UpdateItem", e))?;
-                        Ok(())
-                    })
-                })
-                .collect();
-            // The sale is recorded: tracked stock that could not follow is logged, not refused.
-            if let Err(e) = in_parallel(tasks).await {
-                tracing::error!(error = %e, sale = %record.receipt.sale_id, "tracked stock of a large sale was not taken");
-            }
+            self.take_tracked_after(&store_id, tracked_after, &start, &record).await;
         }
         Ok(record)
     }
@@ -387,5 +291,174 @@ impl SalesStore for DynamoStore {
         };
         let record = crate::store::sale_item::sale_from_item(item.into()).map_err(|e| damaged("sale", e))?;
         Ok(Some(record.receipt))
+    }
+}
+
+/// What `commit_sale` does after its transaction was cancelled.
+enum AfterCancel {
+    /// The transaction was applied after all: the sale is recorded.
+    Recorded,
+    /// A strict take was refused: read the stock and plan again, at once.
+    Replan,
+    /// Only conflicts: back off and send it again.
+    BackOff,
+}
+
+// The steps of `commit_sale`, in the order it takes them.
+impl DynamoStore {
+    /// The transaction's first two items: the sale item (if new) and its key completed with the
+    /// receipt (only if still ours in progress).
+    fn sale_head(
+        &self,
+        record: &SaleRecord,
+        key_pk: String,
+        fingerprint: &str,
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let sale_item: Item = crate::store::sale_item::sale_item(record).into();
+        let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
+            .map_err(|e| damaged("receipt", e))?;
+
+        let mut tx = vec![put(&self.tables.sales, sale_item, Some("attribute_not_exists(pk)"))?];
+        let complete = Update::builder()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key(key_pk, None)))
+            .update_expression("SET #st = :done, receipt = :receipt, #since = :at, expiresAt = :expires")
+            .condition_expression("#st = :progress AND fingerprint = :fp")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#since", "since")
+            .expression_attribute_values(":done", s(COMPLETED))
+            .expression_attribute_values(":progress", s(IN_PROGRESS))
+            .expression_attribute_values(":receipt", receipt)
+            .expression_attribute_values(":at", n(created_at.timestamp_millis()))
+            .expression_attribute_values(":expires", n((created_at + KEY_RETENTION).timestamp()))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .build()
+            .map_err(build_err)?;
+        tx.push(TransactWriteItem::builder().update(complete).build());
+        Ok(tx)
+    }
+
+    /// Each strict take's stock updates onto `tx`: from its start shard unread (`levels` None),
+    /// else as planned from the levels read. Answers the takes the levels cannot cover.
+    fn push_strict_takes(
+        &self,
+        tx: &mut Vec<TransactWriteItem>,
+        store_id: &StoreId,
+        strict: &[&StockTake],
+        levels: Option<&[Vec<StockShard>]>,
+        start: &impl Fn(&StockTake) -> usize,
+    ) -> StoreResult<Vec<Shortage>> {
+        let mut shortages = Vec::new();
+        for (j, take) in strict.iter().enumerate() {
+            let Some(levels) = levels else {
+                tx.push(self.stock_update(store_id, &take.sku, start(take), -take.amount, true)?);
+                continue;
+            };
+            let on_hand = padded_levels(&levels[j], take.shards);
+            match plan_take(&on_hand, start(take), take.amount) {
+                Some(plan) => {
+                    for (shard, amount) in plan {
+                        tx.push(self.stock_update(store_id, &take.sku, shard, -amount, true)?);
+                    }
+                }
+                None => shortages.push(Shortage {
+                    sku: take.sku.to_string(),
+                    requested: take.amount,
+                    available: on_hand.iter().sum::<i64>().max(0),
+                }),
+            }
+        }
+        Ok(shortages)
+    }
+
+    /// Remembers which of the strict (store, sku) partitions read were sold out.
+    fn note_sold_out(&self, partitions: &[String], levels: &[Vec<StockShard>]) {
+        let mut sold_out = self.sold_out();
+        for (pk, shards) in partitions.iter().zip(levels) {
+            if total_on_hand(shards) <= 0 {
+                sold_out.insert(pk.clone());
+            } else {
+                sold_out.remove(pk);
+            }
+        }
+    }
+
+    /// What follows the sale's cancelled transaction of `items` items. It ends in an error when
+    /// the key went to another attempt, on the last attempt, or when not only conflicts cancelled it.
+    async fn after_cancelled_sale(
+        &self,
+        cancelled: &Cancelled,
+        attempt: u32,
+        items: usize,
+        key_pk: &str,
+        fingerprint: &str,
+        record: &SaleRecord,
+    ) -> StoreResult<AfterCancel> {
+        if cancelled.failed_condition(1) {
+            // Read the key back rather than trust the reason's index (emulators differ): if
+            // it is no longer ours in progress, another attempt took it over and records it.
+            let held = self.get(&self.tables.idempotency, key(key_pk, None)).await?;
+            let held: Option<KeyItem> = held.map(|i| from_item("idempotency key", i)).transpose()?;
+            // This very transaction, applied and its answer lost, sent again by the SDK:
+            // the key is complete with this sale.
+            if held.as_ref().is_some_and(|k| {
+                k.state == COMPLETED && k.receipt.as_ref().is_some_and(|r| r.sale_id == record.receipt.sale_id)
+            }) {
+                return Ok(AfterCancel::Recorded);
+            }
+            let ours = held.is_some_and(|k| k.state == IN_PROGRESS && k.fingerprint == fingerprint);
+            if !ours {
+                return Err(DomainError::InProgress);
+            }
+        }
+        if attempt + 1 == ATTEMPTS {
+            return Err(busy());
+        }
+        if (2..items).any(|i| cancelled.failed_condition(i)) {
+            // A shard ran dry under this take: read every shard and plan again.
+            return Ok(AfterCancel::Replan);
+        }
+        if !cancelled.only_conflicts() {
+            tracing::error!(reasons = ?cancelled.reasons.iter().map(|r| &r.0).collect::<Vec<_>>(), "a sale's transaction was cancelled");
+            return Err(busy());
+        }
+        Ok(AfterCancel::BackOff)
+    }
+
+    /// The tracked takes that found no room in the transaction, once it is committed: one
+    /// `UpdateItem` each, all at once.
+    async fn take_tracked_after(
+        &self,
+        store_id: &StoreId,
+        tracked_after: &[&StockTake],
+        start: &impl Fn(&StockTake) -> usize,
+        record: &SaleRecord,
+    ) {
+        let tasks: Vec<Task> = tracked_after
+            .iter()
+            .map(|t| -> Task {
+                let this = self.clone();
+                let key = self.shard_key(store_id, &t.sku, start(t));
+                let amount = t.amount;
+                Box::pin(async move {
+                    this.client
+                        .update_item()
+                        .table_name(&this.tables.stock)
+                        .set_key(Some(key))
+                        .update_expression("ADD onHand :take, writes :one")
+                        .expression_attribute_values(":take", n(-amount))
+                        .expression_attribute_values(":one", n(1))
+                        .send()
+                        .await
+                        .map_err(|e| unavailable("UpdateItem", e))?;
+                    Ok(())
+                })
+            })
+            .collect();
+        // The sale is recorded: tracked stock that could not follow is logged, not refused.
+        if let Err(e) = in_parallel(tasks).await {
+            tracing::error!(error = %e, sale = %record.receipt.sale_id, "tracked stock of a large sale was not taken");
+        }
     }
 }

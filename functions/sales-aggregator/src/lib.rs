@@ -4,8 +4,8 @@
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
+use retail_core::store::sale_item::sale_from_item;
 use retail_core::store::{AggregateStore, StoreError};
-use retail_core::store::items::sale_from_item;
 
 pub struct SalesAggregator<S> {
     db: S,

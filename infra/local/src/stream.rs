@@ -5,8 +5,8 @@
 use aws_lambda_events::dynamodb::Event;
 use chrono::{SecondsFormat, Utc};
 use retail_core::domain::sale::SaleRecord;
-use retail_core::store::items::sale_item;
 use retail_core::store::memory::MemoryStore;
+use retail_core::store::sale_item::sale_item;
 use sales_aggregator::SalesAggregator;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 pub mod cache;
 pub mod dynamo;
 pub mod error;
-pub mod items;
 pub mod memory;
+pub mod sale_item;
 
 pub use error::{Failure, StoreError, StoreResult};
 

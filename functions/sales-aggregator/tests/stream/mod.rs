@@ -1,11 +1,11 @@
 //! The sales table's change stream for tests: DynamoDB stream records as Lambda delivers them
 //! (`Records[].dynamodb.NewImage` in DynamoDB JSON), built from committed sales with the one
-//! item mapping (`retail_core::store::items::sale_item`). (sales-report includes this file by path.)
+//! item mapping (`retail_core::store::sale_item::sale_item`). (sales-report includes this file by path.)
 #![allow(dead_code)]
 
 use aws_lambda_events::dynamodb::Event;
 use retail_core::domain::sale::SaleRecord;
-use retail_core::store::items::sale_item;
+use retail_core::store::sale_item::sale_item;
 use serde_json::{Value, json};
 
 /// One stream record: `event_name` INSERT, MODIFY or REMOVE, with `image` as its NewImage.

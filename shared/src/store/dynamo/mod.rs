@@ -4,8 +4,16 @@
 //! logged here and leaves as `DomainError::Unavailable` (503 with Retry-After) or as the domain
 //! error a cancelled condition means.
 
-mod items;
-mod ports;
+mod schema;
+// The store ports on DynamoDB. Each operation's requests are grouped into as few sequential
+// waves as the round-trip budgets allow (see ARCHITECTURE.md); the comments say which.
+mod aggregates;
+mod catalog;
+mod lookup;
+mod prices;
+mod read;
+mod sales;
+mod write;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -27,7 +35,7 @@ use tokio::task::JoinSet;
 
 use crate::domain::DomainError;
 use crate::store::StoreResult;
-pub use items::Item;
+pub use schema::Item;
 
 /// A configuration problem found at start-up (a missing variable, an unreachable table).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -385,8 +393,8 @@ where
 pub(crate) type Found = HashMap<(String, String, String), Item>;
 
 fn key_of(table: &str, item: &Item) -> (String, String, String) {
-    let pk = items::string(item, "pk").unwrap_or_default().to_owned();
-    let sk = items::string(item, "sk").unwrap_or_default().to_owned();
+    let pk = schema::string(item, "pk").unwrap_or_default().to_owned();
+    let sk = schema::string(item, "sk").unwrap_or_default().to_owned();
     (table.to_owned(), pk, sk)
 }
 

@@ -10,6 +10,7 @@ use retail_core::domain::price::{AdjustmentId, PriceScope};
 use retail_core::domain::sale::{BasketCatalog, CheckedLine, CheckedSale, LineItem, Payment, PaymentMethod, price_basket, settle};
 use retail_core::domain::stock::StockChange;
 use retail_core::domain::{
+    BusinessDay, SaleId,
     BatchId, Commodity, IdempotencyKey, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId, TerminalId,
     Unit,
 };
@@ -196,7 +197,8 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     // Wave 1: claim the key and read the basket together; wave 2: commit.
     let (claim, reading) =
         tokio::join!(s.claim_sale_key(&store.store_id, &key, "fp", t0()), s.basket_reading(&store, &skus, &[]));
-    assert_eq!(claim.unwrap(), KeyClaim::Claimed);
+    let KeyClaim::Claimed(claim) = claim.unwrap() else { panic!("a new key is claimed") };
+    assert!(claim.receipt_sequence.is_some(), "the claim takes the receipt number in its own wave");
     let reading = reading.unwrap();
     let basket =
         price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
@@ -204,8 +206,9 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     let record = s
         .commit_sale(PendingSale {
             key,
+            claim,
             fingerprint: "fp".into(),
-            sale_id: "0190f5a4-0000-7000-8000-000000000001".into(),
+            sale_id: SaleId::parse("0190f5a4-0000-7000-8000-000000000001").unwrap(),
             store: store.clone(),
             sale,
             basket,
@@ -221,12 +224,12 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
 
     s.fold_sales(&[(*record).clone()]).await.unwrap();
     meter.reset();
-    let day = s.store_day(&store.store_id, record.receipt.business_day).await.unwrap();
+    let day = s.store_day(&store.store_id, BusinessDay::from(record.receipt.business_day)).await.unwrap();
     assert_eq!(day.unwrap().sales_count, 1);
     let c = meter.take();
     println!("store report: {c:?}");
     assert_eq!((c.requests, c.waves), (1, 1), "{c:?}");
-    let (_, days) = s.chain_day(record.receipt.business_day).await.unwrap();
+    let (_, days) = s.chain_day(BusinessDay::from(record.receipt.business_day)).await.unwrap();
     assert_eq!(days.len(), 1);
     let c = meter.take();
     println!("chain report: {c:?}");

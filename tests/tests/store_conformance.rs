@@ -10,12 +10,12 @@ use retail_core::domain::sale::{
 };
 use retail_core::domain::stock::StockChange;
 use retail_core::domain::{
-    Barcode, BatchId, Commodity, DomainError, IdempotencyKey, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
+    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, SaleId, SaleRefusal, StockShards, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
 use retail_core::store::{
-    AggregateStore, BatchOutcome, CatalogStore, IN_PROGRESS_EXPIRY, KeyClaim, LookupStore, PendingSale, PriceBatch,
-    PriceBatchResult, PriceStore, SalesStore, Written,
+    AggregateStore, BatchOutcome, CatalogStore, Failure, IN_PROGRESS_EXPIRY, KeyClaim, LookupStore, PendingSale,
+    PriceBatch, PriceBatchResult, PriceStore, SalesStore, Stores, Written,
 };
 use std::collections::BTreeMap;
 
@@ -156,7 +156,10 @@ async fn shop_with_stock<S: AllPorts>(s: &S, strict_units: i64) -> Store {
 async fn pending<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, lines: &[(&str, i64)]) -> PendingSale {
     let key = IdempotencyKey::parse(key).unwrap();
     let fingerprint = format!("fp-{key}");
-    assert_eq!(s.claim_sale_key(&store.store_id, &key, &fingerprint, t0()).await.unwrap(), KeyClaim::Claimed);
+    let claim = match s.claim_sale_key(&store.store_id, &key, &fingerprint, t0()).await.unwrap() {
+        KeyClaim::Claimed(claim) => claim,
+        other => panic!("expected the key claimed, found {other:?}"),
+    };
     let sale = CheckedSale {
         terminal_id: TerminalId::parse(terminal).unwrap(),
         lines: lines
@@ -172,8 +175,9 @@ async fn pending<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, l
     let settlement = settle(basket.total, &sale.payments).unwrap();
     PendingSale {
         key,
+        claim,
         fingerprint,
-        sale_id: uuid_like(),
+        sale_id: SaleId::parse(&uuid_like()).unwrap(),
         store: store.clone(),
         sale,
         basket,
@@ -196,10 +200,10 @@ async fn on_hand<S: AllPorts>(s: &S, store: &Store, k: &str) -> i64 {
 
 async fn stores_are_created_then_replaced<S: AllPorts>(s: S) {
     let id = store_id("S001");
-    assert_eq!(CatalogStore::store(&s, &id).await.unwrap(), None);
+    assert_eq!(Stores::store(&s, &id).await.unwrap(), None);
     assert_eq!(s.put_store(shop("S001", "EAST")).await.unwrap(), Written::Created);
     assert_eq!(s.put_store(shop("S001", "WEST")).await.unwrap(), Written::Replaced);
-    let read = LookupStore::store(&s, &id).await.unwrap().unwrap();
+    let read = Stores::store(&s, &id).await.unwrap().unwrap();
     assert_eq!(read, shop("S001", "WEST"));
     assert_eq!(read.timezone.name(), "Asia/Shanghai");
 }
@@ -210,13 +214,13 @@ async fn barcodes_are_claimed_shared_and_released<S: AllPorts>(s: S) {
     assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], false)).await.unwrap(), Written::Created);
     // Taken: A1 does not share.
     let err = s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap_err();
-    assert_eq!(err, DomainError::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into()] });
+    assert_eq!(err, Failure::Refused(CatalogRefusal::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into()] }));
     assert_eq!(CatalogStore::commodity(&s, &sku("B1")).await.unwrap(), None, "a refused put writes nothing");
     // A1 now allows sharing: B1 (sharing too) may hold the code; C1 (not sharing) may not.
     assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], true)).await.unwrap(), Written::Replaced);
     s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap();
     let err = s.put_commodity(commodity("C1", StockPolicy::Track, &[a.clone()], false)).await.unwrap_err();
-    assert_eq!(err, DomainError::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into(), "B1".into()] });
+    assert_eq!(err, Failure::Refused(CatalogRefusal::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into(), "B1".into()] }));
     let ba = Barcode::register(&a).unwrap();
     let bb = Barcode::register(&b).unwrap();
     let held = s.skus_by_barcode(&[ba.clone(), bb.clone()]).await.unwrap();
@@ -239,9 +243,9 @@ async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
     let err = s.record_stock_movements(id, &moves(&[("F1", 5, -1), ("T1", -3, -3)])).await.unwrap_err();
     assert_eq!(
         err,
-        DomainError::OutOfStock {
+        Failure::Refused(CatalogRefusal::OutOfStock {
             shortages: vec![retail_core::domain::Shortage { sku: "F1".into(), requested: 1, available: 0 }]
-        }
+        })
     );
     assert_eq!(on_hand(&s, &store, "T1").await, 0, "nothing of a refused request is applied");
     let after = s.record_stock_movements(id, &moves(&[("F1", 5, 0), ("T1", -3, -3)])).await.unwrap();
@@ -249,10 +253,10 @@ async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
     let after = s.record_stock_movements(id, &moves(&[("F1", -5, -5)])).await.unwrap();
     assert_eq!(after, vec![(sku("F1"), 0)]);
     let err = s.record_stock_movements(id, &moves(&[("F1", 1, 0), ("NOPE", 1, 0)])).await.unwrap_err();
-    assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    assert!(matches!(err, Failure::Refused(CatalogRefusal::NotFound(_))), "{err:?}");
     assert_eq!(on_hand(&s, &store, "F1").await, 0);
     let err = s.record_stock_movements(&store_id("S999"), &moves(&[("F1", 1, 0)])).await.unwrap_err();
-    assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    assert!(matches!(err, Failure::Refused(CatalogRefusal::NotFound(_))), "{err:?}");
 }
 
 async fn price_batches_apply_once_and_a_reused_id_is_refused<S: AllPorts>(s: S) {
@@ -268,7 +272,7 @@ async fn price_batches_apply_once_and_a_reused_id_is_refused<S: AllPorts>(s: S) 
     assert_eq!(s.apply_price_batch(again).await.unwrap(), BatchOutcome::Replayed(result.clone()));
     let mut other = first.clone();
     other.fingerprint = "fp-other".into();
-    assert_eq!(s.apply_price_batch(other).await.unwrap_err(), DomainError::BatchIdReused("b-1".into()));
+    assert_eq!(s.apply_price_batch(other).await.unwrap_err(), Failure::Refused(CatalogRefusal::BatchIdReused("b-1".into())));
     assert_eq!(s.price_batch(&BatchId::parse("b-1").unwrap()).await.unwrap(), Some(result));
     assert_eq!(s.price_batch(&BatchId::parse("b-2").unwrap()).await.unwrap(), None);
     let store = shop("S001", "EAST");
@@ -318,17 +322,17 @@ async fn the_price_in_force_and_history_reach_only_their_stores<S: AllPorts>(s: 
 async fn sale_keys_are_claimed_held_expired_and_released<S: AllPorts>(s: S) {
     let store = store_id("S001");
     let key = IdempotencyKey::parse("k-1").unwrap();
-    assert_eq!(s.claim_sale_key(&store, &key, "fp-a", t0()).await.unwrap(), KeyClaim::Claimed);
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-a", t0()).await.unwrap(), KeyClaim::Claimed(_)));
     assert_eq!(
         s.claim_sale_key(&store, &key, "fp-b", t0() + Duration::seconds(1)).await.unwrap(),
         KeyClaim::InProgress { fingerprint: "fp-a".into() }
     );
     // The same key in another store is another key.
-    assert_eq!(s.claim_sale_key(&store_id("S002"), &key, "fp-b", t0()).await.unwrap(), KeyClaim::Claimed);
+    assert!(matches!(s.claim_sale_key(&store_id("S002"), &key, "fp-b", t0()).await.unwrap(), KeyClaim::Claimed(_)));
     // A crashed attempt's claim lapses.
-    assert_eq!(s.claim_sale_key(&store, &key, "fp-c", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed);
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-c", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
     s.release_sale_key(&store, &key).await.unwrap();
-    assert_eq!(s.claim_sale_key(&store, &key, "fp-d", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed);
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-d", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
     // Releasing an unknown key is no error.
     s.release_sale_key(&store, &IdempotencyKey::parse("k-none").unwrap()).await.unwrap();
 }
@@ -358,7 +362,7 @@ async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPor
     // A commit whose claim was taken over is refused.
     let mut late = pending(&s, &store, "k-2", "T01", &[("T1", 1)]).await;
     late.fingerprint = "another body".into();
-    assert_eq!(s.commit_sale(late).await.unwrap_err(), DomainError::InProgress);
+    assert_eq!(s.commit_sale(late).await.unwrap_err(), Failure::Refused(SaleRefusal::InProgress));
     assert_eq!(on_hand(&s, &store, "T1").await, -3);
 }
 
@@ -369,9 +373,9 @@ async fn a_strict_shortage_commits_nothing<S: AllPorts>(s: S) {
     let err = s.commit_sale(sale).await.unwrap_err();
     assert_eq!(
         err,
-        DomainError::OutOfStock {
+        Failure::Refused(SaleRefusal::OutOfStock {
             shortages: vec![retail_core::domain::Shortage { sku: "F1".into(), requested: 2, available: 1 }]
-        }
+        })
     );
     assert_eq!(on_hand(&s, &store, "F1").await, 1);
     assert_eq!(on_hand(&s, &store, "T1").await, 0);
@@ -398,7 +402,7 @@ async fn fifty_tills_racing_for_ten_strict_units_sell_exactly_ten<S: AllPorts>(s
     while let Some(done) = tasks.join_next().await {
         match done.unwrap() {
             Ok(_) => sold += 1,
-            Err(DomainError::OutOfStock { .. }) => refused += 1,
+            Err(Failure::Refused(SaleRefusal::OutOfStock { .. })) => refused += 1,
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
@@ -438,7 +442,7 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
         let sale = pending(&s, &store, &format!("k-{i}"), "T01", &[("T1", i + 1)]).await;
         records.push((*s.commit_sale(sale).await.unwrap()).clone());
     }
-    let date = records[0].receipt.business_day;
+    let date = BusinessDay::from(records[0].receipt.business_day);
     assert_eq!(s.store_day(&store.store_id, date).await.unwrap(), None);
     assert_eq!(s.fold_sales(&records[..2]).await.unwrap(), 2);
     // The stream replays the batch, then delivers the next one overlapping it.
@@ -456,13 +460,13 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
     assert_eq!(ids, vec!["S001", "S002"]);
     assert_eq!(days.len(), 1);
     assert_eq!(days[&store.store_id], day);
-    let (_, other_day) = s.chain_day(date + Duration::days(1)).await.unwrap();
+    let (_, other_day) = s.chain_day(BusinessDay::from(date.date() + Duration::days(1))).await.unwrap();
     assert!(other_day.is_empty());
 }
 
 /// A strict sku H with its stock split over `k` items, priced 1000, in `store`.
 async fn hot_sku<S: AllPorts>(s: &S, h: &str, k: u16) {
-    s.put_commodity(Commodity { stock_shards_setting: Some(k), ..commodity(h, StockPolicy::Strict, &[], false) }).await.unwrap();
+    s.put_commodity(Commodity { stock_shards_setting: Some(StockShards::parse(i64::from(k)).unwrap()), ..commodity(h, StockPolicy::Strict, &[], false) }).await.unwrap();
     let from = t0() - Duration::days(1);
     s.apply_price_batch(batch(&format!("p-{h}"), &format!("fp-{h}"), from, vec![adjustment(&format!("p-{h}"), 0, h, "chain", 1000, from, None, from)]))
         .await
@@ -470,10 +474,10 @@ async fn hot_sku<S: AllPorts>(s: &S, h: &str, k: u16) {
 }
 
 async fn shards<S: AllPorts>(s: &S, store: &Store, h: &str) -> Vec<(i64, u64)> {
-    s.stock_shards(&store.store_id, &sku(h)).await.unwrap().iter().map(|x| (x.on_hand, x.writes)).collect()
+    s.stock_items(&store.store_id, &sku(h)).await.unwrap().iter().map(|x| (x.on_hand, x.writes)).collect()
 }
 
-async fn sell<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)]) -> Result<(), DomainError> {
+async fn sell<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)]) -> Result<(), Failure<SaleRefusal>> {
     let sale = pending(s, store, key, "T01", lines).await;
     s.commit_sale(sale).await.map(|_| ())
 }
@@ -499,7 +503,7 @@ async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>
         let refused = sell(&s, &store, key, &[("T1", 1), ("H1", 1)]).await.unwrap_err();
         assert_eq!(
             refused,
-            DomainError::OutOfStock { shortages: vec![retail_core::domain::Shortage { sku: "H1".into(), requested: 1, available: 0 }] }
+            Failure::Refused(SaleRefusal::OutOfStock { shortages: vec![retail_core::domain::Shortage { sku: "H1".into(), requested: 1, available: 0 }] })
         );
     }
     assert_eq!(on_hand(&s, &store, "T1").await, 0);
@@ -515,12 +519,12 @@ async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     hot_sku(&s, "H2", 4).await;
     s.record_stock_movements(&store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
     // Head office folds the split back to one item: the stock in the others still counts and sells.
-    s.put_commodity(Commodity { stock_shards_setting: Some(1), ..commodity("H2", StockPolicy::Strict, &[], false) }).await.unwrap();
+    s.put_commodity(Commodity { stock_shards_setting: Some(StockShards::ONE), ..commodity("H2", StockPolicy::Strict, &[], false) }).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 8);
     for i in 0..8 {
         sell(&s, &store, &format!("h2-{i}"), &[("H2", 1)]).await.unwrap();
     }
-    assert!(matches!(sell(&s, &store, "h2-late", &[("H2", 1)]).await, Err(DomainError::OutOfStock { .. })));
+    assert!(matches!(sell(&s, &store, "h2-late", &[("H2", 1)]).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
     // New stock goes to the one item now in force.
     s.record_stock_movements(&store.store_id, &moves(&[("H2", 3, 0)])).await.unwrap();
     let after = shards(&s, &store, "H2").await;
@@ -528,7 +532,7 @@ async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     // Damage taken from strict stock comes from the items that hold it, never below zero.
     assert!(matches!(
         s.record_stock_movements(&store.store_id, &moves(&[("H2", -4, -4)])).await,
-        Err(DomainError::OutOfStock { .. })
+        Err(Failure::Refused(CatalogRefusal::OutOfStock { .. }))
     ));
     s.record_stock_movements(&store.store_id, &moves(&[("H2", -3, -3)])).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 0);

@@ -4,7 +4,7 @@
 use crate::domain::catalog::CommodityDraft;
 use crate::domain::stock::{StockMovement, StockShard, changes_by_sku};
 use crate::domain::{CatalogRefusal, Commodity, NotFound, Sku, Store, StoreId};
-use crate::store::{Stores, CatalogStore, Failure, Written};
+use crate::store::{CatalogStore, Failure, Written};
 
 pub type CatalogResult<T> = Result<T, Failure<CatalogRefusal>>;
 

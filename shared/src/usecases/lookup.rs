@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::domain::{Barcode, CatalogRefusal, Invalid, NotFound, Scan, Sku, Store, StoreId};
 use crate::store::cache::StoreCache;
-use crate::store::{Stores, CommodityView, Failure, LookupStore};
+use crate::store::{CommodityView, Failure, LookupStore};
 
 /// Most skus and barcodes one batch lookup may ask for, together.
 pub const MAX_LOOKUP: usize = 100;

@@ -3,7 +3,7 @@
 
 use crate::domain::report::{ChainDailyReport, StoreDailyReport, chain_report, store_report};
 use crate::domain::{BusinessDay, NotFound, StoreId};
-use crate::store::{Stores, AggregateStore, Failure};
+use crate::store::{AggregateStore, Failure};
 
 /// A store's day; `NotFound` for a store that does not exist (a day without sales is zeros).
 pub async fn store_daily<S: AggregateStore>(db: &S, store: &StoreId, day: BusinessDay) -> Result<StoreDailyReport, Failure<NotFound>> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::domain::sale::{BasketCatalog, CheckedSale, LineItem, Receipt, SaleDraft, SaleRecord, check_time, price_basket, settle};
 use crate::domain::{Barcode, IdempotencyKey, NotFound, SaleId, SaleRefusal, Sku, Store, StoreId};
 use crate::store::cache::StoreCache;
-use crate::store::{Stores, BasketReading, Claim, Failure, KeyClaim, PendingSale, SalesStore};
+use crate::store::{BasketReading, Claim, Failure, KeyClaim, PendingSale, SalesStore};
 
 /// How a sale was answered: recorded now, or the receipt of its first attempt replayed.
 #[derive(Debug, Clone)]
@@ -151,4 +151,157 @@ async fn price_and_commit<S: SalesStore>(
         created_at: now,
     };
     db.commit_sale(pending).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sale use case on the embedded store: replays, refusals in the contract's order, and
+    //! a key given back after a refusal.
+
+    use super::*;
+    use crate::domain::catalog::CommodityDraft;
+    use crate::domain::price::PriceLine;
+    use crate::domain::sale::{LineDraft, Payment, PaymentMethod};
+    use crate::domain::stock::{MovementReason, StockMovement};
+    use crate::domain::{BatchId, Commodity, Invalid, Money, RegionId, StockPolicy, TerminalId, Unit};
+    use crate::store::memory::MemoryStore;
+    use crate::store::{CatalogStore, Stores};
+    use crate::usecases::prices::apply_price_batch;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 11, 12, 0, 0).unwrap()
+    }
+
+    fn s001() -> StoreId {
+        StoreId::parse("S001").unwrap()
+    }
+
+    /// S001 with MILK (tracked, 12.50) and FLASH (strict, 9.90, `flash_units` on hand).
+    async fn shop(flash_units: i64) -> MemoryStore {
+        let db = MemoryStore::new();
+        db.put_store(Store::new(s001(), "Binjiang", RegionId::parse("EAST").unwrap(), None).unwrap()).await.unwrap();
+        for (sku, policy) in [("MILK", StockPolicy::Track), ("FLASH", StockPolicy::Strict)] {
+            let draft = CommodityDraft {
+                name: sku.into(),
+                unit: Unit::Each,
+                tax_rate_bp: 1300,
+                barcodes: vec![],
+                category: None,
+                stock_policy: policy,
+                allow_shared_barcodes: None,
+                stock_shards: None,
+            };
+            db.put_commodity(Commodity::from_draft(Sku::parse(sku).unwrap(), draft).unwrap()).await.unwrap();
+        }
+        let line = |sku: &str, amount| PriceLine {
+            sku: sku.into(),
+            scope: "chain".into(),
+            amount,
+            valid_from: Some("2026-11-01T00:00:00Z".into()),
+            valid_to: None,
+            reason: None,
+        };
+        let batch = [line("MILK", 1250), line("FLASH", 990)];
+        apply_price_batch(&db, BatchId::parse("prices").unwrap(), &batch, "fp".into(), now()).await.unwrap();
+        let movement = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: flash_units, reason: MovementReason::Receipt };
+        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[movement]).await.unwrap();
+        db
+    }
+
+    fn line(sku: &str, quantity: i64) -> LineDraft {
+        LineDraft { sku: Some(sku.into()), barcode: None, quantity: Some(quantity), weight_grams: None }
+    }
+
+    fn draft(lines: Vec<LineDraft>, cash: i64) -> SaleDraft {
+        SaleDraft {
+            terminal_id: TerminalId::parse("T01").unwrap(),
+            lines,
+            payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(cash) }],
+            occurred_at: None,
+        }
+    }
+
+    fn key(k: &str) -> IdempotencyKey {
+        IdempotencyKey::parse(k).unwrap()
+    }
+
+    async fn sell_now(db: &MemoryStore, k: &str, sale: &SaleDraft) -> SaleResult<Sold> {
+        sell(db, &StoreCache::default(), &s001(), &key(k), sale, now()).await
+    }
+
+    async fn flash_on_hand(db: &MemoryStore) -> i64 {
+        let items = db.stock_items(&s001(), &Sku::parse("FLASH").unwrap()).await.unwrap();
+        crate::domain::stock::total_on_hand(&items)
+    }
+
+    #[tokio::test]
+    async fn a_sale_is_recorded_once_and_its_retry_replays_the_first_receipt() {
+        let db = shop(5).await;
+        let sale = draft(vec![line("MILK", 2), line("FLASH", 1)], 5000);
+        let Sold::Recorded(first) = sell_now(&db, "k-1", &sale).await.unwrap() else { panic!("a first attempt records") };
+        assert_eq!((first.receipt.total, first.receipt.change), (Money(3490), Money(1510)));
+        let Sold::Replayed(again) = sell_now(&db, "k-1", &sale).await.unwrap() else { panic!("a retry replays") };
+        assert_eq!(again, first.receipt);
+        assert_eq!(flash_on_hand(&db).await, 4, "the retry took no stock");
+        assert_eq!(receipt(&db, &s001(), &first.receipt.sale_id).await.unwrap(), first.receipt);
+    }
+
+    #[tokio::test]
+    async fn a_key_used_for_another_sale_or_still_in_progress_is_refused() {
+        let db = shop(5).await;
+        sell_now(&db, "k-1", &draft(vec![line("MILK", 1)], 2000)).await.unwrap();
+        let other = sell_now(&db, "k-1", &draft(vec![line("MILK", 2)], 2000)).await.unwrap_err();
+        assert_eq!(other, Failure::Refused(SaleRefusal::KeyReused));
+        // Another till process holds the key for this very sale.
+        let sale = draft(vec![line("MILK", 3)], 5000);
+        db.claim_sale_key(&s001(), &key("k-2"), &sale.fingerprint(), now()).await.unwrap();
+        assert_eq!(sell_now(&db, "k-2", &sale).await.unwrap_err(), Failure::Refused(SaleRefusal::InProgress));
+    }
+
+    #[tokio::test]
+    async fn refusals_come_in_the_contracts_order() {
+        let db = shop(0).await;
+        // A malformed line (400) before a sale too old (422) before stock (409).
+        let mut sale = draft(vec![line("FLASH", 1), LineDraft { weight_grams: Some(100), ..line("MILK", 1) }], 5000);
+        sale.lines[1].quantity = None;
+        sale.occurred_at = Some((now() - Duration::hours(80)).to_rfc3339());
+        let refused = sell_now(&db, "k-1", &sale).await.unwrap_err();
+        assert!(refused.refusal().is_some_and(SaleRefusal::is_invalid), "{refused:?}");
+        assert!(matches!(refused, Failure::Refused(SaleRefusal::AtLine { line: 1, .. })), "{refused:?}");
+        sale.lines.pop();
+        assert!(matches!(sell_now(&db, "k-1", &sale).await, Err(Failure::Refused(SaleRefusal::TooOld(_)))));
+        sale.occurred_at = None;
+        // Unknown before unpaid; unpaid before out of stock.
+        let unknown = draft(vec![line("NOPE", 1)], 1);
+        assert!(matches!(sell_now(&db, "k-1", &unknown).await, Err(Failure::Refused(SaleRefusal::AtLine { line: 0, .. }))));
+        let unpaid = draft(vec![line("FLASH", 1)], 100);
+        assert!(matches!(sell_now(&db, "k-1", &unpaid).await, Err(Failure::Refused(SaleRefusal::PaymentMismatch(_)))));
+        assert!(matches!(sell_now(&db, "k-1", &sale).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_sale_gives_its_key_back_so_the_retry_runs_afresh() {
+        let db = shop(0).await;
+        let sale = draft(vec![line("FLASH", 1)], 1000);
+        assert!(matches!(sell_now(&db, "k-1", &sale).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
+        let restock = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: 1, reason: MovementReason::Receipt };
+        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[restock]).await.unwrap();
+        assert!(matches!(sell_now(&db, "k-1", &sale).await, Ok(Sold::Recorded(_))));
+        assert_eq!(flash_on_hand(&db).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_sale_for_a_store_that_does_not_exist_is_not_found_after_its_own_checks() {
+        let db = shop(1).await;
+        let stores = StoreCache::default();
+        let nowhere = StoreId::parse("S999").unwrap();
+        let sale = draft(vec![line("MILK", 1)], 2000);
+        let missing = sell(&db, &stores, &nowhere, &key("k-1"), &sale, now()).await.unwrap_err();
+        assert_eq!(missing, Failure::Refused(SaleRefusal::NotFound(NotFound::store(&nowhere))));
+        let malformed = draft(vec![], 2000);
+        let invalid = sell(&db, &stores, &nowhere, &key("k-1"), &malformed, now()).await.unwrap_err();
+        assert!(matches!(invalid, Failure::Refused(SaleRefusal::Invalid(Invalid::Request(_)))), "{invalid:?}");
+        assert_eq!(db.store(&nowhere).await.unwrap(), None);
+    }
 }

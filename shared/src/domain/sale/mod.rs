@@ -11,6 +11,7 @@ pub use draft::*;
 pub use receipt::*;
 pub use settlement::*;
 
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::money::Money;

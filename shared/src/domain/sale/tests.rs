@@ -2,6 +2,10 @@
 //! and properties that hold for any basket.
 
 use super::*;
+use crate::domain::refusal::{Invalid, SaleRefusal};
+use crate::domain::{Commodity, Money, PriceAdjustment, SaleId, Sku, StockPolicy, Store, StoreId, TerminalId, Unit};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::sync::Arc;
 use crate::domain::barcode::{Barcode, gs1_check_digit};
 use crate::domain::catalog::TaxRate;
 use crate::domain::ids::{BatchId, RegionId};
@@ -76,8 +80,8 @@ impl Catalog {
         BasketCatalog { commodities: &self.commodities, barcodes: &self.barcodes }
     }
 
-    fn price(&self, lines: Vec<LineDraft>) -> Result<PricedBasket, LineError> {
-        price_basket(&checked(lines), &shop(), &self.view())
+    fn price(&self, lines: Vec<LineDraft>) -> Result<PricedBasket, Refused> {
+        refused(price_basket(&checked(lines), &shop(), &self.view()))
     }
 
     fn adjustment(&self, sku: &str) -> String {
@@ -136,9 +140,23 @@ fn receipt_line(
     }
 }
 
-fn invalid_at(result: Result<PricedBasket, LineError>, line: usize) {
+/// A refusal as the tests read it: said of a line, or of the whole sale.
+#[derive(Debug)]
+enum Refused {
+    Line(usize, SaleRefusal),
+    Sale(SaleRefusal),
+}
+
+fn refused<T>(result: Result<T, SaleRefusal>) -> Result<T, Refused> {
+    result.map_err(|e| match e {
+        SaleRefusal::AtLine { line, refusal } => Refused::Line(line, *refusal),
+        other => Refused::Sale(other),
+    })
+}
+
+fn invalid_at(result: Result<PricedBasket, Refused>, line: usize) {
     match result {
-        Err(LineError { line: l, error: DomainError::Invalid(_) }) if l == line => {}
+        Err(Refused::Line(l, SaleRefusal::Invalid(Invalid::Request(_)))) if l == line => {}
         other => panic!("expected a 400 on line {line}, got {other:?}"),
     }
 }
@@ -241,7 +259,7 @@ fn a_price_label_needs_no_price_in_force() {
     // round(450 × 900 / 10900) = round(37.16) = 37.
     assert_eq!(basket.lines, vec![receipt_line("PIE", Some(1), None, 450, 450, 37, None)]);
     // The same item by sku has no price to charge.
-    assert!(matches!(cat.price(vec![by_sku("PIE", None, None)]), Err(LineError { line: 0, error: DomainError::NoPriceInSale(_) })));
+    assert!(matches!(cat.price(vec![by_sku("PIE", None, None)]), Err(Refused::Line(0, SaleRefusal::NoPrice(_)))));
 }
 
 #[test]
@@ -280,8 +298,8 @@ fn a_line_must_fit_its_unit() {
     invalid_at(cat.price(vec![LineDraft { weight_grams: Some(2), ..scanned(&ean13("230000100899")) }]), 0);
     // Both measures on one line is refused before the catalog is asked.
     assert!(matches!(
-        draft(vec![ok, by_sku("APPLE", Some(1), Some(100))]).check(t0()),
-        Err(LineErrorOr::Line(LineError { line: 1, error: DomainError::Invalid(_) }))
+        refused(draft(vec![ok, by_sku("APPLE", Some(1), Some(100))]).check(t0())),
+        Err(Refused::Line(1, SaleRefusal::Invalid(Invalid::Request(_))))
     ));
 }
 
@@ -296,19 +314,19 @@ fn unknown_items_ambiguous_codes_and_missing_prices_name_their_line() {
     let milk = by_sku("MILK", None, None);
     assert!(matches!(
         cat.price(vec![milk.clone(), by_sku("GHOST", None, None)]),
-        Err(LineError { line: 1, error: DomainError::UnknownCommodity(_) })
+        Err(Refused::Line(1, SaleRefusal::UnknownCommodity(_)))
     ));
     assert!(matches!(
         cat.price(vec![milk.clone(), milk.clone(), scanned(&ean13("690000000099"))]),
-        Err(LineError { line: 2, error: DomainError::UnknownCommodity(_) })
+        Err(Refused::Line(2, SaleRefusal::UnknownCommodity(_)))
     ));
     // An unregistered scale item is unknown too.
     assert!(matches!(
         cat.price(vec![scanned(&ean13("219999900100"))]),
-        Err(LineError { line: 0, error: DomainError::UnknownCommodity(_) })
+        Err(Refused::Line(0, SaleRefusal::UnknownCommodity(_)))
     ));
     match cat.price(vec![milk.clone(), scanned(&shared)]) {
-        Err(LineError { line: 1, error: DomainError::AmbiguousBarcodeInSale { barcode, skus } }) => {
+        Err(Refused::Line(1, SaleRefusal::AmbiguousBarcode { barcode, skus })) => {
             assert_eq!(barcode, shared);
             assert_eq!(skus, vec!["SHARE-A".to_owned(), "SHARE-B".to_owned()]);
         }
@@ -318,7 +336,7 @@ fn unknown_items_ambiguous_codes_and_missing_prices_name_their_line() {
     assert!(cat.price(vec![by_sku("SHARE-A", None, None)]).is_ok());
     assert!(matches!(
         cat.price(vec![milk.clone(), milk.clone(), by_sku("NOPRICE", None, None)]),
-        Err(LineError { line: 2, error: DomainError::NoPriceInSale(_) })
+        Err(Refused::Line(2, SaleRefusal::NoPrice(_)))
     ));
 }
 
@@ -330,7 +348,7 @@ fn refusals_come_in_the_contracts_order() {
     // An unknown item on a later line answers before a missing price on an earlier one.
     assert!(matches!(
         cat.price(vec![by_sku("NOPRICE", None, None), by_sku("GHOST", None, None)]),
-        Err(LineError { line: 1, error: DomainError::UnknownCommodity(_) })
+        Err(Refused::Line(1, SaleRefusal::UnknownCommodity(_)))
     ));
     // A line that does not fit its unit (400) answers before an unknown item (422).
     invalid_at(cat.price(vec![by_sku("GHOST", None, None), by_sku("MILK", None, Some(5))]), 1);
@@ -340,10 +358,10 @@ fn refusals_come_in_the_contracts_order() {
 fn the_shape_of_a_sale_is_held_to_the_contracts_limits() {
     let line = || by_sku("MILK", None, None);
     let shape = |lines: Vec<LineDraft>, payments: Vec<Payment>| {
-        SaleDraft { terminal_id: TerminalId::parse("T01").unwrap(), lines, payments, occurred_at: None }.check(t0())
+        refused(SaleDraft { terminal_id: TerminalId::parse("T01").unwrap(), lines, payments, occurred_at: None }.check(t0()))
     };
-    let bad = |r: Result<CheckedSale, LineErrorOr>| match r {
-        Err(LineErrorOr::Sale(DomainError::Invalid(_))) | Err(LineErrorOr::Line(LineError { error: DomainError::Invalid(_), .. })) => {}
+    let bad = |r: Result<CheckedSale, Refused>| match r {
+        Err(Refused::Sale(SaleRefusal::Invalid(Invalid::Request(_)))) | Err(Refused::Line(_, SaleRefusal::Invalid(Invalid::Request(_)))) => {}
         other => panic!("expected a 400, got {other:?}"),
     };
     bad(shape(vec![], vec![cash(1)]));
@@ -368,7 +386,7 @@ fn the_shape_of_a_sale_is_held_to_the_contracts_limits() {
     bad(shape(vec![by_sku(".bad", None, None)], vec![cash(1)]));
     assert!(matches!(
         shape(vec![scanned("6901234567890")], vec![cash(1)]),
-        Err(LineErrorOr::Line(LineError { line: 0, error: DomainError::InvalidBarcode(_) }))
+        Err(Refused::Line(0, SaleRefusal::Invalid(Invalid::Barcode(_))))
     ));
 }
 
@@ -379,34 +397,34 @@ fn a_sale_without_a_time_happens_now_and_any_offset_is_read_as_utc() {
     d.occurred_at = Some("2026-11-11T20:00:00.250+08:00".into());
     assert_eq!(d.check(t0()).unwrap().occurred_at, t0() + Duration::milliseconds(250));
     d.occurred_at = Some("yesterday".into());
-    assert!(matches!(d.check(t0()), Err(LineErrorOr::Sale(DomainError::Invalid(_)))));
+    assert!(matches!(refused(d.check(t0())), Err(Refused::Sale(SaleRefusal::Invalid(Invalid::Request(_))))));
 }
 
 #[test]
 fn an_offline_sale_may_be_72_hours_old_and_a_till_5_minutes_fast() {
     let now = t0();
     assert_eq!(check_time(now - Duration::hours(72), now), Ok(()));
-    assert!(matches!(check_time(now - Duration::hours(72) - Duration::seconds(1), now), Err(DomainError::SaleTooOld(_))));
-    assert!(matches!(check_time(now - Duration::hours(73), now), Err(DomainError::SaleTooOld(_))));
+    assert!(matches!(check_time(now - Duration::hours(72) - Duration::seconds(1), now), Err(SaleRefusal::TooOld(_))));
+    assert!(matches!(check_time(now - Duration::hours(73), now), Err(SaleRefusal::TooOld(_))));
     assert_eq!(check_time(now + Duration::minutes(5), now), Ok(()));
-    assert!(matches!(check_time(now + Duration::minutes(5) + Duration::seconds(1), now), Err(DomainError::SaleInFuture(_))));
-    assert!(matches!(check_time(now + Duration::minutes(10), now), Err(DomainError::SaleInFuture(_))));
+    assert!(matches!(check_time(now + Duration::minutes(5) + Duration::seconds(1), now), Err(SaleRefusal::InFuture(_))));
+    assert!(matches!(check_time(now + Duration::minutes(10), now), Err(SaleRefusal::InFuture(_))));
 }
 
 // Payment and change.
 
 #[test]
 fn payments_less_than_the_total_are_a_mismatch() {
-    assert!(matches!(settle(Money(1000), &[cash(999)]), Err(DomainError::PaymentMismatch(_))));
-    assert!(matches!(settle(Money(1000), &[card(500), mobile(499)]), Err(DomainError::PaymentMismatch(_))));
+    assert!(matches!(settle(Money(1000), &[cash(999)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money(1000), &[card(500), mobile(499)]), Err(SaleRefusal::PaymentMismatch(_))));
 }
 
 #[test]
 fn card_and_mobile_may_not_exceed_the_total() {
-    assert!(matches!(settle(Money(1000), &[card(1001)]), Err(DomainError::PaymentMismatch(_))));
-    assert!(matches!(settle(Money(1000), &[card(600), mobile(401)]), Err(DomainError::PaymentMismatch(_))));
+    assert!(matches!(settle(Money(1000), &[card(1001)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money(1000), &[card(600), mobile(401)]), Err(SaleRefusal::PaymentMismatch(_))));
     // Even with cash on top, a card over the total would need change paid back on a card.
-    assert!(matches!(settle(Money(1000), &[card(1100), cash(100)]), Err(DomainError::PaymentMismatch(_))));
+    assert!(matches!(settle(Money(1000), &[card(1100), cash(100)]), Err(SaleRefusal::PaymentMismatch(_))));
     assert_eq!(settle(Money(1000), &[card(600), mobile(400)]), Ok(Settlement { paid: Money(1000), change: Money(0) }));
 }
 
@@ -430,7 +448,7 @@ fn the_business_day_and_hour_are_the_stores_local_ones() {
     sale.occurred_at = Utc.with_ymd_and_hms(2026, 11, 10, 23, 30, 0).unwrap();
     let basket = price_basket(&sale, &shop(), &cat.view()).unwrap();
     let settlement = settle(basket.total, &[card(1299)]).unwrap();
-    let record = record_sale("id".into(), 42, &shop(), &sale, basket.clone(), settlement, t0());
+    let record = record_sale(SaleId::generate(), 42, &shop(), &sale, basket.clone(), settlement, t0());
     // 23:30 UTC is 07:30 the next morning in Shanghai.
     assert_eq!(record.receipt.business_day, NaiveDate::from_ymd_opt(2026, 11, 11).unwrap());
     assert_eq!(record.local_hour, 7);
@@ -438,7 +456,7 @@ fn the_business_day_and_hour_are_the_stores_local_ones() {
     assert_eq!(record.receipt.currency, "CNY");
     let mut london = shop();
     london.timezone = chrono_tz::Europe::London;
-    let record = record_sale("id".into(), 1, &london, &sale, basket, settlement, t0());
+    let record = record_sale(SaleId::generate(), 1, &london, &sale, basket, settlement, t0());
     assert_eq!((record.receipt.business_day, record.local_hour), (NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(), 23));
     let json = serde_json::to_value(&record.receipt).unwrap();
     assert_eq!(json["occurredAt"], "2026-11-10T23:30:00Z");
@@ -459,7 +477,7 @@ fn the_repeated_hour_of_a_daylight_saving_day_is_one_local_hour() {
             sale.occurred_at = Utc.with_ymd_and_hms(2026, 10, 25, h, m, 0).unwrap();
             let basket = price_basket(&sale, &london, &cat.view()).unwrap();
             let settlement = settle(basket.total, &[cash(1299)]).unwrap();
-            let r = record_sale("id".into(), 1, &london, &sale, basket, settlement, t0());
+            let r = record_sale(SaleId::generate(), 1, &london, &sale, basket, settlement, t0());
             (r.receipt.business_day, r.local_hour)
         })
         .collect();
@@ -655,7 +673,7 @@ proptest! {
                 prop_assert!(0 <= s.change.0 && s.change.0 <= cash_paid);
             }
             Err(e) => {
-                prop_assert!(matches!(e, DomainError::PaymentMismatch(_)));
+                prop_assert!(matches!(e, SaleRefusal::PaymentMismatch(_)));
                 prop_assert!(paid < total || paid - cash_paid > total);
             }
         }

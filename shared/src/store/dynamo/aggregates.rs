@@ -9,7 +9,7 @@ use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, busy, put, versioned_put}
 use super::{DynamoStore, in_parallel};
 use crate::domain::report::StoreDay;
 use crate::domain::sale::SaleRecord;
-use crate::domain::{Store, StoreId};
+use crate::domain::{BusinessDay, Store, StoreId};
 use crate::store::{AggregateStore, StoreResult};
 
 impl DynamoStore {
@@ -23,7 +23,7 @@ impl DynamoStore {
         let mut failures = 0;
         loop {
             let mut keys = vec![(table.clone(), key(day_pk(date), Some(store.as_str())))];
-            keys.extend(sales.iter().map(|s| (table.clone(), key(folded_pk(&s.receipt.sale_id), Some(ONLY)))));
+            keys.extend(sales.iter().map(|s| (table.clone(), key(folded_pk(s.receipt.sale_id.as_str()), Some(ONLY)))));
             let found = self.batch_get(keys).await?;
             let (version, mut day) = match found.get(&day_key) {
                 Some(item) => {
@@ -34,7 +34,7 @@ impl DynamoStore {
             };
             let new: Vec<&SaleRecord> = sales
                 .iter()
-                .filter(|s| !found.contains_key(&(table.clone(), folded_pk(&s.receipt.sale_id), ONLY.to_owned())))
+                .filter(|s| !found.contains_key(&(table.clone(), folded_pk(s.receipt.sale_id.as_str()), ONLY.to_owned())))
                 .take(MAX_TRANSACTION - 1)
                 .collect();
             if new.is_empty() {
@@ -47,7 +47,7 @@ impl DynamoStore {
             let (condition, v) = if version == 0 { ("attribute_not_exists(pk)", None) } else { ("version = :v", Some(version)) };
             let mut tx = vec![versioned_put(&table, item, Some(condition), v)?];
             for sale in &new {
-                tx.push(put(&table, key(folded_pk(&sale.receipt.sale_id), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
+                tx.push(put(&table, key(folded_pk(sale.receipt.sale_id.as_str()), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
             }
             match self.transact(tx).await? {
                 Ok(()) => folded += new.len(),
@@ -76,9 +76,9 @@ impl AggregateStore for DynamoStore {
         Ok(in_parallel(tasks).await?.into_iter().sum())
     }
 
-    async fn store_day(&self, store: &StoreId, date: NaiveDate) -> StoreResult<Option<StoreDay>> {
+    async fn store_day(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Option<StoreDay>> {
         Ok(self
-            .get(&self.tables.aggregates, key(day_pk(date), Some(store.as_str())))
+            .get(&self.tables.aggregates, key(day_pk(day.date()), Some(store.as_str())))
             .await?
             .map(|i| from_item::<DayItem>("store day", i))
             .transpose()?
@@ -86,8 +86,8 @@ impl AggregateStore for DynamoStore {
     }
 
     /// One wave: the stores (a scan of a small table) and the day's store-days (one query).
-    async fn chain_day(&self, date: NaiveDate) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
-        let values = HashMap::from([(":pk".to_owned(), s(day_pk(date)))]);
+    async fn chain_day(&self, day: BusinessDay) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
+        let values = HashMap::from([(":pk".to_owned(), s(day_pk(day.date())))]);
         let (stores, days) = tokio::join!(
             self.query_all(&self.tables.stores, None),
             self.query_all(&self.tables.aggregates, Some(("pk = :pk", values)))
@@ -102,9 +102,5 @@ impl AggregateStore for DynamoStore {
             }
         }
         Ok((stores, out))
-    }
-
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        self.get_store(id).await
     }
 }

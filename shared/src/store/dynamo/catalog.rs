@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use super::schema::*;
 use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, versioned_put};
 use super::{DynamoStore, unavailable};
-use crate::domain::stock::{StockChange, StockShard, out_of_stock, padded_levels, plan_movement};
-use crate::domain::{Commodity, DomainError, Sku, StockPolicy, Store, StoreId};
-use crate::store::{CatalogStore, StoreResult, Written};
+use crate::domain::stock::{StockChange, StockShard, padded_levels, plan_movement};
+use crate::domain::{CatalogRefusal, Commodity, Invalid, NotFound, Sku, StockPolicy, Store, StoreId};
+use crate::store::{CatalogStore, Failure, StoreResult, Written};
 
 impl CatalogStore for DynamoStore {
     async fn put_store(&self, store: Store) -> StoreResult<Written> {
@@ -25,14 +25,10 @@ impl CatalogStore for DynamoStore {
         Ok(if out.attributes.is_some_and(|a| !a.is_empty()) { Written::Replaced } else { Written::Created })
     }
 
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        self.get_store(id).await
-    }
-
     /// Read the commodity (for its version and the barcodes it gives up), then one transaction:
     /// the commodity if its version is unchanged, each barcode claimed under the sharing rule as
     /// a condition, the released ones given back.
-    async fn put_commodity(&self, commodity: Commodity) -> StoreResult<Written> {
+    async fn put_commodity(&self, commodity: Commodity) -> Result<Written, Failure<CatalogRefusal>> {
         let sku = commodity.sku.to_string();
         let me = AttributeValue::Ss(vec![sku.clone()]);
         for attempt in 0..ATTEMPTS {
@@ -94,7 +90,7 @@ impl CatalogStore for DynamoStore {
                 tx.push(TransactWriteItem::builder().update(update).build());
             }
             if tx.len() > MAX_TRANSACTION {
-                return Err(DomainError::Invalid("too many barcodes to change at once".to_owned()));
+                return Err(Invalid::request("too many barcodes to change at once").into());
             }
             match self.transact(tx).await? {
                 Ok(()) => return Ok(if version == 0 { Written::Created } else { Written::Replaced }),
@@ -111,7 +107,7 @@ impl CatalogStore for DynamoStore {
                             };
                             let mut skus: Vec<String> = holders.into_iter().filter(|h| *h != sku).collect();
                             skus.sort();
-                            return Err(DomainError::BarcodeTaken { barcode: barcode.to_string(), skus });
+                            return Err(Failure::Refused(CatalogRefusal::BarcodeTaken { barcode: barcode.to_string(), skus }));
                         }
                     }
                     // The commodity changed under us, or a conflict: read again.
@@ -119,7 +115,7 @@ impl CatalogStore for DynamoStore {
                 }
             }
         }
-        Err(busy())
+        Err(busy().into())
     }
 
     async fn commodity(&self, sku: &Sku) -> StoreResult<Option<Commodity>> {
@@ -132,9 +128,9 @@ impl CatalogStore for DynamoStore {
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> StoreResult<Vec<(Sku, i64)>> {
+    ) -> Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>> {
         if changes.len() > MAX_TRANSACTION {
-            return Err(DomainError::Invalid(format!("at most {MAX_TRANSACTION} skus at once")));
+            return Err(Invalid::request(format!("at most {MAX_TRANSACTION} skus at once")).into());
         }
         let skus: Vec<Sku> = changes.keys().cloned().collect();
         for attempt in 0..ATTEMPTS {
@@ -142,7 +138,7 @@ impl CatalogStore for DynamoStore {
             keys.extend(skus.iter().map(|sku| self.commodity_key(sku)));
             let (found, shards) = tokio::try_join!(self.batch_get(keys), self.read_shards(store, &skus))?;
             if !found.contains_key(&(self.tables.stores.clone(), store.to_string(), String::new())) {
-                return Err(DomainError::NotFound(format!("no store {store}")));
+                return Err(NotFound::store(store).into());
             }
             let mut after = Vec::with_capacity(changes.len());
             let mut shortages = Vec::new();
@@ -152,8 +148,8 @@ impl CatalogStore for DynamoStore {
             for ((sku, change), shards) in changes.iter().zip(&shards) {
                 let commodity = self
                     .found_commodity(&found, sku)?
-                    .ok_or_else(|| DomainError::NotFound(format!("no commodity {sku}")))?;
-                let k = commodity.stock_shards();
+                    .ok_or_else(|| NotFound::commodity(sku))?;
+                let k = commodity.stock_shards().get();
                 let levels = padded_levels(shards, k);
                 let strict = commodity.stock_policy == StockPolicy::Strict;
                 match plan_movement(sku, commodity.stock_policy, &levels, k, *change) {
@@ -167,13 +163,14 @@ impl CatalogStore for DynamoStore {
                 }
             }
             if !shortages.is_empty() {
-                return Err(out_of_stock(shortages));
+                return Err(Failure::Refused(CatalogRefusal::OutOfStock { shortages }));
             }
             if tx.len() > MAX_TRANSACTION {
-                return Err(DomainError::Invalid(format!(
+                return Err(Invalid::request(format!(
                     "these movements touch {} stock items; at most {MAX_TRANSACTION} at once",
                     tx.len()
-                )));
+                ))
+                .into());
             }
             match self.transact(tx).await? {
                 Ok(()) => return Ok(after),
@@ -181,10 +178,10 @@ impl CatalogStore for DynamoStore {
                 Err(_) => backoff(attempt).await,
             }
         }
-        Err(busy())
+        Err(busy().into())
     }
 
-    async fn stock_shards(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
+    async fn stock_items(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {
         Ok(self.read_shards(store, std::slice::from_ref(sku)).await?.pop().unwrap_or_default())
     }
 }

@@ -7,14 +7,10 @@ use std::sync::Arc;
 
 use super::DynamoStore;
 use super::schema::*;
-use crate::domain::{Barcode, Sku, Store, StoreId};
+use crate::domain::{Barcode, Sku, Store};
 use crate::store::{CommodityView, LookupStore, StoreResult};
 
 impl LookupStore for DynamoStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        self.get_store(id).await
-    }
-
     /// One wave: commodity, stock and the three schedule items (chain, region, store) of each
     /// sku, 100 keys a request, all requests at once.
     async fn commodity_views(
@@ -37,7 +33,10 @@ impl LookupStore for DynamoStore {
         let mut widest = Vec::with_capacity(skus.len());
         for sku in skus {
             let item = found.get(&(self.tables.commodities.clone(), sku.to_string(), COMMODITY_SK.to_owned()));
-            let shards = item.map_or(1, |i| number(i, "stockShardsMax").max(1) as usize);
+            let shards = match item {
+                Some(i) => number("commodity", i, "stockShardsMax")?.max(1) as usize,
+                None => 1,
+            };
             more.extend((1..shards).map(|i| (self.tables.stock.clone(), self.shard_key(&store.store_id, sku, i))));
             widest.push(shards);
         }
@@ -49,10 +48,10 @@ impl LookupStore for DynamoStore {
             .map(|(sku, shards)| {
                 let Some(commodity) = self.found_commodity(&found, sku)? else { return Ok(None) };
                 let pk = stock_pk(&store.store_id, sku);
-                let on_hand = (0..shards)
-                    .filter_map(|i| found.get(&(self.tables.stock.clone(), pk.clone(), i.to_string())))
-                    .map(|item| number(item, "onHand"))
-                    .sum();
+                let mut on_hand = 0;
+                for item in (0..shards).filter_map(|i| found.get(&(self.tables.stock.clone(), pk.clone(), i.to_string()))) {
+                    on_hand += number("stock", item, "onHand")?;
+                }
                 Ok(Some(CommodityView {
                     commodity: Arc::new(commodity),
                     on_hand,

@@ -1,8 +1,8 @@
 //! The DynamoDB adapter: every store port on aws-sdk-dynamodb, held to the embedded store's
 //! behaviour by the shared conformance suite. Writes are conditional, a checkout commits in one
 //! `TransactWriteItems`, reads go by key (never a scan of history), and every AWS failure is
-//! logged here and leaves as `DomainError::Unavailable` (503 with Retry-After) or as the domain
-//! error a cancelled condition means.
+//! logged here and leaves as `StoreError::Unavailable` (503 with Retry-After) or as the
+//! refusal a cancelled condition means; an item that cannot be read back is `StoreError::Damaged`.
 
 mod schema;
 // The store ports on DynamoDB. Each operation's requests are grouped into as few sequential
@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::domain::DomainError;
+use crate::store::StoreError;
 use crate::store::StoreResult;
 pub use schema::Item;
 
@@ -186,8 +186,6 @@ const MAX_IN_FLIGHT: usize = 48;
 pub struct DynamoStore {
     client: Client,
     tables: Arc<Tables>,
-    /// Receipt numbers taken while a sale's key was claimed, for its commit (same process).
-    pub(crate) reserved: Arc<std::sync::Mutex<HashMap<(String, String), (i64, std::time::Instant)>>>,
     /// Round robin over each (store, sku)'s stock shards (by stock partition key), from a
     /// random start per process so that Lambda instances do not all begin on shard 0.
     pub(crate) turns: Arc<std::sync::Mutex<HashMap<String, usize>>>,
@@ -202,7 +200,6 @@ impl DynamoStore {
         DynamoStore {
             client,
             tables: Arc::new(tables),
-            reserved: Default::default(),
             turns: Default::default(),
             sold_out: Default::default(),
         }
@@ -325,7 +322,7 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
 /// Any DynamoDB failure the caller did not turn into a domain error: logged in full, answered
 /// as "retry shortly" (throttling, 5xx, timeouts and an unreachable endpoint are all transient
 /// to a till; the rest is logged as an error for an operator).
-pub(crate) fn unavailable<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> DomainError
+pub(crate) fn unavailable<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -349,7 +346,7 @@ where
     } else {
         tracing::error!(operation, error = %DisplayErrorContext(&err), "DynamoDB call failed");
     }
-    DomainError::Unavailable("the database is unavailable".to_owned())
+    StoreError::Unavailable("the database is unavailable".to_owned())
 }
 
 /// Runs futures at once (at most `MAX_IN_FLIGHT` in flight): one wave of requests. Results in
@@ -379,7 +376,7 @@ where
             }
             Err(e) => {
                 tracing::error!(error = %e, "a DynamoDB request task failed");
-                failure.get_or_insert(DomainError::Unavailable("the database is unavailable".to_owned()));
+                failure.get_or_insert(StoreError::Unavailable("the database is unavailable".to_owned()));
             }
         }
     }
@@ -420,7 +417,7 @@ impl DynamoStore {
                             .set_keys(Some(keys))
                             .consistent_read(true)
                             .build()
-                            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+                            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                         request.insert(table, ka);
                     }
                     let mut found = Vec::new();
@@ -443,7 +440,7 @@ impl DynamoStore {
                         }
                     }
                     tracing::warn!("BatchGetItem left keys unprocessed after every retry");
-                    Err(DomainError::Unavailable("the database is busy".to_owned()))
+                    Err(StoreError::Unavailable("the database is busy".to_owned()))
                 }
             })
             .collect();

@@ -10,14 +10,10 @@ use super::write::{ATTEMPTS, Task, backoff, build_err, busy};
 use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::price::retain_live;
 use crate::domain::sale::MAX_AGE;
-use crate::domain::{BatchId, Commodity, DomainError, PriceAdjustment, Sku, Store, StoreId};
-use crate::store::{BatchOutcome, PriceBatch, PriceBatchResult, PriceStore, StoreResult};
+use crate::domain::{BatchId, CatalogRefusal, Commodity, PriceAdjustment, Sku, Store, StoreId};
+use crate::store::{BatchOutcome, Failure, PriceBatch, PriceBatchResult, PriceStore, StoreResult};
 
 impl PriceStore for DynamoStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        self.get_store(id).await
-    }
-
     async fn existing(&self, skus: &[Sku], stores: &[StoreId]) -> StoreResult<(Vec<Sku>, Vec<StoreId>)> {
         let mut keys: Vec<(String, Item)> = skus.iter().map(|s| self.commodity_key(s)).collect();
         keys.extend(stores.iter().map(|s| (self.tables.stores.clone(), key(s.as_str(), None))));
@@ -42,7 +38,7 @@ impl PriceStore for DynamoStore {
     /// adjustments and removes those `retain_live` drops, every request at once. Both writes are
     /// idempotent, so a resend of the same body re-applies them (healing a first attempt that
     /// failed half-way) and answers with the first result.
-    async fn apply_price_batch(&self, batch: PriceBatch) -> StoreResult<BatchOutcome> {
+    async fn apply_price_batch(&self, batch: PriceBatch) -> Result<BatchOutcome, Failure<CatalogRefusal>> {
         let id = batch.result.batch_id.clone();
         let claim_item = to_item(
             "price batch",
@@ -73,7 +69,7 @@ impl PriceStore for DynamoStore {
                         }
                         _ => None,
                     },
-                    _ => return Err(unavailable("PutItem", e)),
+                    _ => return Err(unavailable("PutItem", e).into()),
                 };
                 let item = match item.filter(|i| !i.is_empty()) {
                     Some(i) => Some(i),
@@ -82,7 +78,7 @@ impl PriceStore for DynamoStore {
                 let first: BatchItem =
                     from_item("price batch", item.ok_or_else(busy)?)?;
                 if first.fingerprint != batch.fingerprint {
-                    return Err(DomainError::BatchIdReused(id.to_string()));
+                    return Err(Failure::Refused(CatalogRefusal::BatchIdReused(id.to_string())));
                 }
                 let at = first.result.applied_at;
                 (BatchOutcome::Replayed(first.result), at)
@@ -119,7 +115,7 @@ impl PriceStore for DynamoStore {
             let mut sets: Vec<(String, AttributeValue)> = Vec::new();
             for a in new.iter().filter(|a| kept.contains(&adjustment_attr(&a.id))) {
                 let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(AdjustmentItem::of(a))
-                    .map_err(|e| damaged("price schedule", e))?;
+                    .map_err(|e| damaged("price schedule", &format!("{sku}/{sk}"), e))?;
                 sets.push((adjustment_attr(&a.id), value));
             }
             let removes: Vec<String> = old

@@ -65,7 +65,10 @@ impl DynamoStore {
                         if shards.len() <= i {
                             shards.resize(i + 1, StockShard::default());
                         }
-                        shards[i] = StockShard { on_hand: number(&item, "onHand"), writes: number(&item, "writes").max(0) as u64 };
+                        shards[i] = StockShard {
+                            on_hand: number("stock", &item, "onHand")?,
+                            writes: number("stock", &item, "writes")?.max(0) as u64,
+                        };
                     }
                     Ok(shards)
                 }
@@ -103,7 +106,7 @@ impl DynamoStore {
         };
         let mut skus = string_set(item, "holders")
             .iter()
-            .map(|h| Sku::parse(h).map_err(|e| damaged("barcode", e)))
+            .map(|h| Sku::parse(h).map_err(|e| damaged("barcode", barcode.as_str(), e)))
             .collect::<StoreResult<Vec<Sku>>>()?;
         skus.sort();
         Ok((!skus.is_empty()).then_some(skus))
@@ -115,8 +118,14 @@ pub(super) fn schedule_adjustments(item: &Item) -> StoreResult<Vec<PriceAdjustme
         .filter(|(name, _)| name.starts_with(ADJUSTMENT_ATTR))
         .map(|(_, value)| {
             let a: AdjustmentItem = serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone())
-                .map_err(|e| damaged("price schedule", e))?;
+                .map_err(|e| damaged("price schedule", &item_key(item), e))?;
             a.adjustment()
         })
         .collect()
+}
+
+impl crate::store::Stores for DynamoStore {
+    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
+        self.get_store(id).await
+    }
 }

@@ -11,15 +11,15 @@ use super::schema::*;
 use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, Task, backoff, build_err, busy, put, rand_u32};
 use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
-use crate::domain::stock::{StockShard, out_of_stock, padded_levels, plan_take, total_on_hand};
-use crate::domain::{Barcode, DomainError, IdempotencyKey, Shortage, Sku, StockPolicy, Store, StoreId};
+use crate::domain::stock::{StockShard, padded_levels, plan_take, total_on_hand};
+use crate::domain::{Barcode, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
 use crate::store::{
-    BasketReading, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, PendingSale, SalesStore, StoreResult,
+    BasketReading, Claim, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, PendingSale, SalesStore, StoreResult,
 };
 
 impl DynamoStore {
     /// The store's next receipt number: an atomic `ADD` (a refused sale leaves a gap).
-    async fn next_receipt_sequence(&self, store: &StoreId) -> StoreResult<i64> {
+    async fn next_receipt_sequence(&self, store: &StoreId) -> StoreResult<u64> {
         let out = self
             .client
             .update_item()
@@ -32,21 +32,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| unavailable("UpdateItem", e))?;
-        Ok(out.attributes.as_ref().map_or(1, |a| number(a, "sequence")).max(1))
-    }
-
-    fn reserve_sequence(&self, store: &StoreId, key_: &IdempotencyKey, sequence: i64) {
-        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        // A claim whose sale never came (a crash, a refusal not released) is forgotten.
-        if reserved.len() > 1000 {
-            reserved.retain(|_, (_, at)| at.elapsed() < IN_PROGRESS_EXPIRY.to_std().unwrap_or_default());
-        }
-        reserved.insert((store.to_string(), key_.to_string()), (sequence, std::time::Instant::now()));
-    }
-
-    fn reserved_sequence(&self, store: &StoreId, key_: &IdempotencyKey) -> Option<i64> {
-        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        reserved.remove(&(store.to_string(), key_.to_string())).map(|(s, _)| s)
+        let sequence = match &out.attributes {
+            Some(a) => number("receipt counter", a, "sequence")?,
+            None => 1,
+        };
+        Ok(sequence.max(1) as u64)
     }
 
     /// The shard this take of the (store, sku) starts at: its next turn, round robin.
@@ -73,10 +63,6 @@ fn key_claim(item: KeyItem) -> KeyClaim {
 }
 
 impl SalesStore for DynamoStore {
-    async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
-        self.get_store(id).await
-    }
-
     /// One conditional put: taken when the key is new, or its record has expired by its own
     /// timestamps (TTL deletes late, so it decides nothing).
     async fn claim_sale_key(
@@ -113,16 +99,12 @@ impl SalesStore for DynamoStore {
             .expression_attribute_values(":old", n((now - KEY_RETENTION).timestamp_millis()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send();
-        // The receipt number is taken in the same wave, so that the commit is one request.
+        // The receipt number is taken in the same wave, so that the commit is one request; it
+        // travels to the commit in the claim (if taking it failed, the commit takes one).
         let (result, sequence) = tokio::join!(claim, self.next_receipt_sequence(store));
-        let claimed = |this: &Self| {
-            if let Ok(sequence) = sequence {
-                this.reserve_sequence(store, key_, sequence);
-            }
-            Ok(KeyClaim::Claimed)
-        };
+        let claimed = Claim { receipt_sequence: sequence.ok() };
         match result {
-            Ok(_) => claimed(self),
+            Ok(_) => Ok(KeyClaim::Claimed(claimed)),
             Err(e) => {
                 let held = match e.as_service_error() {
                     Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
@@ -135,13 +117,13 @@ impl SalesStore for DynamoStore {
                     // Released between the put and this read: the retry will find it free.
                     None => match self.get(&self.tables.idempotency, key(pk, None)).await? {
                         Some(i) => i,
-                        None => return Err(DomainError::InProgress),
+                        None => return Ok(KeyClaim::InProgress { fingerprint: fingerprint.to_owned() }),
                     },
                 };
                 let held: KeyItem = from_item("idempotency key", held)?;
                 // Our own put, applied, its answer lost and the request sent again.
                 if held.state == IN_PROGRESS && held.claim.as_deref() == Some(token.as_str()) {
-                    return claimed(self);
+                    return Ok(KeyClaim::Claimed(claimed));
                 }
                 Ok(key_claim(held))
             }
@@ -149,7 +131,6 @@ impl SalesStore for DynamoStore {
     }
 
     async fn release_sale_key(&self, store: &StoreId, key_: &IdempotencyKey) -> StoreResult<()> {
-        self.reserved_sequence(store, key_);
         let result = self
             .client
             .delete_item()
@@ -205,29 +186,29 @@ impl SalesStore for DynamoStore {
 
     /// With the receipt number the claim took (else one `ADD` first), one transaction: the sale item, the key completed with its receipt (only if still
     /// ours), and the stock it takes, strict stock only where it covers the take.
-    async fn commit_sale(&self, pending: PendingSale) -> StoreResult<Arc<SaleRecord>> {
+    async fn commit_sale(&self, pending: PendingSale) -> Result<Arc<SaleRecord>, Failure<SaleRefusal>> {
         let store_id = pending.store.store_id.clone();
         let takes = pending.basket.takes.clone();
         let strict: Vec<_> = takes.iter().filter(|t| t.policy == StockPolicy::Strict).collect();
         if strict.len() + 2 > MAX_TRANSACTION {
-            return Err(DomainError::Invalid(format!(
+            return Err(Invalid::request(format!(
                 "a sale may take at most {} strict-stock commodities",
                 MAX_TRANSACTION - 2
-            )));
+            ))
+            .into());
         }
         let tracked: Vec<_> = takes.iter().filter(|t| t.policy != StockPolicy::Strict).collect();
         let strict_skus: Vec<Sku> = strict.iter().map(|t| t.sku.clone()).collect();
         let partitions: Vec<String> = strict.iter().map(|t| stock_pk(&store_id, &t.sku)).collect();
 
-        let reserved = self.reserved_sequence(&store_id, &pending.key).map(|s| Ok(s));
-        let sequence = match reserved {
+        let sequence = match pending.claim.receipt_sequence {
             Some(s) => s,
-            None => self.next_receipt_sequence(&store_id).await,
-        }?;
+            None => self.next_receipt_sequence(&store_id).await?,
+        };
         let key_pk = sale_key_pk(&store_id, &pending.key);
         let record = Arc::new(record_sale(
             pending.sale_id,
-            sequence.max(1) as u64,
+            sequence.max(1),
             &pending.store,
             &pending.sale,
             pending.basket,
@@ -252,14 +233,15 @@ impl SalesStore for DynamoStore {
                 self.note_sold_out(&partitions, levels);
             }
             if !shortages.is_empty() {
-                return Err(out_of_stock(shortages));
+                return Err(Failure::Refused(SaleRefusal::OutOfStock { shortages }));
             }
             if tx.len() > MAX_TRANSACTION {
-                return Err(DomainError::Invalid(format!(
+                return Err(Invalid::request(format!(
                     "this sale's strict stock spans {} stock items; at most {} at once",
                     tx.len() - 2,
                     MAX_TRANSACTION - 2
-                )));
+                ))
+                .into());
             }
             // Tracked stock fills the transaction's room; beyond that it follows the commit.
             let room = MAX_TRANSACTION - tx.len();
@@ -285,11 +267,11 @@ impl SalesStore for DynamoStore {
         Ok(record)
     }
 
-    async fn sale(&self, store: &StoreId, sale_id: &str) -> StoreResult<Option<Receipt>> {
-        let Some(item) = self.get(&self.tables.sales, key(store.as_str(), Some(sale_id))).await? else {
+    async fn sale(&self, store: &StoreId, sale_id: &SaleId) -> StoreResult<Option<Receipt>> {
+        let Some(item) = self.get(&self.tables.sales, key(store.as_str(), Some(sale_id.as_str()))).await? else {
             return Ok(None);
         };
-        let record = crate::store::sale_item::sale_from_item(item.into()).map_err(|e| damaged("sale", e))?;
+        let record = crate::store::sale_item::sale_from_item(item.into())?;
         Ok(Some(record.receipt))
     }
 }
@@ -317,7 +299,7 @@ impl DynamoStore {
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let sale_item: Item = crate::store::sale_item::sale_item(record).into();
         let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
-            .map_err(|e| damaged("receipt", e))?;
+            .map_err(|e| damaged("receipt", record.receipt.sale_id.as_str(), e))?;
 
         let mut tx = vec![put(&self.tables.sales, sale_item, Some("attribute_not_exists(pk)"))?];
         let complete = Update::builder()
@@ -394,7 +376,7 @@ impl DynamoStore {
         key_pk: &str,
         fingerprint: &str,
         record: &SaleRecord,
-    ) -> StoreResult<AfterCancel> {
+    ) -> Result<AfterCancel, Failure<SaleRefusal>> {
         if cancelled.failed_condition(1) {
             // Read the key back rather than trust the reason's index (emulators differ): if
             // it is no longer ours in progress, another attempt took it over and records it.
@@ -409,11 +391,11 @@ impl DynamoStore {
             }
             let ours = held.is_some_and(|k| k.state == IN_PROGRESS && k.fingerprint == fingerprint);
             if !ours {
-                return Err(DomainError::InProgress);
+                return Err(Failure::Refused(SaleRefusal::InProgress));
             }
         }
         if attempt + 1 == ATTEMPTS {
-            return Err(busy());
+            return Err(busy().into());
         }
         if (2..items).any(|i| cancelled.failed_condition(i)) {
             // A shard ran dry under this take: read every shard and plan again.
@@ -421,7 +403,7 @@ impl DynamoStore {
         }
         if !cancelled.only_conflicts() {
             tracing::error!(reasons = ?cancelled.reasons.iter().map(|r| &r.0).collect::<Vec<_>>(), "a sale's transaction was cancelled");
-            return Err(busy());
+            return Err(busy().into());
         }
         Ok(AfterCancel::BackOff)
     }

@@ -13,10 +13,10 @@ use crate::domain::report::StoreDay;
 use crate::domain::sale::Receipt;
 use crate::domain::time::{instant, optional_instant};
 use crate::domain::{
-    Barcode, BatchId, Commodity, DomainError, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId,
+    Barcode, BatchId, Commodity, Money, PriceAdjustment, RegionId, Sku, StockPolicy, StockShards, Store, StoreId,
     Unit,
 };
-use crate::store::PriceBatchResult;
+use crate::store::{PriceBatchResult, StoreError};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -41,23 +41,37 @@ pub fn key(pk: impl Into<String>, sk: Option<&str>) -> Item {
     k
 }
 
-pub fn damaged(what: &str, e: impl std::fmt::Display) -> DomainError {
-    tracing::error!(error = %e, "a stored {what} item cannot be read");
-    DomainError::Unavailable(format!("a stored {what} cannot be read"))
+/// A stored `what` (an item kind: "store", "commodity", ...) at `key` that does not hold what
+/// this code writes there.
+pub fn damaged(what: &str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::damaged(what, key, e.to_string())
 }
 
-pub fn to_item<T: Serialize>(what: &str, value: &T) -> Result<Item, DomainError> {
-    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|e| damaged(what, e))
+/// An item's key as text (`pk` or `pk/sk`), to name it in an error.
+pub fn item_key(item: &Item) -> String {
+    match (string(item, "pk"), string(item, "sk")) {
+        (Some(pk), Some(sk)) => format!("{pk}/{sk}"),
+        (Some(pk), None) => pk.to_owned(),
+        _ => "?".to_owned(),
+    }
 }
 
-pub fn from_item<T: for<'de> Deserialize<'de>>(what: &str, item: Item) -> Result<T, DomainError> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| damaged(what, e))
+pub fn to_item<T: Serialize>(what: &str, value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|e| damaged(what, "(not written)", e))
 }
 
-pub fn number(item: &Item, name: &str) -> i64 {
+pub fn from_item<T: for<'de> Deserialize<'de>>(what: &str, item: Item) -> Result<T, StoreError> {
+    let key = item_key(&item);
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| damaged(what, &key, e))
+}
+
+/// A number attribute of a stored `what`: 0 when the item has none (never written), an error
+/// naming the item when it holds something else.
+pub fn number(what: &str, item: &Item, name: &str) -> Result<i64, StoreError> {
     match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
-        _ => 0,
+        None => Ok(0),
+        Some(AttributeValue::N(v)) => v.parse().map_err(|e| damaged(what, &item_key(item), format_args!("{name}: {e}"))),
+        Some(other) => Err(damaged(what, &item_key(item), format_args!("{name} is not a number: {other:?}"))),
     }
 }
 
@@ -96,10 +110,11 @@ impl StoreItem {
         }
     }
 
-    pub fn store(self) -> Result<Store, DomainError> {
-        let id = StoreId::parse(&self.pk).map_err(|e| damaged("store", e))?;
-        let region = RegionId::parse(&self.region).map_err(|e| damaged("store", e))?;
-        Store::new(id, &self.name, region, Some(&self.timezone)).map_err(|e| damaged("store", e))
+    pub fn store(self) -> Result<Store, StoreError> {
+        let bad = |e: crate::domain::Invalid| damaged("store", &self.pk, e);
+        let id = StoreId::parse(&self.pk).map_err(bad)?;
+        let region = RegionId::parse(&self.region).map_err(bad)?;
+        Store::new(id, &self.name, region, Some(&self.timezone)).map_err(bad)
     }
 }
 
@@ -147,23 +162,25 @@ impl CommodityItem {
             category: c.category.clone(),
             stock_policy: c.stock_policy,
             allow_shared_barcodes: c.allow_shared_barcodes,
-            stock_shards: c.stock_shards_setting,
-            stock_shards_max: widest.max(c.stock_shards()),
+            stock_shards: c.stock_shards_setting.map(StockShards::get),
+            stock_shards_max: widest.max(c.stock_shards().get()),
             version,
         }
     }
 
-    pub fn commodity(self) -> Result<Commodity, DomainError> {
+    pub fn commodity(self) -> Result<Commodity, StoreError> {
+        let bad = |e: crate::domain::Invalid| damaged("commodity", &self.pk, e);
+        let stock_shards_setting = self.stock_shards.map(|k| StockShards::parse(i64::from(k))).transpose().map_err(bad)?;
         Ok(Commodity {
-            sku: Sku::parse(&self.pk).map_err(|e| damaged("commodity", e))?,
+            sku: Sku::parse(&self.pk).map_err(bad)?,
             name: self.name.into(),
             unit: self.unit,
-            tax_rate: TaxRate::new(self.tax_rate_bp).map_err(|e| damaged("commodity", e))?,
+            tax_rate: TaxRate::new(self.tax_rate_bp).map_err(bad)?,
             barcodes: self.barcodes.into_iter().map(Barcode::from_stored).collect(),
             category: self.category,
             stock_policy: self.stock_policy,
             allow_shared_barcodes: self.allow_shared_barcodes,
-            stock_shards_setting: self.stock_shards,
+            stock_shards_setting,
         })
     }
 }
@@ -236,8 +253,9 @@ impl AdjustmentItem {
         }
     }
 
-    pub fn adjustment(self) -> Result<PriceAdjustment, DomainError> {
-        let bad = |e: DomainError| damaged("price adjustment", e);
+    pub fn adjustment(self) -> Result<PriceAdjustment, StoreError> {
+        let at = format!("{}#{}", self.batch_id, self.index);
+        let bad = |e: crate::domain::Invalid| damaged("price adjustment", &at, e);
         Ok(PriceAdjustment {
             id: AdjustmentId { batch_id: BatchId::parse(&self.batch_id).map_err(bad)?, index: self.index },
             sku: Sku::parse(&self.sku).map_err(bad)?,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::schema::*;
 use super::{DynamoStore, unavailable};
-use crate::domain::{DomainError, Sku, StoreId};
-use crate::store::StoreResult;
+use crate::domain::{Sku, StoreId};
+use crate::store::{StoreError, StoreResult};
 
 pub(super) type Task = Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>;
 
@@ -22,13 +22,13 @@ pub(super) const ATTEMPTS: u32 = 8;
 /// Items one TransactWriteItems may hold.
 pub(super) const MAX_TRANSACTION: usize = 100;
 
-pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> DomainError {
+pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     tracing::error!(error = %e, "a DynamoDB request could not be built");
-    DomainError::Unavailable("the database is unavailable".to_owned())
+    StoreError::Unavailable("the database is unavailable".to_owned())
 }
 
-pub(super) fn busy() -> DomainError {
-    DomainError::Unavailable("the database is busy".to_owned())
+pub(super) fn busy() -> StoreError {
+    StoreError::Unavailable("the database is busy".to_owned())
 }
 
 pub(super) async fn backoff(attempt: u32) {
@@ -63,7 +63,7 @@ impl Cancelled {
     }
 }
 
-fn cancelled(err: SdkError<TransactWriteItemsError, HttpResponse>) -> Result<Cancelled, DomainError> {
+fn cancelled(err: SdkError<TransactWriteItemsError, HttpResponse>) -> Result<Cancelled, StoreError> {
     if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error() {
         let reasons = e
             .cancellation_reasons()

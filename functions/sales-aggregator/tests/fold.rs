@@ -53,7 +53,7 @@ fn expected(sales: &[Arc<SaleRecord>]) -> std::collections::BTreeMap<(StoreId, N
 
 async fn assert_days(store: &MemoryStore, sales: &[Arc<SaleRecord>]) {
     for ((store_id, day), want) in expected(sales) {
-        let got = store.store_day(&store_id, day).await.unwrap();
+        let got = store.store_day(&store_id, day.into()).await.unwrap();
         assert_eq!(got.as_ref(), Some(&want), "{store_id} {day}");
     }
 }
@@ -68,7 +68,7 @@ async fn a_batch_of_committed_sales_folds_each_into_its_store_day() {
 
     // Spelled out for the first business day of S001: three sales, the receipts' sums.
     let first = &sales[0].receipt;
-    let day = till.shop.store.store_day(&first.store_id, first.business_day).await.unwrap().unwrap();
+    let day = till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap().unwrap();
     let same_day: Vec<&SaleRecord> =
         sales.iter().map(|s| &**s).filter(|s| s.receipt.store_id == first.store_id && s.receipt.business_day == first.business_day).collect();
     assert_eq!(same_day.len(), 3);
@@ -83,7 +83,7 @@ async fn a_batch_of_committed_sales_folds_each_into_its_store_day() {
     let late = &sales[3].receipt;
     assert_eq!(late.business_day, (earlier_2330_utc() + Duration::days(1)).date_naive());
     assert_ne!(late.business_day, first.business_day);
-    let next = till.shop.store.store_day(&late.store_id, late.business_day).await.unwrap().unwrap();
+    let next = till.shop.store.store_day(&late.store_id, late.business_day.into()).await.unwrap().unwrap();
     assert_eq!((next.sales_count, next.by_hour[7].sales_count, next.gross_amount.0), (1, 1, 1299));
 }
 
@@ -171,7 +171,7 @@ async fn modify_and_remove_records_are_ignored() {
     assert!(response.batch_item_failures.is_empty());
     assert_days(&till.shop.store, &sales[..1]).await;
     let first = &sales[0].receipt;
-    let day = till.shop.store.store_day(&first.store_id, first.business_day).await.unwrap().unwrap();
+    let day = till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap().unwrap();
     assert_eq!((day.sales_count, day.gross_amount.0), (1, 4247));
 }
 
@@ -182,5 +182,5 @@ async fn an_empty_batch_folds_nothing() {
     let response = aggregator.fold(event(Vec::<Value>::new())).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     let first = &sales[0].receipt;
-    assert_eq!(till.shop.store.store_day(&first.store_id, first.business_day).await.unwrap(), None);
+    assert_eq!(till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap(), None);
 }

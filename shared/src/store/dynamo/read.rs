@@ -1,15 +1,17 @@
-//! Reads several ports share: an item by key, a store, a commodity, a sku's stock shards, and
+//! Reads several ports share: an item by key, many keys in one wave (`batch_get`), a query, a store, a commodity, a sku's stock shards, and
 //! what a batch read found of commodities, price schedules and barcode holders. Touches the
 //! stores, commodities, stock, prices and barcodes tables.
 
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::schema::*;
-use super::{DynamoStore, Found, in_parallel, unavailable};
+use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::stock::StockShard;
 use crate::domain::{Barcode, Commodity, PriceAdjustment, Sku, Store, StoreId};
-use crate::store::{Schedule, StoreResult};
+use crate::store::{Schedule, StoreError, StoreResult};
 
 impl DynamoStore {
     pub(super) async fn get(&self, table: &str, key: Item) -> StoreResult<Option<Item>> {
@@ -127,5 +129,118 @@ pub(super) fn schedule_adjustments(item: &Item) -> StoreResult<Vec<PriceAdjustme
 impl crate::store::Stores for DynamoStore {
     async fn store(&self, id: &StoreId) -> StoreResult<Option<Store>> {
         self.get_store(id).await
+    }
+}
+
+/// Items found by `batch_get`, by (table, pk, sk or "").
+pub(crate) type Found = HashMap<(String, String, String), Item>;
+
+fn key_of(table: &str, item: &Item) -> (String, String, String) {
+    let pk = string(item, "pk").unwrap_or_default().to_owned();
+    let sk = string(item, "sk").unwrap_or_default().to_owned();
+    (table.to_owned(), pk, sk)
+}
+
+impl DynamoStore {
+    /// Strongly consistent reads of many keys across tables: chunks of 100 keys, all chunks in
+    /// one wave, unprocessed keys retried with backoff.
+    pub(crate) async fn batch_get(&self, keys: Vec<(String, Item)>) -> StoreResult<Found> {
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<(String, Item)> = keys.into_iter().filter(|(t, k)| seen.insert(key_of(t, k))).collect();
+        let chunks: Vec<Vec<(String, Item)>> = keys.chunks(100).map(|c| c.to_vec()).collect();
+        let futures = chunks
+            .into_iter()
+            .map(|chunk| {
+                let client = self.client.clone();
+                async move {
+                    let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
+                    let mut grouped: HashMap<String, Vec<Item>> = HashMap::new();
+                    for (table, key) in chunk {
+                        grouped.entry(table).or_default().push(key);
+                    }
+                    for (table, keys) in grouped {
+                        let ka = KeysAndAttributes::builder()
+                            .set_keys(Some(keys))
+                            .consistent_read(true)
+                            .build()
+                            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                        request.insert(table, ka);
+                    }
+                    let mut found = Vec::new();
+                    for attempt in 0..8u32 {
+                        let out = client
+                            .batch_get_item()
+                            .set_request_items(Some(request))
+                            .send()
+                            .await
+                            .map_err(|e| unavailable("BatchGetItem", e))?;
+                        for (table, items) in out.responses.unwrap_or_default() {
+                            found.extend(items.into_iter().map(|i| (table.clone(), i)));
+                        }
+                        match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                            None => return Ok(found),
+                            Some(rest) => {
+                                request = rest;
+                                tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                            }
+                        }
+                    }
+                    tracing::warn!("BatchGetItem left keys unprocessed after every retry");
+                    Err(StoreError::Unavailable("the database is busy".to_owned()))
+                }
+            })
+            .collect();
+        let mut out = Found::new();
+        for chunk in in_parallel(futures).await? {
+            for (table, item) in chunk {
+                out.insert(key_of(&table, &item), item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of a query (or scan, `key_condition` None), following pages.
+    pub(crate) async fn query_all(
+        &self,
+        table: &str,
+        key_condition: Option<(&str, HashMap<String, aws_sdk_dynamodb::types::AttributeValue>)>,
+    ) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = match &key_condition {
+                Some((condition, values)) => {
+                    let o = self
+                        .client
+                        .query()
+                        .table_name(table)
+                        .key_condition_expression(*condition)
+                        .set_expression_attribute_values(Some(values.clone()))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| unavailable("Query", e))?;
+                    (o.items, o.last_evaluated_key)
+                }
+                None => {
+                    let o = self
+                        .client
+                        .scan()
+                        .table_name(table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| unavailable("Scan", e))?;
+                    (o.items, o.last_evaluated_key)
+                }
+            };
+            out.extend(page.0.unwrap_or_default());
+            match page.1.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
     }
 }

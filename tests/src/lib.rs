@@ -41,10 +41,10 @@ pub fn retail_local_bin() -> PathBuf {
     bin
 }
 
-/// A free loopback port for a server a test starts (see `retail_local::ports`: not `bind(0)`,
+/// A free loopback port for a server a test starts (see `retail_local::loopback`: not `bind(0)`,
 /// whose just-released ports two tests starting at once could both be given).
 pub fn free_port() -> u16 {
-    retail_local::ports::loopback_port().expect("a free loopback port")
+    retail_local::loopback::loopback_port().expect("a free loopback port")
 }
 
 /// How `retail-local` runs the functions in a suite: every end-to-end test runs in each mode.

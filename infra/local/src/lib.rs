@@ -21,7 +21,7 @@ pub mod dynamo_stream;
 pub mod emulator;
 pub mod environment;
 pub mod event;
-pub mod ports;
+pub mod loopback;
 pub mod functions;
 mod gateway;
 pub mod routes;

@@ -41,10 +41,10 @@ pub fn retail_local_bin() -> PathBuf {
     bin
 }
 
-/// A free loopback port for a server a test starts (see `retail_local::ports`: not `bind(0)`,
+/// A free loopback port for a server a test starts (see `retail_local::loopback`: not `bind(0)`,
 /// whose just-released ports two tests starting at once could both be given).
 pub fn free_port() -> u16 {
-    retail_local::ports::loopback_port().expect("a free loopback port")
+    retail_local::loopback::loopback_port().expect("a free loopback port")
 }
 
 /// How `retail-local` runs the functions in a suite: every end-to-end test runs in each mode.
@@ -83,8 +83,9 @@ pub fn runtime_interface_emulator() -> PathBuf {
     rie
 }
 
-/// A running `retail-local`, stopped when dropped (with the moto it runs on, if any).
-pub struct LocalApi {
+/// A `retail-local` child process serving on a loopback port, stopped when dropped (with the moto
+/// it runs on, if any). In-process, `retail_local::spawn` serves a `retail_local::LocalApi` instead.
+pub struct SpawnedApi {
     child: Child,
     pub addr: SocketAddr,
     pub base: String,
@@ -97,7 +98,7 @@ pub struct LocalApi {
     seed_slice: Option<PathBuf>,
 }
 
-impl LocalApi {
+impl SpawnedApi {
     /// Starts `retail-local serve` on a free loopback port with `extra` flags and waits until it
     /// answers (embedded store).
     pub fn spawn(extra: &[&str]) -> Self {
@@ -125,7 +126,7 @@ impl LocalApi {
     }
 
     /// In a DynamoDB mode, with the fault layer between the functions and moto (rates zero
-    /// until [`LocalApi::fault_control`] is told otherwise).
+    /// until [`SpawnedApi::fault_control`] is told otherwise).
     pub fn spawn_with_faults(mode: Mode, extra: &[&str]) -> Self {
         assert_ne!(mode, Mode::Embedded, "the embedded store has no DynamoDB to fault");
         Self::spawn_with(mode, extra, true)
@@ -161,7 +162,7 @@ impl LocalApi {
             }
         };
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("retail-local starts");
-        let mut api = LocalApi { child, addr, base: format!("http://{addr}"), template, mode, moto, faults: proxy, seed_slice: None };
+        let mut api = SpawnedApi { child, addr, base: format!("http://{addr}"), template, mode, moto, faults: proxy, seed_slice: None };
         // On moto, seeding and starting the emulators take seconds; the embedded store is quick.
         api.wait_ready(if mode == Mode::Embedded { Duration::from_secs(30) } else { Duration::from_secs(180) });
         api
@@ -225,7 +226,7 @@ fn jwks_answers(addr: &SocketAddr) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-impl Drop for LocalApi {
+impl Drop for SpawnedApi {
     fn drop(&mut self) {
         // SIGTERM first, so retail-local stops its emulator processes itself; then make sure.
         #[cfg(unix)]

@@ -2,9 +2,9 @@
 //! the evening is played and the books balance.
 
 use retail_tests::harness::{Evening, Faults, play};
-use retail_tests::{LocalApi, Mode, workspace_root};
+use retail_tests::{Mode, SpawnedApi, workspace_root};
 
-fn small(api: &LocalApi) -> Evening {
+fn small(api: &SpawnedApi) -> Evening {
     Evening {
         api: api.base.clone(),
         template: workspace_root().join("template.yaml"),
@@ -22,7 +22,7 @@ fn small(api: &LocalApi) -> Evening {
 }
 
 async fn a_small_evening_balances_the_books(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let evening = small(&api);
     let outcome = play(&evening).await.expect("the evening is set up");
     outcome.print();
@@ -52,7 +52,7 @@ retail_tests::in_mode!(moto, Moto, a_small_evening_balances_the_books);
 /// `kind` (and with every kind at once for "all"). Tills retry with the same key; the books
 /// must balance, every answered sale exist once, and the faults must really have happened.
 async fn a_drill(mode: Mode, kinds: &[&str], rate: f64) {
-    let api = LocalApi::spawn_with_faults(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_with_faults(mode, &["--no-seed"]);
     let rates = kinds.iter().map(|k| ((*k).to_owned(), rate)).collect();
     let evening = Evening { faults: Some(Faults { control: api.fault_control().expect("a fault layer"), rates }), ..small(&api) };
     let outcome = play(&evening).await.expect("the evening is set up");

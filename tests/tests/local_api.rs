@@ -1,7 +1,7 @@
 //! End to end: the release `retail-local` on a free loopback port, spoken to over HTTP as a
 //! till, a store manager and head office would.
 
-use retail_tests::{LocalApi, Mode, answer, client};
+use retail_tests::{Mode, SpawnedApi, answer, client};
 use serde_json::{Value, json};
 
 fn ean13(body12: &str) -> String {
@@ -10,7 +10,7 @@ fn ean13(body12: &str) -> String {
 }
 
 async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let url = api.url("/stores/S001/commodities/MILK-1L");
 
@@ -38,7 +38,7 @@ async fn the_gateway_refuses_missing_and_bad_tokens_and_unknown_routes(mode: Mod
 }
 
 async fn a_till_scans_the_seeded_catalog(mode: Mode) {
-    let api = LocalApi::spawn_seeded(mode);
+    let api = SpawnedApi::spawn_seeded(mode);
     let c = client();
     let token = api.token("pos", Some("S001"));
 
@@ -77,7 +77,7 @@ async fn a_till_scans_the_seeded_catalog(mode: Mode) {
 }
 
 async fn head_office_pushes_a_price_and_every_till_sees_it(mode: Mode) {
-    let api = LocalApi::spawn_seeded(mode);
+    let api = SpawnedApi::spawn_seeded(mode);
     let c = client();
     let ho = api.token("headoffice", None);
     let till = api.token("pos", Some("S002"));
@@ -115,7 +115,7 @@ async fn head_office_pushes_a_price_and_every_till_sees_it(mode: Mode) {
 }
 
 async fn the_seeded_day_opens_as_a_report(mode: Mode) {
-    let api = LocalApi::spawn_seeded(mode);
+    let api = SpawnedApi::spawn_seeded(mode);
     let c = client();
     let sales: Value = serde_json::from_slice(&std::fs::read(api.seed_dir().join("sales.json")).unwrap()).unwrap();
     let seeded = sales.as_array().unwrap().iter().filter(|s| s["storeId"] == "S001").count();
@@ -139,7 +139,7 @@ async fn the_seeded_day_opens_as_a_report(mode: Mode) {
 }
 
 async fn a_new_store_and_commodity_are_set_up_and_stocked(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let ho = api.token("headoffice", None);
     let manager = api.token("store", Some("N001"));
@@ -181,7 +181,7 @@ async fn a_new_store_and_commodity_are_set_up_and_stocked(mode: Mode) {
 }
 
 async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let ho = api.token("headoffice", None);
     let big = format!("{{\"batchId\":\"big\",\"adjustments\":[],\"pad\":\"{}\"}}", "x".repeat(1_100_000));
@@ -194,7 +194,7 @@ async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there(mode: M
 /// DynamoDB stops answering mid-evening: a till gets 503 with Retry-After within seconds (the
 /// SDK's bounded retries, then the timeouts), never a hang, a 500 or AWS's error text.
 async fn a_database_that_went_away_is_503_with_retry_after(mode: Mode) {
-    let mut api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let mut api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     let ho = api.token("headoffice", None);
     let a = answer(c.put(api.url("/stores/S001")).bearer_auth(&ho).json(&json!({"name": "One", "region": "EAST"})).send().await.unwrap()).await;

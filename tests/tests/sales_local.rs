@@ -2,7 +2,7 @@
 //! reports fed from the sales stream equal to the sum of the receipts, and the rushes a flash
 //! sale brings (retries with one key, many tills on a strict item).
 
-use retail_tests::{LocalApi, Mode, answer, client};
+use retail_tests::{Mode, SpawnedApi, answer, client};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ fn ean13(body12: &str) -> String {
 }
 
 /// A store and a small catalog, set up over HTTP as head office would.
-async fn shop(api: &LocalApi, c: &reqwest::Client) {
+async fn shop(api: &SpawnedApi, c: &reqwest::Client) {
     let ho = api.token("headoffice", None);
     let put = |path: String, body: Value| c.put(api.url(&path)).bearer_auth(&ho).json(&body).send();
     assert_eq!(put("/stores/E2E".into(), json!({"name": "E2E", "region": "EAST", "timezone": "Asia/Shanghai"})).await.unwrap().status(), 201);
@@ -40,12 +40,12 @@ async fn shop(api: &LocalApi, c: &reqwest::Client) {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
-async fn sell(api: &LocalApi, c: &reqwest::Client, token: &str, key: &str, body: &Value) -> retail_tests::Answer {
+async fn sell(api: &SpawnedApi, c: &reqwest::Client, token: &str, key: &str, body: &Value) -> retail_tests::Answer {
     answer(c.post(api.url("/stores/E2E/sales")).bearer_auth(token).header("Idempotency-Key", key).json(body).send().await.unwrap()).await
 }
 
 async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -148,7 +148,7 @@ async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts(mod
 }
 
 async fn twenty_retries_with_one_key_record_one_sale(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -170,7 +170,7 @@ async fn twenty_retries_with_one_key_record_one_sale(mode: Mode) {
 }
 
 async fn fifty_tills_on_a_strict_item_with_ten_in_stock_sell_exactly_ten(mode: Mode) {
-    let api = LocalApi::spawn_in(mode, &["--no-seed"]);
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
     let c = client();
     shop(&api, &c).await;
     let till = api.token("pos", Some("E2E"));
@@ -189,7 +189,7 @@ async fn fifty_tills_on_a_strict_item_with_ten_in_stock_sell_exactly_ten(mode: M
 }
 
 /// Sends every sale at once, each on its own task.
-async fn futures_join(api: &LocalApi, c: &reqwest::Client, token: &str, sales: Vec<(String, Value)>) -> Vec<retail_tests::Answer> {
+async fn futures_join(api: &SpawnedApi, c: &reqwest::Client, token: &str, sales: Vec<(String, Value)>) -> Vec<retail_tests::Answer> {
     let tasks: Vec<_> = sales
         .into_iter()
         .map(|(key, body)| {

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::api::LocalApi;
 use crate::authorizer::{DevKey, TokenRequest, key_path_for};
+use crate::functions::BENCH_HELLO_PATH;
+use crate::gateway::JWKS_PATH;
+use crate::options::{Backend, DEFAULT_TABLE_PREFIX, DynamoOptions, EmulatorOptions, Options};
 use crate::template::Template;
-use crate::{LocalApi, Options};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,7 +60,7 @@ struct ServeArgs {
     #[arg(long, value_name = "URL")]
     dynamodb_endpoint: Option<String>,
     /// Table names on the endpoint are PREFIX + the template's logical id (retail-SalesTable).
-    #[arg(long, value_name = "PREFIX", default_value = crate::DEFAULT_TABLE_PREFIX)]
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_TABLE_PREFIX)]
     table_prefix: String,
     /// Run every function's release binary under this AWS Lambda Runtime Interface Emulator
     /// (aws-lambda-rie) instead of its handler in-process; needs --dynamodb-endpoint.
@@ -73,7 +76,7 @@ struct ServeArgs {
 }
 
 /// The backend the flags ask for (`AWS_ENDPOINT_URL_DYNAMODB` stands in for --dynamodb-endpoint).
-fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<crate::Backend, String> {
+fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<Backend, String> {
     let endpoint = args.dynamodb_endpoint.clone().or(env_endpoint.filter(|e| !e.is_empty()));
     let Some(endpoint) = endpoint else {
         if args.lambda_runtime_emulator.is_some() {
@@ -81,7 +84,7 @@ fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<crate::Back
                         functions in their own processes cannot share the embedded store"
                 .into());
         }
-        return Ok(crate::Backend::Embedded);
+        return Ok(Backend::Embedded);
     };
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(format!("--dynamodb-endpoint {endpoint:?} is not an http:// or https:// URL"));
@@ -104,14 +107,14 @@ fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<crate::Back
             if args.max_environments == 0 {
                 return Err("--max-environments must be at least 1".into());
             }
-            Some(crate::EmulatorOptions {
+            Some(EmulatorOptions {
                 emulator: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
                 functions_dir,
                 max_environments: args.max_environments,
             })
         }
     };
-    Ok(crate::Backend::Dynamo(crate::DynamoOptions { endpoint, table_prefix: args.table_prefix.clone(), emulator }))
+    Ok(Backend::Dynamo(DynamoOptions { endpoint, table_prefix: args.table_prefix.clone(), emulator }))
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +265,8 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
         Err(e) => usage_error(ErrorKind::ArgumentConflict, e),
     };
     let store_banner = match &backend {
-        crate::Backend::Embedded => "embedded store".to_owned(),
-        crate::Backend::Dynamo(d) => format!(
+        Backend::Embedded => "embedded store".to_owned(),
+        Backend::Dynamo(d) => format!(
             "DynamoDB at {}, tables {}*, {}",
             d.endpoint,
             d.table_prefix,
@@ -299,16 +302,16 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     banner += "  token     retail-local token --scope pos --store S001\n";
     banner +=
         "            (from the workspace: cargo run --release -p retail-local -- token --scope pos --store S001)\n";
-    banner += &format!("  jwks      http://{addr}{}\n", crate::JWKS_PATH);
+    banner += &format!("  jwks      http://{addr}{}\n", JWKS_PATH);
     if args.bench_hello {
-        banner += &format!("  bench     GET http://{addr}{}\n", crate::BENCH_HELLO_PATH);
+        banner += &format!("  bench     GET http://{addr}{}\n", BENCH_HELLO_PATH);
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
     drop(stdout);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(crate::serve(listener, api, async move {
+    let mut server = tokio::spawn(crate::server::serve(listener, api, async move {
         let _ = stopped.await;
     }));
     tokio::select! {
@@ -394,10 +397,10 @@ mod tests {
         let args = serve_args(&["--lambda-runtime-emulator", "/x/rie"]);
         let err = backend(&args, None).unwrap_err();
         assert!(err.contains("--dynamodb-endpoint"), "{err}");
-        let Ok(crate::Backend::Dynamo(d)) = backend(&args, Some("http://127.0.0.1:8000".into())) else { panic!("dynamo") };
+        let Ok(Backend::Dynamo(d)) = backend(&args, Some("http://127.0.0.1:8000".into())) else { panic!("dynamo") };
         assert_eq!((d.endpoint.as_str(), d.table_prefix.as_str()), ("http://127.0.0.1:8000", "retail-"));
         assert_eq!(d.emulator.unwrap().max_environments, 4);
-        assert!(matches!(backend(&serve_args(&[]), None), Ok(crate::Backend::Embedded)));
+        assert!(matches!(backend(&serve_args(&[]), None), Ok(Backend::Embedded)));
         let args = serve_args(&["--dynamodb-endpoint", "localhost:8000"]);
         assert!(backend(&args, None).unwrap_err().contains("not an http"));
         let args = serve_args(&["--dynamodb-endpoint", "http://h:1", "--table-prefix", "a b"]);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Semaphore;
 
-use crate::ports::loopback_port;
+use crate::loopback::loopback_port;
 
 /// The path the emulator serves invocations on (Lambda's Invoke API).
 pub const INVOCATIONS_PATH: &str = "/2015-03-31/functions/function/invocations";

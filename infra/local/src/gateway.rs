@@ -19,12 +19,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::StartError;
 use crate::authorizer::{DevKey, JwtAuthorizer, Unauthorized};
 use crate::event::{EventInput, lambda_request, v2_event};
 use crate::emulator::v2_response;
 use crate::functions::{BENCH_HELLO_PATH, BenchHello, Functions, Handler};
-use crate::routes::Router;
+use crate::routes::{RouteError, Router};
 use crate::template::{JwtConfig, Template};
 
 /// API Gateway's own payload limit. The functions refuse more than 1 MiB themselves, so
@@ -33,6 +32,22 @@ pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+
+/// Why the gateway cannot be built. Its own error rather than `StartError`, which also wraps
+/// seeding's errors: seeding goes through the gateway, so the gateway must not depend on it.
+/// `StartError` takes these over variant for variant.
+#[derive(Debug)]
+pub(crate) enum BuildError {
+    /// A route's binary is not among the functions at hand.
+    UnknownBinary { function: String, binary: String, known: String },
+    Routes(RouteError),
+}
+
+impl From<RouteError> for BuildError {
+    fn from(e: RouteError) -> Self {
+        BuildError::Routes(e)
+    }
+}
 
 pub(crate) struct Target {
     function: Handler,
@@ -52,7 +67,7 @@ impl Gateway {
         functions: &Functions,
         key: Arc<DevKey>,
         bench_hello: bool,
-    ) -> Result<Gateway, StartError> {
+    ) -> Result<Gateway, BuildError> {
         let mut authorizers: HashMap<JwtConfig, Arc<JwtAuthorizer>> = HashMap::new();
         let mut authorizer_for = |config: &Option<JwtConfig>| {
             config.as_ref().map(|c| {
@@ -65,7 +80,7 @@ impl Gateway {
         };
         let mut routes = Vec::with_capacity(template.routes.len() + 1);
         for decl in &template.routes {
-            let function = functions.get(&decl.binary).ok_or_else(|| StartError::UnknownBinary {
+            let function = functions.get(&decl.binary).ok_or_else(|| BuildError::UnknownBinary {
                 function: decl.function.clone(),
                 binary: decl.binary.clone(),
                 known: functions.names().collect::<Vec<_>>().join(", "),

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The table whose stream carries committed sales to the aggregator.
+pub const SALES_TABLE: &str = "SalesTable";
+
 /// How long the feed waits before looking again when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
 

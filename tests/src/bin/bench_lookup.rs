@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
-use retail_tests::{LocalApi, workspace_root};
+use retail_tests::{SpawnedApi, workspace_root};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ async fn main() {
     let skus: Vec<String> = seed.as_array().expect("a list").iter().take(200).map(|c| c["sku"].as_str().expect("sku").to_owned()).collect();
     let lookups: Vec<String> = skus.iter().map(|s| format!("/stores/S001/commodities/{s}")).collect();
 
-    let api = LocalApi::spawn(&["--bench-hello"]);
+    let api = SpawnedApi::spawn(&["--bench-hello"]);
     let token = api.token("pos", Some("S001"));
     let hello = vec!["/__bench/hello".to_owned()];
 

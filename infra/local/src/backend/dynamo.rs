@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::LocalApi;
 use crate::dynamo_stream::{StreamConsumer, feed_from_stream, streams_client_for};
 use crate::emulator::{EmulatedFunction, FunctionProcess};
 use crate::environment::function_environment;
+use crate::error::StartError;
 use crate::event::{EventInput, v2_event};
 use crate::functions::Functions;
+use crate::options::{DynamoOptions, EmulatorOptions, Options};
+use crate::stream::{self, SALES_TABLE};
 use crate::template::Template;
-use crate::{DynamoOptions, EmulatorOptions, LocalApi, Options, SALES_TABLE, StartError, stream};
 
 pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> Result<LocalApi, StartError> {
     let template = Template::load(&options.template)?;

@@ -1,0 +1,106 @@
+//! What an evening is: how many tills, stores and sales, the flash item and its stock, the
+//! faults to play under; checked before playing, and the names of the run's stores and items.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What to play. [`Evening::check`] refuses settings that make no evening.
+#[derive(Debug, Clone)]
+pub struct Evening {
+    /// The API's base URL (`http://127.0.0.1:3000`).
+    pub api: String,
+    /// The template the API serves: its JWT authorizer and development key sign the tokens.
+    pub template: PathBuf,
+    pub tills: usize,
+    pub stores: usize,
+    /// Checkouts each till rings up (each sent twice).
+    pub sales_per_till: usize,
+    /// Units of the flash-sale item in stock in each store.
+    pub flash_units_per_store: i64,
+    /// Share of baskets that want the flash-sale item, 0 to 1.
+    pub flash_share: f64,
+    /// How many items each store's flash stock is split over; None for the automatic choice.
+    pub flash_shards: Option<u16>,
+    /// Sales each till uploads in the offline burst at the end (0 to 100).
+    pub offline_per_till: usize,
+    /// Names this run's stores and commodities; also seeds the tills' choices.
+    pub run: u32,
+    /// Print a progress line on standard error while playing.
+    pub progress: bool,
+    /// A fault drill: the fault layer to switch on for the play phase (off again for the audit).
+    pub faults: Option<Faults>,
+}
+
+/// The fault layer's control URL and the rates to play under, each 0 to 1 (see
+/// tests/tools/fault_proxy.py): `throttle`, `delay`, `error`, `lost`.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub control: String,
+    pub rates: BTreeMap<String, f64>,
+}
+
+/// The track-policy commodities each store sells besides the flash item.
+pub(super) const CATALOG: usize = 24;
+/// Tracked stock per commodity per store: plenty, so only the flash item runs out.
+pub(super) const TRACKED_STOCK: i64 = 1_000_000;
+
+impl Evening {
+    pub fn check(&self) -> Result<(), String> {
+        if self.tills == 0 {
+            return Err("tills must be at least 1".into());
+        }
+        if self.stores == 0 || self.stores > self.tills {
+            return Err(format!("stores must be between 1 and the number of tills ({})", self.tills));
+        }
+        if self.stores > 99 {
+            return Err("stores must be at most 99".into());
+        }
+        if self.sales_per_till == 0 {
+            return Err("sales per till must be at least 1".into());
+        }
+        if self.flash_units_per_store < 0 || self.flash_units_per_store > 1_000_000 {
+            return Err("flash units per store must be between 0 and 1,000,000".into());
+        }
+        if !(0.0..=1.0).contains(&self.flash_share) {
+            return Err("the flash share must be between 0 and 1".into());
+        }
+        if self.flash_shards.is_some_and(|k| !(1..=retail_core::domain::stock::MAX_STOCK_SHARDS).contains(&k)) {
+            return Err(format!("flash shards must be between 1 and {}", retail_core::domain::stock::MAX_STOCK_SHARDS));
+        }
+        if let Some(f) = &self.faults {
+            for (kind, rate) in &f.rates {
+                if !["throttle", "delay", "error", "lost"].contains(&kind.as_str()) {
+                    return Err(format!("no fault {kind:?}: throttle, delay, error or lost"));
+                }
+                if !(0.0..=1.0).contains(rate) {
+                    return Err(format!("the {kind} rate must be between 0 and 1"));
+                }
+            }
+            if f.rates.values().sum::<f64>() > 1.0 {
+                return Err("the fault rates add up to more than 1".into());
+            }
+        }
+        if self.offline_per_till > 100 {
+            return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn store_id(&self, i: usize) -> String {
+        format!("H{:05}-{i:02}", self.run % 100_000)
+    }
+
+    pub(super) fn sku(&self, j: usize) -> String {
+        format!("H{:05}-C{j:02}", self.run % 100_000)
+    }
+
+    pub(super) fn flash_sku(&self) -> String {
+        format!("H{:05}-FLASH", self.run % 100_000)
+    }
+
+    /// An EAN-13 of prefix 29 (an ordinary code) unique to this run and commodity.
+    pub(super) fn barcode(&self, j: usize) -> String {
+        let body = format!("29{:05}{j:05}", self.run % 100_000);
+        format!("{body}{}", retail_core::domain::barcode::gs1_check_digit(body.as_bytes()))
+    }
+}

@@ -1,0 +1,158 @@
+//! Playing the evening: head office sets up the run's stores, catalog, prices and stock, the
+//! tills ring up their sales at once, then all come back online with their offline batches; a
+//! drill's faults are on for the play and off again for the audit.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::audit::audit;
+use super::client::{Api, Tokens};
+use super::evening::{CATALOG, Evening, TRACKED_STOCK};
+use super::stats::{Outcome, RouteStats};
+use super::till::{till, upload};
+use crate::Answer;
+
+/// Plays the evening and audits it. `Err` only when the evening could not be set up.
+pub async fn play(evening: &Evening) -> Result<Outcome, String> {
+    evening.check()?;
+    let tokens = Arc::new(Tokens::load(&evening.template)?);
+    let api = Arc::new(Api {
+        base: evening.api.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(evening.tills + 8)
+            .build()
+            .map_err(|e| e.to_string())?,
+    });
+    set_up(evening, &api, &tokens).await?;
+    if let Some(f) = &evening.faults {
+        switch_faults(&api, &f.control, &json!(f.rates)).await?;
+    }
+
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let ticker = evening.progress.then(|| {
+        let (done, total) = (Arc::clone(&done), (evening.tills * evening.sales_per_till) as u64);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = done.load(Ordering::Relaxed);
+                eprint!("\r{:>5.1} s  checkouts {n}/{total}  {:.0}/s   ", started.elapsed().as_secs_f64(), n as f64 / started.elapsed().as_secs_f64());
+            }
+        })
+    });
+    let mut tills = tokio::task::JoinSet::new();
+    for t in 0..evening.tills {
+        let (evening, api, tokens, done) = (evening.clone(), Arc::clone(&api), Arc::clone(&tokens), Arc::clone(&done));
+        tills.spawn(async move { till(&evening, t, &api, &tokens, &done).await });
+    }
+    let mut logs = Vec::new();
+    while let Some(log) = tills.join_next().await {
+        logs.push(log.map_err(|e| format!("a till crashed: {e}"))?);
+    }
+    let rush = started.elapsed();
+
+    // The offline burst: every till comes back online at once with its batch.
+    let mut uploads = tokio::task::JoinSet::new();
+    for t in 0..evening.tills {
+        let (evening, api, tokens) = (evening.clone(), Arc::clone(&api), Arc::clone(&tokens));
+        uploads.spawn(async move { upload(&evening, t, &api, &tokens).await });
+    }
+    while let Some(log) = uploads.join_next().await {
+        logs.push(log.map_err(|e| format!("a till crashed: {e}"))?);
+    }
+    let play = started.elapsed();
+    let mut injected = BTreeMap::new();
+    if let Some(f) = &evening.faults {
+        let off = json!({"throttle": 0, "delay": 0, "error": 0, "lost": 0});
+        let state = switch_faults(&api, &f.control, &off).await?;
+        if let Some(counts) = state["injected"].as_object() {
+            injected = counts.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
+        }
+    }
+    if let Some(t) = ticker {
+        t.abort();
+        eprintln!();
+    }
+
+    let mut routes: BTreeMap<&'static str, RouteStats> = BTreeMap::new();
+    let mut sold = Vec::new();
+    let mut failures = Vec::new();
+    for log in logs {
+        for (name, r) in &log.routes {
+            routes.entry(*name).or_insert_with(RouteStats::new).merge(r);
+        }
+        sold.extend(log.sold);
+        failures.extend(log.problems);
+    }
+    let checkouts = routes.get("checkout").map_or(0, RouteStats::count);
+    let mut outcome = Outcome {
+        checkouts_per_second: checkouts as f64 / rush.as_secs_f64(),
+        routes,
+        play,
+        receipts: sold.len(),
+        flash_sold: 0,
+        flash_sold_out_everywhere: false,
+        flash_spread: Vec::new(),
+        failures,
+        injected,
+    };
+    // A 500 is a bug. A 503 says "a dependency is down, retry": right in a drill, wrong otherwise.
+    for (name, r) in &outcome.routes {
+        let wrong = |s: u16| s >= 500 && (s != 503 || evening.faults.is_none());
+        if let Some((status, _)) = r.statuses.iter().find(|(s, _)| wrong(**s)) {
+            outcome.failures.insert(0, format!("{name} answered {status}"));
+        }
+    }
+    audit(evening, &api, &tokens, &sold, &mut outcome).await;
+    Ok(outcome)
+}
+
+/// Head office sets up the run's stores, catalog, prices and stock through the API.
+async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), String> {
+    let ho = tokens.token("headoffice", None);
+    let expect = |what: String, a: Answer, ok: &[u16]| {
+        if ok.contains(&a.status) { Ok(()) } else { Err(format!("setting up, {what} answered {}: {}", a.status, a.body)) }
+    };
+    for i in 0..evening.stores {
+        let id = evening.store_id(i);
+        let (a, _) = api.send(api.http.put(api.url(&format!("/stores/{id}"))).bearer_auth(&ho).json(&json!({"name": format!("Harness {i}"), "region": if i % 2 == 0 { "EAST" } else { "WEST" }}))).await?;
+        expect(format!("PUT /stores/{id}"), a, &[200, 201])?;
+    }
+    let mut lines = Vec::new();
+    for j in 0..CATALOG {
+        let sku = evening.sku(j);
+        let body = json!({"name": format!("Harness item {j}"), "unit": "each", "taxRateBp": if j % 3 == 0 { 900 } else { 1300 }, "barcodes": [evening.barcode(j)], "stockPolicy": "track"});
+        let (a, _) = api.send(api.http.put(api.url(&format!("/commodities/{sku}"))).bearer_auth(&ho).json(&body)).await?;
+        expect(format!("PUT /commodities/{sku}"), a, &[200, 201])?;
+        lines.push(json!({"sku": sku, "scope": "chain", "amount": 150 + 37 * j as i64, "validFrom": "2020-01-01T00:00:00Z"}));
+    }
+    let flash = evening.flash_sku();
+    let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": 1300, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict", "stockShards": evening.flash_shards});
+    let (a, _) = api.send(api.http.put(api.url(&format!("/commodities/{flash}"))).bearer_auth(&ho).json(&body)).await?;
+    expect(format!("PUT /commodities/{flash}"), a, &[200, 201])?;
+    lines.push(json!({"sku": flash, "scope": "chain", "amount": 9_900, "validFrom": "2020-01-01T00:00:00Z"}));
+    let batch = json!({"batchId": format!("harness-{}", evening.run), "adjustments": lines});
+    let (a, _) = api.send(api.http.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch)).await?;
+    expect("the price batch".into(), a, &[200, 201])?;
+    for i in 0..evening.stores {
+        let id = evening.store_id(i);
+        let manager = tokens.token("store", Some(&id));
+        let mut movements: Vec<Value> = (0..CATALOG).map(|j| json!({"sku": evening.sku(j), "delta": TRACKED_STOCK, "reason": "receipt"})).collect();
+        if evening.flash_units_per_store > 0 {
+            movements.push(json!({"sku": flash, "delta": evening.flash_units_per_store, "reason": "receipt"}));
+        }
+        let (a, _) = api.send(api.http.post(api.url(&format!("/stores/{id}/stock-movements"))).bearer_auth(&manager).json(&json!({"movements": movements}))).await?;
+        expect(format!("stock for {id}"), a, &[200])?;
+    }
+    Ok(())
+}
+
+/// Sets the fault layer's rates; answers its state (rates, and faults injected so far).
+async fn switch_faults(api: &Api, control: &str, rates: &Value) -> Result<Value, String> {
+    let response = api.http.post(control).json(rates).send().await.map_err(|e| format!("the fault layer at {control}: {e}"))?;
+    response.json().await.map_err(|e| format!("the fault layer at {control}: {e}"))
+}

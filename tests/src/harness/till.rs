@@ -1,0 +1,219 @@
+//! A till's behaviour: its checkouts, each sent twice as if the answer was lost, retried with
+//! the same key and a backoff with full jitter while the API says "try again", and its offline
+//! batch uploaded when it comes back online.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::client::{Api, Tokens};
+use super::evening::{CATALOG, Evening};
+use super::stats::RouteStats;
+use crate::Answer;
+
+/// How long a till keeps retrying a sale that is answered "try again": an idempotency claim
+/// stranded by an attempt that failed after its claim landed lapses after 30 s, and under heavy
+/// faults on moto one attempt can take seconds, so well beyond that.
+const TILL_PATIENCE: Duration = Duration::from_secs(120);
+
+/// A receipt the API answered 201 for, and where it came from.
+#[derive(Clone)]
+pub(super) struct Sold {
+    pub(super) store: String,
+    pub(super) key: String,
+    pub(super) receipt: Value,
+}
+
+/// What one till saw.
+#[derive(Default)]
+pub(super) struct TillLog {
+    pub(super) routes: BTreeMap<&'static str, RouteStats>,
+    pub(super) sold: Vec<Sold>,
+    pub(super) problems: Vec<String>,
+}
+
+impl TillLog {
+    fn record(&mut self, route: &'static str, took: Duration, status: u16) {
+        self.routes.entry(route).or_insert_with(RouteStats::new).record(took, status);
+    }
+}
+
+/// A small deterministic generator (splitmix64): each till's choices follow from the run id.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+impl Api {
+    /// Sends as a till does: an answer that says "try again" (503, or 409 `in_progress` while
+    /// its own earlier attempt is being recorded) or no answer at all is retried, the same
+    /// request with the same key, after an exponential backoff with full jitter, for up to
+    /// `TILL_PATIENCE`. Every attempt is recorded under `route`; the last answer is returned.
+    async fn send_as_till(
+        &self,
+        log: &mut TillLog,
+        route: &'static str,
+        dice: &mut Dice,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, String> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.send(request()).await;
+            let again = match &outcome {
+                Ok((a, took)) => {
+                    log.record(route, *took, a.status);
+                    a.status == 503 || (a.status == 409 && a.body["code"] == "in_progress")
+                }
+                Err(_) => true,
+            };
+            if !again || started.elapsed() > TILL_PATIENCE {
+                return outcome.map(|(a, _)| a);
+            }
+            let cap = 20u64 << attempt.min(6);
+            tokio::time::sleep(Duration::from_millis(1 + dice.below(cap as usize) as u64)).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// A basket: a few tracked items, and the flash item for some. Paid in cash, generously (the
+/// till does not know prices; the change comes back).
+fn basket(evening: &Evening, dice: &mut Dice, terminal: &str, occurred_at: Option<String>) -> Value {
+    let mut lines: Vec<Value> = (0..1 + dice.below(4)).map(|_| json!({"sku": evening.sku(dice.below(CATALOG)), "quantity": 1 + dice.below(3)})).collect();
+    if dice.chance(evening.flash_share) {
+        lines.push(json!({"sku": evening.flash_sku(), "quantity": 1}));
+    }
+    let mut sale = json!({"terminalId": terminal, "lines": lines, "payments": [{"method": "cash", "amount": 200_000}]});
+    if let Some(at) = occurred_at {
+        sale["occurredAt"] = json!(at);
+    }
+    sale
+}
+
+pub(super) async fn till(evening: &Evening, t: usize, api: &Api, tokens: &Tokens, done: &AtomicU64) -> TillLog {
+    let store = evening.store_id(t % evening.stores);
+    let terminal = format!("T{t:03}");
+    let token = tokens.token("pos", Some(&store));
+    let mut dice = Dice(u64::from(evening.run) << 20 | t as u64);
+    let mut log = TillLog::default();
+    for n in 0..evening.sales_per_till {
+        // A scan, and now and then a batch lookup of the shelf.
+        let code = evening.barcode(dice.below(CATALOG));
+        match api.send(api.http.get(api.url(&format!("/stores/{store}/barcodes/{code}"))).bearer_auth(&token)).await {
+            Ok((a, took)) => log.record("scan", took, a.status),
+            Err(e) => log.problems.push(format!("till {terminal}: a scan got {e}")),
+        }
+        if n % 5 == 0 {
+            let skus: Vec<String> = (0..10).map(|_| evening.sku(dice.below(CATALOG))).chain([evening.flash_sku()]).collect();
+            let request = api.http.post(api.url(&format!("/stores/{store}/commodities/lookup"))).bearer_auth(&token).json(&json!({"skus": skus}));
+            match api.send(request).await {
+                Ok((a, took)) => log.record("lookup", took, a.status),
+                Err(e) => log.problems.push(format!("till {terminal}: a lookup got {e}")),
+            }
+        }
+
+        let key = format!("h{}-{t}-{n}", evening.run);
+        let sale = basket(evening, &mut dice, &terminal, None);
+        let send = || api.http.post(api.url(&format!("/stores/{store}/sales"))).bearer_auth(&token).header("Idempotency-Key", &key).json(&sale);
+        let first = api.send_as_till(&mut log, "checkout", &mut dice, send).await;
+        done.fetch_add(1, Ordering::Relaxed);
+        // The answer is "lost": the till sends the same sale with the same key again.
+        let again = api.send_as_till(&mut log, "resend", &mut dice, send).await;
+        let replayed = |a: &Answer| a.status == 200 && a.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
+        match (&first, &again) {
+            (Ok(a), Ok(b)) => match (a.status, b.status) {
+                // Recorded now, or (after a retry whose first attempt was recorded but not
+                // answered) replayed already: either way the resend replays the same receipt.
+                (201 | 200, 200) if (a.status == 201 || replayed(a)) && replayed(b) && a.body == b.body => {
+                    log.sold.push(Sold { store: store.clone(), key: key.clone(), receipt: a.body.clone() })
+                }
+                (201 | 200, _) => log.problems.push(format!(
+                    "store {store}, key {key}: the resend of sale {} answered {} {} instead of replaying it",
+                    a.body["saleId"], b.status, b.body
+                )),
+                (409, 409) if a.body["code"] == "out_of_stock" && b.body["code"] == "out_of_stock" => {}
+                _ => log.problems.push(format!("store {store}, key {key}: a checkout answered {} {} then {} {}", a.status, a.body, b.status, b.body)),
+            },
+            (Err(e), _) | (_, Err(e)) => log.problems.push(format!("store {store}, key {key}: {e}")),
+        }
+    }
+    log
+}
+
+/// The till's offline batch: sales rung up an hour ago, without the flash item.
+pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Tokens) -> TillLog {
+    let mut log = TillLog::default();
+    if evening.offline_per_till == 0 {
+        return log;
+    }
+    let store = evening.store_id(t % evening.stores);
+    let terminal = format!("T{t:03}");
+    let token = tokens.token("pos", Some(&store));
+    let mut dice = Dice(u64::from(evening.run) << 20 | (1 << 19) | t as u64);
+    let at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let offline = Evening { flash_share: 0.0, ..evening.clone() };
+    let sales: Vec<Value> = (0..evening.offline_per_till)
+        .map(|n| {
+            let mut sale = basket(&offline, &mut dice, &terminal, Some(at.clone()));
+            sale["idempotencyKey"] = json!(format!("h{}-{t}-off{n}", evening.run));
+            sale
+        })
+        .collect();
+    // Entries answered "try again" (503, or 409 in_progress) go up again in the next upload,
+    // with their keys, until every one has its answer.
+    let mut pending = sales;
+    let started = Instant::now();
+    let mut round = 0u32;
+    while !pending.is_empty() {
+        let request = || api.http.post(api.url(&format!("/stores/{store}/sales/batch"))).bearer_auth(&token).json(&json!({"sales": pending}));
+        let answer = match api.send_as_till(&mut log, "upload", &mut dice, request).await {
+            Ok(a) => a,
+            Err(e) => {
+                log.problems.push(format!("store {store}: an offline upload got {e}"));
+                break;
+            }
+        };
+        let results = answer.body["results"].as_array().cloned().unwrap_or_default();
+        if answer.status != 200 || results.len() != pending.len() {
+            log.problems.push(format!("store {store}: an offline upload answered {} {}", answer.status, answer.body));
+            break;
+        }
+        let mut again = Vec::new();
+        for (sale, r) in pending.iter().zip(results) {
+            let retry = r["status"] == 503 || (r["status"] == 409 && r["problem"]["code"] == "in_progress");
+            match r["status"].as_u64() {
+                // 200: an earlier upload recorded it and its answer was lost.
+                Some(201 | 200) => log.sold.push(Sold {
+                    store: store.clone(),
+                    key: r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
+                    receipt: r["receipt"].clone(),
+                }),
+                _ if retry && started.elapsed() < TILL_PATIENCE => again.push(sale.clone()),
+                _ => log.problems.push(format!("store {store}: offline sale {} answered {}", r["idempotencyKey"], r)),
+            }
+        }
+        pending = again;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1 + dice.below(20usize << round.min(6)) as u64)).await;
+            round += 1;
+        }
+    }
+    log
+}

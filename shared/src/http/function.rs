@@ -155,7 +155,7 @@ impl HostedStore {
             tracing::warn!("no *_TABLE variable is set: running on the embedded store, data is lost when the process ends");
             return Ok(HostedStore::Memory(crate::store::memory::MemoryStore::new()));
         }
-        let store = crate::store::dynamo::DynamoStore::from_env().await.map_err(|e| StartupError::Store(e.to_string()))?;
+        let store = crate::store::dynamo::DynamoStore::from_env(crate::store::dynamo::TableSet::ALL).await.map_err(|e| StartupError::Store(e.to_string()))?;
         Ok(HostedStore::Dynamo(store))
     }
 

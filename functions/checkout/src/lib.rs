@@ -74,6 +74,10 @@ fn idempotency_key(raw: Option<&str>) -> Result<IdempotencyKey, Problem> {
     IdempotencyKey::parse(raw).map_err(Problem::from)
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`SalesStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::SALES_STORE_TABLES;
+
 impl<S: SalesStore> Checkout<S> {
     pub fn new(store: S) -> Self {
         Checkout::with_store_cache(store, StoreCache::default())

@@ -58,6 +58,10 @@ impl PriceLineContext for Known {
     }
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`PriceStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::PRICE_STORE_TABLES;
+
 impl<S: PriceStore> PriceAdjustments<S> {
     pub fn new(store: S) -> Self {
         PriceAdjustments { store }

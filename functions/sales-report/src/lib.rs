@@ -23,6 +23,10 @@ fn report_date(request: &Request) -> Result<NaiveDate, Problem> {
         .ok_or_else(|| Problem::invalid(format!("date {raw:?} must be YYYY-MM-DD")))
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`AggregateStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::AGGREGATE_STORE_TABLES;
+
 impl<S: AggregateStore> SalesReport<S> {
     pub fn new(store: S) -> Self {
         SalesReport { store }

@@ -1,10 +1,13 @@
-//! `retail-core`: the supermarket's domain in three rings, dependencies pointing inward.
+//! `retail-core`: the supermarket's domain in rings, dependencies pointing inward.
 //!
 //! * [`domain`]: types that can only hold valid values and the shop's rules; no I/O.
 //! * [`store`]: persistence ports shaped by business operations, and their adapters.
 //! * [`http`]: what every function shares at its edge (claims, problems, JSON limits).
+//! * [`host`]: start-up; the store from the environment (DynamoDB on the function's own tables,
+//!   the embedded store only when asked for), and serving until shut down.
 
 pub mod domain;
+pub mod host;
 pub mod http;
 pub mod store;
 pub mod usecases;

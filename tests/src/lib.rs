@@ -2,6 +2,7 @@
 //! speaking to it as a till or head office would.
 
 pub mod harness;
+pub mod lambda;
 pub mod moto;
 pub mod seed;
 

@@ -51,3 +51,33 @@ async fn a_refused_connection_is_unavailable_at_once() {
     assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{answer:?}");
     assert!(took < Duration::from_secs(6), "took {took:?}");
 }
+
+/// A store given only some tables (as a function is) refuses any call to the others before it is
+/// sent: at once, as `Unavailable` naming the variable, never a call to some other table.
+#[tokio::test]
+async fn a_call_to_a_table_the_store_was_not_given_is_refused_naming_its_variable() {
+    use retail_core::domain::Barcode;
+    use retail_core::store::SalesStore;
+    use retail_core::store::dynamo::AGGREGATE_STORE_TABLES;
+    // Accepts connections and reads nothing: only a request that is never sent comes back at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let tables = Tables::with_prefix("retail-").only(AGGREGATE_STORE_TABLES);
+    assert_eq!(tables.name(retail_core::store::dynamo::Table::Sales), None);
+    let store = DynamoStore::for_endpoint(&format!("http://{addr}"), tables);
+
+    let started = Instant::now();
+    let sale = SalesStore::sale(&store, &StoreId::parse("S001").unwrap(), &retail_core::domain::SaleId::generate()).await;
+    assert!(matches!(&sale, Err(StoreError::Unavailable(why)) if why.contains("SALES_TABLE is not set")), "{sale:?}");
+    // Through a batch read too.
+    let skus = LookupStore::skus_by_barcode(&store, &[Barcode::register("6901234567892").unwrap()]).await;
+    assert!(matches!(&skus, Err(StoreError::Unavailable(why)) if why.contains("BARCODES_TABLE")), "{skus:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "refused without a round trip: {:?}", started.elapsed());
+    held.abort();
+}

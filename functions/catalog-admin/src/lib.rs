@@ -80,6 +80,10 @@ fn written(w: Written) -> StatusCode {
     }
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`CatalogStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::CATALOG_STORE_TABLES;
+
 impl<S: CatalogStore> CatalogAdmin<S> {
     pub fn new(db: S) -> Self {
         CatalogAdmin { db }

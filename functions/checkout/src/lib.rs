@@ -64,6 +64,10 @@ fn idempotency_key(request: &Request) -> Result<IdempotencyKey, Problem> {
     Ok(IdempotencyKey::parse(raw)?)
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`SalesStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::SALES_STORE_TABLES;
+
 impl<S: SalesStore> Checkout<S> {
     pub fn new(db: S) -> Self {
         Checkout::with_store_cache(db, StoreCache::default())

@@ -1,9 +1,9 @@
 //! The checkout Lambda: its store built once from the environment, then invocations until shut down.
 
-use retail_core::http::function::{HostedStore, lambda_main, run_lambda};
+use retail_core::host::{HostedStore, lambda_main, run_lambda};
 
 fn main() -> std::process::ExitCode {
-    lambda_main(|store| async move {
+    lambda_main(checkout::TABLES, |store| async move {
         match store {
             HostedStore::Dynamo(store) => run_lambda(checkout::Checkout::new(store)).await,
             HostedStore::Memory(store) => run_lambda(checkout::Checkout::new(store)).await,

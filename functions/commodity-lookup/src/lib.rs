@@ -122,6 +122,10 @@ struct LookupResult<'a> {
     not_found: Vec<&'a str>,
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`LookupStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::LOOKUP_STORE_TABLES;
+
 impl<S: LookupStore> CommodityLookup<S> {
     pub fn new(db: S) -> Self {
         CommodityLookup::with_store_cache(db, StoreCache::default())

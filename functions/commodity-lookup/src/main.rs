@@ -1,9 +1,9 @@
 //! The commodity-lookup Lambda: its store built once from the environment, then invocations until shut down.
 
-use retail_core::http::function::{HostedStore, lambda_main, run_lambda};
+use retail_core::host::{HostedStore, lambda_main, run_lambda};
 
 fn main() -> std::process::ExitCode {
-    lambda_main(|store| async move {
+    lambda_main(commodity_lookup::TABLES, |store| async move {
         match store {
             HostedStore::Dynamo(store) => run_lambda(commodity_lookup::CommodityLookup::new(store)).await,
             HostedStore::Memory(store) => run_lambda(commodity_lookup::CommodityLookup::new(store)).await,

@@ -41,6 +41,10 @@ struct Explanation<'a> {
     reason: Option<&'a str>,
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`PriceStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::PRICE_STORE_TABLES;
+
 impl<S: PriceStore> PriceAdjustments<S> {
     pub fn new(db: S) -> Self {
         PriceAdjustments { db }

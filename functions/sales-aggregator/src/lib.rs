@@ -11,6 +11,10 @@ pub struct SalesAggregator<S> {
     db: S,
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`AggregateStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::AGGREGATE_STORE_TABLES;
+
 impl<S: AggregateStore> SalesAggregator<S> {
     pub fn new(db: S) -> Self {
         SalesAggregator { db }

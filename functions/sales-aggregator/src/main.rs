@@ -3,13 +3,13 @@
 
 use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use retail_core::http::function::{HostedStore, lambda_main};
+use retail_core::host::{HostedStore, lambda_main};
 use retail_core::store::AggregateStore;
 use sales_aggregator::SalesAggregator;
 use std::sync::Arc;
 
 fn main() -> std::process::ExitCode {
-    lambda_main(|store| async move {
+    lambda_main(sales_aggregator::TABLES, |store| async move {
         match store {
             HostedStore::Dynamo(store) => fold_stream(SalesAggregator::new(store)).await,
             HostedStore::Memory(store) => fold_stream(SalesAggregator::new(store)).await,

@@ -20,6 +20,10 @@ fn report_day(request: &Request) -> Result<BusinessDay, Problem> {
     Ok(BusinessDay::parse(raw)?)
 }
 
+/// The DynamoDB tables this function uses: those of its one store port, [`AggregateStore`]. Its
+/// `main` requires their variables at start, and template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::AGGREGATE_STORE_TABLES;
+
 impl<S: AggregateStore> SalesReport<S> {
     pub fn new(db: S) -> Self {
         SalesReport { db }

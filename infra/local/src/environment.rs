@@ -139,12 +139,16 @@ Resources:
     }
 
     #[test]
-    fn the_workspace_template_gives_every_function_its_nine_tables() {
+    fn the_workspace_template_gives_a_function_its_own_tables_only() {
         let text = include_str!("../../../template.yaml");
         let env = function_environment(text, "CheckoutFunction", &|id| Some(format!("p-{id}"))).unwrap();
         assert_eq!(env.variables["SALES_TABLE"], "p-SalesTable");
-        assert_eq!(env.variables["AGGREGATES_TABLE"], "p-AggregatesTable");
+        assert_eq!(env.variables["IDEMPOTENCY_TABLE"], "p-IdempotencyTable");
+        assert!(!env.variables.contains_key("AGGREGATES_TABLE"), "checkout does not use the aggregates");
         assert_eq!(env.variables["RUST_LOG"], "INFO");
         assert_eq!(env.log_format, "JSON");
+        let report = function_environment(text, "SalesReportFunction", &|id| Some(format!("p-{id}"))).unwrap();
+        assert_eq!(report.variables["AGGREGATES_TABLE"], "p-AggregatesTable");
+        assert!(!report.variables.contains_key("SALES_TABLE"));
     }
 }

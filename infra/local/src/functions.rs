@@ -3,6 +3,7 @@
 
 use retail_core::http::HttpFunction;
 use retail_core::http::function::{Reply, ResponseFuture, request_id, respond};
+use retail_core::store::dynamo::TableSet;
 use retail_core::store::memory::MemoryStore;
 use retail_core::store::{AggregateStore, CatalogStore, LookupStore, PriceStore, SalesStore};
 use std::collections::BTreeMap;
@@ -71,6 +72,22 @@ impl Functions {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.http.keys().map(String::as_str)
     }
+}
+
+/// Every function binary of the workspace, and the DynamoDB tables it declares (its crate's
+/// `TABLES`): what its `main` requires at start, and what template.yaml must give it.
+pub const DECLARED_TABLES: [(&str, TableSet); 6] = [
+    ("catalog-admin", catalog_admin::TABLES),
+    ("commodity-lookup", commodity_lookup::TABLES),
+    ("price-adjustment", price_adjustment::TABLES),
+    ("checkout", checkout::TABLES),
+    ("sales-report", sales_report::TABLES),
+    ("sales-aggregator", sales_aggregator::TABLES),
+];
+
+/// The tables function `binary` declares, if the workspace has it.
+pub fn declared_tables(binary: &str) -> Option<TableSet> {
+    DECLARED_TABLES.iter().find(|(name, _)| *name == binary).map(|(_, tables)| *tables)
 }
 
 /// Where `--bench-hello` serves [`BenchHello`].

@@ -1,5 +1,5 @@
 //! The edge every function shares: claims and who may call what, problem+json, JSON bodies
-//! with the contract's limits, request ids, and the bootstrap a Lambda `main` calls.
+//! with the contract's limits, request ids. Start-up is [`crate::host`]'s.
 
 pub mod auth;
 pub mod body;
@@ -11,5 +11,5 @@ pub mod testing;
 
 pub use auth::{Claims, Scope, authorize};
 pub use body::{JsonReply, MAX_BODY_BYTES, json_body, path_param, query_param};
-pub use function::{HttpFunction, Reply, Routed, Routes, run_lambda};
+pub use function::{HttpFunction, Reply, Routed, Routes};
 pub use problem::Problem;

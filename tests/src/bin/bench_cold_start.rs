@@ -7,7 +7,6 @@
 //!
 //!     cargo build --release --workspace && cargo run --release -p retail-tests --bin bench-cold-start [RUNS]
 
-use retail_core::store::dynamo::TABLE_VARIABLES;
 use retail_local::environment::function_environment;
 use retail_local::event::{EventInput, v2_event};
 use retail_local::template::Template;
@@ -40,7 +39,7 @@ async fn main() -> ExitCode {
     let moto = Moto::start();
     let store = moto.store().await;
     let tables = store.tables().clone();
-    let sale_event = sale_stream_event(&template_path).await;
+    let (sale_event, _) = retail_tests::lambda::sale_stream_event(&template_path).await;
 
     let base_env = |name: &str| -> Vec<(String, String)> {
         [
@@ -80,8 +79,8 @@ async fn main() -> ExitCode {
         } else {
             http_event(name)
         };
-        // Every table variable is set for the functions, none for the baselines.
-        debug_assert!(FUNCTIONS.contains(name) == env.iter().any(|(k, _)| k == TABLE_VARIABLES[0].0));
+        // Each function gets its own tables' variables, as the template gives them; the baselines none.
+        debug_assert!(FUNCTIONS.contains(name) == env.iter().any(|(k, _)| k.ends_with("_TABLE")));
         let mut samples = Vec::with_capacity(runs);
         for run in 0..runs {
             match cold_start(&rie, &binary, &env, &event) {
@@ -288,34 +287,4 @@ fn http_event(binary: &str) -> Value {
         body: body.as_bytes(),
         now,
     })
-}
-
-/// A stream batch with one real committed sale: made in-process on the embedded store, as the
-/// sales table's stream would carry it.
-async fn sale_stream_event(template: &Path) -> Value {
-    let api = retail_local::LocalApi::start(&retail_local::Options::new(template).without_seed()).await.expect("retail-local starts");
-    let ho = api.token(&["headoffice"], None);
-    let till = api.token(&["pos"], Some("S001"));
-    let call = |method: &str, path: &str, token: &str, body: Value| {
-        http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .header("idempotency-key", "bench-sale-1")
-            .body(body.to_string())
-            .expect("a request")
-    };
-    for (method, path, token, body) in [
-        ("PUT", "/stores/S001", &ho, json!({"name": "S001", "region": "EAST", "timezone": "Asia/Shanghai"})),
-        ("PUT", "/commodities/MILK-1L", &ho, json!({"name": "Milk", "unit": "each", "taxRateBp": 900, "barcodes": [], "stockPolicy": "track"})),
-        ("POST", "/price-adjustments", &ho, json!({"batchId": "bench", "adjustments": [{"sku": "MILK-1L", "scope": "chain", "amount": 1299, "validFrom": "2020-01-01T00:00:00Z"}]})),
-        ("POST", "/stores/S001/sales", &till, json!({"terminalId": "T1", "lines": [{"sku": "MILK-1L", "quantity": 2}], "payments": [{"method": "cash", "amount": 3000}]})),
-    ] {
-        let response = api.call(call(method, path, token, body)).await;
-        assert!(response.status().is_success(), "{method} {path}: {} {}", response.status(), String::from_utf8_lossy(response.body()));
-    }
-    let (sales, _) = api.store().expect("the embedded store").sales_since(0);
-    assert_eq!(sales.len(), 1, "one sale was committed");
-    serde_json::to_value(retail_local::stream::stream_event(&sales, 1)).expect("the event serializes")
 }

@@ -42,20 +42,26 @@ pub use schema::Item;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Each table's environment variable and its logical id in template.yaml.
-pub const TABLE_VARIABLES: [(&str, &str); 9] = [
-    ("STORES_TABLE", "StoresTable"),
-    ("COMMODITIES_TABLE", "CommoditiesTable"),
-    ("BARCODES_TABLE", "BarcodesTable"),
-    ("STOCK_TABLE", "StockTable"),
-    ("PRICES_TABLE", "PricesTable"),
-    ("PRICE_BATCHES_TABLE", "PriceBatchesTable"),
-    ("SALES_TABLE", "SalesTable"),
-    ("IDEMPOTENCY_TABLE", "IdempotencyTable"),
-    ("AGGREGATES_TABLE", "AggregatesTable"),
-];
+mod tables;
+pub use tables::{
+    AGGREGATE_STORE_TABLES, CATALOG_STORE_TABLES, LOOKUP_STORE_TABLES, PRICE_STORE_TABLES, SALES_STORE_TABLES, Table,
+    TableSet, UnconfiguredTable,
+};
 
-/// The physical table names.
+/// Each table's environment variable and its logical id in template.yaml.
+pub const TABLE_VARIABLES: [(&str, &str); 9] = {
+    let mut out = [("", ""); 9];
+    let mut i = 0;
+    while i < 9 {
+        out[i] = (Table::ALL[i].variable(), Table::ALL[i].logical_id());
+        i += 1;
+    }
+    out
+};
+
+/// The physical table names. A table this store was not configured with holds a placeholder
+/// that is no valid table name, and [`DynamoStore::new`] refuses every request naming it before
+/// it is sent (logged as an error that names the variable): never a silent call elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub stores: String,
@@ -67,61 +73,107 @@ pub struct Tables {
     pub sales: String,
     pub idempotency: String,
     pub aggregates: String,
+    configured: TableSet,
 }
 
 impl Tables {
-    /// From the variables the template's Globals set (`STORES_TABLE`, ...).
-    pub fn from_env() -> Result<Tables, ConfigError> {
-        Tables::from_lookup(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    /// The names of `tables` from their variables (`STORES_TABLE`, ...), each required; the
+    /// variables of other tables are not read, so those stay unconfigured.
+    pub fn from_env(tables: TableSet) -> Result<Tables, ConfigError> {
+        Tables::from_lookup(|var| std::env::var(var).ok().filter(|v| !v.is_empty()), tables)
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Tables, ConfigError> {
-        let mut names = Vec::with_capacity(TABLE_VARIABLES.len());
-        for (var, logical) in TABLE_VARIABLES {
-            names.push(lookup(var).ok_or_else(|| {
-                ConfigError(format!("environment variable {var} (the name of {logical}) is not set"))
-            })?);
+    /// The same from any lookup of variables (tests, tools).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, tables: TableSet) -> Result<Tables, ConfigError> {
+        let mut names: HashMap<Table, String> = HashMap::new();
+        let mut missing = Vec::new();
+        for table in tables.iter() {
+            match lookup(table.variable()) {
+                Some(name) => {
+                    names.insert(table, name);
+                }
+                None => missing.push(table),
+            }
         }
-        let mut names = names.into_iter();
-        let mut next = || names.next().expect("nine names");
+        if !missing.is_empty() {
+            return Err(ConfigError(missing_tables(&missing)));
+        }
+        let mut name = |t: Table| names.remove(&t).unwrap_or_else(|| t.placeholder());
         Ok(Tables {
-            stores: next(),
-            commodities: next(),
-            barcodes: next(),
-            stock: next(),
-            prices: next(),
-            price_batches: next(),
-            sales: next(),
-            idempotency: next(),
-            aggregates: next(),
+            stores: name(Table::Stores),
+            commodities: name(Table::Commodities),
+            barcodes: name(Table::Barcodes),
+            stock: name(Table::Stock),
+            prices: name(Table::Prices),
+            price_batches: name(Table::PriceBatches),
+            sales: name(Table::Sales),
+            idempotency: name(Table::Idempotency),
+            aggregates: name(Table::Aggregates),
+            configured: tables,
         })
     }
 
     /// `<prefix><LogicalId>` for every table: tests give each run its own prefix.
     pub fn with_prefix(prefix: &str) -> Tables {
-        Tables::from_lookup(|var| {
-            TABLE_VARIABLES.iter().find(|(v, _)| *v == var).map(|(_, logical)| format!("{prefix}{logical}"))
-        })
+        Tables::from_lookup(
+            |var| Table::from_variable(var).map(|t| format!("{prefix}{}", t.logical_id())),
+            TableSet::ALL,
+        )
         .expect("every variable is listed")
     }
 
-    /// (logical id, physical name) of every table.
-    pub fn all(&self) -> [(&'static str, &str); 9] {
-        [
-            ("StoresTable", &self.stores),
-            ("CommoditiesTable", &self.commodities),
-            ("BarcodesTable", &self.barcodes),
-            ("StockTable", &self.stock),
-            ("PricesTable", &self.prices),
-            ("PriceBatchesTable", &self.price_batches),
-            ("SalesTable", &self.sales),
-            ("IdempotencyTable", &self.idempotency),
-            ("AggregatesTable", &self.aggregates),
-        ]
+    /// These names for `tables` only; the others unconfigured (what a function with those
+    /// tables sees).
+    pub fn only(&self, tables: TableSet) -> Tables {
+        Tables::from_lookup(
+            |var| Table::from_variable(var).and_then(|t| self.name(t)).map(str::to_owned),
+            tables,
+        )
+        .expect("only tables this one has")
     }
 
+    /// The tables this store was configured with.
+    pub fn configured(&self) -> TableSet {
+        self.configured
+    }
+
+    /// The physical name of `table`, if configured.
+    pub fn name(&self, table: Table) -> Option<&str> {
+        if !self.configured.contains(table) {
+            return None;
+        }
+        Some(match table {
+            Table::Stores => &self.stores,
+            Table::Commodities => &self.commodities,
+            Table::Barcodes => &self.barcodes,
+            Table::Stock => &self.stock,
+            Table::Prices => &self.prices,
+            Table::PriceBatches => &self.price_batches,
+            Table::Sales => &self.sales,
+            Table::Idempotency => &self.idempotency,
+            Table::Aggregates => &self.aggregates,
+        })
+    }
+
+    /// (logical id, physical name) of every configured table, in the template's order.
+    pub fn all(&self) -> Vec<(&'static str, &str)> {
+        self.configured.iter().filter_map(|t| Some((t.logical_id(), self.name(t)?))).collect()
+    }
+
+    /// The physical name of a configured table by its logical id.
     pub fn by_logical_id(&self, logical_id: &str) -> Option<&str> {
-        self.all().into_iter().find(|(id, _)| *id == logical_id).map(|(_, name)| name)
+        self.name(Table::from_logical_id(logical_id)?)
+    }
+}
+
+/// `SALES_TABLE is not set ...`: one message for every variable missing.
+fn missing_tables(missing: &[Table]) -> String {
+    let variables = missing.iter().map(|t| t.variable()).collect::<Vec<_>>().join(", ");
+    let ids = missing.iter().map(|t| t.logical_id()).collect::<Vec<_>>().join(", ");
+    if missing.len() == 1 {
+        format!("environment variable {variables} is not set: it holds the name of {ids}, a table this function uses")
+    } else {
+        format!("environment variables {variables} are not set: they hold the names of {ids}, tables this function uses")
     }
 }
 
@@ -196,7 +248,17 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store over `client`. Where `tables` leaves tables unconfigured, the client gets a guard
+    /// that refuses any request naming one of them before it is sent.
     pub fn new(client: Client, tables: Tables) -> DynamoStore {
+        let unconfigured: Vec<Table> = Table::ALL.into_iter().filter(|t| !tables.configured.contains(*t)).collect();
+        let client = if unconfigured.is_empty() {
+            client
+        } else {
+            Client::from_conf(
+                client.config().to_builder().interceptor(self::tables::UnconfiguredTableGuard::new(unconfigured)).build(),
+            )
+        };
         DynamoStore {
             client,
             tables: Arc::new(tables),
@@ -206,9 +268,10 @@ impl DynamoStore {
     }
 
     /// The Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` included)
-    /// from the environment, table names from the template's variables.
-    pub async fn from_env() -> Result<DynamoStore, ConfigError> {
-        let tables = Tables::from_env()?;
+    /// from the environment, the names of `tables` from the variables the template sets (each
+    /// required; the other tables stay unconfigured).
+    pub async fn from_env(tables: TableSet) -> Result<DynamoStore, ConfigError> {
+        let tables = Tables::from_env(tables)?;
         // An explicit endpoint is a local one (in AWS the variable is never set).
         let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -232,7 +295,7 @@ impl DynamoStore {
         &self.tables
     }
 
-    /// Describes every table; a missing or unreachable one is an error naming it.
+    /// Describes every configured table; a missing or unreachable one is an error naming it.
     pub async fn check_tables(&self) -> Result<(), String> {
         for (logical, name) in self.tables.all() {
             match self.client.describe_table().table_name(name).send().await {
@@ -246,8 +309,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Creates the tables of `specs` (parsed from template.yaml) that do not exist yet, with
-    /// their keys, stream and TTL. Returns the names it created.
+    /// Creates the configured tables of `specs` (parsed from template.yaml) that do not exist
+    /// yet, with their keys, stream and TTL. Returns the names it created.
     pub async fn create_missing_tables(&self, specs: &[TableSpec]) -> Result<Vec<String>, String> {
         let mut created = Vec::new();
         for spec in specs {
@@ -326,6 +389,12 @@ pub(crate) fn unavailable<E>(operation: &'static str, err: SdkError<E, HttpRespo
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(table) = tables::unconfigured_table(&err) {
+        // A bug, not an outage: the port's declared tables (tables.rs) miss one it uses.
+        let refused = UnconfiguredTable(table);
+        tracing::error!(operation, table = table.variable(), error = %refused, "DynamoDB call refused");
+        return StoreError::Unavailable(refused.to_string());
+    }
     let transient = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => matches!(

@@ -7,6 +7,8 @@
 pub mod domain;
 pub mod http;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 // Every binary that links the domain (each function, retail-local, the benchmarks) allocates
 // through mimalloc: a checkout makes many small short-lived allocations, where it beats glibc.

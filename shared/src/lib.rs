@@ -10,6 +10,8 @@ pub mod domain;
 pub mod host;
 pub mod http;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod usecases;
 
 // Every binary that links the domain (each function, retail-local, the benchmarks) allocates

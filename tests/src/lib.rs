@@ -297,17 +297,14 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
 }
 
-/// A response's status, headers and body as JSON (`Null` when empty or not JSON).
-pub struct Answer {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: serde_json::Value,
-}
+/// A response's status, headers and body as JSON: the one answer type the function crates' tests
+/// read in-process responses with too.
+pub use retail_core::testing::Answer;
 
+/// What came back over HTTP (the body `Null` when empty or not JSON).
 pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("body");
-    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    Answer { status, headers, body }
+    Answer::from_http(status, headers, &bytes)
 }

@@ -1,10 +1,16 @@
 //! catalog-admin against API.md: `PUT /stores/{storeId}`, `PUT /commodities/{sku}` and
 //! `POST /stores/{storeId}/stock-movements`, called in-process with real API Gateway v2 events.
 
-mod common;
-
-use common::*;
+use catalog_admin::CatalogAdmin;
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
+use retail_core::testing::{catalog::*, request::*};
 use serde_json::{Value, json};
+
+/// catalog-admin, and the functions its writes are read back through, over one memory store.
+fn new_shop() -> Shop {
+    Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new)
+}
 
 fn binjiang() -> Value {
     json!({"name": "Binjiang", "region": "EAST"})
@@ -12,7 +18,7 @@ fn binjiang() -> Value {
 
 /// A shop with store S001 (EAST) and S002 (WEST).
 async fn two_stores() -> Shop {
-    let shop = Shop::new();
+    let shop = new_shop();
     shop.put_store("S001", "EAST").await;
     shop.put_store("S002", "WEST").await;
     shop
@@ -35,7 +41,7 @@ mod who_may_call {
 
     #[tokio::test]
     async fn only_headoffice_may_put_a_store() {
-        let shop = Shop::new();
+        let shop = new_shop();
         for (scope, store) in [("pos", Some("S001")), ("store", Some("S001")), ("pos store", Some("S001")), ("reports", None)] {
             let a = shop.catalog(put_store_event("S001").claims(scope, store).json(&binjiang())).await;
             a.problem(403, "forbidden_scope");
@@ -101,14 +107,14 @@ mod check_order {
 
     #[tokio::test]
     async fn no_authorizer_answers_401_before_anything_else_is_looked_at() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("s001").body_with_type("text/plain", &"x".repeat(MAX_BODY + 1)).without_authorizer()).await;
         a.problem(401, "unauthorized");
     }
 
     #[tokio::test]
     async fn a_till_token_with_a_bad_body_is_403() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("S001").claims("pos", Some("S001")).raw_json("{not json")).await;
         a.problem(403, "forbidden_scope");
         let a = shop.catalog(put_store_event("s001").claims("pos", Some("S001")).raw_json(&"x".repeat(MAX_BODY + 1))).await;
@@ -117,7 +123,7 @@ mod check_order {
 
     #[tokio::test]
     async fn a_too_large_body_with_a_bad_store_id_is_413() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let big = padded(&binjiang(), MAX_BODY + 1);
         shop.catalog(put_store_event("s001").claims(HO, None).raw_json(&big)).await.problem(413, "payload_too_large");
         // 413 is also checked before the media type.
@@ -155,7 +161,7 @@ mod check_order {
 
     #[tokio::test]
     async fn a_body_that_is_not_json_is_415_before_it_is_parsed_or_the_path_is_read() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("s001").claims(HO, None).body_with_type("text/plain", "{not json")).await;
         a.problem(415, "unsupported_media_type");
         let a = shop.catalog(put_commodity_event("a b").claims(HO, None).body_with_type("application/xml", "<x/>")).await;
@@ -164,7 +170,7 @@ mod check_order {
 
     #[tokio::test]
     async fn a_bad_body_on_an_unknown_store_is_400_not_404() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(movements_event("S404").claims(HO, None).json(&json!({"movements": []}))).await;
         a.problem(400, "invalid_request");
         let a = shop.catalog(movements_event("S404").claims(HO, None).json(&json!({"movements": [{"sku": "X", "delta": 1_000_001, "reason": "count"}]}))).await;
@@ -173,7 +179,7 @@ mod check_order {
 
     #[tokio::test]
     async fn an_invalid_barcode_is_400_even_when_an_earlier_barcode_mismatches_the_unit() {
-        let shop = Shop::new();
+        let shop = new_shop();
         // 400 comes before 422, whatever the order of the list.
         let bad = wrong_check(&gs1("690123456789"));
         let a = shop.put_commodity("APPLE", &commodity("each", &["2112345", &bad], "track")).await;
@@ -184,7 +190,7 @@ mod check_order {
 
     #[tokio::test]
     async fn a_barcode_listed_twice_is_400_even_when_an_earlier_barcode_mismatches_the_unit() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let ean = gs1("690123456789");
         let a = shop.put_commodity("APPLE", &commodity("kg", &["2312345", &ean, &ean], "track")).await;
         a.problem(400, "invalid_request");
@@ -192,7 +198,7 @@ mod check_order {
 
     #[tokio::test]
     async fn a_unit_mismatch_is_422_even_when_another_barcode_is_taken() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let ean = gs1("690123456789");
         shop.seed_commodity("COLA", &commodity("each", &[&ean], "track")).await;
@@ -221,25 +227,25 @@ mod bodies {
 
     #[tokio::test]
     async fn a_problem_carries_the_gateway_request_id_in_body_and_header() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("s001").claims(HO, None).json(&binjiang())).await;
         let body = a.problem(400, "invalid_request");
         assert_eq!(body["requestId"], REQUEST_ID);
-        assert_eq!(a.x_request_id, REQUEST_ID);
+        assert_eq!(a.x_request_id(), REQUEST_ID);
         assert_eq!(body["type"], "urn:retail:problem:invalid_request");
     }
 
     #[tokio::test]
     async fn a_success_carries_the_request_id_header() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("S001").claims(HO, None).json(&binjiang())).await;
         a.ok(201);
-        assert_eq!(a.x_request_id, REQUEST_ID);
+        assert_eq!(a.x_request_id(), REQUEST_ID);
     }
 
     #[tokio::test]
     async fn malformed_unknown_missing_mistyped_and_duplicate_members_are_invalid_requests() {
-        let shop = Shop::new();
+        let shop = new_shop();
         for body in [
             r#"{"name": "Binjiang", "region": "EAST""#,
             r#"{"name": "Binjiang", "region": "EAST"} trailing"#,
@@ -261,7 +267,7 @@ mod bodies {
 
     #[tokio::test]
     async fn a_json_array_in_place_of_an_object_is_a_wrong_type() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let a = shop.catalog(put_store_event("S002").claims(HO, None).raw_json(r#"["Binjiang", "EAST"]"#)).await;
         a.problem(400, "invalid_request");
@@ -278,7 +284,7 @@ mod bodies {
 
     #[tokio::test]
     async fn a_fraction_or_exponent_in_an_integer_field_is_invalid_request() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         for tax in ["9.5", "1e3", "1300.0", "1.3E3", "\"1300\""] {
             let body = format!(
@@ -302,7 +308,7 @@ mod bodies {
 
     #[tokio::test]
     async fn a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let at_limit = padded(&binjiang(), MAX_BODY);
         assert_eq!(at_limit.len(), 1_048_576);
         shop.catalog(put_store_event("S001").claims(HO, None).raw_json(&at_limit)).await.ok(201);
@@ -314,7 +320,7 @@ mod bodies {
 
     #[tokio::test]
     async fn a_body_that_is_not_application_json_is_415() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let body = binjiang().to_string();
         for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/problem+json"] {
             let a = shop.catalog(put_store_event("S001").claims(HO, None).body_with_type(content_type, &body)).await;
@@ -330,7 +336,7 @@ mod stores {
 
     #[tokio::test]
     async fn a_store_is_created_then_replaced_and_answers_its_stored_form() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let put = |body: Value| put_store_event("S001").claims(HO, None).json(&body);
         let a = shop.catalog(put(binjiang())).await;
         assert_eq!(a.ok(201), &json!({"storeId": "S001", "name": "Binjiang", "region": "EAST", "timezone": "Asia/Shanghai"}));
@@ -345,14 +351,14 @@ mod stores {
 
     #[tokio::test]
     async fn a_null_timezone_means_shanghai() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let a = shop.catalog(put_store_event("S001").claims(HO, None).json(&json!({"name": "B", "region": "EAST", "timezone": null}))).await;
         assert_eq!(a.ok(201)["timezone"], "Asia/Shanghai");
     }
 
     #[tokio::test]
     async fn store_ids_at_the_edges_of_the_pattern_are_accepted() {
-        let shop = Shop::new();
+        let shop = new_shop();
         for id in ["0", "0-A", "ABCDEFGHIJKLMNOP"] {
             let a = shop.catalog(put_store_event(id).claims(HO, None).json(&binjiang())).await;
             assert_eq!(a.ok(201)["storeId"], id);
@@ -361,7 +367,7 @@ mod stores {
 
     #[tokio::test]
     async fn an_invalid_store_id_in_the_path_is_invalid_request() {
-        let shop = Shop::new();
+        let shop = new_shop();
         for id in ["s001", "-S1", "ABCDEFGHIJKLMNOPQ", "S_1", "S 1"] {
             let a = shop.catalog(put_store_event(id).claims(HO, None).json(&binjiang())).await;
             assert_eq!(a.status, 400, "{id}: {}", a.body);
@@ -371,7 +377,7 @@ mod stores {
 
     #[tokio::test]
     async fn an_unknown_timezone_empty_name_or_bad_region_is_invalid_request_and_nothing_is_written() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.seed_commodity("PROBE", &commodity("each", &[], "track")).await;
         for body in [
             json!({"name": "Binjiang", "region": "EAST", "timezone": "Mars/Olympus"}),
@@ -392,7 +398,7 @@ mod stores {
 
     #[tokio::test]
     async fn a_refused_replacement_keeps_the_old_store() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         shop.seed_commodity("MILK", &commodity("each", &[], "track")).await;
         shop.seed_prices("east-milk", json!([{"sku": "MILK", "scope": "region:EAST", "amount": 1099}])).await;
@@ -408,7 +414,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_commodity_is_created_then_replaced_and_answers_its_stored_form() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let ean13 = gs1("690123456789");
         let upc_a = gs1("03600029145");
         let body = json!({
@@ -438,7 +444,7 @@ mod commodities {
 
     #[tokio::test]
     async fn null_optional_members_are_accepted() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let body = json!({"name": "Apples", "unit": "kg", "taxRateBp": 900, "barcodes": ["2112345"], "category": null,
                           "stockPolicy": "track", "allowSharedBarcodes": null});
         let a = shop.put_commodity("APPLE", &body).await;
@@ -450,7 +456,7 @@ mod commodities {
 
     #[tokio::test]
     async fn ean8_and_in_store_item_parts_register_as_given() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let ean8 = gs1("9638507");
         let a = shop.put_commodity("GUM", &commodity("each", &[&ean8, "2312345"], "track")).await;
         assert_eq!(a.ok(201)["barcodes"], json!([ean8, "2312345"]));
@@ -464,7 +470,7 @@ mod commodities {
 
     #[tokio::test]
     async fn invalid_barcodes_are_refused_and_nothing_is_written() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         for (why, barcode) in [
             ("bad check digit", wrong_check(&gs1("690123456789"))),
@@ -488,7 +494,7 @@ mod commodities {
 
     #[tokio::test]
     async fn an_in_store_code_on_the_wrong_unit_is_unit_mismatch_and_nothing_is_written() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         shop.put_commodity("PEAR", &commodity("each", &["2112345"], "track")).await.problem(422, "unit_mismatch");
         shop.put_commodity("CAKE", &commodity("kg", &["2312345"], "track")).await.problem(422, "unit_mismatch");
@@ -501,7 +507,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_barcode_bound_to_another_sku_is_taken_and_nothing_is_written() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let ean = gs1("690123456789");
         shop.seed_commodity("COLA", &commodity("each", &[&ean], "track")).await;
@@ -517,7 +523,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_upc_a_and_its_ean13_are_the_same_barcode() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let upc_a = gs1("03600029145");
         shop.seed_commodity("COLA", &commodity("each", &[&upc_a], "track")).await;
         let a = shop.put_commodity("COLA-B", &commodity("each", &[&format!("0{upc_a}")], "track")).await;
@@ -529,7 +535,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_barcode_is_shared_only_when_every_holder_allows_it() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let ean = gs1("690123456789");
         let sharing = |name: &str| {
@@ -555,7 +561,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_holder_that_stops_allowing_sharing_cannot_keep_a_shared_barcode() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let ean = gs1("690123456789");
         let body = |share: bool| {
             json!({"name": "n", "unit": "each", "taxRateBp": 1300, "barcodes": [ean], "stockPolicy": "track", "allowSharedBarcodes": share})
@@ -567,7 +573,7 @@ mod commodities {
 
     #[tokio::test]
     async fn releasing_a_barcode_on_update_frees_it_for_another_sku() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let ean = gs1("690123456789");
         let next = gs1("690123456790");
@@ -581,7 +587,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_commodity_may_keep_its_own_barcodes_on_replacement() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let ean = gs1("690123456789");
         shop.seed_commodity("COLA", &commodity("each", &[&ean], "track")).await;
         shop.put_commodity("COLA", &commodity("each", &[&ean], "strict")).await.ok(200);
@@ -589,7 +595,7 @@ mod commodities {
 
     #[tokio::test]
     async fn a_refused_replacement_keeps_the_old_commodity() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let ean = gs1("690123456789");
         let taken = gs1("690123456790");
@@ -615,7 +621,7 @@ mod commodities {
 
     #[tokio::test]
     async fn tax_rates_run_from_0_to_10000_basis_points() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         for (tax, ok) in [(0i64, true), (10_000, true), (10_001, false), (-1, false)] {
             let body = json!({"name": "n", "unit": "each", "taxRateBp": tax, "barcodes": [], "stockPolicy": "track"});
@@ -632,7 +638,7 @@ mod commodities {
 
     #[tokio::test]
     async fn unknown_missing_and_mistyped_members_are_invalid_requests() {
-        let shop = Shop::new();
+        let shop = new_shop();
         shop.put_store("S001", "EAST").await;
         let good = commodity("each", &[], "track");
         let with = |key: &str, value: Value| {
@@ -674,7 +680,7 @@ mod commodities {
 
     #[tokio::test]
     async fn an_invalid_sku_in_the_path_is_invalid_request() {
-        let shop = Shop::new();
+        let shop = new_shop();
         let long = "a".repeat(33);
         for sku in ["a b", ".milk", "-milk", "milk!", long.as_str()] {
             let a = shop.put_commodity(sku, &commodity("each", &[], "track")).await;
@@ -879,8 +885,8 @@ mod stock_movements {
 mod stock_split {
     use super::*;
 
-    fn stock_event(store: &str, sku: &str) -> retail_core::http::testing::Event {
-        retail_core::http::testing::Event::new("GET", "/stores/{storeId}/stock/{sku}", &format!("/stores/{store}/stock/{sku}"))
+    fn stock_event(store: &str, sku: &str) -> Event {
+        Event::new("GET", "/stores/{storeId}/stock/{sku}", &format!("/stores/{store}/stock/{sku}"))
     }
 
     #[tokio::test]

@@ -1,14 +1,19 @@
 //! checkout against API.md: a till's day of mixed baskets, each receipt exact to the cent
 //! against hand-computed expectations, read back by `GET /stores/{storeId}/sales/{saleId}`.
 
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-mod till;
-
+use catalog_admin::CatalogAdmin;
+use checkout::Checkout;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use common::*;
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
+use retail_core::testing::{catalog::*, request::*, till::*};
 use serde_json::{Value, json};
-use till::*;
+
+/// A stocked till: the catalog-side functions and checkout over one memory store.
+async fn stocked_till() -> Till {
+    let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
+    Till::stocked(shop, Checkout::new).await
+}
 
 /// Checks what the server decides (ids, times, business day) and returns the receipt with those
 /// members blanked, so the rest can be compared whole.
@@ -38,7 +43,7 @@ fn shanghai_day(t: DateTime<Utc>) -> String {
 
 #[tokio::test]
 async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
-    let till = Till::stocked().await;
+    let till = stocked_till().await;
     let before = Utc::now();
 
     // 1. Two milks scanned, one by sku: merged 3 × 12.99 = 38.97, tax round(3897 × 1300 / 11300)
@@ -163,7 +168,7 @@ async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
 
 #[tokio::test]
 async fn receipt_numbers_are_unique_in_the_store_and_increase_per_terminal() {
-    let till = Till::stocked().await;
+    let till = stocked_till().await;
     let mut seen = std::collections::HashSet::new();
     for (i, terminal) in ["T01", "T02", "T01", "T03", "T02", "T01"].iter().enumerate() {
         let r = till.sold("S001", &format!("seq-{i}"), &basket(terminal, json!([{"sku": "MILK"}]), json!([cash(1299)]))).await;
@@ -178,7 +183,7 @@ async fn receipt_numbers_are_unique_in_the_store_and_increase_per_terminal() {
 
 #[tokio::test]
 async fn a_store_in_another_timezone_counts_its_own_business_day() {
-    let till = Till::stocked().await;
+    let till = stocked_till().await;
     let a = till
         .shop
         .catalog(put_store_event("S003").claims(HO, None).json(&json!({"name": "London", "region": "WEST", "timezone": "Europe/London"})))
@@ -199,7 +204,7 @@ async fn a_store_in_another_timezone_counts_its_own_business_day() {
 #[tokio::test]
 async fn a_timezone_change_moves_later_sales_only() {
     // A warm checkout remembers a store for a minute; this one sees each change at once.
-    let mut till = Till::stocked().await;
+    let mut till = stocked_till().await;
     till.checkout = std::sync::Arc::new(checkout::Checkout::with_store_cache(
         till.shop.store.clone(),
         retail_core::store::cache::StoreCache::new(std::time::Duration::ZERO),
@@ -228,7 +233,7 @@ mod reading_back {
 
     #[tokio::test]
     async fn an_unknown_sale_is_404_and_a_malformed_id_400() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let unknown = uuid::Uuid::now_v7().to_string();
         till.receipt("S001", &unknown).await.problem(404, "not_found");
         for bad in ["not-a-uuid", "123", "0190c2b1-5d1e-7000-8000-00000000000g"] {
@@ -238,7 +243,7 @@ mod reading_back {
 
     #[tokio::test]
     async fn a_sale_is_found_only_in_its_own_store() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let r = till.sold("S001", "mine", &basket("T01", json!([{"sku": "MILK"}]), json!([cash(1299)]))).await;
         let id = r["saleId"].as_str().unwrap();
         till.receipt("S002", id).await.problem(404, "not_found");
@@ -247,7 +252,7 @@ mod reading_back {
 
     #[tokio::test]
     async fn only_tokens_for_the_store_may_read_its_receipts() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let r = till.sold("S001", "mine", &basket("T01", json!([{"sku": "MILK"}]), json!([cash(1299)]))).await;
         let id = r["saleId"].as_str().unwrap();
         for (scope, store) in [("pos", Some("S002")), ("store", Some("S002")), ("pos", None)] {

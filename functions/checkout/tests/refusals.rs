@@ -1,14 +1,19 @@
 //! checkout against API.md: every refusal of `POST /stores/{storeId}/sales`, with its status,
 //! code and details, and that a refused sale records nothing and moves no stock.
 
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-mod till;
-
+use catalog_admin::CatalogAdmin;
+use checkout::Checkout;
 use chrono::{Duration, Utc};
-use common::*;
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
+use retail_core::testing::{catalog::*, request::*, till::*};
 use serde_json::{Value, json};
-use till::*;
+
+/// A stocked till: the catalog-side functions and checkout over one memory store.
+async fn stocked_till() -> Till {
+    let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
+    Till::stocked(shop, Checkout::new).await
+}
 
 fn milk() -> Value {
     json!({"sku": "MILK"})
@@ -27,7 +32,7 @@ mod who_may_sell {
 
     #[tokio::test]
     async fn a_till_selling_for_another_store_is_forbidden_store() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         for store in [Some("S002"), None] {
             let a = till.call(sale_event("S001").claims("pos", store).header("Idempotency-Key", "k1").json(&b)).await;
@@ -38,7 +43,7 @@ mod who_may_sell {
 
     #[tokio::test]
     async fn store_managers_and_head_office_may_not_sell() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         for (scope, store) in [("store", Some("S001")), (HO, None), (HO, Some("S001")), ("store headoffice", Some("S001"))] {
             let a = till.call(sale_event("S001").claims(scope, store).header("Idempotency-Key", "k1").json(&b)).await;
@@ -57,7 +62,7 @@ mod who_may_sell {
 
     #[tokio::test]
     async fn a_sale_for_an_unknown_store_is_404() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         till.sell("S009", "k1", &b).await.problem(404, "not_found");
         till.sell("s001", "k1", &b).await.problem(400, "invalid_request");
@@ -69,7 +74,7 @@ mod idempotency_key_header {
 
     #[tokio::test]
     async fn a_sale_without_the_header_is_400_missing_idempotency_key() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         let a = till.call(sale_event("S001").claims("pos", Some("S001")).json(&b)).await;
         a.problem(400, "missing_idempotency_key");
@@ -78,7 +83,7 @@ mod idempotency_key_header {
 
     #[tokio::test]
     async fn a_non_ascii_key_is_malformed_not_missing() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         // The header is there, so the key is malformed (400 invalid_request), not missing.
         till.sell("S001", "ключ", &b).await.problem(400, "invalid_request");
@@ -87,7 +92,7 @@ mod idempotency_key_header {
 
     #[tokio::test]
     async fn a_malformed_key_is_400() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         for key in ["has space", "a/b", "key.1", &"k".repeat(65)] {
             let a = till.sell("S001", key, &b).await;
@@ -108,7 +113,7 @@ mod shape {
     /// Each of these is 400 `invalid_request`, whatever the catalog holds.
     #[tokio::test]
     async fn malformed_baskets_are_400_and_record_nothing() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let line = |l: Value| basket("T01", json!([l]), json!([cash(100_000)]));
         let cases: Vec<(&str, Value)> = vec![
             ("no lines", basket("T01", json!([]), json!([cash(1)]))),
@@ -157,14 +162,14 @@ mod shape {
     #[tokio::test]
     async fn two_hundred_lines_are_allowed_and_merge() {
         // 200 × 12.99 = 2598.00; tax round(259800 × 1300 / 11300) = round(29888.496) = 29888.
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let r = till.sold("S001", "k200", &basket("T01", Value::Array(vec![milk(); 200]), json!([cash(259_800)]))).await;
         assert_eq!(r["lines"], json!([{"sku": "MILK", "name": "Milk 1L", "quantity": 200, "unitAmount": 1299, "lineAmount": 259_800, "taxAmount": 29_888, "adjustmentId": "list:0"}]));
     }
 
     #[tokio::test]
     async fn a_body_that_is_not_json_is_415_and_bad_json_400() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket("T01", json!([milk()]), json!([cash(1299)]));
         let a = till.call(sale_event("S001").claims("pos", Some("S001")).header("Idempotency-Key", "k").body_with_type("text/plain", &b.to_string())).await;
         a.problem(415, "unsupported_media_type");
@@ -178,7 +183,7 @@ mod shape {
 
     #[tokio::test]
     async fn a_body_over_one_mebibyte_is_413_before_anything_else_is_checked() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let big = padded(&basket("T01", json!([milk()]), json!([cash(1299)])), MAX_BODY + 1);
         // No key and an unknown store: the size answers first.
         let a = till.call(sale_event("S009").claims("pos", Some("S009")).raw_json(&big)).await;
@@ -190,7 +195,7 @@ mod shape {
 
     #[tokio::test]
     async fn without_a_key_a_wrong_media_type_is_still_415() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let a = till.call(sale_event("S001").claims("pos", Some("S001")).body_with_type("text/plain", "{}")).await;
         a.problem(415, "unsupported_media_type");
         // And a malformed body is 400 invalid_request, and an unknown store after a missing key 400.
@@ -200,7 +205,7 @@ mod shape {
 
     #[tokio::test]
     async fn a_bad_check_digit_is_400_invalid_barcode() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         for code in [wrong_check(&milk_ean13()), "12345".into(), "69012345678a".into(), gs1("211234500000")] {
             let a = till.sell("S001", "k", &basket("T01", json!([milk(), {"barcode": code}]), json!([cash(100_000)]))).await;
             assert_eq!(a.problem(400, "invalid_barcode")["line"], json!(1), "{code}");
@@ -214,7 +219,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn an_unknown_sku_or_barcode_is_422_unknown_commodity_naming_the_line() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         for (line, unknown) in [
             (1, json!({"sku": "GHOST"})),
             (1, json!({"barcode": gs1("690000000099")})),
@@ -228,7 +233,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn a_line_without_a_price_in_force_is_422_no_price_naming_the_line() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let a = till.sell("S001", "k", &basket("T01", json!([milk(), milk(), {"sku": "NOPRICE"}]), json!([cash(100_000)]))).await;
         assert_eq!(a.problem(422, "no_price")["line"], json!(2));
         // An unknown item is refused before a missing price, whatever their lines.
@@ -239,7 +244,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn a_shared_barcode_in_a_sale_is_422_ambiguous_barcode() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let a = till.sell("S001", "k", &basket("T01", json!([milk(), {"barcode": shared_code()}]), json!([cash(100_000)]))).await;
         let p = a.problem(422, "ambiguous_barcode");
         assert_eq!(p["line"], json!(1));
@@ -252,7 +257,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn payments_short_of_the_total_are_422_payment_mismatch() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         for payments in [json!([cash(1298)]), json!([card(1000), mobile(298)]), json!([card(1), cash(1297)])] {
             let a = till.sell("S001", "k", &basket("T01", json!([milk()]), payments)).await;
             a.problem(422, "payment_mismatch");
@@ -262,7 +267,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn card_and_mobile_above_the_total_are_422_payment_mismatch() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         for payments in [json!([card(1300)]), json!([card(1000), mobile(300)]), json!([mobile(1300), cash(100)])] {
             let a = till.sell("S001", "k", &basket("T01", json!([milk()]), payments)).await;
             a.problem(422, "payment_mismatch");
@@ -275,7 +280,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn a_strict_item_short_of_stock_is_409_out_of_stock_and_nothing_moves() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let b = basket(
             "T01",
             json!([{"sku": "MILK", "quantity": 2}, {"sku": "COOKER", "quantity": 4}, {"sku": "FLASH"}, {"sku": "COOKER", "quantity": 2}]),
@@ -292,7 +297,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn refusals_come_in_the_contracts_order() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         // Unknown beats no price beats payment beats stock.
         let all = json!([{"sku": "FLASH"}, {"sku": "NOPRICE"}, {"sku": "GHOST"}]);
         till.sell("S001", "k", &basket("T01", all, json!([cash(1)]))).await.problem(422, "unknown_commodity");
@@ -308,7 +313,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn a_shortage_never_reports_less_than_zero_available() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         // Milk was tracked and oversold, then head office made it strict.
         till.sold("S001", "k1", &basket("T01", json!([{"sku": "MILK", "quantity": 4}]), json!([cash(5196)]))).await;
         assert_eq!(till.shop.on_hand("S001", "MILK").await, -4);
@@ -321,7 +326,7 @@ mod business_rules {
 
     #[tokio::test]
     async fn tracked_stock_may_go_below_zero() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         till.shop.move_stock("S001", json!([{"sku": "MILK", "delta": 2, "reason": "receipt"}])).await.ok(200);
         till.sold("S001", "k", &basket("T01", json!([{"sku": "MILK", "quantity": 5}]), json!([cash(6495)]))).await;
         assert_eq!(till.shop.on_hand("S001", "MILK").await, -3);
@@ -339,7 +344,7 @@ mod time {
 
     #[tokio::test]
     async fn a_sale_older_than_72_hours_is_422_sale_too_old() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         till.sell("S001", "k", &at(-Duration::hours(73))).await.problem(422, "sale_too_old");
         nothing_moved(&till).await;
         let r = till.sold("S001", "k", &at(-Duration::hours(71))).await;
@@ -348,7 +353,7 @@ mod time {
 
     #[tokio::test]
     async fn a_sale_more_than_5_minutes_ahead_is_422_sale_in_future() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         till.sell("S001", "k", &at(Duration::minutes(10))).await.problem(422, "sale_in_future");
         nothing_moved(&till).await;
         // A till clock a little fast is fine.
@@ -357,7 +362,7 @@ mod time {
 
     #[tokio::test]
     async fn an_offline_sale_is_priced_at_the_regular_price_in_force_then_not_now() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let shop = &till.shop;
         shop.seed_commodity("TEA", &json!({"name": "Tea", "unit": "each", "taxRateBp": 1300, "barcodes": [], "stockPolicy": "track"})).await;
         shop.seed_prices("tea-old", json!([{"sku": "TEA", "scope": "chain", "amount": 800, "validFrom": LONG_AGO}])).await;
@@ -381,7 +386,7 @@ mod time {
 
     #[tokio::test]
     async fn an_offline_sale_during_a_promotion_since_ended_gets_the_promotion() {
-        let till = Till::stocked().await;
+        let till = stocked_till().await;
         let shop = &till.shop;
         let (from, to) = (Utc::now() - Duration::hours(60), Utc::now() - Duration::hours(36));
         shop.seed_prices("milk-flash", json!([{"sku": "MILK", "scope": "chain", "amount": 999, "validFrom": rfc(from), "validTo": rfc(to)}])).await;

@@ -1,14 +1,13 @@
 //! commodity-lookup against API.md: by sku, by scanned barcode, and the batch lookup, over a
 //! catalog, stock and prices seeded through catalog-admin and price-adjustment.
 
-// One shop helper for the three catalog-side functions, kept in catalog-admin.
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-
-use common::*;
+use catalog_admin::CatalogAdmin;
 use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
+use retail_core::testing::{catalog::*, request::*};
 use retail_core::store::cache::StoreCache;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 const LONG_AGO: &str = "2020-01-01T08:00:00+08:00";
@@ -38,7 +37,7 @@ fn codes() -> Codes {
 /// S001 (EAST) and S002 (WEST); milk, cola, bread and cake by the piece, apples and flour by
 /// weight, two skus sharing one code; milk priced chain-wide and stocked in S001.
 async fn stocked_shop() -> (Shop, Codes) {
-    let shop = Shop::new();
+    let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
     let c = codes();
     shop.put_store("S001", "EAST").await;
     shop.put_store("S002", "WEST").await;
@@ -77,7 +76,7 @@ fn scanned_as(mut item: Value, scanned: Value) -> Value {
 mod who_may_call {
     use super::*;
 
-    fn events() -> Vec<(&'static str, fn(&str) -> retail_core::http::testing::Event)> {
+    fn events() -> Vec<(&'static str, fn(&str) -> Event)> {
         vec![
             ("by sku", |s| by_sku_event(s, "MILK")),
             ("by barcode", |s| by_barcode_event(s, "6901234567892")),
@@ -197,7 +196,7 @@ mod by_sku {
     async fn a_store_moved_to_another_region_sees_that_regions_prices_from_then_on() {
         let (mut shop, _) = stocked_shop().await;
         // A warm function remembers a store for a minute; this one forgets at once.
-        shop.lookup = CommodityLookup::with_store_cache(shop.store.clone(), StoreCache::new(Duration::ZERO));
+        shop.lookup = Arc::new(CommodityLookup::with_store_cache(shop.store.clone(), StoreCache::new(Duration::ZERO)));
         shop.seed_prices("west", json!([{"sku": "COLA", "scope": "region:WEST", "amount": 350, "validFrom": LONG_AGO}])).await;
         assert_eq!(shop.price_now("S001", "COLA").await, None);
         shop.put_store("S001", "WEST").await;

@@ -2,19 +2,18 @@
 //! and `GET /stores/{storeId}/prices/{sku}`, and the price a till then sees through
 //! commodity-lookup.
 
-// One shop helper for the three catalog-side functions, kept in catalog-admin.
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-
+use catalog_admin::CatalogAdmin;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
+use retail_core::testing::{catalog::*, request::*};
 use serde_json::{Value, json};
 
 const LONG_AGO: &str = "2020-01-01T00:00:00Z";
 
 /// S001 and S003 in EAST, S002 in WEST; milk and cola by the piece, apples by weight.
 async fn priced_shop() -> Shop {
-    let shop = Shop::new();
+    let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
     shop.put_store("S001", "EAST").await;
     shop.put_store("S002", "WEST").await;
     shop.put_store("S003", "EAST").await;

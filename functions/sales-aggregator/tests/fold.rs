@@ -2,13 +2,11 @@
 //! committed sales (each sale's item as NewImage) fold into store-days so that every sale counts
 //! exactly once, however often the stream delivers it.
 
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-mod stream;
-#[path = "../../checkout/tests/till/mod.rs"]
-mod till;
-
+use catalog_admin::CatalogAdmin;
+use checkout::Checkout;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
 use retail_core::domain::report::StoreDay;
 use retail_core::domain::sale::SaleRecord;
 use retail_core::domain::StoreId;
@@ -16,14 +14,14 @@ use retail_core::store::AggregateStore;
 use retail_core::store::memory::MemoryStore;
 use sales_aggregator::SalesAggregator;
 use serde_json::{Value, json};
+use retail_core::testing::{catalog::Shop, stream::*, till::*};
 use std::sync::Arc;
-use stream::*;
-use till::*;
 
 /// A stocked till that has sold four baskets in S001 (one of them offline, at 23:30 UTC a day
 /// before the last one: 07:30 on an earlier Shanghai business day) and one in S002.
 async fn a_days_sales() -> (Till, Vec<Arc<SaleRecord>>) {
-    let till = Till::stocked().await;
+    let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
+    let till = Till::stocked(shop, Checkout::new).await;
     till.sold("S001", "a", &basket("T01", json!([{"sku": "MILK", "quantity": 3}, {"barcode": cola_upc_a()}]), json!([cash(5000)]))).await;
     let weighed = json!([{"barcode": apple_label(600)}, {"sku": "APPLE", "weightGrams": 634}, {"barcode": cake_label(899)}]);
     till.sold("S001", "b", &basket("T01", weighed, json!([card(2871)]))).await;

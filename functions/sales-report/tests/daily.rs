@@ -2,24 +2,18 @@
 //! sales-aggregator, `GET /stores/{storeId}/reports/daily` and `GET /reports/daily` equal the sums
 //! of the receipts exactly.
 
-#[path = "../../catalog-admin/tests/common/mod.rs"]
-mod common;
-#[path = "../../sales-aggregator/tests/stream/mod.rs"]
-mod stream;
-#[path = "../../checkout/tests/till/mod.rs"]
-mod till;
-
+use catalog_admin::CatalogAdmin;
+use checkout::Checkout;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::*;
+use commodity_lookup::CommodityLookup;
+use price_adjustment::PriceAdjustments;
 use retail_core::http::HttpFunction;
-use retail_core::http::testing::Event;
 use retail_core::store::memory::MemoryStore;
+use retail_core::testing::{Answer, catalog::*, request::*, stream::*, till::*};
 use sales_aggregator::SalesAggregator;
 use sales_report::SalesReport;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use stream::*;
-use till::*;
 
 fn store_report_event(store: &str, query: &str) -> Event {
     Event::new("GET", "/stores/{storeId}/reports/daily", &format!("/stores/{store}/reports/daily{query}"))
@@ -40,7 +34,8 @@ struct Office {
 
 impl Office {
     async fn new() -> Self {
-        let till = Till::stocked().await;
+        let shop = Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new);
+        let till = Till::stocked(shop, Checkout::new).await;
         let aggregator = SalesAggregator::new(till.shop.store.clone());
         let report = SalesReport::new(till.shop.store.clone());
         Office { till, aggregator, report, delivered: 0 }
@@ -55,8 +50,8 @@ impl Office {
         self.delivered = next;
     }
 
-    async fn call(&self, event: Event) -> Reply {
-        Reply::from(self.report.call(event.request()).await)
+    async fn call(&self, event: Event) -> Answer {
+        Answer::from(self.report.call(event.request()).await)
     }
 
     async fn store_day(&self, store: &str, date: NaiveDate) -> Value {

@@ -6,8 +6,6 @@ pub mod body;
 pub mod function;
 pub mod problem;
 pub mod strict;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
 
 pub use auth::{Claims, Scope, authorize};
 pub use body::{JsonReply, MAX_BODY_BYTES, json_body, path_param, query_param};

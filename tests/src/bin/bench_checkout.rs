@@ -10,7 +10,7 @@ use checkout::Checkout;
 use lambda_http::{Body, Response};
 use price_adjustment::PriceAdjustments;
 use retail_core::http::HttpFunction;
-use retail_core::http::testing::Event;
+use retail_core::testing::Event;
 use retail_core::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

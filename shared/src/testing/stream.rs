@@ -1,12 +1,12 @@
 //! The sales table's change stream for tests: DynamoDB stream records as Lambda delivers them
 //! (`Records[].dynamodb.NewImage` in DynamoDB JSON), built from committed sales with the one
-//! item mapping (`retail_core::store::sale_item::sale_item`). (sales-report includes this file by path.)
-#![allow(dead_code)]
+//! item mapping ([`sale_item`]).
 
-use aws_lambda_events::dynamodb::Event;
-use retail_core::domain::sale::SaleRecord;
-use retail_core::store::sale_item::sale_item;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+use crate::domain::sale::SaleRecord;
+use crate::store::sale_item::sale_item;
 
 /// One stream record: `event_name` INSERT, MODIFY or REMOVE, with `image` as its NewImage.
 pub fn record(event_name: &str, sequence: u64, image: Value) -> Value {
@@ -43,8 +43,8 @@ pub fn insert(sequence: u64, sale: &SaleRecord) -> Value {
 }
 
 /// A batch as Lambda's event source mapping hands it to the function, through the event type's
-/// own deserializer.
-pub fn event(records: Vec<Value>) -> Event {
+/// own deserializer (`aws_lambda_events::dynamodb::Event`, which the function names).
+pub fn event<E: DeserializeOwned>(records: Vec<Value>) -> E {
     serde_json::from_value(json!({"Records": records})).expect("a DynamoDB stream event")
 }
 

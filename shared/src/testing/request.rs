@@ -1,10 +1,18 @@
 //! Real API Gateway HTTP API v2 events for handler tests: a recorded event with JWT authorizer
 //! claims (`tests/fixtures/apigw-v2-jwt.json`), re-aimed at the route under test.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Request, RequestExt};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/apigw-v2-jwt.json");
+
+/// The gateway's request id in the recorded fixture every event is built from.
+pub const REQUEST_ID: &str = "JKJaXmPLvHcESHA=";
+/// The contract's body limit.
+pub const MAX_BODY: usize = 1_048_576;
+/// Head office's scope.
+pub const HO: &str = "headoffice";
 
 /// An event for `method path` on `route` (e.g. `"GET /stores/{storeId}/commodities/{sku}"`),
 /// with path parameters read off by matching the two.
@@ -84,14 +92,16 @@ impl Event {
     }
 }
 
-/// A response's status and JSON body.
-pub fn parts(response: Response<Body>) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body = match response.body() {
-        Body::Empty => Value::Null,
-        Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
-        Body::Binary(b) => serde_json::from_slice(b).expect("JSON body"),
-        _ => Value::Null,
-    };
-    (status, body)
+/// `{json}` padded with trailing spaces to exactly `len` bytes.
+pub fn padded(json: &Value, len: usize) -> String {
+    let mut s = json.to_string();
+    assert!(s.len() <= len);
+    s.push_str(&" ".repeat(len - s.len()));
+    s
+}
+
+/// Replaces a request's path parameters (for values a path split cannot carry, such as `a/b`).
+pub fn with_params(request: Request, params: &[(&str, &str)]) -> Request {
+    let map: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    request.with_path_parameters(map)
 }

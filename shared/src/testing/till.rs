@@ -1,19 +1,19 @@
-//! A till for handler tests: the catalog-side shop (`catalog-admin`'s test helper, included by
-//! path as `common` next to this module) plus `Checkout` over the same `MemoryStore`, a stocked
-//! catalog seeded through the real handlers, and real API Gateway v2 events for the sales routes.
-//! (sales-aggregator and sales-report include this file by path too.)
-#![allow(dead_code)]
+//! A till for handler tests: the catalog-side [`Shop`] plus checkout over the same `MemoryStore`,
+//! a stocked catalog seeded through the real handlers, and real API Gateway v2 events for the
+//! sales routes.
+//!
+//! As with the shop, a test hands the function in: `Till::stocked(shop, Checkout::new)`.
 
-use crate::common::*;
-use checkout::Checkout;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use lambda_http::{Body, Response};
-use retail_core::domain::sale::SaleRecord;
-use retail_core::http::HttpFunction;
-use retail_core::http::testing::Event;
-use retail_core::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+use super::answer::Answer;
+use super::catalog::{Shop, gs1};
+use super::request::{Event, HO};
+use crate::domain::sale::SaleRecord;
+use crate::http::HttpFunction;
+use crate::store::memory::MemoryStore;
 
 pub const LONG_AGO: &str = "2020-01-01T00:00:00Z";
 pub const FAR_AHEAD: &str = "2099-01-01T00:00:00Z";
@@ -77,65 +77,11 @@ pub fn receipt_event(store: &str, sale_id: &str) -> Event {
     Event::new("GET", "/stores/{storeId}/sales/{saleId}", &format!("/stores/{store}/sales/{sale_id}"))
 }
 
-/// What checkout answered, headers included (`Idempotent-Replayed`, `Retry-After`).
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    pub content_type: String,
-    pub x_request_id: String,
-    pub replayed: Option<String>,
-    pub retry_after: Option<String>,
-}
-
-impl Reply {
-    pub fn from(response: Response<Body>) -> Self {
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let status = response.status().as_u16();
-        let body = match response.body() {
-            Body::Empty => Value::Null,
-            Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {t}")),
-            Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("{status}: not JSON ({e})")),
-            _ => Value::Null,
-        };
-        Reply {
-            status,
-            body,
-            content_type: header("content-type").unwrap_or_default(),
-            x_request_id: header("x-request-id").unwrap_or_default(),
-            replayed: header("idempotent-replayed"),
-            retry_after: header("retry-after"),
-        }
-    }
-
-    /// A success with `application/json` and the request id.
-    #[track_caller]
-    pub fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        assert_eq!(self.x_request_id, REQUEST_ID);
-        &self.body
-    }
-
-    /// A problem+json refusal with its stable code.
-    #[track_caller]
-    pub fn problem(&self, status: u16, code: &str) -> &Value {
-        assert_eq!((self.status, self.body["code"].as_str()), (status, Some(code)), "{}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "{}", self.body);
-        assert_eq!(self.x_request_id, REQUEST_ID);
-        assert_eq!(self.body["status"], json!(status), "{}", self.body);
-        assert_eq!(self.body["requestId"], json!(REQUEST_ID), "{}", self.body);
-        for member in ["type", "title", "detail"] {
-            assert!(self.body[member].is_string(), "{member}: {}", self.body);
-        }
-        &self.body
-    }
-}
-
 /// The catalog-side shop and a checkout over the same store.
 pub struct Till {
     pub shop: Shop,
-    pub checkout: Arc<Checkout<MemoryStore>>,
+    /// checkout.
+    pub checkout: Arc<dyn HttpFunction>,
 }
 
 /// The price list every stocked till starts with: batch `list`, in force since 2020.
@@ -152,9 +98,9 @@ pub const LIST: [(&str, i64); 9] = [
 ];
 
 impl Till {
-    pub fn new() -> Self {
-        let shop = Shop::new();
-        let checkout = Arc::new(Checkout::new(shop.store.clone()));
+    /// `shop` and checkout over its store, made by the constructor given (`Checkout::new`).
+    pub fn new<K: HttpFunction>(shop: Shop, checkout: impl FnOnce(MemoryStore) -> K) -> Self {
+        let checkout = Arc::new(checkout(shop.store.clone()));
         Till { shop, checkout }
     }
 
@@ -171,8 +117,8 @@ impl Till {
     /// | FLASH | each | 13 % | | strict, none | 99.00 (`list:6`) |
     /// | SHARE-A, SHARE-B | each | 9 % | one shared code | track | 1.00 |
     /// | NOPRICE | each | 13 % | | track | none |
-    pub async fn stocked() -> Self {
-        let till = Till::new();
+    pub async fn stocked<K: HttpFunction>(shop: Shop, checkout: impl FnOnce(MemoryStore) -> K) -> Self {
+        let till = Till::new(shop, checkout);
         let shop = &till.shop;
         shop.put_store("S001", "EAST").await;
         shop.put_store("S002", "WEST").await;
@@ -204,22 +150,22 @@ impl Till {
         till
     }
 
-    pub async fn call(&self, event: Event) -> Reply {
-        Reply::from(self.checkout.call(event.request()).await)
+    pub async fn call(&self, event: Event) -> Answer {
+        Answer::from(self.checkout.call(event.request()).await)
     }
 
     /// `POST /stores/{store}/sales` as a till of that store, with `key` as `Idempotency-Key`.
-    pub async fn sell(&self, store: &str, key: &str, body: &Value) -> Reply {
+    pub async fn sell(&self, store: &str, key: &str, body: &Value) -> Answer {
         self.call(sale_event(store).claims("pos", Some(store)).header("Idempotency-Key", key).json(body)).await
     }
 
     /// `POST /stores/{store}/sales/batch` as a till of that store.
-    pub async fn upload(&self, store: &str, body: &Value) -> Reply {
+    pub async fn upload(&self, store: &str, body: &Value) -> Answer {
         self.call(upload_event(store).claims("pos", Some(store)).json(body)).await
     }
 
     /// `GET /stores/{store}/sales/{saleId}` as head office.
-    pub async fn receipt(&self, store: &str, sale_id: &str) -> Reply {
+    pub async fn receipt(&self, store: &str, sale_id: &str) -> Answer {
         self.call(receipt_event(store, sale_id).claims(HO, None)).await
     }
 

@@ -1,23 +1,17 @@
-//! A shop for handler tests: one `MemoryStore` shared by the catalog, lookup and price handlers,
+//! A shop for handler tests: one `MemoryStore` shared by the catalog, lookup and price functions,
 //! seeded through the handlers themselves, and real API Gateway v2 events aimed at each route.
-//! (commodity-lookup and price-adjustment include this file by path.)
-#![allow(dead_code)]
+//!
+//! The functions themselves live in crates that depend on this one, so a test hands them in:
+//! `Shop::new(CatalogAdmin::new, CommodityLookup::new, PriceAdjustments::new)`.
 
-use catalog_admin::CatalogAdmin;
-use commodity_lookup::CommodityLookup;
-use lambda_http::{Body, Request, RequestExt, Response};
-use price_adjustment::PriceAdjustments;
-use retail_core::http::HttpFunction;
-use retail_core::http::testing::Event;
-use retail_core::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The gateway's request id in the recorded fixture every event is built from.
-pub const REQUEST_ID: &str = "JKJaXmPLvHcESHA=";
-/// The contract's body limit.
-pub const MAX_BODY: usize = 1_048_576;
-pub const HO: &str = "headoffice";
+use super::answer::Answer;
+use super::request::{Event, HO};
+use crate::http::HttpFunction;
+use crate::store::memory::MemoryStore;
+use lambda_http::Request;
 
 /// `body` followed by its GS1 check digit (weights 3,1,3,... from the right of the body).
 pub fn gs1(body: &str) -> String {
@@ -35,70 +29,6 @@ pub fn wrong_check(code: &str) -> String {
     let (body, check) = code.split_at(code.len() - 1);
     let d = check.as_bytes()[0] - b'0';
     format!("{body}{}", (d + 1) % 10)
-}
-
-/// `{json}` padded with trailing spaces to exactly `len` bytes.
-pub fn padded(json: &Value, len: usize) -> String {
-    let mut s = json.to_string();
-    assert!(s.len() <= len);
-    s.push_str(&" ".repeat(len - s.len()));
-    s
-}
-
-/// Replaces a request's path parameters (for values a path split cannot carry, such as `a/b`).
-pub fn with_params(request: Request, params: &[(&str, &str)]) -> Request {
-    let map: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    request.with_path_parameters(map)
-}
-
-/// What a handler answered, with the parts every test looks at.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub content_type: String,
-    pub x_request_id: String,
-}
-
-impl Answer {
-    fn from(response: Response<Body>) -> Self {
-        let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-        };
-        let content_type = header("content-type");
-        let x_request_id = header("x-request-id");
-        let status = response.status().as_u16();
-        let body = match response.body() {
-            Body::Empty => Value::Null,
-            Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {t}")),
-            Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("{status}: not JSON ({e})")),
-            _ => Value::Null,
-        };
-        Answer { status, body, content_type, x_request_id }
-    }
-
-    /// A success: the status, `application/json`, and the request id header.
-    #[track_caller]
-    pub fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        assert_eq!(self.x_request_id, REQUEST_ID);
-        &self.body
-    }
-
-    /// A refusal: RFC 9457 problem details with the stable code and the request id.
-    #[track_caller]
-    pub fn problem(&self, status: u16, code: &str) -> &Value {
-        assert_eq!((self.status, self.body["code"].as_str()), (status, Some(code)), "{}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "{}", self.body);
-        assert_eq!(self.x_request_id, REQUEST_ID);
-        assert_eq!(self.body["status"], json!(status), "{}", self.body);
-        assert_eq!(self.body["requestId"], json!(REQUEST_ID), "{}", self.body);
-        assert!(self.body["type"].is_string(), "{}", self.body);
-        assert!(self.body["title"].is_string(), "{}", self.body);
-        assert!(self.body["detail"].is_string(), "{}", self.body);
-        &self.body
-    }
 }
 
 // Events for each route, with the fixture's token until `.claims(...)` replaces it.
@@ -149,18 +79,32 @@ pub fn commodity(unit: &str, barcodes: &[&str], policy: &str) -> Value {
 /// One shop: three handlers over one memory store.
 pub struct Shop {
     pub store: MemoryStore,
-    pub catalog: CatalogAdmin<MemoryStore>,
-    pub lookup: CommodityLookup<MemoryStore>,
-    pub prices: PriceAdjustments<MemoryStore>,
+    /// catalog-admin.
+    pub catalog: Arc<dyn HttpFunction>,
+    /// commodity-lookup.
+    pub lookup: Arc<dyn HttpFunction>,
+    /// price-adjustment.
+    pub prices: Arc<dyn HttpFunction>,
 }
 
 impl Shop {
-    pub fn new() -> Self {
+    /// A new memory store and the three functions over it, each made by the constructor given
+    /// (`CatalogAdmin::new`, `CommodityLookup::new`, `PriceAdjustments::new`).
+    pub fn new<C, L, P>(
+        catalog: impl FnOnce(MemoryStore) -> C,
+        lookup: impl FnOnce(MemoryStore) -> L,
+        prices: impl FnOnce(MemoryStore) -> P,
+    ) -> Self
+    where
+        C: HttpFunction,
+        L: HttpFunction,
+        P: HttpFunction,
+    {
         let store = MemoryStore::new();
         Shop {
-            catalog: CatalogAdmin::new(store.clone()),
-            lookup: CommodityLookup::new(store.clone()),
-            prices: PriceAdjustments::new(store.clone()),
+            catalog: Arc::new(catalog(store.clone())),
+            lookup: Arc::new(lookup(store.clone())),
+            prices: Arc::new(prices(store.clone())),
             store,
         }
     }

@@ -76,7 +76,7 @@ async fn a_call_to_a_table_the_store_was_not_given_is_refused_naming_its_variabl
     let sale = SalesStore::sale(&store, &StoreId::parse("S001").unwrap(), &retail_core::domain::SaleId::generate()).await;
     assert!(matches!(&sale, Err(StoreError::Unavailable(why)) if why.contains("SALES_TABLE is not set")), "{sale:?}");
     // Through a batch read too.
-    let skus = LookupStore::skus_by_barcode(&store, &[Barcode::register("6901234567892").unwrap()]).await;
+    let skus = retail_core::store::LookupStore::skus_by_barcode(&store, &[Barcode::register("6901234567892").unwrap()]).await;
     assert!(matches!(&skus, Err(StoreError::Unavailable(why)) if why.contains("BARCODES_TABLE")), "{skus:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "refused without a round trip: {:?}", started.elapsed());
     held.abort();

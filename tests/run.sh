@@ -2,8 +2,9 @@
 # The project's one test command: sets up what the suites need on a fresh machine, then runs them.
 #   bash tests/run.sh
 # Steps: Python tools into a venv under the cargo target dir, cfn-lint on template.yaml,
-# a build of the workspace in the `checked` profile (release code without cross-crate LTO,
-# overflow checks on; see Cargo.toml), every test with cargo-nextest in that profile.
+# clippy with the workspace lints, a build of the workspace in the `checked` profile (release
+# code without cross-crate LTO, overflow checks on; see Cargo.toml), every test with
+# cargo-nextest in that profile.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,14 +51,21 @@ expanded="$target_dir/template.expanded.json"
 "$venv/bin/cfn-lint" --non-zero-exit-code error -- "$expanded"
 echo "cfn-lint: no errors (template and its SAM expansion)"
 
-# --- c. build (the suites spawn the binaries: retail-local, and each function under the emulator)
+# --- c. clippy with the workspace's lints (Cargo.toml's [workspace.lints]); a warning fails the run
+step "cargo clippy --workspace --all-targets --locked -- -D warnings"
+if ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add clippy
+fi
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --- d. build (the suites spawn the binaries: retail-local, and each function under the emulator)
 # --all-targets: the test targets' dev-dependencies (proptest) change the features of shared
 # dependencies (getrandom, regex), so a build without them would compile the AWS SDK twice.
 profile=checked
 step "cargo build --profile $profile --workspace --all-targets --locked"
 cargo build --profile "$profile" --workspace --all-targets --locked
 
-# --- d. every test ------------------------------------------------------------------------------
+# --- e. every test ------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
     step "cargo install cargo-nextest --locked"
     cargo install cargo-nextest --locked
@@ -74,7 +82,7 @@ else
     status=$?
 fi
 
-# --- e. summary -----------------------------------------------------------------------------------
+# --- f. summary -----------------------------------------------------------------------------------
 # nextest closes with e.g. "Summary [ 1.2s] 12 tests run: 11 passed, 1 failed, 0 skipped".
 summary="$(grep -E '^ *Summary \[' "$log" | tail -n 1 || true)"
 passed="$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)"

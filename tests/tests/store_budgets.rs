@@ -96,7 +96,7 @@ fn sku(i: usize) -> Sku {
 
 fn commodity(s: Sku, policy: StockPolicy) -> Commodity {
     let draft = CommodityDraft {
-        name: format!("Item {s}").into(),
+        name: format!("Item {s}"),
         unit: Unit::Each,
         tax_rate_bp: 1300,
         barcodes: Vec::new(),
@@ -113,7 +113,7 @@ fn adjustment(batch: &str, index: u32, s: Sku, scope: &str, amount: i64, from: D
         id: AdjustmentId { batch_id: BatchId::parse(batch).unwrap(), index },
         sku: s,
         scope: PriceScope::parse(scope).unwrap(),
-        amount: Money(amount),
+        amount: Money::from_minor_units(amount),
         valid_from: from,
         valid_to: None,
         reason: None,
@@ -190,7 +190,7 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
         lines: (0..20)
             .map(|i| CheckedLine { item: LineItem::Sku(sku(i)), quantity: Some(2), weight_grams: None })
             .collect(),
-        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(1_000_000) }],
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(1_000_000) }],
         occurred_at: t0(),
     };
     let skus: Vec<Sku> = (0..20).map(sku).collect();
@@ -258,6 +258,6 @@ async fn a_price_batch_of_5000_lines_costs_two_waves() {
     let views = s.commodity_views(&store, &[sku(3)], at + Duration::days(4)).await.unwrap();
     let view = views[0].clone().unwrap();
     let price = retail_core::domain::price_in_force(view.prices.iter(), &store, at + Duration::days(4) + Duration::hours(1));
-    assert_eq!(price.map(|a| a.amount.0), Some(2004));
+    assert_eq!(price.map(|a| a.amount.minor_units()), Some(2004));
     assert_eq!(s.price_history(&store, &sku(3)).await.unwrap().len(), 11);
 }

@@ -10,7 +10,7 @@ use retail_core::domain::sale::{
 };
 use retail_core::domain::stock::StockChange;
 use retail_core::domain::{
-    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, SaleId, SaleRefusal, StockShards, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
+    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, SaleId, SaleRefusal, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
 use retail_core::store::{
@@ -83,29 +83,35 @@ fn ean13(body12: &str) -> String {
     format!("{body12}{}", gs1_check_digit(body12.as_bytes()))
 }
 
-fn commodity(s: &str, policy: StockPolicy, barcodes: &[String], shared: bool) -> Commodity {
+fn commodity(s: &str, policy: StockPolicy, barcodes: &[&str], shared: bool) -> Commodity {
+    commodity_split(s, policy, barcodes, shared, None)
+}
+
+/// A commodity whose stock head office splits over `shards` items in each store (None: automatic).
+fn commodity_split(s: &str, policy: StockPolicy, barcodes: &[&str], shared: bool, shards: Option<u16>) -> Commodity {
     Commodity::from_draft(
         sku(s),
         CommodityDraft {
-            name: format!("Item {s}").into(),
+            name: format!("Item {s}"),
             unit: Unit::Each,
             tax_rate_bp: 1300,
-            barcodes: barcodes.to_vec(),
+            barcodes: barcodes.iter().map(|b| b.to_string()).collect(),
             category: None,
             stock_policy: policy,
             allow_shared_barcodes: Some(shared),
-            stock_shards: None,
+            stock_shards: shards.map(i64::from),
         },
     )
     .unwrap()
 }
 
+#[allow(clippy::too_many_arguments, reason = "one row of the adjustments a test writes, read like a table")]
 fn adjustment(batch: &str, index: u32, s: &str, scope: &str, amount: i64, from: DateTime<Utc>, to: Option<DateTime<Utc>>, applied: DateTime<Utc>) -> PriceAdjustment {
     PriceAdjustment {
         id: AdjustmentId { batch_id: BatchId::parse(batch).unwrap(), index },
         sku: sku(s),
         scope: PriceScope::parse(scope).unwrap(),
-        amount: Money(amount),
+        amount: Money::from_minor_units(amount),
         valid_from: from,
         valid_to: to,
         reason: Some("test".into()),
@@ -166,7 +172,7 @@ async fn pending<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, l
             .iter()
             .map(|(k, q)| CheckedLine { item: LineItem::Sku(sku(k)), quantity: Some(*q), weight_grams: None })
             .collect(),
-        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(1_000_000) }],
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(1_000_000) }],
         occurred_at: t0(),
     };
     let skus: Vec<Sku> = lines.iter().map(|(k, _)| sku(k)).collect();
@@ -211,15 +217,15 @@ async fn stores_are_created_then_replaced<S: AllPorts>(s: S) {
 async fn barcodes_are_claimed_shared_and_released<S: AllPorts>(s: S) {
     let a = ean13("690000000001");
     let b = ean13("690000000002");
-    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], false)).await.unwrap(), Written::Created);
+    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[&a, &b], false)).await.unwrap(), Written::Created);
     // Taken: A1 does not share.
-    let err = s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap_err();
+    let err = s.put_commodity(commodity("B1", StockPolicy::Track, &[&a], true)).await.unwrap_err();
     assert_eq!(err, Failure::Refused(CatalogRefusal::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into()] }));
     assert_eq!(CatalogStore::commodity(&s, &sku("B1")).await.unwrap(), None, "a refused put writes nothing");
     // A1 now allows sharing: B1 (sharing too) may hold the code; C1 (not sharing) may not.
-    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[a.clone(), b.clone()], true)).await.unwrap(), Written::Replaced);
-    s.put_commodity(commodity("B1", StockPolicy::Track, &[a.clone()], true)).await.unwrap();
-    let err = s.put_commodity(commodity("C1", StockPolicy::Track, &[a.clone()], false)).await.unwrap_err();
+    assert_eq!(s.put_commodity(commodity("A1", StockPolicy::Track, &[&a, &b], true)).await.unwrap(), Written::Replaced);
+    s.put_commodity(commodity("B1", StockPolicy::Track, &[&a], true)).await.unwrap();
+    let err = s.put_commodity(commodity("C1", StockPolicy::Track, &[&a], false)).await.unwrap_err();
     assert_eq!(err, Failure::Refused(CatalogRefusal::BarcodeTaken { barcode: a.clone(), skus: vec!["A1".into(), "B1".into()] }));
     let ba = Barcode::register(&a).unwrap();
     let bb = Barcode::register(&b).unwrap();
@@ -231,9 +237,9 @@ async fn barcodes_are_claimed_shared_and_released<S: AllPorts>(s: S) {
     let held = s.skus_by_barcode(&[ba.clone(), bb.clone()]).await.unwrap();
     assert_eq!(held.get(&ba), Some(&vec![sku("B1")]));
     assert_eq!(held.get(&bb), None);
-    s.put_commodity(commodity("C1", StockPolicy::Track, &[b.clone()], false)).await.unwrap();
+    s.put_commodity(commodity("C1", StockPolicy::Track, &[&b], false)).await.unwrap();
     let c1 = PriceStore::commodity(&s, &sku("C1")).await.unwrap().unwrap();
-    assert_eq!(c1, commodity("C1", StockPolicy::Track, &[b.clone()], false));
+    assert_eq!(c1, commodity("C1", StockPolicy::Track, &[&b], false));
 }
 
 async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
@@ -302,7 +308,7 @@ async fn the_price_in_force_and_history_reach_only_their_stores<S: AllPorts>(s: 
     ]))
     .await
     .unwrap();
-    let price = |store: &Store, schedule: &retail_core::store::Schedule, at| price_in_force(schedule.iter(), store, at).map(|a| a.amount.0);
+    let price = |store: &Store, schedule: &retail_core::domain::Schedule, at| price_in_force(schedule.iter(), store, at).map(|a| a.amount.minor_units());
     let east_view = s.commodity_views(&east, &[sku("P1"), sku("NOPE")], t0()).await.unwrap();
     assert!(east_view[1].is_none());
     let east_view = east_view[0].clone().unwrap();
@@ -342,14 +348,14 @@ async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPor
     let sale = pending(&s, &store, "k-1", "T01", &[("F1", 2), ("T1", 3)]).await;
     let (key, fingerprint) = (sale.key.clone(), sale.fingerprint.clone());
     let record = s.commit_sale(sale).await.unwrap();
-    assert_eq!(record.receipt.total, Money(5000));
+    assert_eq!(record.receipt.total, Money::from_minor_units(5000));
     assert!(record.receipt.receipt_no.starts_with("T01-0"), "{}", record.receipt.receipt_no);
     assert_eq!(on_hand(&s, &store, "F1").await, 3);
     assert_eq!(on_hand(&s, &store, "T1").await, -3, "tracked stock may go negative");
     match s.claim_sale_key(&store.store_id, &key, &fingerprint, t0() + Duration::minutes(1)).await.unwrap() {
         KeyClaim::Completed { fingerprint: f, receipt } => {
             assert_eq!(f, fingerprint);
-            assert_eq!(receipt, record.receipt);
+            assert_eq!(*receipt, record.receipt);
         }
         other => panic!("expected the completed key, got {other:?}"),
     }
@@ -451,7 +457,7 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
     let day = s.store_day(&store.store_id, date).await.unwrap().unwrap();
     assert_eq!(day.sales_count, 3);
     assert_eq!(day.items_sold, 6);
-    assert_eq!(day.gross_amount, Money(6000));
+    assert_eq!(day.gross_amount, Money::from_minor_units(6000));
     assert_eq!(day.commodities[&sku("T1")].quantity, 6);
     assert_eq!(day.as_of, Some(t0()));
     let (stores, days) = s.chain_day(date).await.unwrap();
@@ -466,7 +472,7 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
 
 /// A strict sku H with its stock split over `k` items, priced 1000, in `store`.
 async fn hot_sku<S: AllPorts>(s: &S, h: &str, k: u16) {
-    s.put_commodity(Commodity { stock_shards_setting: Some(StockShards::parse(i64::from(k)).unwrap()), ..commodity(h, StockPolicy::Strict, &[], false) }).await.unwrap();
+    s.put_commodity(commodity_split(h, StockPolicy::Strict, &[], false, Some(k))).await.unwrap();
     let from = t0() - Duration::days(1);
     s.apply_price_batch(batch(&format!("p-{h}"), &format!("fp-{h}"), from, vec![adjustment(&format!("p-{h}"), 0, h, "chain", 1000, from, None, from)]))
         .await
@@ -519,7 +525,7 @@ async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     hot_sku(&s, "H2", 4).await;
     s.record_stock_movements(&store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
     // Head office folds the split back to one item: the stock in the others still counts and sells.
-    s.put_commodity(Commodity { stock_shards_setting: Some(StockShards::ONE), ..commodity("H2", StockPolicy::Strict, &[], false) }).await.unwrap();
+    s.put_commodity(commodity_split("H2", StockPolicy::Strict, &[], false, Some(1))).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 8);
     for i in 0..8 {
         sell(&s, &store, &format!("h2-{i}"), &[("H2", 1)]).await.unwrap();

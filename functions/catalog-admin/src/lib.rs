@@ -128,7 +128,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
                 .map(|(shard, s)| ShardReport { shard, on_hand: s.on_hand, writes: s.writes })
                 .collect(),
             sku,
-            policy: commodity.stock_policy,
+            policy: commodity.stock_policy(),
             stock_shards: commodity.stock_shards().get(),
         };
         Ok(Reply::ok(&report))

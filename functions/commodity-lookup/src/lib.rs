@@ -83,7 +83,7 @@ fn item<'a>(view: &'a CommodityView, store: &Store, now: DateTime<Utc>, scan: Op
     });
     let scanned = scan.map(|s| {
         let mut scanned = Scanned { barcode: &s.scanned, ..Default::default() };
-        if c.unit == Unit::Each {
+        if c.unit() == Unit::Each {
             scanned.quantity = Some(1);
         }
         match s.embedded {
@@ -94,14 +94,14 @@ fn item<'a>(view: &'a CommodityView, store: &Store, now: DateTime<Utc>, scan: Op
         scanned
     });
     Item {
-        sku: &c.sku,
-        name: &c.name,
-        unit: c.unit,
-        tax_rate_bp: c.tax_rate,
-        barcodes: &c.barcodes,
-        category: c.category.as_deref(),
+        sku: c.sku(),
+        name: c.name(),
+        unit: c.unit(),
+        tax_rate_bp: c.tax_rate(),
+        barcodes: c.barcodes(),
+        category: c.category(),
         price,
-        stock: StockNow { on_hand: view.on_hand, policy: c.stock_policy },
+        stock: StockNow { on_hand: view.on_hand, policy: c.stock_policy() },
         scanned,
     }
 }

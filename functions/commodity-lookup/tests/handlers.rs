@@ -76,7 +76,10 @@ fn scanned_as(mut item: Value, scanned: Value) -> Value {
 mod who_may_call {
     use super::*;
 
-    fn events() -> Vec<(&'static str, fn(&str) -> Event)> {
+    /// A route's name, and its request for a store.
+    type RouteEvent = (&'static str, fn(&str) -> Event);
+
+    fn events() -> Vec<RouteEvent> {
         vec![
             ("by sku", |s| by_sku_event(s, "MILK")),
             ("by barcode", |s| by_barcode_event(s, "6901234567892")),

@@ -318,7 +318,7 @@ mod batches {
             "{not json".to_owned(),
             String::new(),
             format!(r#"{{"batchId": "b1", "adjustments": [{ok_line}], "note": "x"}}"#),
-            format!(r#"{{"batchId": "b1", "adjustments": [{{"sku": "MILK", "scope": "chain", "amount": 100, "price": 5}}]}}"#),
+            r#"{"batchId": "b1", "adjustments": [{"sku": "MILK", "scope": "chain", "amount": 100, "price": 5}]}"#.to_owned(),
             r#"{"batchId": "b1"}"#.to_owned(),
             format!(r#"{{"adjustments": [{ok_line}]}}"#),
             r#"{"batchId": "b1", "adjustments": [{"scope": "chain", "amount": 100}]}"#.to_owned(),

@@ -71,18 +71,18 @@ async fn a_batch_of_committed_sales_folds_each_into_its_store_day() {
         sales.iter().map(|s| &**s).filter(|s| s.receipt.store_id == first.store_id && s.receipt.business_day == first.business_day).collect();
     assert_eq!(same_day.len(), 3);
     assert_eq!(day.sales_count, 3);
-    assert_eq!(day.gross_amount.0, 3897 + 350 + 1972 + 899 + 29_900);
-    assert_eq!(day.gross_amount.0, same_day.iter().map(|s| s.receipt.total.0).sum::<i64>());
-    assert_eq!(day.tax_amount.0, same_day.iter().map(|s| s.receipt.tax_total.0).sum::<i64>());
+    assert_eq!(day.gross_amount.minor_units(), 3897 + 350 + 1972 + 899 + 29_900);
+    assert_eq!(day.gross_amount.minor_units(), same_day.iter().map(|s| s.receipt.total.minor_units()).sum::<i64>());
+    assert_eq!(day.tax_amount.minor_units(), same_day.iter().map(|s| s.receipt.tax_total.minor_units()).sum::<i64>());
     // Cash net of change: 50.00 − 7.53 and 100.00 − 1.00.
-    assert_eq!((day.by_payment_method.cash.0, day.by_payment_method.card.0, day.by_payment_method.mobile.0), (4247 + 9900, 2871, 20_000));
+    assert_eq!((day.by_payment_method.cash.minor_units(), day.by_payment_method.card.minor_units(), day.by_payment_method.mobile.minor_units()), (4247 + 9900, 2871, 20_000));
     assert_eq!(day.items_sold, 3 + 1 + 1 + 1 + 1);
     // The 23:30 UTC sale is on the day after in Shanghai, at 07:00-08:00 local, alone.
     let late = &sales[3].receipt;
     assert_eq!(late.business_day, (earlier_2330_utc() + Duration::days(1)).date_naive());
     assert_ne!(late.business_day, first.business_day);
     let next = till.shop.store.store_day(&late.store_id, late.business_day.into()).await.unwrap().unwrap();
-    assert_eq!((next.sales_count, next.by_hour[7].sales_count, next.gross_amount.0), (1, 1, 1299));
+    assert_eq!((next.sales_count, next.by_hour[7].sales_count, next.gross_amount.minor_units()), (1, 1, 1299));
 }
 
 #[tokio::test]
@@ -170,7 +170,7 @@ async fn modify_and_remove_records_are_ignored() {
     assert_days(&till.shop.store, &sales[..1]).await;
     let first = &sales[0].receipt;
     let day = till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap().unwrap();
-    assert_eq!((day.sales_count, day.gross_amount.0), (1, 4247));
+    assert_eq!((day.sales_count, day.gross_amount.minor_units()), (1, 4247));
 }
 
 #[tokio::test]

@@ -129,6 +129,9 @@ impl Environment {
         {
             // Its own process group, so the function process dies with it; and it dies with us.
             command.process_group(0);
+            // SAFETY: the closure runs in the forked child before exec and only calls prctl,
+            // which is async-signal-safe; it allocates nothing and takes no lock.
+            #[allow(unsafe_code)]
             unsafe {
                 command.pre_exec(|| {
                     #[cfg(target_os = "linux")]
@@ -198,6 +201,8 @@ impl Drop for Environment {
         #[cfg(unix)]
         if let Some(pid) = self.child.id() {
             // The whole group: the emulator and the function process it started.
+            // SAFETY: killpg takes plain integers; at worst the group is gone and it fails.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::killpg(pid as libc::pid_t, libc::SIGKILL);
             }

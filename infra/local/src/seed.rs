@@ -186,7 +186,7 @@ async fn record_sales(
                 .remove(0);
             let amount = price.get("amount").and_then(Value::as_i64).unwrap_or(0);
             total += match (line.get("quantity").and_then(Value::as_i64), line.get("weightGrams").and_then(Value::as_i64)) {
-                (_, Some(grams)) => retail_core::domain::sale::weighed_amount(retail_core::domain::Money(amount), grams).0,
+                (_, Some(grams)) => retail_core::domain::sale::weighed_amount(retail_core::domain::Money::from_minor_units(amount), grams).minor_units(),
                 (quantity, None) => amount * quantity.unwrap_or(1),
             };
         }

@@ -63,13 +63,13 @@ fn stores_span_two_regions() {
 fn a_thousand_valid_commodities_with_unique_barcodes() {
     let commodities = commodities();
     assert_eq!(commodities.len(), 1000);
-    let skus: HashSet<&Sku> = commodities.iter().map(|c| &c.sku).collect();
+    let skus: HashSet<&Sku> = commodities.iter().map(|c| c.sku()).collect();
     assert_eq!(skus.len(), 1000);
     let mut holders: HashMap<&str, &str> = HashMap::new();
     for c in &commodities {
-        for b in &c.barcodes {
-            if let Some(other) = holders.insert(b.as_str(), c.sku.as_str()) {
-                panic!("{b} is on {other} and {}", c.sku);
+        for b in c.barcodes() {
+            if let Some(other) = holders.insert(b.as_str(), c.sku().as_str()) {
+                panic!("{b} is on {other} and {}", c.sku());
             }
         }
     }
@@ -86,24 +86,24 @@ fn a_thousand_valid_commodities_with_unique_barcodes() {
         let (body, check) = code.split_at(code.len() - 1);
         assert_eq!(gs1_check_digit(body.as_bytes()).to_string(), check, "{code}");
     }
-    assert!(commodities.iter().any(|c| c.unit == Unit::Kg) && commodities.iter().any(|c| c.unit == Unit::Each));
-    assert!(commodities.iter().all(|c| [900, 1300].contains(&c.tax_rate.basis_points())));
+    assert!(commodities.iter().any(|c| c.unit() == Unit::Kg) && commodities.iter().any(|c| c.unit() == Unit::Each));
+    assert!(commodities.iter().all(|c| [900, 1300].contains(&c.tax_rate().basis_points())));
     let strict: Vec<&str> =
-        commodities.iter().filter(|c| c.stock_policy == StockPolicy::Strict).map(|c| c.sku.as_str()).collect();
+        commodities.iter().filter(|c| c.stock_policy() == StockPolicy::Strict).map(|c| c.sku().as_str()).collect();
     assert_eq!(strict, vec!["FLASH-001"]);
 }
 
 #[test]
 fn the_readme_walk_through_items_are_there() {
     let commodities = commodities();
-    let by_sku = |sku: &str| commodities.iter().find(|c| c.sku.as_str() == sku).unwrap();
+    let by_sku = |sku: &str| commodities.iter().find(|c| c.sku().as_str() == sku).unwrap();
     let milk = by_sku("MILK-1L");
-    assert!(milk.barcodes.iter().any(|b| b.as_str() == "6901234567892"));
+    assert!(milk.barcodes().iter().any(|b| b.as_str() == "6901234567892"));
     let apple = by_sku("APPLE-FUJI");
-    assert_eq!(apple.unit, Unit::Kg);
-    assert!(apple.barcodes.iter().any(|b| b.as_str() == "2112345"));
+    assert_eq!(apple.unit(), Unit::Kg);
+    assert!(apple.barcodes().iter().any(|b| b.as_str() == "2112345"));
     assert!(
-        commodities.iter().any(|c| c.unit == Unit::Each && c.barcodes.iter().any(|b| b.as_str().starts_with("23")))
+        commodities.iter().any(|c| c.unit() == Unit::Each && c.barcodes().iter().any(|b| b.as_str().starts_with("23")))
     );
 }
 
@@ -124,7 +124,7 @@ impl PriceLineContext for Catalog {
 #[test]
 fn every_price_line_is_accepted_and_every_commodity_has_a_chain_price() {
     let catalog = Catalog {
-        skus: commodities().into_iter().map(|c| c.sku).collect(),
+        skus: commodities().into_iter().map(|c| c.sku().clone()).collect(),
         stores: stores().into_iter().map(|s| s.store_id).collect(),
     };
     let batches = read("prices.json");
@@ -157,7 +157,7 @@ fn every_price_line_is_accepted_and_every_commodity_has_a_chain_price() {
 
 #[test]
 fn stock_receipts_fill_every_store_within_request_limits() {
-    let policies: BTreeMap<Sku, StockPolicy> = commodities().into_iter().map(|c| (c.sku, c.stock_policy)).collect();
+    let policies: BTreeMap<Sku, StockPolicy> = commodities().into_iter().map(|c| (c.sku().clone(), c.stock_policy())).collect();
     let mut received: HashMap<String, HashSet<Sku>> = HashMap::new();
     for item in read("stock.json").as_array().unwrap() {
         let store = StoreId::parse(item["storeId"].as_str().unwrap()).unwrap();

@@ -152,7 +152,7 @@ impl Scan {
                     return Err(invalid(raw, "embedded amount is zero"));
                 }
                 BarcodeKind::EmbeddedWeight => Embedded::WeightGrams(measure),
-                _ => Embedded::Amount(Money(measure)),
+                _ => Embedded::Amount(Money::from_minor_units(measure)),
             };
             return Ok(Scan { scanned: raw.to_owned(), barcode: Barcode(item), embedded: Some(embedded) });
         }
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(s.embedded, Some(Embedded::WeightGrams(1250)));
         let s = Scan::parse(&with_check("231234500899")).unwrap();
         assert_eq!(s.barcode.as_str(), "2312345");
-        assert_eq!(s.embedded, Some(Embedded::Amount(Money(899))));
+        assert_eq!(s.embedded, Some(Embedded::Amount(Money::from_minor_units(899))));
         assert!(Scan::parse(&with_check("211234500000")).is_err());
         assert!(Scan::parse(&with_check("231234500000")).is_err());
         // Other prefix-2 codes are ordinary barcodes.

@@ -85,23 +85,57 @@ impl TaxRate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Commodity {
-    pub sku: Sku,
+    pub(crate) sku: Sku,
     /// Shared: every receipt line that sells it carries it.
-    pub name: Arc<str>,
-    pub unit: Unit,
+    pub(crate) name: Arc<str>,
+    pub(crate) unit: Unit,
     #[serde(rename = "taxRateBp")]
-    pub tax_rate: TaxRate,
-    pub barcodes: Vec<Barcode>,
-    pub category: Option<String>,
-    pub stock_policy: StockPolicy,
-    pub allow_shared_barcodes: bool,
+    pub(crate) tax_rate: TaxRate,
+    pub(crate) barcodes: Vec<Barcode>,
+    pub(crate) category: Option<String>,
+    pub(crate) stock_policy: StockPolicy,
+    pub(crate) allow_shared_barcodes: bool,
     /// How many items its stock is split over in each store, as head office set it; None
     /// for the automatic choice (`stock_shards()`).
     #[serde(skip)]
-    pub stock_shards_setting: Option<StockShards>,
+    pub(crate) stock_shards_setting: Option<StockShards>,
 }
 
+/// Read-only outside retail-core: a commodity is built by `from_draft` (head office's checked
+/// draft) or read back by a store adapter, so its fields always hold what those checked.
 impl Commodity {
+    pub fn sku(&self) -> &Sku {
+        &self.sku
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    pub fn tax_rate(&self) -> TaxRate {
+        self.tax_rate
+    }
+
+    pub fn barcodes(&self) -> &[Barcode] {
+        &self.barcodes
+    }
+
+    pub fn category(&self) -> Option<&str> {
+        self.category.as_deref()
+    }
+
+    pub fn stock_policy(&self) -> StockPolicy {
+        self.stock_policy
+    }
+
+    pub fn allows_shared_barcodes(&self) -> bool {
+        self.allow_shared_barcodes
+    }
+
     /// How many items its stock is split over in each store: head office's setting, else
     /// `StockShards::STRICT` for strict stock (flash-sale items) and one for tracked stock.
     pub fn stock_shards(&self) -> StockShards {

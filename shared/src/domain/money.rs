@@ -10,9 +10,11 @@ pub const CURRENCY: &str = "CNY";
 /// An amount in minor units (`1299` is 12.99). Never floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(transparent)]
-pub struct Money(pub i64);
+pub struct Money(i64);
 
 impl Money {
+    pub const ZERO: Money = Money(0);
+
     /// The largest amount the API accepts in one field.
     pub const MAX: i64 = 1_000_000_000;
 
@@ -28,8 +30,47 @@ impl Money {
         }
     }
 
-    pub fn minor_units(self) -> i64 {
+    /// An amount as it is (a total, a tender, change): only prices have bounds of their own.
+    pub const fn from_minor_units(amount: i64) -> Self {
+        Money(amount)
+    }
+
+    pub const fn minor_units(self) -> i64 {
         self.0
+    }
+}
+
+// Sums of amounts (totals, reports). In the `checked` profile the tests run, an overflow panics;
+// no sum the API allows comes near i64 (each field is at most `Money::MAX`, batches are bounded).
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, other: Money) -> Money {
+        Money(self.0 + other.0)
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, other: Money) -> Money {
+        Money(self.0 - other.0)
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, other: Money) {
+        self.0 += other.0;
+    }
+}
+
+impl std::ops::SubAssign for Money {
+    fn sub_assign(&mut self, other: Money) {
+        self.0 -= other.0;
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(amounts: I) -> Money {
+        amounts.fold(Money(0), |total, amount| total + amount)
     }
 }
 

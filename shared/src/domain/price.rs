@@ -4,12 +4,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use super::catalog::Store;
 use super::refusal::{CatalogRefusal, Invalid};
 use super::ids::{BatchId, RegionId, Sku, StoreId};
 use super::money::Money;
 use super::time::parse_instant;
+
+/// A sku's price schedule: the adjustments that can be in force now or later, at least those
+/// whose scope reaches the store asked about (`price_in_force` picks among them). Shared, so
+/// a read hands it out without copying.
+pub type Schedule = Arc<Vec<Arc<PriceAdjustment>>>;
 
 /// Which stores an adjustment reaches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -337,7 +343,7 @@ mod tests {
             id: AdjustmentId { batch_id: BatchId::parse(batch).unwrap(), index },
             sku: Sku::parse("SKU").unwrap(),
             scope,
-            amount: Money(amount),
+            amount: Money::from_minor_units(amount),
             valid_from: t0() + Duration::hours(from_h),
             valid_to: to_h.map(|h| t0() + Duration::hours(h)),
             reason: None,

@@ -62,26 +62,26 @@ impl StoreDay {
             self.by_hour.resize(24, HourTotals::default());
         }
         self.sales_count += 1;
-        self.gross_amount.0 += r.total.0;
-        self.tax_amount.0 += r.tax_total.0;
+        self.gross_amount += r.total;
+        self.tax_amount += r.tax_total;
         let hour = &mut self.by_hour[usize::from(sale.local_hour.min(23))];
         hour.sales_count += 1;
-        hour.gross_amount.0 += r.total.0;
+        hour.gross_amount += r.total;
         for p in &r.payments {
             match p.method {
-                PaymentMethod::Cash => self.by_payment_method.cash.0 += p.amount.0,
-                PaymentMethod::Card => self.by_payment_method.card.0 += p.amount.0,
-                PaymentMethod::Mobile => self.by_payment_method.mobile.0 += p.amount.0,
+                PaymentMethod::Cash => self.by_payment_method.cash += p.amount,
+                PaymentMethod::Card => self.by_payment_method.card += p.amount,
+                PaymentMethod::Mobile => self.by_payment_method.mobile += p.amount,
             }
         }
         // Change is paid back in cash: the drawer keeps cash net of change.
-        self.by_payment_method.cash.0 -= r.change.0;
+        self.by_payment_method.cash -= r.change;
         for line in &r.lines {
             let c = self.commodities.entry(line.sku.clone()).or_default();
             if *c.name != *line.name {
                 c.name = line.name.to_string();
             }
-            c.amount.0 += line.line_amount.0;
+            c.amount += line.line_amount;
             match (line.quantity, line.weight_grams) {
                 (Some(q), _) => {
                     c.quantity += q;
@@ -201,8 +201,8 @@ pub fn chain_report(date: NaiveDate, stores: &[Store], days: &BTreeMap<StoreId, 
         date,
         currency: CURRENCY,
         sales_count: 0,
-        gross_amount: Money(0),
-        tax_amount: Money(0),
+        gross_amount: Money::ZERO,
+        tax_amount: Money::ZERO,
         stores: Vec::with_capacity(stores.len()),
         as_of: None,
     };
@@ -212,8 +212,8 @@ pub fn chain_report(date: NaiveDate, stores: &[Store], days: &BTreeMap<StoreId, 
         let day = days.get(id);
         let (count, gross) = day.map(|d| (d.sales_count, d.gross_amount)).unwrap_or_default();
         report.sales_count += count;
-        report.gross_amount.0 += gross.0;
-        report.tax_amount.0 += day.map(|d| d.tax_amount.0).unwrap_or(0);
+        report.gross_amount += gross;
+        report.tax_amount += day.map(|d| d.tax_amount).unwrap_or_default();
         report.as_of = report.as_of.max(day.and_then(|d| d.as_of));
         report.stores.push(ChainStoreRow { store_id: id.clone(), sales_count: count, gross_amount: gross });
     }
@@ -290,17 +290,17 @@ mod tests {
                         name: format!("{} name", l.sku).into(),
                         quantity: (!l.kg).then_some(l.measure),
                         weight_grams: l.kg.then_some(l.measure),
-                        unit_amount: Money(l.amount),
-                        line_amount: Money(l.amount),
-                        tax_amount: Money(l.tax),
+                        unit_amount: Money::from_minor_units(l.amount),
+                        line_amount: Money::from_minor_units(l.amount),
+                        tax_amount: Money::from_minor_units(l.tax),
                         adjustment_id: None,
                     })
                     .collect(),
-                payments: payments.iter().map(|&(method, amount)| Payment { method, amount: Money(amount) }).collect(),
-                total: Money(total),
-                tax_total: Money(lines.iter().map(|l| l.tax).sum()),
-                paid: Money(paid),
-                change: Money(paid - total),
+                payments: payments.iter().map(|&(method, amount)| Payment { method, amount: Money::from_minor_units(amount) }).collect(),
+                total: Money::from_minor_units(total),
+                tax_total: Money::from_minor_units(lines.iter().map(|l| l.tax).sum()),
+                paid: Money::from_minor_units(paid),
+                change: Money::from_minor_units(paid - total),
                 currency: CURRENCY.into(),
             },
             local_hour: hour,
@@ -338,12 +338,12 @@ mod tests {
         assert_eq!(d.sales_count, 3);
         // Units of each lines (3 + 1 + 1 + 1 + 1) and one per weighed line (1).
         assert_eq!(d.items_sold, 8);
-        assert_eq!(d.gross_amount, Money(5869 + 1798 + 31_199));
-        assert_eq!(d.tax_amount, Money(448 + 163 + 103 + 103 + 149 + 3440));
+        assert_eq!(d.gross_amount, Money::from_minor_units(5869 + 1798 + 31_199));
+        assert_eq!(d.tax_amount, Money::from_minor_units(448 + 163 + 103 + 103 + 149 + 3440));
         // Cash net of change: 100.00 − 41.31 and 200.00 − 88.01.
-        assert_eq!(d.by_payment_method, ByPaymentMethod { cash: Money(5869 + 11_199), card: Money(1798), mobile: Money(20_000) });
-        assert_eq!(d.by_hour[9], HourTotals { sales_count: 2, gross_amount: Money(7667) });
-        assert_eq!(d.by_hour[20], HourTotals { sales_count: 1, gross_amount: Money(31_199) });
+        assert_eq!(d.by_payment_method, ByPaymentMethod { cash: Money::from_minor_units(5869 + 11_199), card: Money::from_minor_units(1798), mobile: Money::from_minor_units(20_000) });
+        assert_eq!(d.by_hour[9], HourTotals { sales_count: 2, gross_amount: Money::from_minor_units(7667) });
+        assert_eq!(d.by_hour[20], HourTotals { sales_count: 1, gross_amount: Money::from_minor_units(31_199) });
         assert_eq!(d.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), 3);
         assert_eq!(d.as_of, Some(t0() + Duration::hours(11)));
     }
@@ -396,7 +396,7 @@ mod tests {
         let lines: Vec<Line> = (0..12).map(|i| each(&format!("K{:02}", 11 - i), 1, 100 * (i / 2 + 1), 0)).collect();
         let d = fold_all(&[sale("x", 10, t0(), &lines, &[(Cash, 4200)])]);
         let top: Vec<(String, i64)> =
-            store_report(&s001(), day(), Some(&d)).top_commodities.iter().map(|t| (t.sku.to_string(), t.amount.0)).collect();
+            store_report(&s001(), day(), Some(&d)).top_commodities.iter().map(|t| (t.sku.to_string(), t.amount.minor_units())).collect();
         let expected: Vec<(String, i64)> = [
             ("K00", 600), ("K01", 600), ("K02", 500), ("K03", 500), ("K04", 400),
             ("K05", 400), ("K06", 300), ("K07", 300), ("K08", 200), ("K09", 200),
@@ -480,23 +480,23 @@ mod tests {
         #[test]
         fn money_balances_by_method_by_hour_and_by_commodity(sales in arb_day()) {
             let d = fold_all(&sales);
-            let gross: i64 = sales.iter().map(|s| s.receipt.total.0).sum();
-            prop_assert_eq!(d.gross_amount.0, gross);
-            prop_assert_eq!(d.tax_amount.0, sales.iter().map(|s| s.receipt.tax_total.0).sum::<i64>());
+            let gross: i64 = sales.iter().map(|s| s.receipt.total.minor_units()).sum();
+            prop_assert_eq!(d.gross_amount.minor_units(), gross);
+            prop_assert_eq!(d.tax_amount.minor_units(), sales.iter().map(|s| s.receipt.tax_total.minor_units()).sum::<i64>());
             prop_assert_eq!(d.sales_count, sales.len() as u64);
             let m = d.by_payment_method;
-            prop_assert_eq!(m.cash.0 + m.card.0 + m.mobile.0, gross);
-            prop_assert!(m.cash.0 >= 0);
+            prop_assert_eq!(m.cash.minor_units() + m.card.minor_units() + m.mobile.minor_units(), gross);
+            prop_assert!(m.cash.minor_units() >= 0);
             prop_assert_eq!(d.by_hour.len(), 24);
-            prop_assert_eq!(d.by_hour.iter().map(|h| h.gross_amount.0).sum::<i64>(), gross);
+            prop_assert_eq!(d.by_hour.iter().map(|h| h.gross_amount.minor_units()).sum::<i64>(), gross);
             prop_assert_eq!(d.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), sales.len() as u64);
-            prop_assert_eq!(d.commodities.values().map(|c| c.amount.0).sum::<i64>(), gross);
+            prop_assert_eq!(d.commodities.values().map(|c| c.amount.minor_units()).sum::<i64>(), gross);
             let lines = sales.iter().flat_map(|s| &s.receipt.lines);
             let items: i64 = lines.map(|l| l.quantity.unwrap_or(1)).sum();
             prop_assert_eq!(d.items_sold, items);
             prop_assert_eq!(d.as_of, sales.iter().map(|s| s.receipt.created_at).max());
             let report = store_report(&s001(), day(), Some(&d));
-            prop_assert_eq!(report.by_hour.iter().map(|h| h.gross_amount.0).sum::<i64>(), gross);
+            prop_assert_eq!(report.by_hour.iter().map(|h| h.gross_amount.minor_units()).sum::<i64>(), gross);
             prop_assert!(report.top_commodities.len() <= TOP_COMMODITIES);
             prop_assert!(report.top_commodities.windows(2).all(|w| (std::cmp::Reverse(w[0].amount), &w[0].sku) < (std::cmp::Reverse(w[1].amount), &w[1].sku)));
         }
@@ -530,8 +530,8 @@ mod tests {
             let report = chain_report(day(), &stores, &days);
             prop_assert_eq!(report.stores.len(), stores.len());
             prop_assert_eq!(report.sales_count, report.stores.iter().map(|s| s.sales_count).sum::<u64>());
-            prop_assert_eq!(report.gross_amount.0, report.stores.iter().map(|s| s.gross_amount.0).sum::<i64>());
-            prop_assert_eq!(report.tax_amount.0, days.values().map(|d| d.tax_amount.0).sum::<i64>());
+            prop_assert_eq!(report.gross_amount.minor_units(), report.stores.iter().map(|s| s.gross_amount.minor_units()).sum::<i64>());
+            prop_assert_eq!(report.tax_amount.minor_units(), days.values().map(|d| d.tax_amount.minor_units()).sum::<i64>());
             for row in &report.stores {
                 let d = days.get(&row.store_id);
                 prop_assert_eq!(row.gross_amount, d.map(|d| d.gross_amount).unwrap_or_default());

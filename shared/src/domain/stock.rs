@@ -21,7 +21,9 @@ pub const MAX_DELTA: i64 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MovementReason {
-    Receipt,
+    /// Goods received from a delivery (`"receipt"` on the wire; not a sale's receipt).
+    #[serde(rename = "receipt")]
+    GoodsIn,
     Count,
     Damage,
 }
@@ -145,7 +147,7 @@ pub fn plan_take(levels: &[i64], first: usize, amount: i64) -> Option<Vec<(usize
 
 /// How `amount` received spreads over the first `k` shards: as evenly as whole units allow,
 /// the remainder to the lowest shards.
-pub fn spread_receipt(amount: i64, k: u16) -> Vec<i64> {
+pub fn spread_goods_in(amount: i64, k: u16) -> Vec<i64> {
     let k = i64::from(k.max(1));
     (0..k).map(|i| amount / k + i64::from(i < amount % k)).collect()
 }
@@ -164,7 +166,7 @@ pub fn plan_movement(
     let on_hand: i64 = levels.iter().sum();
     check_change(sku, policy, on_hand, change)?;
     if change.net >= 0 {
-        return Ok(spread_receipt(change.net, k).into_iter().enumerate().filter(|(_, d)| *d != 0).collect());
+        return Ok(spread_goods_in(change.net, k).into_iter().enumerate().filter(|(_, d)| *d != 0).collect());
     }
     if policy == StockPolicy::Track {
         return Ok(vec![(0, change.net)]);
@@ -218,7 +220,7 @@ mod tests {
 
         #[test]
         fn a_receipt_spreads_evenly_and_whole(amount in 0i64..1_000_000, k in 1u16..=MAX_STOCK_SHARDS) {
-            let parts = spread_receipt(amount, k);
+            let parts = spread_goods_in(amount, k);
             prop_assert_eq!(parts.len(), usize::from(k));
             prop_assert_eq!(parts.iter().sum::<i64>(), amount);
             prop_assert!(parts.iter().max().unwrap() - parts.iter().min().unwrap() <= 1);

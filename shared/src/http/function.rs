@@ -92,7 +92,7 @@ pub fn respond(request_id: &str, routed: Routed) -> Response<Body> {
                 .header("x-request-id", request_id)
                 .body(Body::from(reply.body))
                 .expect("valid response parts");
-            response.headers_mut().extend(reply.headers.into_iter().map(|(k, v)| (k, v)));
+            response.headers_mut().extend(reply.headers);
             response
         }
         Err(problem) => {

@@ -7,11 +7,12 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, CommodityView, Failure, IN_PROGRESS_EXPIRY,
-    KEY_RETENTION, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore, Schedule,
+    KEY_RETENTION, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore,
     StoreResult, Stores, Written,
 };
 use crate::domain::report::StoreDay;
-use crate::domain::sale::{BasketMap, Receipt, SaleRecord, record_sale};
+use crate::domain::sale::{Receipt, SaleRecord, record_sale};
+use crate::domain::{FxMap, Schedule};
 use crate::domain::{BusinessDay, CatalogRefusal, IdempotencyKey, NotFound, SaleId, SaleRefusal, Shortage, StockPolicy, TerminalId};
 use std::collections::HashSet;
 use tokio::sync::Notify;
@@ -21,27 +22,22 @@ use crate::domain::stock::{
 };
 use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, Sku, Store, StoreId};
 
-/// A map whose keys only head office or the store itself can add (skus, sale ids): FxHash,
-/// cheaper than SipHash on every line of every checkout, with nobody outside to flood it.
-/// Maps keyed by what a till sends (idempotency keys) keep the std hasher.
-type OwnMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
-
 #[derive(Default)]
 struct State {
     stores: HashMap<StoreId, Store>,
-    commodities: OwnMap<Sku, Arc<Commodity>>,
+    commodities: FxMap<Sku, Arc<Commodity>>,
     barcodes: HashMap<Barcode, Vec<Sku>>,
     /// Per store, per sku, its stock shards (grams for weighed items).
-    stock: HashMap<StoreId, OwnMap<Sku, Vec<StockShard>>>,
+    stock: HashMap<StoreId, FxMap<Sku, Vec<StockShard>>>,
     /// Per sku, the adjustments that can still be in force (see `retain_live`).
-    schedules: OwnMap<Sku, Schedule>,
+    schedules: FxMap<Sku, Schedule>,
     /// Per sku, every adjustment ever applied.
     history: HashMap<Sku, Vec<PriceAdjustment>>,
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
     /// Per store, its sales' idempotency keys.
     keys: HashMap<StoreId, HashMap<IdempotencyKey, KeyRecord>>,
     /// By sale id (a UUID, unique across stores).
-    sales: OwnMap<SaleId, Arc<SaleRecord>>,
+    sales: FxMap<SaleId, Arc<SaleRecord>>,
     /// Per store, the last receipt number of each terminal.
     receipt_sequences: HashMap<StoreId, HashMap<TerminalId, u64>>,
     /// Every committed sale in commit order: the embedded store's change stream.
@@ -311,7 +307,7 @@ impl SalesStore for MemoryStore {
                 return Ok(match &record.state {
                     KeyState::InProgress { .. } => KeyClaim::InProgress { fingerprint: record.fingerprint.clone() },
                     KeyState::Completed { sale, .. } => {
-                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: sale.receipt.clone() }
+                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: Box::new(sale.receipt.clone()) }
                     }
                 });
             }
@@ -334,8 +330,8 @@ impl SalesStore for MemoryStore {
     async fn basket_reading(&self, _store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
         let state = self.read();
         let mut reading = BasketReading {
-            commodities: BasketMap::with_capacity_and_hasher(skus.len() + barcodes.len(), Default::default()),
-            barcodes: BasketMap::with_capacity_and_hasher(barcodes.len(), Default::default()),
+            commodities: FxMap::with_capacity_and_hasher(skus.len() + barcodes.len(), Default::default()),
+            barcodes: FxMap::with_capacity_and_hasher(barcodes.len(), Default::default()),
         };
         let mut wanted: Vec<&Sku> = skus.iter().collect();
         for b in barcodes {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::price::LineRejection;
-use crate::domain::sale::BasketMap;
+use crate::domain::{FxMap, Schedule};
 use crate::domain::stock::StockChange;
 use crate::domain::sale::{CheckedSale, PricedBasket, Receipt, SaleRecord, Settlement};
 use crate::domain::stock::StockShard;
@@ -33,11 +33,6 @@ pub struct CommodityView {
     pub on_hand: i64,
     pub prices: Schedule,
 }
-
-/// A sku's price schedule: the adjustments that can be in force now or later, at least those
-/// whose scope reaches the store asked about (`price_in_force` picks among them). Shared, so
-/// a read hands it out without copying.
-pub type Schedule = Arc<Vec<Arc<PriceAdjustment>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -141,9 +136,9 @@ pub trait PriceStore: Stores {
 /// barcode) with their price schedules for the store.
 #[derive(Debug, Clone, Default)]
 pub struct BasketReading {
-    pub commodities: BasketMap<Sku, (Arc<Commodity>, Schedule)>,
+    pub commodities: FxMap<Sku, (Arc<Commodity>, Schedule)>,
     /// Scanned catalog barcode → the skus that hold it.
-    pub barcodes: BasketMap<String, Vec<Sku>>,
+    pub barcodes: FxMap<String, Vec<Sku>>,
 }
 
 /// Where an idempotency key stands when a sale arrives with it.
@@ -154,7 +149,7 @@ pub enum KeyClaim {
     /// Another request with this key is being recorded.
     InProgress { fingerprint: String },
     /// Recorded before: replay its receipt if the body is the same.
-    Completed { fingerprint: String, receipt: Receipt },
+    Completed { fingerprint: String, receipt: Box<Receipt> },
 }
 
 /// What claiming a key already did for the sale's commit.

@@ -79,7 +79,7 @@ async fn record<S: SalesStore>(
     );
     let claim = match claim? {
         KeyClaim::Claimed(claim) => claim,
-        KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(receipt)),
+        KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(*receipt)),
         KeyClaim::InProgress { fingerprint: first } if first == fingerprint => {
             return Err(SaleRefusal::InProgress.into());
         }
@@ -204,7 +204,7 @@ mod tests {
         };
         let batch = [line("MILK", 1250), line("FLASH", 990)];
         apply_price_batch(&db, BatchId::parse("prices").unwrap(), &batch, "fp".into(), now()).await.unwrap();
-        let movement = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: flash_units, reason: MovementReason::Receipt };
+        let movement = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: flash_units, reason: MovementReason::GoodsIn };
         crate::usecases::catalog::record_stock_movements(&db, &s001(), &[movement]).await.unwrap();
         db
     }
@@ -217,7 +217,7 @@ mod tests {
         SaleDraft {
             terminal_id: TerminalId::parse("T01").unwrap(),
             lines,
-            payments: vec![Payment { method: PaymentMethod::Cash, amount: Money(cash) }],
+            payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(cash) }],
             occurred_at: None,
         }
     }
@@ -240,7 +240,7 @@ mod tests {
         let db = shop(5).await;
         let sale = draft(vec![line("MILK", 2), line("FLASH", 1)], 5000);
         let Sold::Recorded(first) = sell_now(&db, "k-1", &sale).await.unwrap() else { panic!("a first attempt records") };
-        assert_eq!((first.receipt.total, first.receipt.change), (Money(3490), Money(1510)));
+        assert_eq!((first.receipt.total, first.receipt.change), (Money::from_minor_units(3490), Money::from_minor_units(1510)));
         let Sold::Replayed(again) = sell_now(&db, "k-1", &sale).await.unwrap() else { panic!("a retry replays") };
         assert_eq!(again, first.receipt);
         assert_eq!(flash_on_hand(&db).await, 4, "the retry took no stock");
@@ -285,7 +285,7 @@ mod tests {
         let db = shop(0).await;
         let sale = draft(vec![line("FLASH", 1)], 1000);
         assert!(matches!(sell_now(&db, "k-1", &sale).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
-        let restock = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: 1, reason: MovementReason::Receipt };
+        let restock = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: 1, reason: MovementReason::GoodsIn };
         crate::usecases::catalog::record_stock_movements(&db, &s001(), &[restock]).await.unwrap();
         assert!(matches!(sell_now(&db, "k-1", &sale).await, Ok(Sold::Recorded(_))));
         assert_eq!(flash_on_hand(&db).await, 0);

@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 
 use crate::{Answer, answer};
 
+/// Scopes and a store in, a signed token out.
+type Signer = dyn Fn(&[&str], Option<&str>) -> String + Send + Sync;
+
 pub(super) struct Tokens {
-    sign: Box<dyn Fn(&[&str], Option<&str>) -> String + Send + Sync>,
+    sign: Box<Signer>,
 }
 
 impl Tokens {

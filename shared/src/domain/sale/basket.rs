@@ -1,28 +1,23 @@
 //! Pricing a basket: each line from the price in force at the sale's time, to the cent.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::draft::{CheckedSale, LineItem, line_problem};
 use super::receipt::ReceiptLine;
-use crate::domain::Commodity;
+use crate::domain::{Commodity, FxMap};
 use crate::domain::barcode::Embedded;
 use crate::domain::catalog::{Store, Unit};
 use crate::domain::ids::Sku;
 use crate::domain::money::{Money, div_round_half_away};
-use crate::domain::price::{PriceAdjustment, price_in_force};
+use crate::domain::price::{PriceAdjustment, Schedule, price_in_force};
 use crate::domain::refusal::SaleRefusal;
 use crate::domain::stock::StockPolicy;
 
-/// A map over what one basket names, so never larger than a basket: hashed with FxHash, several
-/// times cheaper than SipHash on short keys, and the size bound leaves nothing to flood.
-pub type BasketMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
-
 /// What the catalog says about the skus a basket names, as seen from its store.
 pub struct BasketCatalog<'a> {
-    pub commodities: &'a BasketMap<Sku, (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>)>,
+    pub commodities: &'a FxMap<Sku, (Arc<Commodity>, Schedule)>,
     /// For each scanned barcode, the skus that hold it.
-    pub barcodes: &'a BasketMap<String, Vec<Sku>>,
+    pub barcodes: &'a FxMap<String, Vec<Sku>>,
 }
 
 /// How much of a sku a basket takes, in units or grams, with its policy.
@@ -60,12 +55,12 @@ struct Resolved<'a> {
 
 /// `round(amount × rate / (10000 + rate))`: the tax inside a tax-inclusive amount.
 pub fn tax_included(amount: Money, rate_bp: i64) -> Money {
-    Money(div_round_half_away(i128::from(amount.0) * i128::from(rate_bp), i128::from(10_000 + rate_bp)) as i64)
+    Money::from_minor_units(div_round_half_away(i128::from(amount.minor_units()) * i128::from(rate_bp), i128::from(10_000 + rate_bp)) as i64)
 }
 
 /// A weighed line: the price per kg times the grams, rounded once.
 pub fn weighed_amount(per_kg: Money, grams: i64) -> Money {
-    Money(div_round_half_away(i128::from(per_kg.0) * i128::from(grams), 1000) as i64)
+    Money::from_minor_units(div_round_half_away(i128::from(per_kg.minor_units()) * i128::from(grams), 1000) as i64)
 }
 
 /// Prices every line from the price in force at the sale's time, in the contract's order of
@@ -75,7 +70,7 @@ pub fn weighed_amount(per_kg: Money, grams: i64) -> Money {
 pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'_>) -> Result<PricedBasket, SaleRefusal> {
     let fail = |line: usize, refusal: SaleRefusal| refusal.at_line(line);
     // Which commodity each line names (None: unknown or ambiguous, refused after unit checks).
-    let mut named: Vec<Result<&(Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>), SaleRefusal>> =
+    let mut named: Vec<Result<&(Arc<Commodity>, Schedule), SaleRefusal>> =
         Vec::with_capacity(sale.lines.len());
     for line in &sale.lines {
         named.push(match &line.item {
@@ -150,9 +145,9 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
         embedded_amount: Money,
     }
     let mut merged: Vec<Merged<'_>> = Vec::with_capacity(resolved.len());
-    let mut merged_at: BasketMap<&Sku, usize> = BasketMap::with_capacity_and_hasher(resolved.len(), Default::default());
+    let mut merged_at: FxMap<&Sku, usize> = FxMap::with_capacity_and_hasher(resolved.len(), Default::default());
     let mut takes: Vec<StockTake> = Vec::new();
-    let mut take_at: BasketMap<&Sku, usize> = BasketMap::with_capacity_and_hasher(resolved.len(), Default::default());
+    let mut take_at: FxMap<&Sku, usize> = FxMap::with_capacity_and_hasher(resolved.len(), Default::default());
     for r in &resolved {
         let c = r.commodity;
         let measure = match r.measure {
@@ -177,7 +172,7 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
             fail(r.index, SaleRefusal::NoPrice(format!("no price in force for {} at the sale's time", c.sku)))
         })?;
         merged_at.insert(&c.sku, merged.len());
-        merged.push(Merged { commodity: c, measure, price: Some(price), embedded_amount: Money(0) });
+        merged.push(Merged { commodity: c, measure, price: Some(price), embedded_amount: Money::ZERO });
     }
     let mut lines: Vec<ReceiptLine> = Vec::with_capacity(merged.len());
     let mut total = 0i64;
@@ -198,7 +193,7 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
             },
             Some(price) => {
                 let (quantity, weight_grams, line_amount) = match c.unit {
-                    Unit::Each => (Some(m.measure), None, Money(price.amount.0 * m.measure)),
+                    Unit::Each => (Some(m.measure), None, Money::from_minor_units(price.amount.minor_units() * m.measure)),
                     Unit::Kg => (None, Some(m.measure), weighed_amount(price.amount, m.measure)),
                 };
                 ReceiptLine {
@@ -213,9 +208,9 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
                 }
             }
         };
-        total += line.line_amount.0;
-        tax_total += line.tax_amount.0;
+        total += line.line_amount.minor_units();
+        tax_total += line.tax_amount.minor_units();
         lines.push(line);
     }
-    Ok(PricedBasket { lines, total: Money(total), tax_total: Money(tax_total), takes })
+    Ok(PricedBasket { lines, total: Money::from_minor_units(total), tax_total: Money::from_minor_units(tax_total), takes })
 }

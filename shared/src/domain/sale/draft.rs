@@ -100,7 +100,7 @@ impl SaleDraft {
         h.update((self.payments.len() as u64).to_le_bytes());
         for p in &self.payments {
             h.update([p.method as u8]);
-            h.update(p.amount.0.to_le_bytes());
+            h.update(p.amount.minor_units().to_le_bytes());
         }
         text(&mut h, self.occurred_at.as_deref());
         let digest = h.finalize();
@@ -122,7 +122,7 @@ impl SaleDraft {
             return Err(Invalid::request(format!("payments must hold 1 to {MAX_PAYMENTS} entries")).into());
         }
         for (i, p) in self.payments.iter().enumerate() {
-            if !(1..=Money::MAX).contains(&p.amount.0) {
+            if !(1..=Money::MAX).contains(&p.amount.minor_units()) {
                 return Err(Invalid::request(format!("payments[{i}].amount must be between 1 and {}", Money::MAX)).into());
             }
         }

@@ -13,16 +13,21 @@ pub struct Settlement {
 
 /// Payments must cover the total; card and mobile may not exceed it (only cash gives change).
 pub fn settle(total: Money, payments: &[Payment]) -> Result<Settlement, SaleRefusal> {
-    let paid: i64 = payments.iter().map(|p| p.amount.0).sum();
-    let exact: i64 = payments.iter().filter(|p| p.method != PaymentMethod::Cash).map(|p| p.amount.0).sum();
-    if paid < total.0 {
-        return Err(SaleRefusal::PaymentMismatch(format!("payments add up to {paid}, less than the total {}", total.0)));
-    }
-    if exact > total.0 {
+    let paid: Money = payments.iter().map(|p| p.amount).sum();
+    let exact: Money = payments.iter().filter(|p| p.method != PaymentMethod::Cash).map(|p| p.amount).sum();
+    if paid < total {
         return Err(SaleRefusal::PaymentMismatch(format!(
-            "card and mobile payments add up to {exact}, more than the total {}; only cash gives change",
-            total.0
+            "payments add up to {}, less than the total {}",
+            paid.minor_units(),
+            total.minor_units()
         )));
     }
-    Ok(Settlement { paid: Money(paid), change: Money(paid - total.0) })
+    if exact > total {
+        return Err(SaleRefusal::PaymentMismatch(format!(
+            "card and mobile payments add up to {}, more than the total {}; only cash gives change",
+            exact.minor_units(),
+            total.minor_units()
+        )));
+    }
+    Ok(Settlement { paid, change: paid - total })
 }

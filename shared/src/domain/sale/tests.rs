@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::refusal::{Invalid, SaleRefusal};
-use crate::domain::{Commodity, Money, PriceAdjustment, SaleId, Sku, StockPolicy, Store, StoreId, TerminalId, Unit};
+use crate::domain::{Commodity, FxMap, Money, PriceAdjustment, SaleId, Sku, StockPolicy, Store, StoreId, TerminalId, Unit};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::sync::Arc;
 use crate::domain::barcode::{Barcode, gs1_check_digit};
@@ -31,8 +31,8 @@ type Entry = (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>);
 /// What the catalog says about a basket's skus, built by hand.
 #[derive(Default)]
 struct Catalog {
-    commodities: BasketMap<Sku, Entry>,
-    barcodes: BasketMap<String, Vec<Sku>>,
+    commodities: FxMap<Sku, Entry>,
+    barcodes: FxMap<String, Vec<Sku>>,
 }
 
 impl Catalog {
@@ -53,7 +53,7 @@ impl Catalog {
                     id: AdjustmentId { batch_id: BatchId::parse("list").unwrap(), index },
                     sku: sku.clone(),
                     scope: PriceScope::Chain,
-                    amount: Money(amount),
+                    amount: Money::from_minor_units(amount),
                     valid_from: t0() - Duration::days(400),
                     valid_to: None,
                     reason: None,
@@ -98,15 +98,15 @@ fn scanned(code: &str) -> LineDraft {
 }
 
 fn cash(amount: i64) -> Payment {
-    Payment { method: PaymentMethod::Cash, amount: Money(amount) }
+    Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(amount) }
 }
 
 fn card(amount: i64) -> Payment {
-    Payment { method: PaymentMethod::Card, amount: Money(amount) }
+    Payment { method: PaymentMethod::Card, amount: Money::from_minor_units(amount) }
 }
 
 fn mobile(amount: i64) -> Payment {
-    Payment { method: PaymentMethod::Mobile, amount: Money(amount) }
+    Payment { method: PaymentMethod::Mobile, amount: Money::from_minor_units(amount) }
 }
 
 fn draft(lines: Vec<LineDraft>) -> SaleDraft {
@@ -133,9 +133,9 @@ fn receipt_line(
         name: format!("{sku} name").into(),
         quantity,
         weight_grams,
-        unit_amount: Money(unit),
-        line_amount: Money(line),
-        tax_amount: Money(tax),
+        unit_amount: Money::from_minor_units(unit),
+        line_amount: Money::from_minor_units(line),
+        tax_amount: Money::from_minor_units(tax),
         adjustment_id: adjustment,
     }
 }
@@ -178,7 +178,7 @@ fn each_lines_cost_the_unit_price_times_the_quantity_and_carry_their_tax() {
             receipt_line("COLA", Some(1), None, 350, 350, 40, Some(cat.adjustment("COLA"))),
         ]
     );
-    assert_eq!((basket.total, basket.tax_total), (Money(4247), Money(488)));
+    assert_eq!((basket.total, basket.tax_total), (Money::from_minor_units(4247), Money::from_minor_units(488)));
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_weighed_line_is_price_per_kg_times_grams_rounded_half_away_from_zero() {
             receipt_line("RICE", None, Some(500), 1999, 1000, 83, Some(cat.adjustment("RICE"))),
         ]
     );
-    assert_eq!((basket.total, basket.tax_total), (Money(2972), Money(246)));
+    assert_eq!((basket.total, basket.tax_total), (Money::from_minor_units(2972), Money::from_minor_units(246)));
 }
 
 #[test]
@@ -213,9 +213,9 @@ fn lines_of_one_sku_merge_before_the_one_rounding() {
         ])
         .unwrap();
     // Rounded per line, 250 g at 10.02/kg is 2.505 → 2.51, twice 5.02; merged, 500 g is 5.01.
-    assert_eq!(weighed_amount(Money(1002), 250).0 * 2, 502);
+    assert_eq!(weighed_amount(Money::from_minor_units(1002), 250).minor_units() * 2, 502);
     // One gum is 0.05 with tax round(0.575) = 1 each, 2 per line; merged 0.10 has tax round(1.15) = 1.
-    assert_eq!(tax_included(Money(5), 1300).0 * 2, 2);
+    assert_eq!(tax_included(Money::from_minor_units(5), 1300).minor_units() * 2, 2);
     assert_eq!(
         basket.lines,
         vec![
@@ -223,7 +223,7 @@ fn lines_of_one_sku_merge_before_the_one_rounding() {
             receipt_line("GUM", Some(2), None, 5, 10, 1, Some(cat.adjustment("GUM"))),
         ]
     );
-    assert_eq!((basket.total, basket.tax_total), (Money(511), Money(42)));
+    assert_eq!((basket.total, basket.tax_total), (Money::from_minor_units(511), Money::from_minor_units(42)));
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn price_labels_are_never_merged_and_charge_their_embedded_amount() {
             receipt_line("CAKE", Some(1), None, 1250, 1250, 144, None),
         ]
     );
-    assert_eq!((basket.total, basket.tax_total), (Money(5048), Money(580)));
+    assert_eq!((basket.total, basket.tax_total), (Money::from_minor_units(5048), Money::from_minor_units(580)));
     assert_eq!(basket.takes, vec![StockTake { sku: Sku::parse("CAKE").unwrap(), policy: StockPolicy::Track, amount: 5, shards: 1 }]);
 }
 
@@ -415,28 +415,28 @@ fn an_offline_sale_may_be_72_hours_old_and_a_till_5_minutes_fast() {
 
 #[test]
 fn payments_less_than_the_total_are_a_mismatch() {
-    assert!(matches!(settle(Money(1000), &[cash(999)]), Err(SaleRefusal::PaymentMismatch(_))));
-    assert!(matches!(settle(Money(1000), &[card(500), mobile(499)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money::from_minor_units(1000), &[cash(999)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money::from_minor_units(1000), &[card(500), mobile(499)]), Err(SaleRefusal::PaymentMismatch(_))));
 }
 
 #[test]
 fn card_and_mobile_may_not_exceed_the_total() {
-    assert!(matches!(settle(Money(1000), &[card(1001)]), Err(SaleRefusal::PaymentMismatch(_))));
-    assert!(matches!(settle(Money(1000), &[card(600), mobile(401)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money::from_minor_units(1000), &[card(1001)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert!(matches!(settle(Money::from_minor_units(1000), &[card(600), mobile(401)]), Err(SaleRefusal::PaymentMismatch(_))));
     // Even with cash on top, a card over the total would need change paid back on a card.
-    assert!(matches!(settle(Money(1000), &[card(1100), cash(100)]), Err(SaleRefusal::PaymentMismatch(_))));
-    assert_eq!(settle(Money(1000), &[card(600), mobile(400)]), Ok(Settlement { paid: Money(1000), change: Money(0) }));
+    assert!(matches!(settle(Money::from_minor_units(1000), &[card(1100), cash(100)]), Err(SaleRefusal::PaymentMismatch(_))));
+    assert_eq!(settle(Money::from_minor_units(1000), &[card(600), mobile(400)]), Ok(Settlement { paid: Money::from_minor_units(1000), change: Money::ZERO }));
 }
 
 #[test]
 fn cash_may_exceed_the_total_and_the_excess_is_change() {
-    assert_eq!(settle(Money(4247), &[cash(5000)]), Ok(Settlement { paid: Money(5000), change: Money(753) }));
+    assert_eq!(settle(Money::from_minor_units(4247), &[cash(5000)]), Ok(Settlement { paid: Money::from_minor_units(5000), change: Money::from_minor_units(753) }));
     assert_eq!(
-        settle(Money(29900), &[mobile(20000), cash(10000)]),
-        Ok(Settlement { paid: Money(30000), change: Money(100) })
+        settle(Money::from_minor_units(29900), &[mobile(20000), cash(10000)]),
+        Ok(Settlement { paid: Money::from_minor_units(30000), change: Money::from_minor_units(100) })
     );
-    assert_eq!(settle(Money(1000), &[card(1000), cash(500)]), Ok(Settlement { paid: Money(1500), change: Money(500) }));
-    assert_eq!(settle(Money(1000), &[cash(1000)]), Ok(Settlement { paid: Money(1000), change: Money(0) }));
+    assert_eq!(settle(Money::from_minor_units(1000), &[card(1000), cash(500)]), Ok(Settlement { paid: Money::from_minor_units(1500), change: Money::from_minor_units(500) }));
+    assert_eq!(settle(Money::from_minor_units(1000), &[cash(1000)]), Ok(Settlement { paid: Money::from_minor_units(1000), change: Money::ZERO }));
 }
 
 // Recording.
@@ -591,12 +591,12 @@ proptest! {
     fn any_basket_adds_up_line_by_line((items, lines) in arb_basket()) {
         let cat = catalog_of(&items);
         let basket = cat.price(drafts_of(&items, &lines)).unwrap();
-        prop_assert_eq!(basket.total.0, basket.lines.iter().map(|l| l.line_amount.0).sum::<i64>());
-        prop_assert_eq!(basket.tax_total.0, basket.lines.iter().map(|l| l.tax_amount.0).sum::<i64>());
+        prop_assert_eq!(basket.total.minor_units(), basket.lines.iter().map(|l| l.line_amount.minor_units()).sum::<i64>());
+        prop_assert_eq!(basket.tax_total.minor_units(), basket.lines.iter().map(|l| l.tax_amount.minor_units()).sum::<i64>());
         for l in &basket.lines {
-            prop_assert!(0 <= l.tax_amount.0 && l.tax_amount.0 <= l.line_amount.0, "{:?}", l);
+            prop_assert!(0 <= l.tax_amount.minor_units() && l.tax_amount.minor_units() <= l.line_amount.minor_units(), "{:?}", l);
             let rate = cat.commodities[&l.sku].0.tax_rate.basis_points();
-            prop_assert_eq!(l.tax_amount.0, round_div(i128::from(l.line_amount.0) * i128::from(rate), i128::from(10_000 + rate)));
+            prop_assert_eq!(l.tax_amount.minor_units(), round_div(i128::from(l.line_amount.minor_units()) * i128::from(rate), i128::from(10_000 + rate)));
         }
     }
 
@@ -615,13 +615,13 @@ proptest! {
             } else {
                 prop_assert_eq!(priced.len(), 1);
                 let l = priced[0];
-                prop_assert_eq!(l.unit_amount.0, item.price);
+                prop_assert_eq!(l.unit_amount.minor_units(), item.price);
                 if item.kg {
                     prop_assert_eq!((l.quantity, l.weight_grams), (None, Some(merged)));
-                    prop_assert_eq!(l.line_amount.0, round_div(i128::from(item.price) * i128::from(merged), 1000));
+                    prop_assert_eq!(l.line_amount.minor_units(), round_div(i128::from(item.price) * i128::from(merged), 1000));
                 } else {
                     prop_assert_eq!((l.quantity, l.weight_grams), (Some(merged), None));
-                    prop_assert_eq!(l.line_amount.0, item.price * merged);
+                    prop_assert_eq!(l.line_amount.minor_units(), item.price * merged);
                 }
             }
             // Price labels: one line each, in scan order, charging what the label says.
@@ -630,7 +630,7 @@ proptest! {
             };
             let charged: Vec<i64> = basket.lines.iter().filter(|l| l.sku == sku && l.adjustment_id.is_none()).map(|l| {
                 assert_eq!((l.quantity, l.unit_amount), (Some(1), l.line_amount));
-                l.line_amount.0
+                l.line_amount.minor_units()
             }).collect();
             prop_assert_eq!(charged, labels);
             // Stock is taken for everything: units, grams, one per label.
@@ -664,13 +664,13 @@ proptest! {
         let payments: Vec<Payment> = payments.into_iter().map(|(m, a)| match m {
             0 => cash(a), 1 => card(a), _ => mobile(a),
         }).collect();
-        let paid: i64 = payments.iter().map(|p| p.amount.0).sum();
-        let cash_paid: i64 = payments.iter().filter(|p| p.method == PaymentMethod::Cash).map(|p| p.amount.0).sum();
-        match settle(Money(total), &payments) {
+        let paid: i64 = payments.iter().map(|p| p.amount.minor_units()).sum();
+        let cash_paid: i64 = payments.iter().filter(|p| p.method == PaymentMethod::Cash).map(|p| p.amount.minor_units()).sum();
+        match settle(Money::from_minor_units(total), &payments) {
             Ok(s) => {
-                prop_assert_eq!(s.paid.0, paid);
-                prop_assert_eq!(s.paid.0 - s.change.0, total);
-                prop_assert!(0 <= s.change.0 && s.change.0 <= cash_paid);
+                prop_assert_eq!(s.paid.minor_units(), paid);
+                prop_assert_eq!(s.paid.minor_units() - s.change.minor_units(), total);
+                prop_assert!(0 <= s.change.minor_units() && s.change.minor_units() <= cash_paid);
             }
             Err(e) => {
                 prop_assert!(matches!(e, SaleRefusal::PaymentMismatch(_)));

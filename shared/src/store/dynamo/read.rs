@@ -11,7 +11,8 @@ use super::schema::*;
 use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::stock::StockShard;
 use crate::domain::{Barcode, Commodity, PriceAdjustment, Sku, Store, StoreId};
-use crate::store::{Schedule, StoreError, StoreResult};
+use crate::domain::Schedule;
+use crate::store::{StoreError, StoreResult};
 
 impl DynamoStore {
     pub(super) async fn get(&self, table: &str, key: Item) -> StoreResult<Option<Item>> {

@@ -57,7 +57,7 @@ impl DynamoStore {
 
 fn key_claim(item: KeyItem) -> KeyClaim {
     match (item.state.as_str(), item.receipt) {
-        (COMPLETED, Some(receipt)) => KeyClaim::Completed { fingerprint: item.fingerprint, receipt },
+        (COMPLETED, Some(receipt)) => KeyClaim::Completed { fingerprint: item.fingerprint, receipt: Box::new(receipt) },
         _ => KeyClaim::InProgress { fingerprint: item.fingerprint },
     }
 }

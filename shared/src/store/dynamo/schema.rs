@@ -260,7 +260,7 @@ impl AdjustmentItem {
             id: AdjustmentId { batch_id: BatchId::parse(&self.batch_id).map_err(bad)?, index: self.index },
             sku: Sku::parse(&self.sku).map_err(bad)?,
             scope: PriceScope::parse(&self.scope).map_err(bad)?,
-            amount: Money(self.amount),
+            amount: Money::from_minor_units(self.amount),
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             reason: self.reason,

@@ -9,12 +9,13 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use retail_core::domain::sale::{LineDraft, MAX_BATCH_SALES, Payment, Receipt, SaleDraft};
-use retail_core::domain::{IdempotencyKey, Invalid, SaleId, StoreId, TerminalId};
+use retail_core::domain::{IdempotencyKey, Invalid, NotFound, SaleId, StoreId, TerminalId};
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{request_id, route_key, unknown_route};
 use retail_core::http::{Problem, Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::SalesStore;
 use retail_core::store::cache::StoreCache;
+use retail_core::usecases::find_store;
 use retail_core::usecases::sell::{self, Sold};
 
 pub struct Checkout<S> {
@@ -101,7 +102,7 @@ impl<S: SalesStore> Checkout<S> {
             entries.push((entry_key(i, raw)?, raw));
         }
         let store_id = path_param(request, "storeId", StoreId::parse)?;
-        let store = sell::find_store(&self.db, &self.stores, &store_id).await?;
+        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
         let id = request_id(request);
         let mut results = Vec::with_capacity(entries.len());
         for (key, raw) in entries {

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use retail_core::domain::barcode::Embedded;
 use retail_core::domain::time::{instant, optional_instant};
 use retail_core::domain::{
-    AdjustmentId, Barcode, CURRENCY, Money, Scan, Sku, StockPolicy, Store, StoreId, TaxRate, Unit, price_in_force,
+    AdjustmentId, Barcode, CURRENCY, Money, NotFound, Scan, Sku, StockPolicy, Store, StoreId, TaxRate, Unit, price_in_force,
 };
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{route_key, unknown_route};
 use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::cache::StoreCache;
 use retail_core::store::{CommodityView, LookupStore};
-use retail_core::usecases::lookup;
+use retail_core::usecases::{find_store, lookup};
 
 pub use retail_core::usecases::lookup::MAX_LOOKUP;
 
@@ -139,7 +139,7 @@ impl<S: LookupStore> CommodityLookup<S> {
     async fn by_sku(&self, request: &Request) -> Routed {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let sku = path_param(request, "sku", Sku::parse)?;
-        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
+        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
         let view = lookup::by_sku(&self.db, &store, &sku, now).await?;
         Ok(Reply::ok(&item(&view, &store, now, None)))
@@ -148,7 +148,7 @@ impl<S: LookupStore> CommodityLookup<S> {
     async fn by_barcode(&self, request: &Request) -> Routed {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let scan = path_param(request, "barcode", Scan::parse)?;
-        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
+        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
         let view = lookup::by_barcode(&self.db, &store, &scan, now).await?;
         Ok(Reply::ok(&item(&view, &store, now, Some(&scan))))
@@ -162,7 +162,7 @@ impl<S: LookupStore> CommodityLookup<S> {
         lookup::check_lookup_size(raw_skus.len() + raw_barcodes.len())?;
         let skus = raw_skus.iter().map(|s| Sku::parse(s)).collect::<Result<Vec<_>, _>>()?;
         let scans = raw_barcodes.iter().map(|b| Scan::parse(b)).collect::<Result<Vec<_>, _>>()?;
-        let store = lookup::find_store(&self.db, &self.stores, &store_id).await?;
+        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
         let now = Utc::now();
         let found = lookup::look_up(&self.db, &store, &skus, &scans, now).await?;
 

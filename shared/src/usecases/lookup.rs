@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use crate::domain::{Barcode, CatalogRefusal, Invalid, NotFound, Scan, Sku, Store, StoreId};
-use crate::store::cache::StoreCache;
+use crate::domain::{Barcode, CatalogRefusal, Invalid, NotFound, Scan, Sku, Store};
 use crate::store::{CommodityView, Failure, LookupStore};
 
 /// Most skus and barcodes one batch lookup may ask for, together.
@@ -20,12 +19,6 @@ pub fn check_lookup_size(asked: usize) -> Result<(), Invalid> {
     } else {
         Err(Invalid::request(format!("ask for 1 to {MAX_LOOKUP} skus and barcodes together, not {asked}")))
     }
-}
-
-/// The store `id`, from the function's memory while fresh; `NotFound` when there is none.
-pub async fn find_store<S: LookupStore>(db: &S, stores: &StoreCache, id: &StoreId) -> LookupResult<Store> {
-    let found = stores.get(id, || db.store(id)).await?;
-    Ok(found.ok_or_else(|| NotFound::store(id))?)
 }
 
 /// One commodity by sku, as `store` sees it at `now`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::domain::sale::{BasketCatalog, CheckedSale, LineItem, Receipt, SaleDraft, SaleRecord, check_time, price_basket, settle};
 use crate::domain::{Barcode, IdempotencyKey, NotFound, SaleId, SaleRefusal, Sku, Store, StoreId};
 use crate::store::cache::StoreCache;
+use crate::usecases::find_store;
 use crate::store::{BasketReading, Claim, Failure, KeyClaim, PendingSale, SalesStore};
 
 /// How a sale was answered: recorded now, or the receipt of its first attempt replayed.
@@ -46,12 +47,6 @@ pub async fn sell_in<S: SalesStore>(
     let checked = draft.check(now)?;
     // The key is not part of the sale: the same sale sent alone has the same fingerprint.
     record(db, store, key, &draft.fingerprint(), checked, now).await
-}
-
-/// The store `id`, from the function's memory while fresh; `NotFound` when there is none.
-pub async fn find_store<S: SalesStore>(db: &S, stores: &StoreCache, id: &StoreId) -> SaleResult<Store> {
-    let found = stores.get(id, || db.store(id)).await?;
-    Ok(found.ok_or_else(|| NotFound::store(id))?)
 }
 
 /// A recorded sale's receipt; `NotFound` when the store has no such sale.

@@ -301,7 +301,7 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     banner += &format!("  template  {} ({} routes)\n", template.display(), api.route_keys().len());
     banner += "  token     retail-local token --scope pos --store S001\n";
     banner +=
-        "            (from the workspace: cargo run --release -p retail-local -- token --scope pos --store S001)\n";
+        "            (from the workspace: cargo run --release --bin retail-local -- token --scope pos --store S001)\n";
     banner += &format!("  jwks      http://{addr}{}\n", JWKS_PATH);
     if args.bench_hello {
         banner += &format!("  bench     GET http://{addr}{}\n", BENCH_HELLO_PATH);

@@ -2,7 +2,7 @@
 //! in and receipt out, beside a baseline measured in the same run: decoding the same API Gateway
 //! v2 event and encoding a response of the same size, with no work between.
 //!
-//! `cargo run --release -p retail-tests --bin bench-checkout -- [--iterations N]`
+//! `cargo run --release --bin bench-checkout -- [--iterations N]`
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use catalog_admin::CatalogAdmin;

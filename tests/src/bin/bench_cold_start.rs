@@ -5,7 +5,7 @@
 //! `hello-lambda` (bare lambda_http) and `hello-dynamodb` (that plus a DynamoDB client from the
 //! environment). The functions run on moto, with the environment template.yaml gives them.
 //!
-//!     cargo build --release --workspace && cargo run --release -p retail-tests --bin bench-cold-start [RUNS]
+//!     cargo build --release --workspace && cargo run --release --bin bench-cold-start [RUNS]
 
 use retail_local::environment::function_environment;
 use retail_local::template::Template;

@@ -1,6 +1,6 @@
 //! Lookup throughput against `retail-local`, beside a hello endpoint served the same way.
 //!
-//! `cargo run --release -p retail-tests --bin bench-lookup -- [--seconds N] [--connections N]`
+//! `cargo run --release --bin bench-lookup -- [--seconds N] [--connections N]`
 //!
 //! Starts the release `retail-local` with `--bench-hello` on a free loopback port, then drives
 //! first `GET /__bench/hello` and then single-sku lookups (`GET /stores/S001/commodities/{sku}`,

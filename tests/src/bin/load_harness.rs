@@ -1,7 +1,7 @@
 //! The Double 11 evening against a running API, then an audit of the books from the API alone.
 //!
-//!     cargo run --release -p retail-local -- --no-seed &
-//!     cargo run --release -p retail-tests --bin load-harness -- --tills 64 --stores 4 --flash-units 250
+//!     cargo run --release --bin retail-local -- --no-seed &
+//!     cargo run --release --bin load-harness -- --tills 64 --stores 4 --flash-units 250
 //!
 //! Prints throughput, p50/p99/max latency per route and the status mix, then the audit; exits 1
 //! when the books do not balance (the first discrepancy names the sale, sku and store), 2 when

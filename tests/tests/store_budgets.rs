@@ -149,7 +149,7 @@ async fn setup(moto: &Moto) -> (DynamoStore, Meter, Store) {
     }
     s.apply_price_batch(price_batch("base", from, lines)).await.unwrap();
     let stock = [(sku(0), StockChange { net: 50, lowest: 0 })].into_iter().collect();
-    s.record_stock_movements(&store.store_id, &stock).await.unwrap();
+    s.record_stock_movements(&store.store_id, &stock, None, chrono::Utc::now()).await.unwrap();
     meter.reset();
     (s, meter, store)
 }

@@ -14,7 +14,8 @@ use retail_core::domain::{
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
 use retail_core::store::{
-    AggregateStore, BatchOutcome, CatalogStore, Failure, IN_PROGRESS_EXPIRY, KeyClaim, LookupStore, PendingSale,
+    AggregateStore, BatchOutcome, CatalogStore, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
+    MovementKey, PendingSale,
     PriceBatch, PriceBatchResult, PriceStore, SalesStore, Stores, Written,
 };
 use std::collections::BTreeMap;
@@ -59,9 +60,23 @@ conformance!(
     folding_counts_each_sale_once_under_replay,
     a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit,
     a_smaller_split_still_sells_what_a_larger_one_left,
+    stock_movements_under_a_key_apply_once,
+    movements_touching_more_items_than_one_transaction_apply_whole,
 );
 
 // ------------------------------------------------------------------ fixtures
+
+/// Movements without a key, as the request applied them.
+async fn mv<S: AllPorts>(s: &S, store: &StoreId, changes: &BTreeMap<Sku, StockChange>) -> Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>> {
+    match s.record_stock_movements(store, changes, None, t0()).await? {
+        Moved::Applied(levels) => Ok(levels),
+        Moved::Replayed(levels) => panic!("movements without a key replayed {levels:?}"),
+    }
+}
+
+fn movement_key(k: &str, fingerprint: &str) -> MovementKey {
+    MovementKey { key: IdempotencyKey::parse(k).unwrap(), fingerprint: fingerprint.to_owned() }
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 11, 4, 0, 0).unwrap()
@@ -153,7 +168,7 @@ async fn shop_with_stock<S: AllPorts>(s: &S, strict_units: i64) -> Store {
     .await
     .unwrap();
     if strict_units > 0 {
-        s.record_stock_movements(&store.store_id, &moves(&[("F1", strict_units, 0)])).await.unwrap();
+        mv(s, &store.store_id, &moves(&[("F1", strict_units, 0)])).await.unwrap();
     }
     store
 }
@@ -246,7 +261,7 @@ async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
     let id = &store.store_id;
     // A strict sku may not dip below zero even in the middle of a request.
-    let err = s.record_stock_movements(id, &moves(&[("F1", 5, -1), ("T1", -3, -3)])).await.unwrap_err();
+    let err = mv(&s, id, &moves(&[("F1", 5, -1), ("T1", -3, -3)])).await.unwrap_err();
     assert_eq!(
         err,
         Failure::Refused(CatalogRefusal::OutOfStock {
@@ -254,15 +269,74 @@ async fn stock_movements_apply_all_or_nothing<S: AllPorts>(s: S) {
         })
     );
     assert_eq!(on_hand(&s, &store, "T1").await, 0, "nothing of a refused request is applied");
-    let after = s.record_stock_movements(id, &moves(&[("F1", 5, 0), ("T1", -3, -3)])).await.unwrap();
+    let after = mv(&s, id, &moves(&[("F1", 5, 0), ("T1", -3, -3)])).await.unwrap();
     assert_eq!(after, vec![(sku("F1"), 5), (sku("T1"), -3)]);
-    let after = s.record_stock_movements(id, &moves(&[("F1", -5, -5)])).await.unwrap();
+    let after = mv(&s, id, &moves(&[("F1", -5, -5)])).await.unwrap();
     assert_eq!(after, vec![(sku("F1"), 0)]);
-    let err = s.record_stock_movements(id, &moves(&[("F1", 1, 0), ("NOPE", 1, 0)])).await.unwrap_err();
+    let err = mv(&s, id, &moves(&[("F1", 1, 0), ("NOPE", 1, 0)])).await.unwrap_err();
     assert!(matches!(err, Failure::Refused(CatalogRefusal::NotFound(_))), "{err:?}");
     assert_eq!(on_hand(&s, &store, "F1").await, 0);
-    let err = s.record_stock_movements(&store_id("S999"), &moves(&[("F1", 1, 0)])).await.unwrap_err();
+    let err = mv(&s, &store_id("S999"), &moves(&[("F1", 1, 0)])).await.unwrap_err();
     assert!(matches!(err, Failure::Refused(CatalogRefusal::NotFound(_))), "{err:?}");
+}
+
+async fn stock_movements_under_a_key_apply_once<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    let id = &store.store_id;
+    let delivery = moves(&[("F1", 5, 0), ("T1", 7, 0)]);
+    let k = movement_key("delivery-1", "fp-a");
+    let first = s.record_stock_movements(id, &delivery, Some(&k), t0()).await.unwrap();
+    assert_eq!(first, Moved::Applied(vec![(sku("F1"), 5), (sku("T1"), 7)]));
+    // Its answer was lost: sent again, the first answer, and nothing moves twice.
+    let again = s.record_stock_movements(id, &delivery, Some(&k), t0() + Duration::minutes(1)).await.unwrap();
+    assert_eq!(again, Moved::Replayed(vec![(sku("F1"), 5), (sku("T1"), 7)]));
+    assert_eq!((on_hand(&s, &store, "F1").await, on_hand(&s, &store, "T1").await), (5, 7));
+    // Another body under the same key is refused, and moves nothing.
+    let other = s.record_stock_movements(id, &moves(&[("F1", 1, 0)]), Some(&movement_key("delivery-1", "fp-b")), t0()).await;
+    assert_eq!(other, Err(Failure::Refused(CatalogRefusal::KeyReused)));
+    assert_eq!(on_hand(&s, &store, "F1").await, 5);
+    // A refused request leaves its key free: the corrected request under it applies.
+    let short = movement_key("count-1", "fp-short");
+    let err = s.record_stock_movements(id, &moves(&[("F1", -9, -9)]), Some(&short), t0()).await.unwrap_err();
+    assert!(matches!(err, Failure::Refused(CatalogRefusal::OutOfStock { .. })), "{err:?}");
+    let fixed = movement_key("count-1", "fp-fixed");
+    assert!(matches!(s.record_stock_movements(id, &moves(&[("F1", -5, -5)]), Some(&fixed), t0()).await, Ok(Moved::Applied(_))));
+    assert_eq!(on_hand(&s, &store, "F1").await, 0);
+    // Keys are the store's: another store's same key is its own.
+    let s002 = Store { store_id: store_id("S002"), ..store.clone() };
+    s.put_store(s002.clone()).await.unwrap();
+    let there = s.record_stock_movements(&s002.store_id, &moves(&[("T1", 1, 0)]), Some(&k), t0()).await.unwrap();
+    assert_eq!(there, Moved::Applied(vec![(sku("T1"), 1)]));
+    // Kept for KEY_RETENTION; after that the key is new again.
+    let later = t0() + KEY_RETENTION + Duration::minutes(1);
+    let reused = s.record_stock_movements(id, &moves(&[("T1", 1, 0)]), Some(&movement_key("delivery-1", "fp-c")), later).await;
+    assert_eq!(reused, Ok(Moved::Applied(vec![(sku("T1"), 8)])));
+}
+
+/// Four strict skus split over 32 items each: a delivery of 64 units of each writes 128 stock
+/// items, more than one DynamoDB transaction holds (100), and a count takes from one of them.
+async fn movements_touching_more_items_than_one_transaction_apply_whole<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 0).await;
+    let id = &store.store_id;
+    for h in ["W1", "W2", "W3", "W4"] {
+        hot_sku(&s, h, 32).await;
+    }
+    let delivery = moves(&[("W1", 64, 0), ("W2", 64, 0), ("W3", 64, 0), ("W4", 64, 0), ("T1", 1, 0)]);
+    let k = movement_key("big-delivery", "fp-big");
+    let first = s.record_stock_movements(id, &delivery, Some(&k), t0()).await.unwrap();
+    let levels = vec![(sku("T1"), 1), (sku("W1"), 64), (sku("W2"), 64), (sku("W3"), 64), (sku("W4"), 64)];
+    assert_eq!(first, Moved::Applied(levels.clone()));
+    for h in ["W1", "W2", "W3", "W4"] {
+        assert_eq!(shards(&s, &store, h).await, vec![(2, 1); 32], "{h}: every item got its share once");
+    }
+    assert_eq!(s.record_stock_movements(id, &delivery, Some(&k), t0()).await.unwrap(), Moved::Replayed(levels));
+    assert_eq!(on_hand(&s, &store, "W4").await, 64);
+    // Without a key too, the whole request lands; a take beyond one sku's stock refuses it all.
+    let without = moves(&[("W1", 32, 0), ("W2", 32, 0), ("W3", 32, 0), ("W4", -2, -2)]);
+    assert_eq!(mv(&s, id, &without).await.unwrap(), vec![(sku("W1"), 96), (sku("W2"), 96), (sku("W3"), 96), (sku("W4"), 62)]);
+    let err = mv(&s, id, &moves(&[("W1", 64, 0), ("W2", 64, 0), ("W3", 64, 0), ("W4", -63, -63)])).await.unwrap_err();
+    assert!(matches!(err, Failure::Refused(CatalogRefusal::OutOfStock { .. })), "{err:?}");
+    assert_eq!(on_hand(&s, &store, "W1").await, 96, "nothing of the refused request landed");
 }
 
 async fn price_batches_apply_once_and_a_reused_id_is_refused<S: AllPorts>(s: S) {
@@ -491,7 +565,7 @@ async fn sell<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)
 async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
     hot_sku(&s, "H1", 4).await;
-    assert_eq!(s.record_stock_movements(&store.store_id, &moves(&[("H1", 10, 0)])).await.unwrap(), vec![(sku("H1"), 10)]);
+    assert_eq!(mv(&s, &store.store_id, &moves(&[("H1", 10, 0)])).await.unwrap(), vec![(sku("H1"), 10)]);
     // A receipt spreads evenly; lookups show one figure.
     assert_eq!(shards(&s, &store, "H1").await, vec![(3, 1), (3, 1), (2, 1), (2, 1)]);
     assert_eq!(on_hand(&s, &store, "H1").await, 10);
@@ -514,7 +588,7 @@ async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>
     }
     assert_eq!(on_hand(&s, &store, "T1").await, 0);
     // Restocked, it sells again at once.
-    s.record_stock_movements(&store.store_id, &moves(&[("H1", 2, 0)])).await.unwrap();
+    mv(&s, &store.store_id, &moves(&[("H1", 2, 0)])).await.unwrap();
     sell(&s, &store, "h-restocked", &[("H1", 2)]).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H1").await, 0);
     assert!(shards(&s, &store, "H1").await.iter().all(|(on_hand, _)| *on_hand == 0));
@@ -523,7 +597,7 @@ async fn a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit<S: AllPorts>
 async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
     hot_sku(&s, "H2", 4).await;
-    s.record_stock_movements(&store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
+    mv(&s, &store.store_id, &moves(&[("H2", 8, 0)])).await.unwrap();
     // Head office folds the split back to one item: the stock in the others still counts and sells.
     s.put_commodity(commodity_split("H2", StockPolicy::Strict, &[], false, Some(1))).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 8);
@@ -532,14 +606,14 @@ async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     }
     assert!(matches!(sell(&s, &store, "h2-late", &[("H2", 1)]).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
     // New stock goes to the one item now in force.
-    s.record_stock_movements(&store.store_id, &moves(&[("H2", 3, 0)])).await.unwrap();
+    mv(&s, &store.store_id, &moves(&[("H2", 3, 0)])).await.unwrap();
     let after = shards(&s, &store, "H2").await;
     assert_eq!(after.iter().map(|(on_hand, _)| *on_hand).collect::<Vec<_>>(), vec![3, 0, 0, 0]);
     // Damage taken from strict stock comes from the items that hold it, never below zero.
     assert!(matches!(
-        s.record_stock_movements(&store.store_id, &moves(&[("H2", -4, -4)])).await,
+        mv(&s, &store.store_id, &moves(&[("H2", -4, -4)])).await,
         Err(Failure::Refused(CatalogRefusal::OutOfStock { .. }))
     ));
-    s.record_stock_movements(&store.store_id, &moves(&[("H2", -3, -3)])).await.unwrap();
+    mv(&s, &store.store_id, &moves(&[("H2", -3, -3)])).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 0);
 }

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use retail_core::domain::catalog::CommodityDraft;
 use retail_core::domain::stock::{StockMovement, total_on_hand};
 use retail_core::domain::{Commodity, RegionId, Sku, StockPolicy, Store, StoreId};
-use retail_core::http::body::raw_path_param;
+use chrono::Utc;
+use retail_core::http::body::{fingerprint, idempotency_key, raw_body, raw_path_param};
 use retail_core::http::function::{route_key, unknown_route};
 use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param};
-use retail_core::store::{CatalogStore, Written};
+use retail_core::store::{CatalogStore, Moved, MovementKey, Written};
 use retail_core::usecases::catalog;
 
 pub struct CatalogAdmin<S> {
@@ -109,10 +110,18 @@ impl<S: CatalogStore> CatalogAdmin<S> {
     async fn record_stock_movements(&self, request: &Request) -> Routed {
         authorize(request, &[Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
         let body: MovementsBody = json_body(request)?;
+        let key = idempotency_key(request)?
+            .map(|key| fingerprint(raw_body(request)).map(|fingerprint| MovementKey { key, fingerprint }))
+            .transpose()?;
         let store = path_param(request, "storeId", StoreId::parse)?;
-        let levels = catalog::record_stock_movements(&self.db, &store, &body.movements).await?;
+        let moved = catalog::record_stock_movements(&self.db, &store, &body.movements, key.as_ref(), Utc::now()).await?;
+        let (levels, replayed) = match moved {
+            Moved::Applied(levels) => (levels, false),
+            Moved::Replayed(levels) => (levels, true),
+        };
         let stock = levels.into_iter().map(|(sku, on_hand)| StockLevel { sku, on_hand }).collect();
-        Ok(Reply::ok(&StockLevels { stock }))
+        let reply = Reply::ok(&StockLevels { stock });
+        Ok(if replayed { reply.header("idempotent-replayed", "true") } else { reply })
     }
 
     async fn stock(&self, request: &Request) -> Routed {

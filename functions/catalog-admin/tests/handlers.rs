@@ -729,6 +729,37 @@ mod stock_movements {
         assert_eq!(shop.on_hand("S001", "FLASH").await, 10);
     }
 
+    fn keyed(store: &str, key: &str, movements: Value) -> Event {
+        movements_event(store).claims("store", Some(store)).header("Idempotency-Key", key).json(&json!({"movements": movements}))
+    }
+
+    #[tokio::test]
+    async fn a_delivery_sent_again_under_its_key_is_counted_once() {
+        let shop = stocked_shop().await;
+        let delivery = json!([{"sku": "MILK", "delta": 24, "reason": "receipt"}, {"sku": "FLASH", "delta": 6, "reason": "receipt"}]);
+        let first = shop.catalog(keyed("S001", "delivery-0042", delivery.clone())).await;
+        let body = first.ok(200).clone();
+        assert_eq!(first.replayed(), None);
+        // Its answer was lost: the same key and body again is the first answer, and nothing moves.
+        let again = shop.catalog(keyed("S001", "delivery-0042", delivery.clone())).await;
+        assert_eq!(again.ok(200), &body);
+        assert_eq!(again.replayed(), Some("true"));
+        assert_eq!((shop.on_hand("S001", "MILK").await, shop.on_hand("S001", "FLASH").await), (24, 6));
+        // A different body under the key is refused and moves nothing.
+        let other = json!([{"sku": "MILK", "delta": 25, "reason": "receipt"}]);
+        shop.catalog(keyed("S001", "delivery-0042", other)).await.problem(422, "idempotency_key_reused");
+        assert_eq!(shop.on_hand("S001", "MILK").await, 24);
+        // Without the key every request applies.
+        shop.move_stock("S001", json!([{"sku": "MILK", "delta": 1, "reason": "receipt"}])).await.ok(200);
+        shop.move_stock("S001", json!([{"sku": "MILK", "delta": 1, "reason": "receipt"}])).await.ok(200);
+        assert_eq!(shop.on_hand("S001", "MILK").await, 26);
+        // A malformed key is 400, before anything moves.
+        for bad in ["has space", "", &"k".repeat(65)] {
+            shop.catalog(keyed("S001", bad, json!([{"sku": "MILK", "delta": 1, "reason": "receipt"}]))).await.problem(400, "invalid_request");
+        }
+        assert_eq!(shop.on_hand("S001", "MILK").await, 26);
+    }
+
     #[tokio::test]
     async fn stock_is_kept_per_store() {
         let shop = stocked_shop().await;

@@ -58,11 +58,9 @@ struct BatchResults {
     results: Vec<BatchResult>,
 }
 
-/// The `Idempotency-Key` header: required, ASCII, and a valid key.
+/// The `Idempotency-Key` header: required for a sale.
 fn idempotency_key(request: &Request) -> Result<IdempotencyKey, Problem> {
-    let raw = request.headers().get("idempotency-key").ok_or(Invalid::MissingIdempotencyKey)?;
-    let raw = raw.to_str().map_err(|_| Problem::invalid("the Idempotency-Key header must be ASCII"))?;
-    Ok(IdempotencyKey::parse(raw)?)
+    Ok(retail_core::http::body::idempotency_key(request)?.ok_or(Invalid::MissingIdempotencyKey)?)
 }
 
 /// The DynamoDB tables this function uses: those of its one store port, [`SalesStore`]. Its
@@ -93,6 +91,10 @@ impl<S: SalesStore> Checkout<S> {
     async fn record_offline_sales(&self, request: &Request) -> Routed {
         authorize(request, &[Scope::Pos], raw_path_param(request, "storeId"))?;
         let body: BatchBody = json_body(request)?;
+        // The entries stay raw JSON until each is answered alone; a duplicate member in any of
+        // them is still the whole upload's 400.
+        retail_core::http::strict::no_duplicate_members(retail_core::http::body::raw_body(request))
+            .map_err(|e| Problem::invalid(format!("the body is not valid here: {e}")))?;
         if !(1..=MAX_BATCH_SALES).contains(&body.sales.len()) {
             return Err(Problem::invalid(format!("sales must hold 1 to {MAX_BATCH_SALES} entries")));
         }

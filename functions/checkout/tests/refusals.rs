@@ -279,6 +279,25 @@ mod business_rules {
     }
 
     #[tokio::test]
+    async fn a_total_or_payments_past_the_money_limit_are_422_amount_too_large() {
+        let till = stocked_till().await;
+        till.shop.seed_commodity("GOLD", &commodity("each", &[], "track")).await;
+        till.shop
+            .seed_prices("gold", json!([{"sku": "GOLD", "scope": "chain", "amount": 1_000_000_000, "validFrom": "2020-01-01T00:00:00Z"}]))
+            .await;
+        // Three bars at the largest price: a total of 3,000,000,000.
+        let a = till.sell("S001", "k", &basket("T01", json!([{"sku": "GOLD", "quantity": 3}]), json!([cash(1_000_000_000)]))).await;
+        a.problem(422, "amount_too_large");
+        // Ten cash payments at the limit: paid 10,000,000,000.
+        let a = till.sell("S001", "k", &basket("T01", json!([milk()]), Value::Array(vec![cash(1_000_000_000); 10]))).await;
+        a.problem(422, "amount_too_large");
+        nothing_moved(&till).await;
+        // One bar paid with one payment at the limit fits.
+        let r = till.sold("S001", "k", &basket("T01", json!([{"sku": "GOLD"}]), json!([card(1_000_000_000)]))).await;
+        assert_eq!(r["total"], json!(1_000_000_000));
+    }
+
+    #[tokio::test]
     async fn a_strict_item_short_of_stock_is_409_out_of_stock_and_nothing_moves() {
         let till = stocked_till().await;
         let b = basket(

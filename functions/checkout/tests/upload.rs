@@ -137,6 +137,35 @@ async fn a_missing_or_malformed_key_in_any_entry_makes_the_whole_batch_400() {
 }
 
 #[tokio::test]
+async fn a_duplicate_member_in_any_entry_makes_the_whole_batch_400() {
+    let till = stocked_till().await;
+    let good = entry("good-1", &milk("T01")).to_string();
+    let sale = r#""terminalId": "T01", "lines": [{"sku": "MILK"}], "payments": [{"method": "cash", "amount": 1299}]"#;
+    for dup in [
+        format!(r#"{{"idempotencyKey": "dup-1", "idempotencyKey": "dup-2", {sale}}}"#),
+        format!(r#"{{"idempotencyKey": "dup-1", {sale}, "terminalId": "T02"}}"#),
+        r#"{"idempotencyKey": "dup-1", "terminalId": "T01", "lines": [{"sku": "MILK", "sku": "MILK"}], "payments": [{"method": "cash", "amount": 1299}]}"#.to_owned(),
+    ] {
+        let body = format!(r#"{{"sales": [{good}, {dup}]}}"#);
+        let a = till.call(upload_event("S001").claims("pos", Some("S001")).raw_json(&body)).await;
+        let p = a.problem(400, "invalid_request");
+        assert!(p["detail"].as_str().unwrap().contains("duplicate"), "{p}");
+    }
+    // Nothing ran, not even the good entry before the bad one.
+    assert!(till.recorded().is_empty());
+}
+
+#[tokio::test]
+async fn minus_zero_is_an_integer_zero_and_the_business_rule_answers() {
+    let till = stocked_till().await;
+    let body = r#"{"sales": [{"idempotencyKey": "z-1", "terminalId": "T01", "lines": [{"sku": "MILK", "quantity": -0}], "payments": [{"method": "cash", "amount": 1299}]}]}"#;
+    let a = till.call(upload_event("S001").claims("pos", Some("S001")).raw_json(body)).await;
+    let result = &a.ok(200)["results"][0];
+    assert_eq!(result["status"], json!(400), "{result}");
+    assert!(result["problem"]["detail"].as_str().unwrap().contains("quantity"), "{result}");
+}
+
+#[tokio::test]
 async fn a_batch_holds_1_to_100_sales() {
     let till = stocked_till().await;
     till.upload("S001", &json!({"sales": []})).await.problem(400, "invalid_request");

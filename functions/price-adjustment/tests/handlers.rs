@@ -225,6 +225,19 @@ mod batches {
     }
 
     #[tokio::test]
+    async fn minus_zero_is_an_integer_zero_and_rejected_as_an_amount() {
+        let shop = priced_shop().await;
+        let body = r#"{"batchId": "minus-zero", "adjustments": [{"sku": "MILK", "scope": "chain", "amount": -0}]}"#;
+        let a = shop.prices(post_batch_event().claims(HO, None).raw_json(body)).await;
+        let body = a.ok(201);
+        assert_eq!(body["accepted"], 0, "{body}");
+        assert_eq!(body["rejected"][0]["code"], "invalid_amount", "{body}");
+        // With a fraction it is no integer: the whole batch is 400.
+        let body = r#"{"batchId": "minus-zero-2", "adjustments": [{"sku": "MILK", "scope": "chain", "amount": -0.0}]}"#;
+        shop.prices(post_batch_event().claims(HO, None).raw_json(body)).await.problem(400, "invalid_request");
+    }
+
+    #[tokio::test]
     async fn the_stored_result_is_read_back_by_batch_id() {
         let shop = priced_shop().await;
         let first = shop.post_batch(&batch("b-1_x", json!([line("MILK", "chain", 100), line("GHOST", "chain", 1)]))).await;

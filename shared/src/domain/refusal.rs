@@ -72,6 +72,9 @@ pub enum SaleRefusal {
     NoPrice(String),
     #[error("{0}")]
     PaymentMismatch(String),
+    /// The total, the payments' sum or the change would pass `Money::MAX`.
+    #[error("{0}")]
+    AmountTooLarge(String),
     #[error("{0}")]
     TooOld(String),
     #[error("{0}")]
@@ -127,6 +130,9 @@ pub enum CatalogRefusal {
     OutOfStock { shortages: Vec<Shortage> },
     #[error("batch id {0} was already used with a different body")]
     BatchIdReused(String),
+    /// A stock movement request's `Idempotency-Key` was used for a different body.
+    #[error("this idempotency key was used for different movements")]
+    KeyReused,
 }
 
 impl CatalogRefusal {

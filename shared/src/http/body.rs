@@ -62,6 +62,15 @@ pub fn query_param<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.query_string_parameters_ref().and_then(|q| q.first(name))
 }
 
+/// The `Idempotency-Key` header, if sent: ASCII and a valid key, else 400.
+pub fn idempotency_key(request: &Request) -> Result<Option<crate::domain::IdempotencyKey>, Problem> {
+    let Some(raw) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().map_err(|_| Problem::invalid("the Idempotency-Key header must be ASCII"))?;
+    Ok(Some(crate::domain::IdempotencyKey::parse(raw)?))
+}
+
 /// A serializable value on its way out as `application/json`.
 pub trait JsonReply {
     fn to_json(&self) -> String;

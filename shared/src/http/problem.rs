@@ -112,6 +112,7 @@ impl From<SaleRefusal> for Problem {
             }
             SaleRefusal::NoPrice(_) => refused("no_price"),
             SaleRefusal::PaymentMismatch(_) => refused("payment_mismatch"),
+            SaleRefusal::AmountTooLarge(_) => refused("amount_too_large"),
             SaleRefusal::TooOld(_) => refused("sale_too_old"),
             SaleRefusal::InFuture(_) => refused("sale_in_future"),
             SaleRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
@@ -138,6 +139,7 @@ impl From<CatalogRefusal> for Problem {
             }
             CatalogRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
             CatalogRefusal::BatchIdReused(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "batch_id_reused", detail),
+            CatalogRefusal::KeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail),
         }
     }
 }

@@ -207,10 +207,105 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for StrictVariant<A> {
 
 /// Parses JSON into `T`, reading every struct from an object only.
 pub fn from_slice<T: de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    let mut d = serde_json::Deserializer::from_slice(bytes);
+    let bytes = integer_zero(bytes);
+    let mut d = serde_json::Deserializer::from_slice(&bytes);
     let value = T::deserialize(Strict(&mut d))?;
     d.end()?;
     Ok(value)
+}
+
+/// `-0` is an integer, zero (the contract says so), but serde_json reads it as the float `-0.0`,
+/// which an integer field refuses as a fraction. Outside strings, each `-0` token not followed
+/// by a fraction or an exponent becomes ` 0`, so the business rule for zero answers. Bodies
+/// without one (nearly all) are not copied.
+pub fn integer_zero(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !bytes.windows(2).any(|w| w == b"-0") {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = bytes.to_vec();
+    let (mut in_string, mut escaped) = (false, false);
+    for i in 0..out.len() {
+        let b = out[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'-' if out.get(i + 1) == Some(&b'0') => {
+                let next = out.get(i + 2).copied();
+                let is_whole_zero = !matches!(next, Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
+                let starts_token = i == 0 || matches!(out[i - 1], b':' | b',' | b'[' | b' ' | b'\t' | b'\n' | b'\r');
+                if is_whole_zero && starts_token {
+                    out[i] = b' ';
+                }
+            }
+            _ => {}
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Refuses a JSON document with a member twice in one object, at any depth. Typed bodies get
+/// this from serde (`duplicate field`); a route that keeps parts of its body as raw JSON (the
+/// entries of a batch, answered one by one) checks the whole body with this first, so a
+/// duplicate anywhere is the whole request's 400, as the contract says.
+pub fn no_duplicate_members(bytes: &[u8]) -> serde_json::Result<()> {
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(MembersSeed)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen: Vec<String> = Vec::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if seen.iter().any(|k| *k == *key) {
+                    return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
+                }
+                seen.push(key.into_owned());
+                map.next_value_seed(MembersSeed)?;
+            }
+            Ok(())
+        }
+    }
+    struct MembersSeed;
+    impl<'de> DeserializeSeed<'de> for MembersSeed {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Members)
+        }
+    }
+    let mut d = serde_json::Deserializer::from_slice(bytes);
+    MembersSeed.deserialize(&mut d)?;
+    d.end()
 }
 
 #[cfg(test)]
@@ -244,6 +339,30 @@ mod tests {
         assert_eq!(ok.lines[0], Line { sku: "A".into(), amount: 1, unit: Some(Kind::Each) });
         assert!(from_slice::<Batch>(br#"[[{"sku":"A","amount":1}]]"#).is_err());
         assert!(from_slice::<Batch>(br#"{"lines":[["A",1,null]]}"#).is_err());
+    }
+
+    #[test]
+    fn minus_zero_is_an_integer_zero_and_minus_zero_point_zero_is_not() {
+        let zero: Batch = from_slice(br#"{"lines":[{"sku":"-0","amount":-0}]}"#).unwrap();
+        assert_eq!(zero.lines[0], Line { sku: "-0".into(), amount: 0, unit: None });
+        let zero: Batch = from_slice(b"{\"lines\":[{\"amount\":\n-0 ,\"sku\":\"a\\\"-0\"}]}").unwrap();
+        assert_eq!(zero.lines[0].amount, 0);
+        assert_eq!(zero.lines[0].sku, "a\"-0");
+        for fraction in [&br#"{"lines":[{"sku":"A","amount":-0.0}]}"#[..], br#"{"lines":[{"sku":"A","amount":-0e0}]}"#, br#"{"lines":[{"sku":"A","amount":-01}]}"#] {
+            assert!(from_slice::<Batch>(fraction).is_err(), "{}", String::from_utf8_lossy(fraction));
+        }
+    }
+
+    #[test]
+    fn a_duplicate_member_at_any_depth_is_found() {
+        use super::no_duplicate_members;
+        assert!(no_duplicate_members(br#"{"sales":[{"k":1,"a":{"b":[{"c":1,"d":2}]}}]}"#).is_ok());
+        assert!(no_duplicate_members(br#"{"sales":[{"k":1},{"k":2}]}"#).is_ok(), "the same name in two objects");
+        for dup in [&br#"{"a":1,"a":1}"#[..], br#"{"sales":[{"k":1,"k":2}]}"#, br#"[{"x":{"y":[{"z":1,"z":1}]}}]"#, br#"{"a\u0062":1,"ab":2}"#] {
+            let e = no_duplicate_members(dup).unwrap_err();
+            assert!(e.to_string().contains("duplicate member"), "{e}");
+        }
+        assert!(no_duplicate_members(&[b'['; 100_000]).is_err(), "too deep is an error, not a stack overflow");
     }
 
     #[test]

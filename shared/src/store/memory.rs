@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, CommodityView, Failure, IN_PROGRESS_EXPIRY,
-    KEY_RETENTION, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore,
+    KEY_RETENTION, KeyClaim, LookupStore, Moved, MovementKey, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore,
     StoreResult, Stores, Written,
 };
 use crate::domain::report::StoreDay;
@@ -36,6 +36,9 @@ struct State {
     batches: HashMap<BatchId, (String, PriceBatchResult)>,
     /// Per store, its sales' idempotency keys.
     keys: HashMap<StoreId, HashMap<IdempotencyKey, KeyRecord>>,
+    /// Per store, its stock movement requests' idempotency keys: the body's fingerprint, the
+    /// answer, and when it was given.
+    movement_keys: HashMap<StoreId, HashMap<IdempotencyKey, MovementKeyRecord>>,
     /// By sale id (a UUID, unique across stores).
     sales: FxMap<SaleId, Arc<SaleRecord>>,
     /// Per store, the last receipt number of each terminal.
@@ -44,6 +47,13 @@ struct State {
     feed: Vec<Arc<SaleRecord>>,
     days: HashMap<(StoreId, BusinessDay), StoreDay>,
     folded: HashSet<SaleId>,
+}
+
+/// A stock movement request's key: its body's fingerprint, its answer, and when it was given.
+struct MovementKeyRecord {
+    fingerprint: String,
+    levels: Vec<(Sku, i64)>,
+    at: DateTime<Utc>,
 }
 
 struct KeyRecord {
@@ -179,10 +189,22 @@ impl CatalogStore for MemoryStore {
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>> {
+        key: Option<&MovementKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Moved, Failure<CatalogRefusal>> {
         let mut state = self.write();
         if !state.stores.contains_key(store) {
             return Err(NotFound::store(store).into());
+        }
+        if let Some(k) = key
+            && let Some(held) = state.movement_keys.get(store).and_then(|keys| keys.get(&k.key))
+            && now - held.at < KEY_RETENTION
+        {
+            return if held.fingerprint == k.fingerprint {
+                Ok(Moved::Replayed(held.levels.clone()))
+            } else {
+                Err(Failure::Refused(CatalogRefusal::KeyReused))
+            };
         }
         let mut plans = Vec::with_capacity(changes.len());
         let mut shortages = Vec::new();
@@ -204,7 +226,11 @@ impl CatalogStore for MemoryStore {
             state.move_stock(store, sku, &plan);
             after.push((sku.clone(), level));
         }
-        Ok(after)
+        if let Some(k) = key {
+            let keys = state.movement_keys.entry(store.clone()).or_default();
+            keys.insert(k.key.clone(), MovementKeyRecord { fingerprint: k.fingerprint.clone(), levels: after.clone(), at: now });
+        }
+        Ok(Moved::Applied(after))
     }
 
     async fn stock_items(&self, store: &StoreId, sku: &Sku) -> StoreResult<Vec<StockShard>> {

@@ -57,12 +57,17 @@ pub trait CatalogStore: Stores {
     fn commodity(&self, sku: &Sku) -> impl Future<Output = StoreResult<Option<Commodity>>> + Send;
 
     /// Applies every change or none: an unknown sku is `NotFound`, strict stock taken below zero
-    /// `OutOfStock`. Returns the new on-hand per sku.
+    /// `OutOfStock`. Returns the new on-hand per sku. Under an idempotency key the answer is
+    /// kept with the key (for [`KEY_RETENTION`]) in the same write as the stock, so a request
+    /// sent again gets the first answer back (`Replayed`) and moves nothing, and a different
+    /// body under the same key is `KeyReused`.
     fn record_stock_movements(
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> impl Future<Output = Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>>> + Send;
+        key: Option<&MovementKey>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Moved, Failure<CatalogRefusal>>> + Send;
 
     /// The items a (store, sku)'s stock is split over, in shard order (empty: none written).
     fn stock_items(&self, store: &StoreId, sku: &Sku) -> impl Future<Output = StoreResult<Vec<StockShard>>> + Send;
@@ -139,6 +144,21 @@ pub struct BasketReading {
     pub commodities: FxMap<Sku, (Arc<Commodity>, Schedule)>,
     /// Scanned catalog barcode → the skus that hold it.
     pub barcodes: FxMap<String, Vec<Sku>>,
+}
+
+/// A stock movement request's `Idempotency-Key` and the fingerprint of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovementKey {
+    pub key: IdempotencyKey,
+    pub fingerprint: String,
+}
+
+/// What recording stock movements did: applied now, or applied before under the same key (the
+/// stock levels of that first answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    Applied(Vec<(Sku, i64)>),
+    Replayed(Vec<(Sku, i64)>),
 }
 
 /// Where an idempotency key stands when a sale arrives with it.

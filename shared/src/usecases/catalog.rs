@@ -4,7 +4,9 @@
 use crate::domain::catalog::CommodityDraft;
 use crate::domain::stock::{StockMovement, StockShard, changes_by_sku};
 use crate::domain::{CatalogRefusal, Commodity, NotFound, Sku, Store, StoreId};
-use crate::store::{CatalogStore, Failure, Written};
+use chrono::{DateTime, Utc};
+
+use crate::store::{CatalogStore, Failure, Moved, MovementKey, Written};
 
 pub type CatalogResult<T> = Result<T, Failure<CatalogRefusal>>;
 
@@ -16,15 +18,18 @@ pub async fn put_commodity<S: CatalogStore>(db: &S, sku: Sku, draft: CommodityDr
 }
 
 /// Records a store's movements, applied in order per sku and all or none (400 before 404).
-/// Returns the new on-hand per sku.
+/// Returns the new on-hand per sku; under a key sent before with the same body, the first
+/// answer again and nothing moved.
 pub async fn record_stock_movements<S: CatalogStore>(
     db: &S,
     store: &StoreId,
     movements: &[StockMovement],
-) -> CatalogResult<Vec<(Sku, i64)>> {
+    key: Option<&MovementKey>,
+    now: DateTime<Utc>,
+) -> CatalogResult<Moved> {
     let changes = changes_by_sku(movements)?;
     existing_store(db, store).await?;
-    db.record_stock_movements(store, &changes).await
+    db.record_stock_movements(store, &changes, key, now).await
 }
 
 /// A sku's stock in a store, item by item, with the commodity that sets its policy and split.

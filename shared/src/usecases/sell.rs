@@ -200,7 +200,7 @@ mod tests {
         let batch = [line("MILK", 1250), line("FLASH", 990)];
         apply_price_batch(&db, BatchId::parse("prices").unwrap(), &batch, "fp".into(), now()).await.unwrap();
         let movement = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: flash_units, reason: MovementReason::GoodsIn };
-        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[movement]).await.unwrap();
+        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[movement], None, now()).await.unwrap();
         db
     }
 
@@ -281,7 +281,7 @@ mod tests {
         let sale = draft(vec![line("FLASH", 1)], 1000);
         assert!(matches!(sell_now(&db, "k-1", &sale).await, Err(Failure::Refused(SaleRefusal::OutOfStock { .. }))));
         let restock = StockMovement { sku: Sku::parse("FLASH").unwrap(), delta: 1, reason: MovementReason::GoodsIn };
-        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[restock]).await.unwrap();
+        crate::usecases::catalog::record_stock_movements(&db, &s001(), &[restock], None, now()).await.unwrap();
         assert!(matches!(sell_now(&db, "k-1", &sale).await, Ok(Sold::Recorded(_))));
         assert_eq!(flash_on_hand(&db).await, 0);
     }

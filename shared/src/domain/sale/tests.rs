@@ -420,6 +420,20 @@ fn payments_less_than_the_total_are_a_mismatch() {
 }
 
 #[test]
+fn a_total_or_payments_past_the_money_limit_are_too_large() {
+    let max = Money::MAX;
+    assert!(matches!(settle(Money::from_minor_units(3 * max), &[cash(max)]), Err(SaleRefusal::AmountTooLarge(_))));
+    let ten = vec![cash(max); 10];
+    assert!(matches!(settle(Money::from_minor_units(1000), &ten), Err(SaleRefusal::AmountTooLarge(_))));
+    // At the limit exactly, everything fits: change too.
+    assert_eq!(
+        settle(Money::from_minor_units(1), &[cash(max)]),
+        Ok(Settlement { paid: Money::from_minor_units(max), change: Money::from_minor_units(max - 1) })
+    );
+    assert_eq!(settle(Money::from_minor_units(max), &[card(max)]), Ok(Settlement { paid: Money::from_minor_units(max), change: Money::ZERO }));
+}
+
+#[test]
 fn card_and_mobile_may_not_exceed_the_total() {
     assert!(matches!(settle(Money::from_minor_units(1000), &[card(1001)]), Err(SaleRefusal::PaymentMismatch(_))));
     assert!(matches!(settle(Money::from_minor_units(1000), &[card(600), mobile(401)]), Err(SaleRefusal::PaymentMismatch(_))));

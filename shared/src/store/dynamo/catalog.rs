@@ -5,11 +5,100 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use std::collections::BTreeMap;
 
 use super::schema::*;
-use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, versioned_put};
+use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, put, versioned_put};
 use super::{DynamoStore, unavailable};
 use crate::domain::stock::{StockChange, StockShard, padded_levels, plan_movement};
 use crate::domain::{CatalogRefusal, Commodity, Invalid, NotFound, Sku, StockPolicy, Store, StoreId};
-use crate::store::{CatalogStore, Failure, StoreResult, Written};
+use crate::store::{CatalogStore, Failure, KEY_RETENTION, Moved, MovementKey, StoreResult, Written};
+use chrono::{DateTime, Utc};
+
+impl DynamoStore {
+    /// What a key already holds: the first answer (after finishing its parts, if the request
+    /// that took it stopped half way), `KeyReused` for another body, or None when it is free
+    /// (never used, or older than [`KEY_RETENTION`]: TTL deletes late, so that decides nothing).
+    async fn movements_under_key(
+        &self,
+        store: &StoreId,
+        pk: &str,
+        k: &MovementKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Moved>, Failure<CatalogRefusal>> {
+        let Some(item) = self.get(&self.tables.idempotency, key(pk, None)).await? else {
+            return Ok(None);
+        };
+        let held: MovementKeyItem = from_item("movement key", item)?;
+        if held.since <= (now - KEY_RETENTION).timestamp_millis() {
+            let gone = self
+                .client
+                .delete_item()
+                .table_name(&self.tables.idempotency)
+                .set_key(Some(key(pk, None)))
+                .condition_expression("#since = :since")
+                .expression_attribute_names("#since", "since")
+                .expression_attribute_values(":since", n(held.since))
+                .send()
+                .await;
+            return match gone {
+                Ok(_) => Ok(None),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+                Err(e) => Err(unavailable("DeleteItem", e).into()),
+            };
+        }
+        if held.fingerprint != k.fingerprint {
+            return Err(Failure::Refused(CatalogRefusal::KeyReused));
+        }
+        if held.state != COMPLETED {
+            self.finish_parts(store, pk).await?;
+        }
+        let levels = held
+            .levels
+            .into_iter()
+            .map(|(sku, level)| Sku::parse(&sku).map(|sku| (sku, level)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| damaged("movement key", pk, e))?;
+        Ok(Some(Moved::Replayed(levels)))
+    }
+
+    /// Applies the later parts of the movements under `pk`, each in a transaction that
+    /// advances the key's `done` only from the count it read: run twice at once (a request and
+    /// its retry), every part still lands once.
+    async fn finish_parts(&self, store: &StoreId, pk: &str) -> StoreResult<()> {
+        for attempt in 0..ATTEMPTS * 4 {
+            let Some(item) = self.get(&self.tables.idempotency, key(pk, None)).await? else {
+                return Ok(());
+            };
+            let held: MovementKeyItem = from_item("movement key", item)?;
+            let done = held.done as usize;
+            if held.state == COMPLETED || done >= held.parts.len() {
+                return Ok(());
+            }
+            let mut tx = Vec::with_capacity(held.parts[done].len() + 1);
+            for (sku, shard, delta) in &held.parts[done] {
+                let sku = Sku::parse(sku).map_err(|e| damaged("movement key", pk, e))?;
+                tx.push(self.stock_update(store, &sku, usize::from(*shard), *delta, false)?);
+            }
+            let last = done + 1 == held.parts.len();
+            let update = Update::builder()
+                .table_name(&self.tables.idempotency)
+                .set_key(Some(key(pk, None)))
+                .update_expression("SET #done = :next, #st = :state")
+                .condition_expression("#done = :done")
+                .expression_attribute_names("#done", "done")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":done", n(done as i64))
+                .expression_attribute_values(":next", n(done as i64 + 1))
+                .expression_attribute_values(":state", s(if last { COMPLETED } else { IN_PROGRESS }))
+                .build()
+                .map_err(build_err)?;
+            tx.push(TransactWriteItem::builder().update(update).build());
+            if let Err(_cancelled) = self.transact(tx).await? {
+                // Another holder applied this part, or a conflict: read again.
+                backoff(attempt.min(ATTEMPTS - 1)).await;
+            }
+        }
+        Err(busy())
+    }
+}
 
 impl CatalogStore for DynamoStore {
     async fn put_store(&self, store: Store) -> StoreResult<Written> {
@@ -122,15 +211,23 @@ impl CatalogStore for DynamoStore {
         self.get_commodity(sku).await
     }
 
-    /// Wave 1 reads the store, the commodities and their stock; wave 2 is one transaction of
-    /// `ADD`s, strict ones conditional on covering their lowest point.
+    /// Wave 1 reads the store, the commodities and their stock (and the key, when one is
+    /// given); wave 2 is one transaction of `ADD`s, strict takes conditional on what each item
+    /// holds, with the key and its answer. When the movements touch more stock items than one
+    /// transaction holds (strict skus split over many items), every take that can fail goes
+    /// in the first transaction and the rest follows in parts (see [`MovementKeyItem`]).
     async fn record_stock_movements(
         &self,
         store: &StoreId,
         changes: &BTreeMap<Sku, StockChange>,
-    ) -> Result<Vec<(Sku, i64)>, Failure<CatalogRefusal>> {
-        if changes.len() > MAX_TRANSACTION {
-            return Err(Invalid::request(format!("at most {MAX_TRANSACTION} skus at once")).into());
+        idempotency: Option<&MovementKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Moved, Failure<CatalogRefusal>> {
+        let key_pk = idempotency.map(|k| movement_key_pk(store, &k.key));
+        if let (Some(k), Some(pk)) = (idempotency, &key_pk)
+            && let Some(moved) = self.movements_under_key(store, pk, k, now).await?
+        {
+            return Ok(moved);
         }
         let skus: Vec<Sku> = changes.keys().cloned().collect();
         for attempt in 0..ATTEMPTS {
@@ -142,21 +239,19 @@ impl CatalogStore for DynamoStore {
             }
             let mut after = Vec::with_capacity(changes.len());
             let mut shortages = Vec::new();
-            let mut tx = Vec::new();
-            // A movement lands as its net change; takes from strict items are conditional on
-            // what each item holds, so a sale in between fails the transaction and it starts over.
+            // What can fail (a take from strict stock) and what cannot (the rest).
+            let (mut takes, mut adds) = (Vec::new(), Vec::new());
             for ((sku, change), shards) in changes.iter().zip(&shards) {
-                let commodity = self
-                    .found_commodity(&found, sku)?
-                    .ok_or_else(|| NotFound::commodity(sku))?;
+                let commodity = self.found_commodity(&found, sku)?.ok_or_else(|| NotFound::commodity(sku))?;
                 let k = commodity.stock_shards().get();
                 let levels = padded_levels(shards, k);
-                let strict = commodity.stock_policy == StockPolicy::Strict;
-                match plan_movement(sku, commodity.stock_policy, &levels, k, *change) {
+                let strict = commodity.stock_policy() == StockPolicy::Strict;
+                match plan_movement(sku, commodity.stock_policy(), &levels, k, *change) {
                     Ok(plan) => {
                         after.push((sku.clone(), levels.iter().sum::<i64>() + change.net));
                         for (shard, delta) in plan {
-                            tx.push(self.stock_update(store, sku, shard, delta, strict)?);
+                            let write = (sku.clone(), shard as u16, delta);
+                            if strict && delta < 0 { takes.push(write) } else { adds.push(write) }
                         }
                     }
                     Err(shortage) => shortages.push(shortage),
@@ -165,15 +260,63 @@ impl CatalogStore for DynamoStore {
             if !shortages.is_empty() {
                 return Err(Failure::Refused(CatalogRefusal::OutOfStock { shortages }));
             }
-            if tx.len() > MAX_TRANSACTION {
+            // One place in each transaction is the key's.
+            let room = MAX_TRANSACTION - 1;
+            if takes.len() > room {
                 return Err(Invalid::request(format!(
-                    "these movements touch {} stock items; at most {MAX_TRANSACTION} at once",
-                    tx.len()
+                    "these movements take strict stock from {} stock items; at most {room} at once",
+                    takes.len()
                 ))
                 .into());
             }
+            let first_adds = adds.len().min(room - takes.len());
+            let later: Vec<Vec<(String, u16, i64)>> = adds
+                .split_off(first_adds)
+                .chunks(room)
+                .map(|part| part.iter().map(|(sku, shard, delta)| (sku.to_string(), *shard, *delta)).collect())
+                .collect();
+            let mut tx = Vec::with_capacity(takes.len() + adds.len() + 1);
+            for (sku, shard, delta) in takes {
+                tx.push(self.stock_update(store, &sku, usize::from(shard), delta, true)?);
+            }
+            for (sku, shard, delta) in adds {
+                tx.push(self.stock_update(store, &sku, usize::from(shard), delta, false)?);
+            }
+            // Without a key, a request in one part needs none; one in parts gets one of its own.
+            let journal_pk = match &key_pk {
+                Some(pk) => Some(pk.clone()),
+                None if later.is_empty() => None,
+                None => Some(format!("stock#{store}#parts-{}", uuid::Uuid::new_v4())),
+            };
+            if let Some(pk) = &journal_pk {
+                let item = MovementKeyItem {
+                    pk: pk.clone(),
+                    fingerprint: idempotency.map(|k| k.fingerprint.clone()).unwrap_or_default(),
+                    state: if later.is_empty() { COMPLETED } else { IN_PROGRESS }.to_owned(),
+                    since: now.timestamp_millis(),
+                    expires_at: (now + KEY_RETENTION).timestamp(),
+                    levels: after.iter().map(|(sku, level)| (sku.to_string(), *level)).collect(),
+                    parts: later.clone(),
+                    done: 0,
+                };
+                tx.push(put(&self.tables.idempotency, to_item("movement key", &item)?, Some("attribute_not_exists(pk)"))?);
+            }
+            let key_at = tx.len() - 1;
             match self.transact(tx).await? {
-                Ok(()) => return Ok(after),
+                Ok(()) => {
+                    if let Some(pk) = journal_pk.filter(|_| !later.is_empty()) {
+                        self.finish_parts(store, &pk).await?;
+                    }
+                    return Ok(Moved::Applied(after));
+                }
+                // The key was taken meanwhile (this request's own earlier attempt, whose answer
+                // was lost, or another body): answer as the key says.
+                Err(c) if idempotency.is_some() && c.failed_condition(key_at) => {
+                    let (k, pk) = (idempotency.expect("checked"), key_pk.as_deref().expect("with the key"));
+                    if let Some(moved) = self.movements_under_key(store, pk, k, now).await? {
+                        return Ok(moved);
+                    }
+                }
                 // Stock moved since the read (a sale): read again and decide again.
                 Err(_) => backoff(attempt).await,
             }

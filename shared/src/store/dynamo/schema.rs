@@ -306,6 +306,33 @@ pub struct KeyItem {
     pub claim: Option<String>,
 }
 
+/// A stock movement request's key, written in the same transaction as the stock it moved,
+/// with the answer. A request that touches more stock items than one transaction holds is
+/// applied in parts: the first writes this item `in_progress` with the later parts, and each
+/// later part advances `done` in its own transaction, so whoever holds the key (the request,
+/// or a retry of it) finishes the parts exactly once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MovementKeyItem {
+    pub pk: String,
+    pub fingerprint: String,
+    pub state: String,
+    pub since: i64,
+    pub expires_at: i64,
+    /// The answer: each sku's on-hand after the movements.
+    pub levels: Vec<(String, i64)>,
+    /// The parts after the first: (sku, stock item, delta) each.
+    #[serde(default)]
+    pub parts: Vec<Vec<(String, u16, i64)>>,
+    /// How many of `parts` are applied.
+    #[serde(default)]
+    pub done: u32,
+}
+
+pub fn movement_key_pk(store: &StoreId, key: &crate::domain::IdempotencyKey) -> String {
+    format!("stock#{store}#{key}")
+}
+
 pub fn sale_key_pk(store: &StoreId, key: &crate::domain::IdempotencyKey) -> String {
     format!("sale#{store}#{key}")
 }

@@ -148,7 +148,7 @@ impl std::fmt::Debug for TableSet {
 /// [`crate::store::CatalogStore`]: stores; commodities with the barcodes they claim; stock
 /// movements and the stock items they land on.
 pub const CATALOG_STORE_TABLES: TableSet =
-    TableSet::of(&[Table::Stores, Table::Commodities, Table::Barcodes, Table::Stock]);
+    TableSet::of(&[Table::Stores, Table::Commodities, Table::Barcodes, Table::Stock, Table::Idempotency]);
 
 /// [`crate::store::LookupStore`]: the store, then commodity, stock items and price schedule per
 /// sku; barcodes to skus.

@@ -1,6 +1,6 @@
 //! Playing the evening: head office sets up the run's stores, catalog, prices and stock, the
 //! tills ring up their sales at once, then all come back online with their offline batches; a
-//! drill's faults are on for the play and off again for the audit.
+//! drill's faults are on for the set-up and the play, and off again for the audit.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::audit::audit;
-use super::client::{Api, Tokens};
+use super::client::{Api, Dice, Tokens};
 use super::evening::{CATALOG, Evening, TRACKED_STOCK};
 use super::stats::{Outcome, RouteStats};
 use super::till::{till, upload};
@@ -27,10 +27,12 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
             .build()
             .map_err(|e| e.to_string())?,
     });
-    set_up(evening, &api, &tokens).await?;
+    // A drill's faults are on from the start: head office's set-up retries like a till, and
+    // its stock deliveries carry an Idempotency-Key, so a lost answer counts nothing twice.
     if let Some(f) = &evening.faults {
         switch_faults(&api, &f.control, &json!(f.rates)).await?;
     }
+    set_up(evening, &api, &tokens).await?;
 
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -114,29 +116,31 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
 /// Head office sets up the run's stores, catalog, prices and stock through the API.
 async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), String> {
     let ho = tokens.token("headoffice", None);
+    let mut dice = Dice(u64::from(evening.run) << 20 | (1 << 18));
     let expect = |what: String, a: Answer, ok: &[u16]| {
         if ok.contains(&a.status) { Ok(()) } else { Err(format!("setting up, {what} answered {}: {}", a.status, a.body)) }
     };
     for i in 0..evening.stores {
         let id = evening.store_id(i);
-        let (a, _) = api.send(api.http.put(api.url(&format!("/stores/{id}"))).bearer_auth(&ho).json(&json!({"name": format!("Harness {i}"), "region": if i % 2 == 0 { "EAST" } else { "WEST" }}))).await?;
+        let body = json!({"name": format!("Harness {i}"), "region": if i % 2 == 0 { "EAST" } else { "WEST" }});
+        let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/stores/{id}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
         expect(format!("PUT /stores/{id}"), a, &[200, 201])?;
     }
     let mut lines = Vec::new();
     for j in 0..CATALOG {
         let sku = evening.sku(j);
         let body = json!({"name": format!("Harness item {j}"), "unit": "each", "taxRateBp": if j % 3 == 0 { 900 } else { 1300 }, "barcodes": [evening.barcode(j)], "stockPolicy": "track"});
-        let (a, _) = api.send(api.http.put(api.url(&format!("/commodities/{sku}"))).bearer_auth(&ho).json(&body)).await?;
+        let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/commodities/{sku}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
         expect(format!("PUT /commodities/{sku}"), a, &[200, 201])?;
         lines.push(json!({"sku": sku, "scope": "chain", "amount": 150 + 37 * j as i64, "validFrom": "2020-01-01T00:00:00Z"}));
     }
     let flash = evening.flash_sku();
     let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": 1300, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict", "stockShards": evening.flash_shards});
-    let (a, _) = api.send(api.http.put(api.url(&format!("/commodities/{flash}"))).bearer_auth(&ho).json(&body)).await?;
+    let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/commodities/{flash}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
     expect(format!("PUT /commodities/{flash}"), a, &[200, 201])?;
     lines.push(json!({"sku": flash, "scope": "chain", "amount": 9_900, "validFrom": "2020-01-01T00:00:00Z"}));
     let batch = json!({"batchId": format!("harness-{}", evening.run), "adjustments": lines});
-    let (a, _) = api.send(api.http.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch)).await?;
+    let a = api.send_retrying(&mut dice, || api.http.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch), |_, _| {}).await?;
     expect("the price batch".into(), a, &[200, 201])?;
     for i in 0..evening.stores {
         let id = evening.store_id(i);
@@ -145,7 +149,12 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), Str
         if evening.flash_units_per_store > 0 {
             movements.push(json!({"sku": flash, "delta": evening.flash_units_per_store, "reason": "receipt"}));
         }
-        let (a, _) = api.send(api.http.post(api.url(&format!("/stores/{id}/stock-movements"))).bearer_auth(&manager).json(&json!({"movements": movements}))).await?;
+        let body = json!({"movements": movements});
+        let key = format!("harness-{}-stock-{id}", evening.run);
+        let url = api.url(&format!("/stores/{id}/stock-movements"));
+        let a = api
+            .send_retrying(&mut dice, || api.http.post(&url).bearer_auth(&manager).header("Idempotency-Key", &key).json(&body), |_, _| {})
+            .await?;
         expect(format!("stock for {id}"), a, &[200])?;
     }
     Ok(())

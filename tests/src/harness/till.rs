@@ -7,15 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::client::{Api, Tokens};
+use super::client::{Api, Dice, PATIENCE, Tokens};
 use super::evening::{CATALOG, Evening};
 use super::stats::RouteStats;
 use crate::Answer;
-
-/// How long a till keeps retrying a sale that is answered "try again": an idempotency claim
-/// stranded by an attempt that failed after its claim landed lapses after 30 s, and under heavy
-/// faults on moto one attempt can take seconds, so well beyond that.
-const TILL_PATIENCE: Duration = Duration::from_secs(120);
 
 /// A receipt the API answered 201 for, and where it came from.
 #[derive(Clone)]
@@ -39,32 +34,8 @@ impl TillLog {
     }
 }
 
-/// A small deterministic generator (splitmix64): each till's choices follow from the run id.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
-    }
-}
-
 impl Api {
-    /// Sends as a till does: an answer that says "try again" (503, or 409 `in_progress` while
-    /// its own earlier attempt is being recorded) or no answer at all is retried, the same
-    /// request with the same key, after an exponential backoff with full jitter, for up to
-    /// `TILL_PATIENCE`. Every attempt is recorded under `route`; the last answer is returned.
+    /// Sends as a till does ([`Api::send_retrying`]); every attempt is recorded under `route`.
     async fn send_as_till(
         &self,
         log: &mut TillLog,
@@ -72,24 +43,7 @@ impl Api {
         dice: &mut Dice,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, String> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            let outcome = self.send(request()).await;
-            let again = match &outcome {
-                Ok((a, took)) => {
-                    log.record(route, *took, a.status);
-                    a.status == 503 || (a.status == 409 && a.body["code"] == "in_progress")
-                }
-                Err(_) => true,
-            };
-            if !again || started.elapsed() > TILL_PATIENCE {
-                return outcome.map(|(a, _)| a);
-            }
-            let cap = 20u64 << attempt.min(6);
-            tokio::time::sleep(Duration::from_millis(1 + dice.below(cap as usize) as u64)).await;
-            attempt += 1;
-        }
+        self.send_retrying(dice, request, |a, took| log.record(route, took, a.status)).await
     }
 }
 
@@ -205,7 +159,7 @@ pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Toke
                     key: r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
                     receipt: r["receipt"].clone(),
                 }),
-                _ if retry && started.elapsed() < TILL_PATIENCE => again.push(sale.clone()),
+                _ if retry && started.elapsed() < PATIENCE => again.push(sale.clone()),
                 _ => log.problems.push(format!("store {store}: offline sale {} answered {}", r["idempotencyKey"], r)),
             }
         }

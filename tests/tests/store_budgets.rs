@@ -195,8 +195,8 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     };
     let skus: Vec<Sku> = (0..20).map(sku).collect();
     // Wave 1: claim the key and read the basket together; wave 2: commit.
-    let (claim, reading) =
-        tokio::join!(s.claim_sale_key(&store.store_id, &key, "fp", t0()), s.basket_reading(&store, &skus, &[]));
+    let token = retail_core::store::ClaimToken::new();
+    let (claim, reading) = tokio::join!(s.claim_sale_key(&store.store_id, &key, "fp", &token, t0()), s.basket_reading(&store, &skus, &[]));
     let KeyClaim::Claimed(claim) = claim.unwrap() else { panic!("a new key is claimed") };
     assert!(claim.receipt_sequence.is_some(), "the claim takes the receipt number in its own wave");
     let reading = reading.unwrap();

@@ -14,7 +14,7 @@ use retail_core::domain::{
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
 use retail_core::store::{
-    AggregateStore, BatchOutcome, CatalogStore, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
+    AggregateStore, BatchOutcome, CatalogStore, ClaimToken, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
     MovementKey, PendingSale,
     PriceBatch, PriceBatchResult, PriceStore, SalesStore, Stores, Written,
 };
@@ -175,9 +175,14 @@ async fn shop_with_stock<S: AllPorts>(s: &S, strict_units: i64) -> Store {
 
 /// Claims `key` and prices a cash sale of `lines` (sku, units) at t0 the way checkout does.
 async fn pending<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, lines: &[(&str, i64)]) -> PendingSale {
+    pending_as(s, store, key, terminal, lines, &ClaimToken::new()).await
+}
+
+/// [`pending`], claimed as attempt `token`.
+async fn pending_as<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str, lines: &[(&str, i64)], token: &ClaimToken) -> PendingSale {
     let key = IdempotencyKey::parse(key).unwrap();
     let fingerprint = format!("fp-{key}");
-    let claim = match s.claim_sale_key(&store.store_id, &key, &fingerprint, t0()).await.unwrap() {
+    let claim = match s.claim_sale_key(&store.store_id, &key, &fingerprint, token, t0()).await.unwrap() {
         KeyClaim::Claimed(claim) => claim,
         other => panic!("expected the key claimed, found {other:?}"),
     };
@@ -402,31 +407,39 @@ async fn the_price_in_force_and_history_reach_only_their_stores<S: AllPorts>(s: 
 async fn sale_keys_are_claimed_held_expired_and_released<S: AllPorts>(s: S) {
     let store = store_id("S001");
     let key = IdempotencyKey::parse("k-1").unwrap();
-    assert!(matches!(s.claim_sale_key(&store, &key, "fp-a", t0()).await.unwrap(), KeyClaim::Claimed(_)));
+    let (a, b, c, d) = (ClaimToken::new(), ClaimToken::new(), ClaimToken::new(), ClaimToken::new());
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-a", &a, t0()).await.unwrap(), KeyClaim::Claimed(_)));
     assert_eq!(
-        s.claim_sale_key(&store, &key, "fp-b", t0() + Duration::seconds(1)).await.unwrap(),
+        s.claim_sale_key(&store, &key, "fp-b", &b, t0() + Duration::seconds(1)).await.unwrap(),
         KeyClaim::InProgress { fingerprint: "fp-a".into() }
     );
     // The same key in another store is another key.
-    assert!(matches!(s.claim_sale_key(&store_id("S002"), &key, "fp-b", t0()).await.unwrap(), KeyClaim::Claimed(_)));
+    assert!(matches!(s.claim_sale_key(&store_id("S002"), &key, "fp-b", &b, t0()).await.unwrap(), KeyClaim::Claimed(_)));
     // A crashed attempt's claim lapses.
-    assert!(matches!(s.claim_sale_key(&store, &key, "fp-c", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
-    s.release_sale_key(&store, &key).await.unwrap();
-    assert!(matches!(s.claim_sale_key(&store, &key, "fp-d", t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-c", &c, t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
+    // Only the attempt holding the claim gives it back: the crashed one's release is too late.
+    s.release_sale_key(&store, &key, &a).await.unwrap();
+    assert_eq!(
+        s.claim_sale_key(&store, &key, "fp-d", &d, t0() + IN_PROGRESS_EXPIRY).await.unwrap(),
+        KeyClaim::InProgress { fingerprint: "fp-c".into() }
+    );
+    s.release_sale_key(&store, &key, &c).await.unwrap();
+    assert!(matches!(s.claim_sale_key(&store, &key, "fp-d", &d, t0() + IN_PROGRESS_EXPIRY).await.unwrap(), KeyClaim::Claimed(_)));
     // Releasing an unknown key is no error.
-    s.release_sale_key(&store, &IdempotencyKey::parse("k-none").unwrap()).await.unwrap();
+    s.release_sale_key(&store, &IdempotencyKey::parse("k-none").unwrap(), &d).await.unwrap();
 }
 
 async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 5).await;
-    let sale = pending(&s, &store, "k-1", "T01", &[("F1", 2), ("T1", 3)]).await;
+    let sale_token = ClaimToken::new();
+    let sale = pending_as(&s, &store, "k-1", "T01", &[("F1", 2), ("T1", 3)], &sale_token).await;
     let (key, fingerprint) = (sale.key.clone(), sale.fingerprint.clone());
     let record = s.commit_sale(sale).await.unwrap();
     assert_eq!(record.receipt.total, Money::from_minor_units(5000));
     assert!(record.receipt.receipt_no.starts_with("T01-0"), "{}", record.receipt.receipt_no);
     assert_eq!(on_hand(&s, &store, "F1").await, 3);
     assert_eq!(on_hand(&s, &store, "T1").await, -3, "tracked stock may go negative");
-    match s.claim_sale_key(&store.store_id, &key, &fingerprint, t0() + Duration::minutes(1)).await.unwrap() {
+    match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), t0() + Duration::minutes(1)).await.unwrap() {
         KeyClaim::Completed { fingerprint: f, receipt } => {
             assert_eq!(f, fingerprint);
             assert_eq!(*receipt, record.receipt);
@@ -434,8 +447,8 @@ async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPor
         other => panic!("expected the completed key, got {other:?}"),
     }
     // A completed key is not released.
-    s.release_sale_key(&store.store_id, &key).await.unwrap();
-    assert!(matches!(s.claim_sale_key(&store.store_id, &key, "x", t0()).await.unwrap(), KeyClaim::Completed { .. }));
+    s.release_sale_key(&store.store_id, &key, &sale_token).await.unwrap();
+    assert!(matches!(s.claim_sale_key(&store.store_id, &key, "x", &ClaimToken::new(), t0()).await.unwrap(), KeyClaim::Completed { .. }));
     let read = s.sale(&store.store_id, &record.receipt.sale_id).await.unwrap();
     assert_eq!(read, Some(record.receipt.clone()));
     assert_eq!(s.sale(&store_id("S002"), &record.receipt.sale_id).await.unwrap(), None, "a sale is read in its store");
@@ -461,7 +474,7 @@ async fn a_strict_shortage_commits_nothing<S: AllPorts>(s: S) {
     assert_eq!(on_hand(&s, &store, "T1").await, 0);
     // The key is still in progress (the caller releases it), not completed.
     assert!(matches!(
-        s.claim_sale_key(&store.store_id, &key, "fp-k-1", t0()).await.unwrap(),
+        s.claim_sale_key(&store.store_id, &key, "fp-k-1", &ClaimToken::new(), t0()).await.unwrap(),
         KeyClaim::InProgress { .. }
     ));
     assert_eq!(s.fold_sales(&[]).await.unwrap(), 0);

@@ -10,7 +10,7 @@ use price_adjustment::PriceAdjustments;
 use retail_core::domain::sale::SaleDraft;
 use retail_core::domain::{IdempotencyKey, StoreId};
 use retail_core::http::HttpFunction;
-use retail_core::store::SalesStore;
+use retail_core::store::{ClaimToken, SalesStore};
 use retail_core::testing::{Answer, catalog::*, till::*};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -111,7 +111,8 @@ async fn while_the_first_attempt_runs_the_same_body_is_409_in_progress_and_anoth
     let store = StoreId::parse("S001").unwrap();
     let key = IdempotencyKey::parse("running").unwrap();
     // The first attempt has claimed the key and not finished.
-    till.shop.store.claim_sale_key(&store, &key, &fingerprint(&cooker()), Utc::now()).await.unwrap();
+    let first = ClaimToken::new();
+    till.shop.store.claim_sale_key(&store, &key, &fingerprint(&cooker()), &first, Utc::now()).await.unwrap();
     let a = till.sell("S001", "running", &cooker()).await;
     a.problem(409, "in_progress");
     assert_eq!(a.retry_after(), Some("1"));
@@ -120,7 +121,7 @@ async fn while_the_first_attempt_runs_the_same_body_is_409_in_progress_and_anoth
     till.sell("S001", "running", &other).await.problem(422, "idempotency_key_reused");
     assert!(till.recorded().is_empty());
     // The first attempt gives up (a refusal releases its key): the retry sells.
-    till.shop.store.release_sale_key(&store, &key).await.unwrap();
+    till.shop.store.release_sale_key(&store, &key, &first).await.unwrap();
     till.sold("S001", "running", &cooker()).await;
     assert_eq!(till.recorded().len(), 1);
 }
@@ -131,7 +132,7 @@ async fn a_claim_abandoned_long_ago_is_taken_over_by_the_retry() {
     let store = StoreId::parse("S001").unwrap();
     let key = IdempotencyKey::parse("crashed").unwrap();
     // An attempt that crashed a minute ago, judged by its stored timestamp.
-    till.shop.store.claim_sale_key(&store, &key, &fingerprint(&cooker()), Utc::now() - Duration::seconds(60)).await.unwrap();
+    till.shop.store.claim_sale_key(&store, &key, &fingerprint(&cooker()), &ClaimToken::new(), Utc::now() - Duration::seconds(60)).await.unwrap();
     till.sold("S001", "crashed", &cooker()).await;
     assert_eq!(till.recorded().len(), 1);
 }

@@ -73,10 +73,15 @@ impl SaleId {
         SaleId(Arc::from(uuid::Uuid::now_v7().to_string()))
     }
 
+    /// The hyphenated form only (36 characters, either case), as `infra/openapi.yaml` says:
+    /// `uuid` also reads the simple, braced and URN forms, which no receipt carries.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        uuid::Uuid::parse_str(raw)
+        let hyphenated = raw.len() == 36;
+        uuid::Uuid::try_parse(raw)
+            .ok()
+            .filter(|_| hyphenated)
             .map(|u| SaleId(Arc::from(u.to_string())))
-            .map_err(|_| Invalid::Request(format!("sale id {raw:?} is not a UUID")))
+            .ok_or_else(|| Invalid::Request(format!("sale id {raw:?} is not a UUID (8-4-4-4-12 hex digits)")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -143,6 +148,16 @@ identifier!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sale_id_is_a_hyphenated_uuid_as_the_contract_says() {
+        let id = "0193a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+        assert_eq!(SaleId::parse(id).unwrap().as_str(), id);
+        assert_eq!(SaleId::parse(&id.to_uppercase()).unwrap().as_str(), id, "either case, kept lower");
+        for other in ["0193a3c45e6f7a8b9c0d1e2f3a4b5c6d", "{0193a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d}", "urn:uuid:0193a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d", "", "x"] {
+            assert!(SaleId::parse(other).is_err(), "{other}");
+        }
+    }
 
     #[test]
     fn store_ids_follow_the_contract() {

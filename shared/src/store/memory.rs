@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, CommodityView, Failure, IN_PROGRESS_EXPIRY,
+    AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, ClaimToken, CommodityView, Failure, IN_PROGRESS_EXPIRY,
     KEY_RETENTION, KeyClaim, LookupStore, Moved, MovementKey, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore,
     StoreResult, Stores, Written,
 };
@@ -62,7 +62,7 @@ struct KeyRecord {
 }
 
 enum KeyState {
-    InProgress { since: DateTime<Utc> },
+    InProgress { since: DateTime<Utc>, token: ClaimToken },
     Completed { sale: Arc<SaleRecord>, at: DateTime<Utc> },
 }
 
@@ -320,13 +320,14 @@ impl SalesStore for MemoryStore {
         store: &StoreId,
         key: &IdempotencyKey,
         fingerprint: &str,
+        token: &ClaimToken,
         now: DateTime<Utc>,
     ) -> StoreResult<KeyClaim> {
         let mut state = self.write();
         let keys = state.keys.entry(store.clone()).or_default();
         if let Some(record) = keys.get(key) {
             let live = match &record.state {
-                KeyState::InProgress { since } => now - *since < IN_PROGRESS_EXPIRY,
+                KeyState::InProgress { since, .. } => now - *since < IN_PROGRESS_EXPIRY,
                 KeyState::Completed { at, .. } => now - *at < KEY_RETENTION,
             };
             if live {
@@ -338,15 +339,15 @@ impl SalesStore for MemoryStore {
                 });
             }
         }
-        keys.insert(key.clone(), KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now } });
+        keys.insert(key.clone(), KeyRecord { fingerprint: fingerprint.to_owned(), state: KeyState::InProgress { since: now, token: token.clone() } });
         // The commit numbers the sale itself, under the same lock.
         Ok(KeyClaim::Claimed(Claim::default()))
     }
 
-    async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey) -> StoreResult<()> {
+    async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey, token: &ClaimToken) -> StoreResult<()> {
         let mut state = self.write();
         if let Some(keys) = state.keys.get_mut(store)
-            && matches!(keys.get(key), Some(KeyRecord { state: KeyState::InProgress { .. }, .. }))
+            && matches!(keys.get(key), Some(KeyRecord { state: KeyState::InProgress { token: held, .. }, .. }) if held == token)
         {
             keys.remove(key);
         }

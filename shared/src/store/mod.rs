@@ -161,6 +161,22 @@ pub enum Moved {
     Replayed(Vec<(Sku, i64)>),
 }
 
+/// Which attempt claimed a sale's key: made afresh for each attempt, so an attempt gives back
+/// its own claim and never another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    #[allow(clippy::new_without_default, reason = "each token is new; a default one would not be")]
+    pub fn new() -> Self {
+        ClaimToken(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Where an idempotency key stands when a sale arrives with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
@@ -202,20 +218,25 @@ pub const KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// The till's sales: idempotency keys, the atomic commit, and reading receipts back.
 pub trait SalesStore: Stores {
-    /// Claims `key` in `store` for a body with `fingerprint`, unless it is in progress or done.
+    /// Claims `key` in `store` for a body with `fingerprint` as attempt `token`, unless it is
+    /// in progress or done.
     fn claim_sale_key(
         &self,
         store: &StoreId,
         key: &IdempotencyKey,
         fingerprint: &str,
+        token: &ClaimToken,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<KeyClaim>> + Send;
 
-    /// Gives a claimed key back after a refusal, so that its retry runs afresh.
+    /// Gives the key back if attempt `token` still holds it in progress (a refusal, or a failure
+    /// the attempt knows of, even one of the claim itself), so that its retry runs afresh at
+    /// once; another attempt's claim, or a completed sale, stays.
     fn release_sale_key(
         &self,
         store: &StoreId,
         key: &IdempotencyKey,
+        token: &ClaimToken,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     fn basket_reading(

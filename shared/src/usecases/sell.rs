@@ -10,7 +10,7 @@ use crate::domain::sale::{BasketCatalog, CheckedSale, LineItem, Receipt, SaleDra
 use crate::domain::{Barcode, IdempotencyKey, NotFound, SaleId, SaleRefusal, Sku, Store, StoreId};
 use crate::store::cache::StoreCache;
 use crate::usecases::find_store;
-use crate::store::{BasketReading, Claim, Failure, KeyClaim, PendingSale, SalesStore};
+use crate::store::{BasketReading, Claim, ClaimToken, Failure, KeyClaim, PendingSale, SalesStore};
 
 /// How a sale was answered: recorded now, or the receipt of its first attempt replayed.
 #[derive(Debug, Clone)]
@@ -67,12 +67,22 @@ async fn record<S: SalesStore>(
     now: DateTime<Utc>,
 ) -> SaleResult<Sold> {
     let (skus, barcodes) = named_in(&sale);
+    let token = ClaimToken::new();
     // A replay or a key in use wastes the read; every first attempt saves a round trip.
     let (claim, reading) = tokio::join!(
-        db.claim_sale_key(&store.store_id, key, fingerprint, now),
+        db.claim_sale_key(&store.store_id, key, fingerprint, &token, now),
         db.basket_reading(store, &skus, &barcodes),
     );
-    let claim = match claim? {
+    let claim = match claim {
+        Ok(claim) => claim,
+        // The claim may have landed and only its answer been lost: give it back now, or the
+        // till's retry would find it in progress until it lapses.
+        Err(e) => {
+            release(db, &store.store_id, key, &token).await;
+            return Err(e.into());
+        }
+    };
+    let claim = match claim {
         KeyClaim::Claimed(claim) => claim,
         KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(*receipt)),
         KeyClaim::InProgress { fingerprint: first } if first == fingerprint => {
@@ -84,13 +94,18 @@ async fn record<S: SalesStore>(
         Ok(reading) => price_and_commit(db, store, key, fingerprint, claim, sale, &reading, now).await,
         Err(e) => Err(e.into()),
     };
-    if outcome.is_err()
-        && let Err(e) = db.release_sale_key(&store.store_id, key).await
-    {
-        // The claim lapses by itself after a while; the till's retry waits until then.
-        tracing::warn!(error = %e, "could not release an idempotency key after a refusal");
+    if outcome.is_err() {
+        release(db, &store.store_id, key, &token).await;
     }
     outcome.map(Sold::Recorded)
+}
+
+/// Gives this attempt's claim back, if it holds one; when that fails too, the claim lapses by
+/// itself after `IN_PROGRESS_EXPIRY` and the till's retry waits until then.
+async fn release<S: SalesStore>(db: &S, store: &StoreId, key: &IdempotencyKey, token: &ClaimToken) {
+    if let Err(e) = db.release_sale_key(store, key, token).await {
+        tracing::warn!(error = %e, "could not give an idempotency key back after a failed attempt");
+    }
 }
 
 /// The skus and barcodes a basket names, each once.
@@ -250,8 +265,60 @@ mod tests {
         assert_eq!(other, Failure::Refused(SaleRefusal::KeyReused));
         // Another till process holds the key for this very sale.
         let sale = draft(vec![line("MILK", 3)], 5000);
-        db.claim_sale_key(&s001(), &key("k-2"), &sale.fingerprint(), now()).await.unwrap();
+        db.claim_sale_key(&s001(), &key("k-2"), &sale.fingerprint(), &ClaimToken::new(), now()).await.unwrap();
         assert_eq!(sell_now(&db, "k-2", &sale).await.unwrap_err(), Failure::Refused(SaleRefusal::InProgress));
+    }
+
+    /// The embedded store, except that a claim lands and then its answer is lost.
+    #[derive(Clone)]
+    struct ClaimAnswerLost(MemoryStore);
+
+    impl Stores for ClaimAnswerLost {
+        async fn store(&self, id: &StoreId) -> crate::store::StoreResult<Option<Store>> {
+            self.0.store(id).await
+        }
+    }
+
+    impl SalesStore for ClaimAnswerLost {
+        async fn claim_sale_key(
+            &self,
+            store: &StoreId,
+            key: &IdempotencyKey,
+            fingerprint: &str,
+            token: &ClaimToken,
+            now: DateTime<Utc>,
+        ) -> crate::store::StoreResult<KeyClaim> {
+            self.0.claim_sale_key(store, key, fingerprint, token, now).await?;
+            Err(crate::store::StoreError::Unavailable("the claim's answer was lost".into()))
+        }
+
+        async fn release_sale_key(&self, store: &StoreId, key: &IdempotencyKey, token: &ClaimToken) -> crate::store::StoreResult<()> {
+            self.0.release_sale_key(store, key, token).await
+        }
+
+        async fn basket_reading(&self, store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> crate::store::StoreResult<BasketReading> {
+            self.0.basket_reading(store, skus, barcodes).await
+        }
+
+        async fn commit_sale(&self, sale: PendingSale) -> SaleResult<Arc<SaleRecord>> {
+            self.0.commit_sale(sale).await
+        }
+
+        async fn sale(&self, store: &StoreId, sale_id: &SaleId) -> crate::store::StoreResult<Option<Receipt>> {
+            self.0.sale(store, sale_id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_answer_was_lost_is_given_back_at_once() {
+        let db = shop(5).await;
+        let sale = draft(vec![line("MILK", 1)], 2000);
+        let lost = ClaimAnswerLost(db.clone());
+        let e = sell(&lost, &StoreCache::default(), &s001(), &key("k-1"), &sale, now()).await.unwrap_err();
+        assert!(matches!(e, Failure::Store(crate::store::StoreError::Unavailable(_))), "{e:?}");
+        // The retry a moment later sells, rather than waiting for the claim to lapse.
+        let retry = sell(&db, &StoreCache::default(), &s001(), &key("k-1"), &sale, now() + Duration::seconds(1)).await;
+        assert!(matches!(retry, Ok(Sold::Recorded(_))), "{retry:?}");
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
 use crate::domain::stock::{StockShard, padded_levels, plan_take, total_on_hand};
 use crate::domain::{Barcode, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
-use crate::store::{
+use crate::store::{ClaimToken, 
     BasketReading, Claim, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, PendingSale, SalesStore, StoreResult,
 };
 
@@ -70,10 +70,10 @@ impl SalesStore for DynamoStore {
         store: &StoreId,
         key_: &IdempotencyKey,
         fingerprint: &str,
+        token: &ClaimToken,
         now: DateTime<Utc>,
     ) -> StoreResult<KeyClaim> {
         let pk = sale_key_pk(store, key_);
-        let token = uuid::Uuid::new_v4().to_string();
         let item = KeyItem {
             pk: pk.clone(),
             fingerprint: fingerprint.to_owned(),
@@ -81,7 +81,7 @@ impl SalesStore for DynamoStore {
             since: now.timestamp_millis(),
             receipt: None,
             expires_at: (now + KEY_RETENTION).timestamp(),
-            claim: Some(token.clone()),
+            claim: Some(token.as_str().to_owned()),
         };
         let claim = self
             .client
@@ -130,15 +130,17 @@ impl SalesStore for DynamoStore {
         }
     }
 
-    async fn release_sale_key(&self, store: &StoreId, key_: &IdempotencyKey) -> StoreResult<()> {
+    async fn release_sale_key(&self, store: &StoreId, key_: &IdempotencyKey, token: &ClaimToken) -> StoreResult<()> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.idempotency)
             .set_key(Some(key(sale_key_pk(store, key_), None)))
-            .condition_expression("#st = :progress")
+            .condition_expression("#st = :progress AND #claim = :token")
             .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#claim", "claim")
             .expression_attribute_values(":progress", s(IN_PROGRESS))
+            .expression_attribute_values(":token", s(token.as_str()))
             .send()
             .await;
         match result {

@@ -87,6 +87,8 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
     let mut card = 0;
     let mut mobile = 0;
     let mut items = 0;
+    // terminal → (sales, offline sales, gross, cash in)
+    let mut terminals: BTreeMap<String, (u64, u64, i64, i64)> = BTreeMap::new();
     // sku → (name, quantity, weightGrams, amount)
     let mut skus: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
     for r in receipts {
@@ -103,6 +105,13 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
             }
         }
         cash -= total(r, "change");
+        let created: DateTime<Utc> = r["createdAt"].as_str().unwrap().parse().unwrap();
+        let t = terminals.entry(r["terminalId"].as_str().unwrap().to_owned()).or_default();
+        t.0 += 1;
+        t.1 += u64::from(created - occurred > Duration::minutes(5));
+        t.2 += total(r, "total");
+        let paid_in_cash: i64 = r["payments"].as_array().unwrap().iter().filter(|p| p["method"] == "cash").map(|p| p["amount"].as_i64().unwrap()).sum();
+        t.3 += paid_in_cash - total(r, "change");
         for l in r["lines"].as_array().unwrap() {
             let e = skus.entry(l["sku"].as_str().unwrap().to_owned()).or_insert((l["name"].as_str().unwrap().to_owned(), 0, 0, 0));
             match (l["quantity"].as_i64(), l["weightGrams"].as_i64()) {
@@ -148,6 +157,10 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
         "byHour": by_hour.iter().enumerate().map(|(h, (n, g))| json!({"hour": h, "salesCount": n, "grossAmount": g})).collect::<Vec<_>>(),
         "byPaymentMethod": {"cash": cash, "card": card, "mobile": mobile},
         "topCommodities": top,
+        "byTerminal": terminals.iter().map(|(id, (n, offline, gross, cash_in))| json!({
+            "terminalId": id, "salesCount": n, "offlineSalesCount": offline, "grossAmount": gross,
+            "returnsCount": 0, "returnsAmount": 0, "cashIn": cash_in, "cashOut": 0,
+        })).collect::<Vec<_>>(),
         "asOf": as_of,
     })
 }
@@ -351,6 +364,35 @@ async fn a_report_trails_the_stream_and_catches_up_once_it_drains() {
     assert_eq!(r, sums(std::slice::from_ref(&first), "S001", d, 8));
     office.drain().await;
     assert_eq!(office.store_day("S001", d).await, sums(&[first, second], "S001", d, 8));
+}
+
+#[tokio::test]
+async fn a_till_that_backdates_shows_in_its_terminals_offline_count() {
+    let mut office = Office::new().await;
+    let till = &office.till;
+    // Three sales at T01 (now, 4 minutes ago, 10 minutes ago) and two at T02 (an hour ago, now);
+    // all on the same Shanghai business day unless that day began within the last hour.
+    let now = Utc::now();
+    if (now + Duration::hours(8)).format("%H").to_string() == "00" {
+        return; // 00:xx in Shanghai: an hour ago was yesterday; the sums test covers the rest.
+    }
+    let mut totals = BTreeMap::<&str, i64>::new();
+    for (key, terminal, ago) in [("b1", "T01", 0), ("b2", "T01", 4), ("b3", "T01", 10), ("b4", "T02", 60), ("b5", "T02", 0)] {
+        let sale = basket(terminal, json!([{"sku": "MILK"}]), json!([cash(5000)]));
+        let receipt = till.sold("S001", key, &at(sale, &rfc(now - Duration::minutes(ago)))).await;
+        *totals.entry(terminal).or_default() += receipt["total"].as_i64().unwrap();
+    }
+    office.drain().await;
+    let today = (now + Duration::hours(8)).date_naive();
+    let report = office.store_day("S001", today).await;
+    let rows: Vec<(&str, i64, i64, i64)> = report["byTerminal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["terminalId"].as_str().unwrap(), t["salesCount"].as_i64().unwrap(), t["offlineSalesCount"].as_i64().unwrap(), t["cashIn"].as_i64().unwrap()))
+        .collect();
+    // Paid in cash with change back: each drawer took exactly its sales' totals.
+    assert_eq!(rows, [("T01", 3, 1, totals["T01"]), ("T02", 2, 1, totals["T02"])], "{report}");
 }
 
 #[tokio::test]

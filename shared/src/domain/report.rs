@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::catalog::Store;
-use super::ids::{Sku, StoreId};
+use super::ids::{Sku, StoreId, TerminalId};
 use super::money::{CURRENCY, Money};
 use super::sale::{PaymentMethod, SaleRecord};
 use super::time::optional_instant;
@@ -39,6 +39,22 @@ pub struct CommodityTotals {
     pub amount: Money,
 }
 
+/// A sale recorded more than this after it occurred counts as an offline sale in its
+/// terminal's row: uploaded by a till that was offline, or backdated by one.
+pub const OFFLINE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
+/// One terminal's day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminalTotals {
+    pub sales_count: u64,
+    /// Its sales recorded more than [`OFFLINE_AFTER`] after their `occurredAt`.
+    pub offline_sales_count: u64,
+    pub gross_amount: Money,
+    /// Cash its drawer took, net of the change it paid back.
+    pub cash_in: Money,
+}
+
 /// One store's business day, as folded so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +66,9 @@ pub struct StoreDay {
     pub by_hour: Vec<HourTotals>,
     pub by_payment_method: ByPaymentMethod,
     pub commodities: BTreeMap<Sku, CommodityTotals>,
+    /// Days folded before terminals were counted read as none.
+    #[serde(default)]
+    pub by_terminal: BTreeMap<TerminalId, TerminalTotals>,
     #[serde(with = "optional_instant", default)]
     pub as_of: Option<DateTime<Utc>>,
 }
@@ -76,6 +95,14 @@ impl StoreDay {
         }
         // Change is paid back in cash: the drawer keeps cash net of change.
         self.by_payment_method.cash -= r.change;
+        let terminal = self.by_terminal.entry(r.terminal_id.clone()).or_default();
+        terminal.sales_count += 1;
+        if r.created_at - r.occurred_at > OFFLINE_AFTER {
+            terminal.offline_sales_count += 1;
+        }
+        terminal.gross_amount += r.total;
+        let cash: Money = r.payments.iter().filter(|p| p.method == PaymentMethod::Cash).map(|p| p.amount).sum();
+        terminal.cash_in += cash - r.change;
         for line in &r.lines {
             let c = self.commodities.entry(line.sku.clone()).or_default();
             if *c.name != *line.name {
@@ -118,6 +145,21 @@ pub struct HourRow {
     pub gross_amount: Money,
 }
 
+/// A terminal's row of the store report. Returns (`returnsCount`, `returnsAmount`, `cashOut`)
+/// are taken back at a terminal too; until a store takes returns they are zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminalRow {
+    pub terminal_id: TerminalId,
+    pub sales_count: u64,
+    pub offline_sales_count: u64,
+    pub gross_amount: Money,
+    pub returns_count: u64,
+    pub returns_amount: Money,
+    pub cash_in: Money,
+    pub cash_out: Money,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreDailyReport {
@@ -131,6 +173,8 @@ pub struct StoreDailyReport {
     pub by_hour: Vec<HourRow>,
     pub by_payment_method: ByPaymentMethod,
     pub top_commodities: Vec<TopCommodity>,
+    /// Every terminal with a sale that day, by terminal id.
+    pub by_terminal: Vec<TerminalRow>,
     #[serde(with = "optional_instant")]
     pub as_of: Option<DateTime<Utc>>,
 }
@@ -170,6 +214,20 @@ pub fn store_report(store: &StoreId, date: NaiveDate, day: Option<&StoreDay>) ->
         by_hour,
         by_payment_method: day.by_payment_method,
         top_commodities,
+        by_terminal: day
+            .by_terminal
+            .iter()
+            .map(|(id, t)| TerminalRow {
+                terminal_id: id.clone(),
+                sales_count: t.sales_count,
+                offline_sales_count: t.offline_sales_count,
+                gross_amount: t.gross_amount,
+                returns_count: 0,
+                returns_amount: Money::ZERO,
+                cash_in: t.cash_in,
+                cash_out: Money::ZERO,
+            })
+            .collect(),
         as_of: day.as_of,
     }
 }

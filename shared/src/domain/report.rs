@@ -426,9 +426,31 @@ mod tests {
                     {"sku": "APPLE", "name": "APPLE name", "weightGrams": 1234, "amount": 1972},
                     {"sku": "CAKE", "name": "CAKE name", "quantity": 2, "amount": 1798}
                 ],
+                "byTerminal": [{
+                    "terminalId": "T01", "salesCount": 3, "offlineSalesCount": 0, "grossAmount": 38_866,
+                    "returnsCount": 0, "returnsAmount": 0, "cashIn": 17_068, "cashOut": 0
+                }],
                 "asOf": "2026-11-11T12:00:00Z"
             })
         );
+    }
+
+    #[test]
+    fn a_sale_recorded_more_than_five_minutes_after_it_occurred_counts_as_offline_at_its_terminal() {
+        let mut sales = three_sales();
+        let at = |minutes: i64| {
+            let mut s = sale("late", 10, t0() + Duration::hours(1), &[each("MILK", 1, 1299, 149)], &[(Card, 1299)]);
+            s.receipt.terminal_id = TerminalId::parse("T02").unwrap();
+            s.receipt.occurred_at = s.receipt.created_at - Duration::minutes(minutes);
+            s
+        };
+        sales.extend([at(5), at(6), at(72 * 60)]);
+        let d = fold_all(&sales);
+        let t01 = &d.by_terminal[&TerminalId::parse("T01").unwrap()];
+        let t02 = &d.by_terminal[&TerminalId::parse("T02").unwrap()];
+        assert_eq!((t01.sales_count, t01.offline_sales_count), (3, 0));
+        assert_eq!((t02.sales_count, t02.offline_sales_count, t02.cash_in), (3, 2, Money::ZERO), "exactly five minutes is not late");
+        assert_eq!(t02.gross_amount, Money::from_minor_units(3 * 1299));
     }
 
     #[test]
@@ -443,6 +465,7 @@ mod tests {
                 "byHour": by_hour,
                 "byPaymentMethod": {"cash": 0, "card": 0, "mobile": 0},
                 "topCommodities": [],
+                "byTerminal": [],
                 "asOf": null
             })
         );

@@ -124,6 +124,11 @@ impl Gateway {
             if path == OPENID_CONFIGURATION_PATH {
                 return self.openid_configuration(&parts.headers, local_port, &request_id);
             }
+            if let Some((media_type, body)) = crate::welcome::page(path, self.route_keys()) {
+                let mut response = json_response(StatusCode::OK, body, &request_id);
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+                return response;
+            }
         }
 
         let Some(matched) = self.router.find(&parts.method, path) else {

@@ -37,6 +37,7 @@ pub mod routes;
 pub mod seed;
 pub mod stream;
 pub mod template;
+pub mod welcome;
 
 pub use api::LocalApi;
 pub use authorizer::{DevKey, TokenRequest};

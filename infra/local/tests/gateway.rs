@@ -143,6 +143,31 @@ async fn unknown_routes_and_other_methods_are_404_from_the_gateway() {
     running.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_newcomer_finds_the_routes_the_token_commands_the_contract_and_a_health_check() {
+    let running = spawn_echo(&common::options()).await;
+    let root = client().get(running.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::OK);
+    assert_eq!(root.headers()["content-type"], "text/plain; charset=utf-8");
+    let page = root.text().await.unwrap();
+    for route in running.api.route_keys() {
+        assert!(page.contains(&format!("  {route}\n")), "{route} is listed:\n{page}");
+    }
+    assert!(page.contains("--bin retail-local -- token --scope pos --store S001"), "{page}");
+    let health = client().get(running.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(json_of(health).await, json!({"status": "ok"}));
+    let contract = client().get(running.url("/openapi.yaml")).send().await.unwrap();
+    assert_eq!(contract.status(), StatusCode::OK);
+    assert_eq!(contract.headers()["content-type"], "application/yaml");
+    let text = contract.text().await.unwrap();
+    assert_eq!(text, std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap());
+    // Only GET: these are pages, not routes of the API.
+    let posted = client().post(running.url("/health")).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::NOT_FOUND);
+    running.stop().await.unwrap();
+}
+
 fn forged_token(api: &LocalApi, edit: impl FnOnce(&mut Value)) -> String {
     let mut claims = TokenRequest::new(&["headoffice"], None).claims(&retail_local::template::JwtConfig {
         name: "RetailJwt".into(),

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The project's one test command: sets up what the suites need on a fresh machine, then runs them.
-#   bash tests/run.sh
-# Steps: Python tools into a venv under the cargo target dir, cfn-lint on template.yaml,
+#   bash tests/run.sh           everything below
+#   bash tests/run.sh --tools   only step a: the Python tools and the emulator, then stop
+# Steps: Python tools and the Lambda Runtime Interface Emulator into a venv under the cargo
+# target dir, cfn-lint on template.yaml,
 # clippy with the workspace lints, a build of the workspace in the `checked` profile (release
 # code without cross-crate LTO, overflow checks on; see Cargo.toml), every test with
 # cargo-nextest in that profile.
 set -euo pipefail
+
+tools_only=false
+case "${1:-}" in
+    "") ;;
+    --tools) tools_only=true ;;
+    *) echo "usage: bash tests/run.sh [--tools]" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 trap 'echo "tests/run.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -39,6 +48,38 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
     echo "installed $requirements"
 else
     echo "up to date with $requirements"
+fi
+
+# The emulator is one file inside the aws-sam-cli wheel; installing sam would pull in ~100
+# packages (about 20 minutes on a cold pip cache) for it. Download the pinned wheel alone and
+# take the binary out, again only when the pin changes.
+emulator="$venv/bin/aws-lambda-rie-x86_64"
+emulator_pin="tests/emulator.txt"
+emulator_stamp="$venv/.emulator.sha256"
+wanted="$(sha256sum "$emulator_pin" | cut -d' ' -f1)"
+if [[ ! -x "$emulator" || "$(cat "$emulator_stamp" 2>/dev/null || true)" != "$wanted" ]]; then
+    wheels="$target_dir/wheels"
+    rm -rf "$wheels"
+    "$venv/bin/python" -m pip download --disable-pip-version-check --quiet --no-deps \
+        --require-hashes --requirement "$emulator_pin" --dest "$wheels"
+    "$venv/bin/python" - "$wheels" "$emulator" <<'PY'
+import glob, os, sys, zipfile
+wheels, out = sys.argv[1], sys.argv[2]
+(wheel,) = glob.glob(os.path.join(wheels, "aws_sam_cli-*.whl"))
+with zipfile.ZipFile(wheel) as z, open(out + ".part", "wb") as f:
+    f.write(z.read("samcli/local/rapid/aws-lambda-rie-x86_64"))
+os.chmod(out + ".part", 0o755)
+os.replace(out + ".part", out)
+PY
+    rm -rf "$wheels"
+    echo "$wanted" >"$emulator_stamp"
+    echo "the Runtime Interface Emulator: $emulator"
+else
+    echo "the Runtime Interface Emulator is up to date: $emulator"
+fi
+if $tools_only; then
+    echo "tools ready in $venv (cfn-lint, moto_server, schemathesis, aws-lambda-rie-x86_64)"
+    exit 0
 fi
 
 # --- b. the SAM template ----------------------------------------------------------------------

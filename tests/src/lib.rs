@@ -64,23 +64,11 @@ pub fn binaries_dir() -> PathBuf {
     retail_local_bin().parent().expect("a binary has a directory").to_path_buf()
 }
 
-/// The official Runtime Interface Emulator from the aws-sam-cli wheel in the test venv, made
-/// executable (a wheel may install it without the bit).
+/// The official Runtime Interface Emulator, which `tests/run.sh` takes out of the pinned
+/// aws-sam-cli wheel (`tests/emulator.txt`) into the test venv's `bin/`.
 pub fn runtime_interface_emulator() -> PathBuf {
-    let rie = moto::venv().join("lib/python3.11/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64");
-    assert!(
-        rie.is_file(),
-        "{} is missing: run `bash tests/run.sh`, or `target/venv/bin/pip install -r tests/requirements.txt`",
-        rie.display()
-    );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&rie).expect("the emulator's metadata").permissions().mode();
-        if mode & 0o111 != 0o111 {
-            std::fs::set_permissions(&rie, std::fs::Permissions::from_mode(mode | 0o755)).expect("chmod +x the emulator");
-        }
-    }
+    let rie = moto::venv().join("bin/aws-lambda-rie-x86_64");
+    assert!(rie.is_file(), "{} is missing: run `bash tests/run.sh --tools`", rie.display());
     rie
 }
 

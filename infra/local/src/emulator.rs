@@ -225,16 +225,6 @@ async fn keep_output(stream: impl tokio::io::AsyncRead + Unpin, function: String
     }
 }
 
-/// The emulator shipped in the aws-sam-cli wheel of a Python venv, if it is there.
-pub fn emulator_in_venv(venv: &Path) -> Option<PathBuf> {
-    let lib = venv.join("lib");
-    let entries = std::fs::read_dir(&lib).ok()?;
-    entries
-        .flatten()
-        .map(|e| e.path().join("site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
-        .find(|p| p.is_file())
-}
-
 /// The status, headers and body of a payload-format-2.0 response document, as API Gateway reads
 /// it; `None` when `answer` is not one (a function error).
 pub fn v2_response(answer: &Value) -> Option<http::Response<lambda_http::Body>> {

@@ -100,8 +100,8 @@ fn emulated_functions(
 ) -> Result<BTreeMap<String, Arc<EmulatedFunction>>, StartError> {
     if !emulator.emulator.is_file() {
         return Err(StartError::Emulator(format!(
-            "the Runtime Interface Emulator {} does not exist (it ships in the aws-sam-cli wheel: \
-             target/venv/lib/python3.11/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64)",
+            "the Runtime Interface Emulator {} does not exist (`bash tests/run.sh --tools` \
+             puts it at target/venv/bin/aws-lambda-rie-x86_64)",
             emulator.emulator.display()
         )));
     }

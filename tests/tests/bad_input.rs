@@ -1,0 +1,271 @@
+//! Bad input on every route that takes a body, against a spawned `retail-local` (embedded store,
+//! demo data): sizes at the exact byte, nesting 100,000 deep, invalid UTF-8, duplicate members at
+//! depth, numbers at and past the edges, and header edge cases. Each answer's status and code is
+//! API.md's ("Conventions", the error table), never a 500; and nothing is written: after every
+//! refusal, the route's first good request is still its first write (201, or a stock movement
+//! that is not a replay and moves the stock exactly once).
+
+use retail_tests::{Answer, SpawnedApi, answer, client};
+use serde_json::{Value, json};
+
+/// API.md's request body limit.
+const LIMIT: usize = 1_048_576;
+
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    /// A good body: written by the test's last, accepted request.
+    good: Value,
+    /// Where an integer member sits in `good` (a JSON pointer), for the number edge cases.
+    integer: Option<&'static str>,
+    /// Where an object sits at depth, for a duplicate member inside it.
+    nested_object: Option<&'static str>,
+    idempotency: Idempotency,
+    /// The good request's answer, as the first write with that body and key.
+    first_write: fn(&Answer) -> bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Idempotency {
+    None,
+    Optional,
+    Required,
+}
+
+fn routes() -> Vec<Route> {
+    let created = |a: &Answer| a.status == 201 && a.replayed().is_none();
+    let sale = json!({"terminalId": "T01", "lines": [{"sku": "MILK-1L", "quantity": 2}],
+        "payments": [{"method": "cash", "amount": 100000}]});
+    let mut entry = sale.clone();
+    entry["idempotencyKey"] = json!("bad-input-batch-entry");
+    vec![
+        Route { method: "PUT", path: "/stores/S0BI", good: json!({"name": "Bad Input", "region": "EAST"}),
+            integer: None, nested_object: None, idempotency: Idempotency::None, first_write: created },
+        Route { method: "PUT", path: "/commodities/BAD-INPUT-1",
+            good: json!({"name": "Bad input", "unit": "each", "taxRateBp": 900, "barcodes": [], "stockPolicy": "track"}),
+            integer: Some("/taxRateBp"), nested_object: None, idempotency: Idempotency::None, first_write: created },
+        Route { method: "POST", path: "/stores/S001/stock-movements",
+            good: json!({"movements": [{"sku": "MILK-1L", "delta": 7, "reason": "receipt"}]}),
+            integer: Some("/movements/0/delta"), nested_object: Some("/movements/0"), idempotency: Idempotency::Optional,
+            first_write: |a| a.status == 200 && a.replayed().is_none() },
+        Route { method: "POST", path: "/stores/S001/commodities/lookup", good: json!({"skus": ["MILK-1L"], "barcodes": []}),
+            integer: None, nested_object: None, idempotency: Idempotency::None, first_write: |a| a.status == 200 },
+        Route { method: "POST", path: "/price-adjustments",
+            good: json!({"batchId": "bad-input-batch", "adjustments": [{"sku": "MILK-1L", "scope": "store:S003", "amount": 1234}]}),
+            integer: Some("/adjustments/0/amount"), nested_object: Some("/adjustments/0"), idempotency: Idempotency::None,
+            first_write: created },
+        Route { method: "POST", path: "/stores/S001/sales", good: sale,
+            integer: Some("/payments/0/amount"), nested_object: Some("/lines/0"), idempotency: Idempotency::Required,
+            first_write: created },
+        Route { method: "POST", path: "/stores/S001/sales/batch", good: json!({"sales": [entry]}),
+            integer: Some("/sales/0/payments/0/amount"), nested_object: Some("/sales/0/lines/0"),
+            idempotency: Idempotency::None,
+            first_write: |a| a.status == 200 && a.body["results"][0]["status"] == 201 },
+    ]
+}
+
+/// One bad request: its body bytes, its headers, and API.md's answer.
+struct Case {
+    what: String,
+    body: Vec<u8>,
+    content_type: Option<&'static str>,
+    idempotency_key: Vec<&'static str>,
+    status: u16,
+    code: &'static str,
+    /// Refused in its batch entry's result (200 for the batch), not for the whole batch: what
+    /// API.md says of an entry's own values.
+    in_entry: bool,
+}
+
+const KEY: &str = "bad-input-key-1";
+/// One character past API.md's 1–64.
+const KEY_65: &str = "k2345678901234567890123456789012345678901234567890123456789012345";
+
+/// `good` rendered with `value` (raw JSON text) at `pointer`.
+fn with_raw(good: &Value, pointer: &str, raw: &str) -> Vec<u8> {
+    const MARK: &str = "\u{1}MARK\u{1}";
+    let mut v = good.clone();
+    *v.pointer_mut(pointer).expect("the pointer names a member") = json!(MARK);
+    serde_json::to_string(&v).expect("JSON").replacen(&format!("\"{MARK}\""), raw, 1).into_bytes()
+}
+
+/// `good`, with the first member of the object at `pointer` repeated inside it.
+fn with_duplicate(good: &Value, pointer: &str) -> Vec<u8> {
+    let object = good.pointer(pointer).and_then(Value::as_object).expect("an object");
+    let (name, value) = object.iter().next().expect("a member");
+    let text = serde_json::to_string(good).expect("JSON");
+    let member = format!("{}:{}", json!(name), value);
+    // serde_json writes members in order without spaces; the first occurrence of this exact
+    // member text is inside the object (every test body keeps it unique).
+    assert_eq!(text.matches(&member).count(), 1, "{member} is unique in {text}");
+    text.replacen(&member, &format!("{member},{member}"), 1).into_bytes()
+}
+
+fn padded(good: &Value, len: usize) -> Vec<u8> {
+    let mut body = serde_json::to_vec(good).expect("JSON");
+    assert!(body.len() < len);
+    body.resize(len, b' ');
+    body
+}
+
+fn cases(route: &Route) -> Vec<Case> {
+    let good = serde_json::to_vec(&route.good).expect("JSON");
+    let text = String::from_utf8(good.clone()).expect("UTF-8");
+    let keys = if route.idempotency == Idempotency::Required { vec![KEY] } else { vec![] };
+    let case = |what: &str, body: Vec<u8>, status, code| Case {
+        what: what.into(),
+        body,
+        content_type: Some("application/json"),
+        idempotency_key: keys.clone(),
+        status,
+        code,
+        in_entry: false,
+    };
+    let deep = |inner: &str| format!("{}{inner}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut out = vec![
+        case("one byte over the limit", padded(&route.good, LIMIT + 1), 413, "payload_too_large"),
+        case("a mebibyte over the limit", padded(&route.good, 2 * LIMIT), 413, "payload_too_large"),
+        case("nesting 100,000 deep", deep("").into_bytes(), 400, "invalid_request"),
+        case("an object nested 100,000 deep", format!("{}{}", "{\"a\":".repeat(100_000), "1".to_owned() + &"}".repeat(100_000)).into_bytes(), 400, "invalid_request"),
+        case("a member nesting 100,000 deep", format!("{{\"deep\":{}}}", deep("1")).into_bytes(), 400, "invalid_request"),
+        case("invalid UTF-8 in a string", {
+            let mut b = text.replacen('"', "\"\u{1}", 1).into_bytes();
+            let at = b.iter().position(|&c| c == 1).expect("the mark");
+            b[at] = 0xff;
+            b
+        }, 400, "invalid_request"),
+        case("a lone surrogate escape", {
+            // Into the first string value (after `:"` or `["`).
+            let at = [":\"", "[\""].iter().filter_map(|p| text.find(p)).min().expect("a string value") + 2;
+            format!("{}\\ud800{}", &text[..at], &text[at..]).into_bytes()
+        }, 400, "invalid_request"),
+        case("a duplicate member at the top", {
+            let (name, value) = route.good.as_object().expect("an object").iter().next().expect("a member");
+            format!("{{{}:{value},{}", json!(name), &text[1..]).into_bytes()
+        }, 400, "invalid_request"),
+        case("not JSON", b"{".to_vec(), 400, "invalid_request"),
+        case("an empty body", Vec::new(), 400, "invalid_request"),
+        case("null", b"null".to_vec(), 400, "invalid_request"),
+        case("an array", b"[]".to_vec(), 400, "invalid_request"),
+        case("trailing garbage", [good.as_slice(), b" x"].concat(), 400, "invalid_request"),
+        case("two documents", [good.as_slice(), good.as_slice()].concat(), 400, "invalid_request"),
+        case("an unknown member", text.replacen('{', "{\"unknownMember\":1,", 1).into_bytes(), 400, "invalid_request"),
+    ];
+    out.push(Case { content_type: Some("text/plain"), ..case("text/plain", good.clone(), 415, "unsupported_media_type") });
+    out.push(Case { content_type: None, ..case("no content type", good.clone(), 415, "unsupported_media_type") });
+    out.push(Case {
+        content_type: Some("application/jsonx"),
+        ..case("a content type that only starts like JSON", good.clone(), 415, "unsupported_media_type")
+    });
+    if let Some(pointer) = route.nested_object {
+        out.push(case("a duplicate member at depth", with_duplicate(&route.good, pointer), 400, "invalid_request"));
+    }
+    if let Some(pointer) = route.integer {
+        for raw in ["1.0", "1.5", "1e2", "1E+2", "1e400", "-1e400", "9223372036854775808", "-9223372036854775809",
+            "18446744073709551616", "123456789012345678901234567890", "\"1\"", "true", "null", "[1]", "0x10", "+1", "01", "NaN", "Infinity"]
+        {
+            // `null` is "absent" for optional members; these integers are all required.
+            out.push(Case {
+                in_entry: route.path.ends_with("/batch"),
+                ..case(&format!("{pointer} = {raw}"), with_raw(&route.good, pointer, raw), 400, "invalid_request")
+            });
+        }
+    }
+    match route.idempotency {
+        Idempotency::None => {}
+        Idempotency::Optional | Idempotency::Required => {
+            for (what, keys) in [
+                ("an empty idempotency key", vec![""]),
+                ("a 65-character idempotency key", vec![KEY_65]),
+                ("an idempotency key with a space", vec!["bad key"]),
+                ("an idempotency key with a dot", vec!["bad.key"]),
+                ("two idempotency keys", vec![KEY, "bad-input-key-2"]),
+            ] {
+                out.push(Case { idempotency_key: keys, ..case(what, good.clone(), 400, "invalid_request") });
+            }
+            if route.idempotency == Idempotency::Required {
+                out.push(Case {
+                    idempotency_key: vec![],
+                    ..case("no idempotency key", good.clone(), 400, "missing_idempotency_key")
+                });
+            }
+        }
+    }
+    out
+}
+
+async fn send(api: &SpawnedApi, token: &str, route: &Route, case: &Case) -> Answer {
+    let method = reqwest::Method::from_bytes(route.method.as_bytes()).expect("a method");
+    let mut request = client().request(method, api.url(route.path)).bearer_auth(token).body(case.body.clone());
+    if let Some(ct) = case.content_type {
+        request = request.header("content-type", ct);
+    }
+    for key in &case.idempotency_key {
+        request = request.header("idempotency-key", *key);
+    }
+    answer(request.send().await.expect("an answer")).await
+}
+
+fn token_for(api: &SpawnedApi, route: &Route) -> String {
+    if route.path.starts_with("/stores/S001/sales") {
+        api.token("pos", Some("S001"))
+    } else {
+        api.token("headoffice", None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_body_route_refuses_bad_input_with_the_contracts_code_and_writes_nothing() {
+    assert_eq!(KEY_65.len(), 65);
+    let api = SpawnedApi::spawn(&[]);
+    let headoffice = api.token("headoffice", None);
+    let stock = |a: Answer| a.ok(200)["onHand"].as_i64().expect("onHand");
+    let stock_url = api.url("/stores/S001/stock/MILK-1L");
+    let stock_before = stock(answer(client().get(&stock_url).bearer_auth(&headoffice).send().await.unwrap()).await);
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for route in routes() {
+        let token = token_for(&api, &route);
+        for case in cases(&route) {
+            let a = send(&api, &token, &route, &case).await;
+            checked += 1;
+            let answered = if case.in_entry {
+                let entry = &a.body["results"][0];
+                a.status == 200 && entry["status"] == case.status && entry["problem"]["code"] == case.code
+            } else {
+                a.status == case.status && a.content_type() == "application/problem+json" && a.body["code"] == case.code
+            };
+            if !answered {
+                let body = a.body.to_string();
+                failures.push(format!(
+                    "{} {} with {}: {} {} {}; want {} {}",
+                    route.method, route.path, case.what, a.status, a.content_type(),
+                    &body[..body.len().min(300)], case.status, case.code
+                ));
+            }
+        }
+        // The good body, padded to exactly the limit, sent as `application/json; charset=utf-8`
+        // with the key the bad requests carried: the route's first write.
+        let good = Case {
+            what: "the good body at exactly the limit".into(),
+            body: padded(&route.good, LIMIT),
+            content_type: Some("application/json; charset=utf-8"),
+            idempotency_key: if route.idempotency == Idempotency::None { vec![] } else { vec![KEY] },
+            status: 0,
+            code: "",
+            in_entry: false,
+        };
+        let a = send(&api, &token, &route, &good).await;
+        if !(route.first_write)(&a) {
+            failures.push(format!("{} {} with {}: {} {} (a refused request wrote, or the good body is refused)",
+                route.method, route.path, good.what, a.status, a.body));
+        }
+    }
+    // The stock moved once: by the one good movement, not by any refused one.
+    let stock_after = stock(answer(client().get(&stock_url).bearer_auth(&headoffice).send().await.unwrap()).await);
+    assert!(failures.is_empty(), "{} of {checked} answers differ from API.md:\n{}", failures.len(), failures.join("\n"));
+    // The good sale took 2 and the good batch entry 2 more; the good movement brought 7.
+    assert_eq!(stock_after, stock_before + 7 - 2 - 2, "the stock moved by the good requests only");
+    println!("bad input: {checked} refusals over {} body routes, as API.md gives them", routes().len());
+}

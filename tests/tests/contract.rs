@@ -432,3 +432,69 @@ fn table_env_var_names_follow_the_logical_ids() {
     );
     assert_eq!(env_var_for_table("StoresTable"), "STORES_TABLE");
 }
+
+/// Request headers the contract gives routes: (method, path, header, required). A till's sale
+/// needs its key; a stock delivery may carry one, so a device can retry it safely.
+const REQUEST_HEADERS: [(&str, &str, &str, bool); 2] = [
+    ("POST", "/stores/{storeId}/sales", "Idempotency-Key", true),
+    (
+        "POST",
+        "/stores/{storeId}/stock-movements",
+        "Idempotency-Key",
+        false,
+    ),
+];
+
+/// An operation's parameters, `$ref`s to `components/parameters` resolved.
+fn parameters<'v>(openapi: &'v Value, operation: &'v Value) -> Vec<&'v Value> {
+    let Some(list) = operation.get("parameters").and_then(Value::as_sequence) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|p| match p.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/parameters/")
+                    .unwrap_or_else(|| panic!("unexpected $ref {reference}"));
+                openapi["components"]["parameters"]
+                    .get(name)
+                    .unwrap_or_else(|| panic!("$ref to a missing parameter {name}"))
+            }
+            None => p,
+        })
+        .collect()
+}
+
+#[test]
+fn idempotency_keys_are_declared_with_their_replay_and_reuse_answers() {
+    let openapi = openapi();
+    let mut declared = BTreeSet::new();
+    for ((method, path), _) in openapi_routes(&openapi) {
+        let operation = &openapi["paths"][path.as_str()][method.to_ascii_lowercase().as_str()];
+        for p in parameters(&openapi, operation) {
+            if p["in"].as_str() != Some("header") {
+                continue;
+            }
+            let name = p["name"].as_str().expect("a parameter name").to_owned();
+            let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+            let responses = &operation["responses"];
+            assert!(
+                responses["200"]["headers"].get("Idempotent-Replayed").is_some(),
+                "{method} {path}: a keyed request's 200 may be a replay, with Idempotent-Replayed"
+            );
+            assert!(
+                responses.get("422").is_some(),
+                "{method} {path}: a key used for another body is 422 idempotency_key_reused"
+            );
+            declared.insert((method.clone(), path.clone(), name, required));
+        }
+    }
+    let contract: BTreeSet<_> = REQUEST_HEADERS
+        .iter()
+        .map(|(m, p, h, r)| (m.to_string(), p.to_string(), h.to_string(), *r))
+        .collect();
+    assert_eq!(
+        declared, contract,
+        "infra/openapi.yaml's request headers"
+    );
+}

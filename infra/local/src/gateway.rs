@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tracing::Level;
 
 use crate::authorizer::{DevKey, JwtAuthorizer, Unauthorized};
 use crate::event::{EventInput, lambda_request, v2_event};
@@ -110,44 +111,65 @@ impl Gateway {
         &self.key
     }
 
-    /// One request, start to finish. `peer` is the client, `local_port` the port it reached.
+    /// One request, start to finish, logged in one line at info level. `peer` is the client,
+    /// `local_port` the port it reached.
     pub(crate) async fn handle(&self, request: Request<Body>, peer: SocketAddr, local_port: u16) -> Response<Body> {
+        self.handle_logged(request, peer, local_port, Level::INFO).await
+    }
+
+    /// The same, logged at debug level: seeding sends thousands of requests and logs its progress
+    /// instead.
+    pub(crate) async fn handle_quietly(&self, request: Request<Body>, peer: SocketAddr, local_port: u16) -> Response<Body> {
+        self.handle_logged(request, peer, local_port, Level::DEBUG).await
+    }
+
+    async fn handle_logged(&self, request: Request<Body>, peer: SocketAddr, local_port: u16, level: Level) -> Response<Body> {
         let started = Instant::now();
         let request_id = new_request_id();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let (route, response) = self.answer(request, peer, local_port, &request_id).await;
+        log(level, &method, &path, route, &request_id, started, &response);
+        response
+    }
+
+    /// The answer, and the template's route key it matched (`-` for none, and for the
+    /// gateway's own pages).
+    async fn answer<'a>(
+        &'a self,
+        request: Request<Body>,
+        peer: SocketAddr,
+        local_port: u16,
+        request_id: &str,
+    ) -> (&'a str, Response<Body>) {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
 
         if parts.method == Method::GET {
             if path == JWKS_PATH {
-                return json_response(StatusCode::OK, self.jwks.clone(), &request_id);
+                return ("-", json_response(StatusCode::OK, self.jwks.clone(), request_id));
             }
             if path == OPENID_CONFIGURATION_PATH {
-                return self.openid_configuration(&parts.headers, local_port, &request_id);
+                return ("-", self.openid_configuration(&parts.headers, local_port, request_id));
             }
             if let Some((media_type, body)) = crate::welcome::page(path, self.route_keys()) {
-                let mut response = json_response(StatusCode::OK, body, &request_id);
+                let mut response = json_response(StatusCode::OK, body, request_id);
                 response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
-                return response;
+                return ("-", response);
             }
         }
 
         let Some(matched) = self.router.find(&parts.method, path) else {
-            return log(
-                &parts.method,
-                path,
-                "-",
-                started,
-                gateway_answer(StatusCode::NOT_FOUND, "Not Found", &request_id),
-            );
+            return ("-", gateway_answer(StatusCode::NOT_FOUND, "Not Found", request_id));
         };
         let claims = match &matched.target.authorizer {
             None => None,
             Some(authorizer) => match authorizer.authorize(&parts.headers) {
                 Ok(claims) => Some(claims),
                 Err(why) => {
-                    let mut response = gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized", &request_id);
+                    let mut response = gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized", request_id);
                     response.headers_mut().insert(WWW_AUTHENTICATE, challenge(why));
-                    return log(&parts.method, path, matched.route_key, started, response);
+                    return (matched.route_key, response);
                 }
             },
         };
@@ -155,16 +177,16 @@ impl Gateway {
         let declared =
             parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_PAYLOAD_BYTES as u64) {
-            return log(&parts.method, path, matched.route_key, started, too_large(&request_id));
+            return (matched.route_key, too_large(request_id));
         }
         let body = match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return log(&parts.method, path, matched.route_key, started, too_large(&request_id));
+                return (matched.route_key, too_large(request_id));
             }
             Err(_) => {
-                let response = gateway_answer(StatusCode::BAD_REQUEST, "Bad Request", &request_id);
-                return log(&parts.method, path, matched.route_key, started, response);
+                let response = gateway_answer(StatusCode::BAD_REQUEST, "Bad Request", request_id);
+                return (matched.route_key, response);
             }
         };
 
@@ -177,7 +199,7 @@ impl Gateway {
             route_key: matched.route_key,
             path_params: &matched.params,
             claims: claims.as_deref(),
-            request_id: &request_id,
+            request_id,
             source_ip: peer.ip(),
             domain_name: &domain,
             local_port,
@@ -191,18 +213,18 @@ impl Gateway {
                 // error (crash, timeout, unhandled error) is API Gateway's 500.
                 let response = match function.invoke(&event).await {
                     Ok(answer) => match v2_response(&answer) {
-                        Some(response) => function_response(response, &request_id),
+                        Some(response) => function_response(response, request_id),
                         None => {
                             tracing::error!(function = function.name(), %answer, "the function failed");
-                            internal_error(&request_id)
+                            internal_error(request_id)
                         }
                     },
                     Err(e) => {
                         tracing::error!(error = %e, "invocation failed");
-                        internal_error(&request_id)
+                        internal_error(request_id)
                     }
                 };
-                return log(&parts.method, path, matched.route_key, started, response);
+                return (matched.route_key, response);
             }
         };
         // lambda_http panics on some events it cannot turn into a request; Lambda would fail
@@ -211,15 +233,15 @@ impl Gateway {
             Ok(Ok(request)) => request,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the v2 event does not deserialize; this is a retail-local bug");
-                return log(&parts.method, path, matched.route_key, started, internal_error(&request_id));
+                return (matched.route_key, internal_error(request_id));
             }
-            Err(_) => return log(&parts.method, path, matched.route_key, started, internal_error(&request_id)),
+            Err(_) => return (matched.route_key, internal_error(request_id)),
         };
         let response = match (CatchUnwind { future: function.call(lambda_request) }).await {
-            Some(response) => function_response(response, &request_id),
-            None => internal_error(&request_id),
+            Some(response) => function_response(response, request_id),
+            None => internal_error(request_id),
         };
-        log(&parts.method, path, matched.route_key, started, response)
+        (matched.route_key, response)
     }
 
     fn openid_configuration(&self, headers: &http::HeaderMap, local_port: u16, request_id: &str) -> Response<Body> {
@@ -233,16 +255,16 @@ impl Gateway {
     }
 }
 
-fn log(method: &Method, path: &str, route_key: &str, started: Instant, response: Response<Body>) -> Response<Body> {
-    tracing::debug!(
-        %method,
-        path,
-        route = route_key,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
+/// One line per request: `GET /stores/S001/commodities/MILK-1L 200 3.2 ms` with the route it
+/// matched and the request id the answer carries in `apigw-requestid`.
+fn log(level: Level, method: &Method, path: &str, route: &str, request_id: &str, started: Instant, response: &Response<Body>) {
+    let status = response.status().as_u16();
+    let ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
+    if level == Level::INFO {
+        tracing::info!(request_id, route, "{method} {path} {status} {ms} ms");
+    } else {
+        tracing::debug!(request_id, route, "{method} {path} {status} {ms} ms");
+    }
 }
 
 /// Like API Gateway's: 16 characters of base64, ending in `=`.

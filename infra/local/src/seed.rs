@@ -116,20 +116,36 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         gateway.key().sign(&request.claims(config))
     });
 
+    tracing::info!(
+        "seeding the demo data from {}: {} stores, {} commodities, {} price lines, {} stock movements, {} sales",
+        dir.display(),
+        summary.stores,
+        summary.commodities,
+        summary.price_lines,
+        summary.stock_movements,
+        summary.sales
+    );
+
+    let mut progress = Progress::new(format!("{STORES_FILE} (stores)"), stores.len());
     let stores = stores.into_iter().map(|s| Call {
         method: Method::PUT,
         path: format!("/stores/{}", segment(&s.store_id)),
         body: s.body,
     });
-    run(gateway, token.as_deref(), STORES_FILE, stores).await?;
+    run(gateway, token.as_deref(), STORES_FILE, stores, &mut progress).await?;
+    progress.finish();
+    let mut progress = Progress::new(format!("{COMMODITIES_FILE} (commodities)"), commodities.len());
     let commodities = commodities.into_iter().map(|c| Call {
         method: Method::PUT,
         path: format!("/commodities/{}", segment(&c.sku)),
         body: c.body,
     });
-    run(gateway, token.as_deref(), COMMODITIES_FILE, commodities).await?;
+    run(gateway, token.as_deref(), COMMODITIES_FILE, commodities, &mut progress).await?;
+    progress.finish();
+    let mut progress = Progress::new(format!("{PRICES_FILE} (price batches)"), prices.len());
     let prices = prices.into_iter().map(|body| Call { method: Method::POST, path: "/price-adjustments".into(), body });
-    let answers = run(gateway, token.as_deref(), PRICES_FILE, prices).await?;
+    let answers = run(gateway, token.as_deref(), PRICES_FILE, prices, &mut progress).await?;
+    progress.finish();
     // A line the function rejected is a bug in the seed data, even though the batch was accepted.
     for (index, answer) in answers.iter().enumerate() {
         if answer.get("rejected").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
@@ -143,12 +159,14 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
             });
         }
     }
+    let mut progress = Progress::new(format!("{STOCK_FILE} (stock movement requests)"), stock.len());
     let stock = stock.into_iter().map(|s| Call {
         method: Method::POST,
         path: format!("/stores/{}/stock-movements", segment(&s.store_id)),
         body: s.body,
     });
-    run(gateway, token.as_deref(), STOCK_FILE, stock).await?;
+    run(gateway, token.as_deref(), STOCK_FILE, stock, &mut progress).await?;
+    progress.finish();
     record_sales(gateway, token.as_deref(), &timezones, sales).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -165,6 +183,8 @@ async fn record_sales(
     use chrono::TimeZone;
     let shape = |why: String| SeedError::Shape { path: SALES_FILE.into(), why };
     let mut by_store: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let lines = sales.iter().map(|s| s.body.get("lines").and_then(Value::as_array).map_or(0, Vec::len)).sum();
+    let mut progress = Progress::new(format!("{SALES_FILE} (the price of each sale line when it was sold)"), lines);
     for (index, sale) in sales.into_iter().enumerate() {
         let tz = *timezones.get(&sale.store_id).ok_or_else(|| shape(format!("item {index}: unknown store")))?;
         let time = chrono::NaiveTime::parse_from_str(&sale.local_time, "%H:%M")
@@ -181,9 +201,15 @@ async fn record_sales(
         for line in sale.body.get("lines").and_then(Value::as_array).into_iter().flatten() {
             let sku = line.get("sku").and_then(Value::as_str).ok_or_else(|| shape(format!("item {index}: a line has no sku")))?;
             let path = format!("/stores/{}/prices/{}?at={at}", segment(&sale.store_id), segment(sku));
-            let price = run(gateway, headoffice, SALES_FILE, std::iter::once(Call { method: Method::GET, path, body: Value::Null }))
-                .await?
-                .remove(0);
+            let price = run(
+                gateway,
+                headoffice,
+                SALES_FILE,
+                std::iter::once(Call { method: Method::GET, path, body: Value::Null }),
+                &mut progress,
+            )
+            .await?
+            .remove(0);
             let amount = price.get("amount").and_then(Value::as_i64).unwrap_or(0);
             total += match (line.get("quantity").and_then(Value::as_i64), line.get("weightGrams").and_then(Value::as_i64)) {
                 (_, Some(grams)) => retail_core::domain::sale::weighed_amount(retail_core::domain::Money::from_minor_units(amount), grams).minor_units(),
@@ -198,6 +224,9 @@ async fn record_sales(
         fields.insert("payments".into(), serde_json::json!([{"method": sale.pay_with, "amount": paid}]));
         by_store.entry(sale.store_id).or_default().push(entry);
     }
+    progress.finish();
+    let batches = by_store.values().map(|entries| entries.len().div_ceil(100)).sum();
+    let mut progress = Progress::new(format!("{SALES_FILE} (sales batches)"), batches);
     for (store_id, entries) in by_store {
         let token = gateway.token_authorizer().map(|config| {
             let mut request = TokenRequest::new(&["pos"], Some(&store_id));
@@ -209,7 +238,7 @@ async fn record_sales(
             path: format!("/stores/{}/sales/batch", segment(&store_id)),
             body: serde_json::json!({ "sales": chunk }),
         });
-        for (index, answer) in run(gateway, token.as_deref(), SALES_FILE, calls).await?.into_iter().enumerate() {
+        for (index, answer) in run(gateway, token.as_deref(), SALES_FILE, calls, &mut progress).await?.into_iter().enumerate() {
             let refused = answer
                 .get("results")
                 .and_then(Value::as_array)
@@ -228,6 +257,7 @@ async fn record_sales(
             }
         }
     }
+    progress.finish();
     Ok(())
 }
 
@@ -241,12 +271,14 @@ fn read<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<T, See
     serde_json::from_slice(&text).map_err(|e| SeedError::Shape { path: path.display().to_string(), why: e.to_string() })
 }
 
-/// Sends each call in order; stops at the first answer that is not 200 or 201.
+/// Sends each call in order, counting it in `progress`; stops at the first answer that is not
+/// 200 or 201.
 async fn run(
     gateway: &Gateway,
     token: Option<&str>,
     file: &str,
     calls: impl Iterator<Item = Call>,
+    progress: &mut Progress,
 ) -> Result<Vec<Value>, SeedError> {
     let peer = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut answers = Vec::new();
@@ -268,7 +300,7 @@ async fn run(
                 path: file.to_owned(),
                 why: format!("item {index} makes no valid request ({}): {e}", call.path),
             })?;
-            let response = gateway.handle(request, peer, 0).await;
+            let response = gateway.handle_quietly(request, peer, 0).await;
             let status = response.status();
             let body =
                 http_body_util::BodyExt::collect(response.into_body()).await.map(|c| c.to_bytes()).unwrap_or_default();
@@ -290,8 +322,61 @@ async fn run(
             });
         }
         answers.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        progress.tick();
     }
     Ok(answers)
+}
+
+/// How often a long step says how far it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The progress of one seeding step (a file, or part of one): a line every [`PROGRESS_EVERY`]
+/// with its count and rate, and one when it is done if it took that long. On the embedded store
+/// seeding takes well under a second and says nothing; on moto it takes minutes.
+struct Progress {
+    what: String,
+    total: usize,
+    done: usize,
+    started: Instant,
+    said: Instant,
+}
+
+impl Progress {
+    fn new(what: impl Into<String>, total: usize) -> Progress {
+        let now = Instant::now();
+        Progress { what: what.into(), total, done: 0, started: now, said: now }
+    }
+
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.said.elapsed() >= PROGRESS_EVERY {
+            self.said = Instant::now();
+            tracing::info!(
+                "seeding {}: {} of {} ({:.0}/s, {} s)",
+                self.what,
+                self.done,
+                self.total,
+                self.rate(),
+                self.started.elapsed().as_secs()
+            );
+        }
+    }
+
+    fn finish(self) {
+        if self.started.elapsed() >= PROGRESS_EVERY {
+            tracing::info!(
+                "seeded {}: {} in {:.1} s ({:.0}/s)",
+                self.what,
+                self.done,
+                self.started.elapsed().as_secs_f64(),
+                self.rate()
+            );
+        }
+    }
 }
 
 /// An id as one path segment: unreserved characters as they are, the rest percent-encoded.

@@ -13,6 +13,7 @@ use sales_aggregator::SalesAggregator;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::emulator::EmulatedFunction;
@@ -51,14 +52,18 @@ impl StreamConsumer {
 }
 
 /// Reads the stream of `table` from its oldest record on and feeds `consumer` until aborted.
+/// While `seeding` is set, failures to read the stream are logged at debug level, not as
+/// warnings: seeding keeps the endpoint busy (moto answers one request at a time), so reads time
+/// out then and are simply retried.
 pub async fn feed_from_stream(
     dynamodb: aws_sdk_dynamodb::Client,
     streams: StreamsClient,
     table: String,
     consumer: StreamConsumer,
     batch_size: usize,
+    seeding: Arc<AtomicBool>,
 ) {
-    let mut feed = Feed { streams, consumer, batch_size, region: region_of(&dynamodb) };
+    let mut feed = Feed { streams, consumer, batch_size, region: region_of(&dynamodb), seeding };
     let stream_arn = loop {
         match dynamodb.describe_table().table_name(&table).send().await {
             Ok(out) => match out.table().and_then(|t| t.latest_stream_arn()) {
@@ -68,7 +73,7 @@ pub async fn feed_from_stream(
                     return;
                 }
             },
-            Err(e) => tracing::warn!(table, error = %DisplayErrorContext(&e), "cannot describe the sales table; retrying"),
+            Err(e) => feed.read_failed("cannot describe the sales table; retrying", &table, &DisplayErrorContext(&e).to_string()),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
@@ -80,6 +85,7 @@ struct Feed {
     consumer: StreamConsumer,
     batch_size: usize,
     region: String,
+    seeding: Arc<AtomicBool>,
 }
 
 /// A shard being read: where to read next, and the last record delivered.
@@ -89,6 +95,15 @@ struct Position {
 }
 
 impl Feed {
+    /// A failed read, retried: a warning, or a debug line while seeding keeps the endpoint busy.
+    fn read_failed(&self, what: &str, at: &str, error: &str) {
+        if self.seeding.load(Ordering::Relaxed) {
+            tracing::debug!(at, error, "{what} (the endpoint is busy seeding)");
+        } else {
+            tracing::warn!(at, error, "{what}");
+        }
+    }
+
     async fn run(&mut self, stream_arn: &str) {
         let mut open: HashMap<String, Position> = HashMap::new();
         let mut finished: HashSet<String> = HashSet::new();
@@ -104,7 +119,7 @@ impl Feed {
                         }
                         described_at = Some(tokio::time::Instant::now());
                     }
-                    Err(e) => tracing::warn!(error = %e, "DescribeStream failed; retrying"),
+                    Err(e) => self.read_failed("DescribeStream failed; retrying", stream_arn, &e),
                 }
             }
             // A child shard is read only once its parent is done, so records stay in order per key.
@@ -126,7 +141,7 @@ impl Feed {
                         finished.insert(id);
                         described_at = None;
                     }
-                    Err(e) => tracing::warn!(shard = %id, error = %e, "reading the sales stream failed; retrying"),
+                    Err(e) => self.read_failed("reading the sales stream failed; retrying", &id, &e),
                 }
             }
             if !delivered_any {

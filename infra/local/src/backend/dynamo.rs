@@ -2,11 +2,14 @@
 //! real stream feeding the aggregator, and the functions either in-process or as their release
 //! binaries under the Runtime Interface Emulator.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use retail_core::store::dynamo::{DynamoStore, Tables};
 use sales_aggregator::SalesAggregator;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::api::LocalApi;
@@ -17,6 +20,7 @@ use crate::error::StartError;
 use crate::event::{EventInput, v2_event};
 use crate::functions::Functions;
 use crate::options::{DynamoOptions, EmulatorOptions, Options};
+use crate::seed::SeedSummary;
 use crate::stream::{self, SALES_TABLE};
 use crate::template::Template;
 
@@ -25,7 +29,17 @@ pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> R
     let tables = Tables::with_prefix(&dynamo.table_prefix);
     let store = DynamoStore::for_endpoint(&dynamo.endpoint, tables.clone());
     let tables_error = |why: String| StartError::Tables { endpoint: dynamo.endpoint.clone(), why };
-    let created = store.create_missing_tables(&template.tables).await.map_err(tables_error)?;
+    let mut created = store.create_missing_tables(&template.tables).await.map_err(tables_error)?;
+    let seed = match seed_decision(&store, &created, options.seed_dir.is_some(), &dynamo.table_prefix).await {
+        Ok(Seed::Yes) => true,
+        Ok(Seed::No) => false,
+        Ok(Seed::Again) => {
+            delete_tables(&store).await.map_err(tables_error)?;
+            created = store.create_missing_tables(&template.tables).await.map_err(tables_error)?;
+            true
+        }
+        Err(why) => return Err(tables_error(why)),
+    };
     store.check_tables().await.map_err(tables_error)?;
 
     // Which function the sales table's stream feeds, and in what batches.
@@ -64,6 +78,7 @@ pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> R
             (functions, consumer)
         }
     };
+    let seeding = Arc::new(AtomicBool::new(seed));
     let feed = consumer.map(|consumer| {
         let batch_size = fed.as_ref().map(|(_, b)| *b).unwrap_or(100);
         let streams = streams_client_for(store.client(), &dynamo.endpoint);
@@ -73,20 +88,192 @@ pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> R
             tables.sales.clone(),
             consumer,
             batch_size,
+            Arc::clone(&seeding),
         ))))
     });
 
-    // Demo data goes only into tables this start created: seeding again would add the stock
-    // movements a second time.
     let mut options = options.clone();
-    if created.len() < tables.all().len() && options.seed_dir.is_some() {
-        tracing::info!(prefix = %dynamo.table_prefix, "the tables existed already: not seeding them again");
+    if seed {
+        mark_seed_started(&store).await.map_err(tables_error)?;
+    } else {
         options.seed_dir = None;
     }
-    let mut api = LocalApi::start_with(&options, functions).await?;
+    let started = LocalApi::start_with(&options, functions).await;
+    seeding.store(false, Ordering::Relaxed);
+    let mut api = match started {
+        Ok(api) => api,
+        Err(e) => {
+            if seed && matches!(e, StartError::Seed(_)) {
+                tracing::error!(
+                    prefix = %dynamo.table_prefix,
+                    "the demo seed did not finish: the next start deletes these tables, creates them again and seeds them"
+                );
+            }
+            return Err(e);
+        }
+    };
+    if let Some(summary) = api.seeded() {
+        mark_seed_complete(&store, summary).await.map_err(tables_error)?;
+    }
     api.feed = feed;
     api.dynamo = Some((store, created));
     Ok(api)
+}
+
+/// Where `retail-local` notes how far the demo seed got on a set of tables: one item of the
+/// idempotency table, which the functions read and write by key only, under a key none of them
+/// uses (theirs begin `sale#`, `stock#`, `receipt-sequence#`). `state` is [`SEED_STARTED`],
+/// written before the first seed request, then [`SEED_COMPLETE`] once the last one succeeded.
+const SEED_MARKER_PK: &str = "retail-local#demo-seed";
+const SEED_STARTED: &str = "started";
+const SEED_COMPLETE: &str = "complete";
+
+/// Whether this start seeds the tables.
+enum Seed {
+    Yes,
+    No,
+    /// A seed began on these tables and did not finish: delete them, create them again, seed.
+    Again,
+}
+
+/// Demo data goes into tables that hold nothing yet (seeding twice would add the stock
+/// movements twice), and a seed that did not finish is started over rather than left half done.
+async fn seed_decision(store: &DynamoStore, created: &[String], wanted: bool, prefix: &str) -> Result<Seed, String> {
+    if created.len() == store.tables().all().len() {
+        return Ok(if wanted { Seed::Yes } else { Seed::No });
+    }
+    let marker = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().idempotency)
+        .key("pk", AttributeValue::S(SEED_MARKER_PK.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| format!("cannot read the seed marker: {}", DisplayErrorContext(&e)))?
+        .item;
+    let text = |name: &str| marker.as_ref().and_then(|m| m.get(name)?.as_s().ok().cloned()).unwrap_or_default();
+    let state = text("state");
+    let started_at = text("startedAt");
+    Ok(match (state.as_str(), wanted) {
+        (SEED_COMPLETE, _) => {
+            if wanted {
+                tracing::info!(prefix, seeded_at = %text("completedAt"), "the tables hold the demo data already: not seeding them again");
+            }
+            Seed::No
+        }
+        (SEED_STARTED, true) => {
+            tracing::warn!(
+                prefix,
+                started_at,
+                "the demo seed started on these tables did not finish: deleting them, creating them again and seeding them"
+            );
+            Seed::Again
+        }
+        (SEED_STARTED, false) => {
+            tracing::warn!(
+                prefix,
+                started_at,
+                "these tables hold a demo seed that did not finish; start without --no-seed to seed them again, \
+                 or choose another --table-prefix"
+            );
+            Seed::No
+        }
+        (_, false) => Seed::No,
+        (_, true) => {
+            if all_empty(store).await? {
+                Seed::Yes
+            } else {
+                tracing::info!(
+                    prefix,
+                    "the tables hold data retail-local did not seed: not seeding them (another --table-prefix starts on new tables)"
+                );
+                Seed::No
+            }
+        }
+    })
+}
+
+/// The marker says a seed began (before its first request).
+async fn mark_seed_started(store: &DynamoStore) -> Result<(), String> {
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().idempotency)
+        .item("pk", AttributeValue::S(SEED_MARKER_PK.into()))
+        .item("state", AttributeValue::S(SEED_STARTED.into()))
+        .item("startedAt", AttributeValue::S(now_text()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot write the seed marker: {}", DisplayErrorContext(&e)))
+}
+
+/// The marker says the seed finished, and what it loaded.
+async fn mark_seed_complete(store: &DynamoStore, seeded: &SeedSummary) -> Result<(), String> {
+    let what = format!(
+        "{} stores, {} commodities, {} price lines, {} stock movements, {} sales",
+        seeded.stores, seeded.commodities, seeded.price_lines, seeded.stock_movements, seeded.sales
+    );
+    store
+        .client()
+        .update_item()
+        .table_name(&store.tables().idempotency)
+        .key("pk", AttributeValue::S(SEED_MARKER_PK.into()))
+        .update_expression("SET #state = :complete, completedAt = :now, seeded = :what")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":complete", AttributeValue::S(SEED_COMPLETE.into()))
+        .expression_attribute_values(":now", AttributeValue::S(now_text()))
+        .expression_attribute_values(":what", AttributeValue::S(what))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot write the seed marker: {}", DisplayErrorContext(&e)))
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Whether every table is empty (one item at most is read from each).
+async fn all_empty(store: &DynamoStore) -> Result<bool, String> {
+    for (_, name) in store.tables().all() {
+        let page = store
+            .client()
+            .scan()
+            .table_name(name)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| format!("cannot read {name}: {}", DisplayErrorContext(&e)))?;
+        if page.count() > 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Deletes every table of the set and waits until they are gone.
+async fn delete_tables(store: &DynamoStore) -> Result<(), String> {
+    for (_, name) in store.tables().all() {
+        match store.client().delete_table().table_name(name).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(format!("cannot delete {name}: {}", DisplayErrorContext(&e))),
+        }
+    }
+    // DynamoDB deletes a table in the background; local endpoints at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for (_, name) in store.tables().all() {
+        loop {
+            match store.client().describe_table().table_name(name).send().await {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => break,
+                _ if tokio::time::Instant::now() > deadline => return Err(format!("{name} is still there after deleting it")),
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every function of the template with a binary, ready to run under the emulator with the

@@ -498,3 +498,89 @@ fn idempotency_keys_are_declared_with_their_replay_and_reuse_answers() {
         "infra/openapi.yaml's request headers"
     );
 }
+
+/// The names of the parameters of the operation `operation_id`.
+fn link_target_parameters(openapi: &Value, operation_id: &str) -> BTreeSet<String> {
+    for ((method, path), id) in openapi_routes(openapi) {
+        if id == operation_id {
+            let operation = &openapi["paths"][path.as_str()][method.to_ascii_lowercase().as_str()];
+            return parameters(openapi, operation)
+                .iter()
+                .map(|p| p["name"].as_str().expect("a parameter name").to_owned())
+                .collect();
+        }
+    }
+    panic!("a link names {operation_id}, which is no operation of the document");
+}
+
+/// Whether the JSON pointer `pointer` (after `#`) can name a member of `schema`'s instances.
+fn pointer_fits(openapi: &Value, schema: &Value, pointer: &str) -> bool {
+    let (schema, _) = resolve(openapi, schema);
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return pointer.is_empty();
+    };
+    let (head, tail) = rest.split_once('/').map_or((rest, ""), |(h, t)| (h, t));
+    let tail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("/{tail}")
+    };
+    if let Some(sub) = schema.get("properties").and_then(|p| p.get(head)) {
+        return pointer_fits(openapi, sub, &tail);
+    }
+    if head.parse::<usize>().is_ok()
+        && let Some(items) = schema.get("items")
+    {
+        return pointer_fits(openapi, items, &tail);
+    }
+    ["allOf", "oneOf", "anyOf"]
+        .iter()
+        .filter_map(|c| schema.get(*c).and_then(Value::as_sequence))
+        .flatten()
+        .any(|branch| pointer_fits(openapi, branch, pointer))
+}
+
+#[test]
+fn every_link_names_an_operation_its_parameters_and_members_the_answer_has() {
+    let openapi = openapi();
+    let mut links = 0;
+    for ((method, path), _) in openapi_routes(&openapi) {
+        let operation = &openapi["paths"][path.as_str()][method.to_ascii_lowercase().as_str()];
+        let own: BTreeSet<String> = parameters(&openapi, operation)
+            .iter()
+            .map(|p| p["name"].as_str().expect("a parameter name").to_owned())
+            .collect();
+        for (status, response) in mapping(&operation["responses"], "responses") {
+            let Some(named) = response.get("links") else {
+                continue;
+            };
+            let answer = &response["content"]["application/json"]["schema"];
+            for (name, link) in mapping(named, "links") {
+                let link = match link.get("$ref").and_then(Value::as_str) {
+                    Some(r) => {
+                        let name = r.strip_prefix("#/components/links/").expect("a link $ref");
+                        &openapi["components"]["links"][name]
+                    }
+                    None => link,
+                };
+                let at = format!("{method} {path} {} link {}", key(status), key(name));
+                let target = link["operationId"].as_str().unwrap_or_else(|| panic!("{at}: no operationId"));
+                let accepted = link_target_parameters(&openapi, target);
+                for (parameter, expression) in mapping(&link["parameters"], "link parameters") {
+                    let parameter = key(parameter);
+                    assert!(accepted.contains(parameter), "{at}: {target} has no parameter {parameter}");
+                    let expression = expression.as_str().expect("a runtime expression");
+                    if let Some(pointer) = expression.strip_prefix("$response.body#") {
+                        assert!(pointer_fits(&openapi, answer, pointer), "{at}: the answer has no {pointer}");
+                    } else if let Some(from) = expression.strip_prefix("$request.path.") {
+                        assert!(own.contains(from), "{at}: the request has no path parameter {from}");
+                    } else {
+                        panic!("{at}: {expression} is neither the answer's body nor the request's path");
+                    }
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links > 0, "the stateful fuzzing needs links to follow");
+}

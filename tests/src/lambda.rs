@@ -103,12 +103,26 @@ impl EmulatedBinary {
         if let Err(e) = stream.read_to_end(&mut response) {
             panic!("no answer from the emulator ({e}):\n{}", self.output());
         }
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("not an HTTP response: {text:?}\n{}", self.output()));
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n");
+        let Some(split) = split else {
+            panic!("not an HTTP response: {:?}\n{}", String::from_utf8_lossy(&response), self.output())
+        };
+        let head = String::from_utf8_lossy(&response[..split]);
+        let body = &response[split + 4..];
         let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, body.to_owned())
+        // The emulator streams larger answers (a few KiB and up) in chunks.
+        let chunked = head.lines().any(|l| {
+            l.split_once(':').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("transfer-encoding") && value.trim().eq_ignore_ascii_case("chunked")
+            })
+        });
+        let body = if chunked {
+            dechunk(body).unwrap_or_else(|| panic!("a malformed chunked answer: {:?}", String::from_utf8_lossy(body)))
+        } else {
+            body.to_vec()
+        };
+        let body = String::from_utf8_lossy(&body).into_owned();
+        (status, body)
     }
 
     /// One invocation the function answered: its answer as JSON (a v2 response, a batch
@@ -156,6 +170,23 @@ impl Drop for EmulatedBinary {
         let _ = Command::new("kill").arg("-KILL").arg("--").arg(format!("-{pid}")).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The body of an HTTP/1.1 `Transfer-Encoding: chunked` message: hex size, CRLF, data, CRLF,
+/// and so on to the zero-sized chunk.
+fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(rest.len());
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&rest[..line]).ok()?.split(';').next()?.trim();
+        let size = usize::from_str_radix(size, 16).ok()?;
+        let after = &rest[line + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix(b"\r\n")?;
     }
 }
 

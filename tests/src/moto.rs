@@ -24,6 +24,16 @@ pub fn venv() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// The same, recording every request's IAM actions into `file` (one JSON line each; see
+    /// `MOTO_RECORD_CALLS` in tests/tools/moto_server.py).
+    pub fn start_recording(file: &std::path::Path) -> Moto {
+        Self::start_with(&[("MOTO_RECORD_CALLS", file.as_os_str())])
+    }
+
+    fn start_with(env: &[(&str, &std::ffi::OsStr)]) -> Moto {
         // moto run one request at a time (tests/tools/moto_server.py says why).
         let python = venv().join("bin").join("python");
         assert!(
@@ -36,6 +46,7 @@ impl Moto {
         let child = Command::new(python)
             .arg(workspace_root().join("tests").join("tools").join("moto_server.py"))
             .args(["127.0.0.1", &port.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use std::time::{Duration, Instant};
 
-use crate::authorizer::TokenRequest;
+use crate::authorizer::{DevKey, TokenRequest};
 use crate::gateway::Gateway;
+use crate::template::JwtConfig;
 
 pub const STORES_FILE: &str = "stores.json";
 pub const COMMODITIES_FILE: &str = "commodities.json";
@@ -110,11 +111,7 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
             (s.store_id.clone(), tz.parse().unwrap_or(chrono_tz::Asia::Shanghai))
         })
         .collect();
-    let token = gateway.token_authorizer().map(|config| {
-        let mut request = TokenRequest::new(&["headoffice"], None);
-        request.ttl = Duration::from_secs(600);
-        gateway.key().sign(&request.claims(config))
-    });
+    let mut token = SeedToken::new(gateway.token_authorizer(), gateway.key(), &["headoffice"], None);
 
     tracing::info!(
         "seeding the demo data from {}: {} stores, {} commodities, {} price lines, {} stock movements, {} sales",
@@ -132,7 +129,7 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         path: format!("/stores/{}", segment(&s.store_id)),
         body: s.body,
     });
-    run(gateway, token.as_deref(), STORES_FILE, stores, &mut progress).await?;
+    run(gateway, &mut token, STORES_FILE, stores, &mut progress).await?;
     progress.finish();
     let mut progress = Progress::new(format!("{COMMODITIES_FILE} (commodities)"), commodities.len());
     let commodities = commodities.into_iter().map(|c| Call {
@@ -140,11 +137,11 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         path: format!("/commodities/{}", segment(&c.sku)),
         body: c.body,
     });
-    run(gateway, token.as_deref(), COMMODITIES_FILE, commodities, &mut progress).await?;
+    run(gateway, &mut token, COMMODITIES_FILE, commodities, &mut progress).await?;
     progress.finish();
     let mut progress = Progress::new(format!("{PRICES_FILE} (price batches)"), prices.len());
     let prices = prices.into_iter().map(|body| Call { method: Method::POST, path: "/price-adjustments".into(), body });
-    let answers = run(gateway, token.as_deref(), PRICES_FILE, prices, &mut progress).await?;
+    let answers = run(gateway, &mut token, PRICES_FILE, prices, &mut progress).await?;
     progress.finish();
     // A line the function rejected is a bug in the seed data, even though the batch was accepted.
     for (index, answer) in answers.iter().enumerate() {
@@ -165,9 +162,9 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         path: format!("/stores/{}/stock-movements", segment(&s.store_id)),
         body: s.body,
     });
-    run(gateway, token.as_deref(), STOCK_FILE, stock, &mut progress).await?;
+    run(gateway, &mut token, STOCK_FILE, stock, &mut progress).await?;
     progress.finish();
-    record_sales(gateway, token.as_deref(), &timezones, sales).await?;
+    record_sales(gateway, &mut token, &timezones, sales).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -176,7 +173,7 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
 /// online would, each paid exactly (card, mobile) or with change (cash).
 async fn record_sales(
     gateway: &Gateway,
-    headoffice: Option<&str>,
+    headoffice: &mut SeedToken<'_>,
     timezones: &std::collections::HashMap<String, chrono_tz::Tz>,
     sales: Vec<SaleItem>,
 ) -> Result<(), SeedError> {
@@ -228,17 +225,13 @@ async fn record_sales(
     let batches = by_store.values().map(|entries| entries.len().div_ceil(100)).sum();
     let mut progress = Progress::new(format!("{SALES_FILE} (sales batches)"), batches);
     for (store_id, entries) in by_store {
-        let token = gateway.token_authorizer().map(|config| {
-            let mut request = TokenRequest::new(&["pos"], Some(&store_id));
-            request.ttl = Duration::from_secs(600);
-            gateway.key().sign(&request.claims(config))
-        });
+        let mut token = SeedToken::new(gateway.token_authorizer(), gateway.key(), &["pos"], Some(&store_id));
         let calls = entries.chunks(100).map(|chunk| Call {
             method: Method::POST,
             path: format!("/stores/{}/sales/batch", segment(&store_id)),
             body: serde_json::json!({ "sales": chunk }),
         });
-        for (index, answer) in run(gateway, token.as_deref(), SALES_FILE, calls, &mut progress).await?.into_iter().enumerate() {
+        for (index, answer) in run(gateway, &mut token, SALES_FILE, calls, &mut progress).await?.into_iter().enumerate() {
             let refused = answer
                 .get("results")
                 .and_then(Value::as_array)
@@ -275,7 +268,7 @@ fn read<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<T, See
 /// 200 or 201.
 async fn run(
     gateway: &Gateway,
-    token: Option<&str>,
+    token: &mut SeedToken<'_>,
     file: &str,
     calls: impl Iterator<Item = Call>,
     progress: &mut Progress,
@@ -292,7 +285,7 @@ async fn run(
                 .uri(&call.path)
                 .header("content-type", "application/json")
                 .header("user-agent", "retail-local-seed");
-            if let Some(token) = token {
+            if let Some(token) = token.get() {
                 request = request.header("authorization", format!("Bearer {token}"));
             }
             let body = if call.body.is_null() { String::new() } else { call.body.to_string() };
@@ -325,6 +318,36 @@ async fn run(
         progress.tick();
     }
     Ok(answers)
+}
+
+/// How long seeding's tokens live; each is signed again when half of that has passed, since a
+/// slow endpoint can keep seeding busy for longer (a seed on moto's own table copies took over ten
+/// minutes, and its requests began to answer 401).
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+/// The development token seeding's requests carry (none when the template has no JWT
+/// authorizer), signed again before it expires.
+struct SeedToken<'k> {
+    config: Option<JwtConfig>,
+    key: &'k DevKey,
+    request: TokenRequest,
+    current: Option<(String, Instant)>,
+}
+
+impl<'k> SeedToken<'k> {
+    fn new(config: Option<&JwtConfig>, key: &'k DevKey, scopes: &[&str], store: Option<&str>) -> SeedToken<'k> {
+        let mut request = TokenRequest::new(scopes, store);
+        request.ttl = TOKEN_TTL;
+        SeedToken { config: config.cloned(), key, request, current: None }
+    }
+
+    fn get(&mut self) -> Option<String> {
+        let config = self.config.as_ref()?;
+        if self.current.as_ref().is_none_or(|(_, signed)| signed.elapsed() >= self.request.ttl / 2) {
+            self.current = Some((self.key.sign(&self.request.claims(config)), Instant::now()));
+        }
+        self.current.as_ref().map(|(token, _)| token.clone())
+    }
 }
 
 /// How often a long step says how far it is.
@@ -400,6 +423,34 @@ mod tests {
     fn ids_become_single_path_segments() {
         assert_eq!(segment("MILK-1L"), "MILK-1L");
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn a_seed_token_is_signed_again_before_it_expires() {
+        let dir = std::env::temp_dir().join(format!("retail-local-seed-token-{}", std::process::id()));
+        let key = DevKey::load_or_create(&dir.join("key.pem")).unwrap();
+        let config = JwtConfig {
+            name: "jwt".into(),
+            issuer: "https://issuer.example".into(),
+            audience: vec!["retail".into()],
+            identity_header: "authorization".into(),
+        };
+        let expires = |token: &str| {
+            let payload = token.split('.').nth(1).unwrap();
+            let claims: Value =
+                serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap())
+                    .unwrap();
+            claims["exp"].as_u64().unwrap()
+        };
+        let mut token = SeedToken::new(Some(&config), &key, &["headoffice"], None);
+        token.request.ttl = Duration::from_secs(2);
+        let first = token.get().unwrap();
+        assert_eq!(token.get().unwrap(), first, "kept while young");
+        std::thread::sleep(Duration::from_millis(1100));
+        let second = token.get().unwrap();
+        assert!(expires(&second) > expires(&first), "signed again after half its life");
+        assert!(SeedToken::new(None, &key, &["pos"], Some("S001")).get().is_none(), "no authorizer, no token");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

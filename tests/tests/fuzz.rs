@@ -12,9 +12,11 @@
 //!
 //! Random strings alone almost never name a store, a sku or a barcode that exists, so a till's
 //! requests would stop at 403 and 404. The run gives schemathesis dictionaries of real values
-//! from `infra/seed` (stores, skus, barcodes and scale labels, recent instants and business
-//! days, a cash tender) that it substitutes for a generated value some of the time; the rest of
-//! the time, and in negative cases, it generates as it likes.
+//! from `infra/seed` (stores, skus, barcodes and scale labels, price scopes, recent instants and
+//! business days, a cash tender) that it substitutes for a generated value some of the time; the
+//! rest of the time it generates as it likes. The dictionaries also hold edge values: instants at
+//! the ends of what RFC 3339 writes in UTC and just past them, and dates chrono reads though they
+//! are not `YYYY-MM-DD` (schemathesis sends a value that breaks the schema in negative cases only).
 
 use std::process::Command;
 use std::time::Instant;
@@ -216,14 +218,32 @@ fn config_toml(bearer: Bearer) -> String {
         }
     }
     let now = Utc::now();
-    let instants: Vec<String> = [-71, -30, -1, 0]
+    // Recent instants (an offline sale may be 72 h old), with an offset too, and the edges of
+    // what RFC 3339 can write in UTC: the first and last instants of years 0000 and 9999, a leap
+    // second, and two instants that are RFC 3339 as given but fall in years -1 and 10000 in UTC.
+    let mut instants: Vec<String> = [-71, -30, -1, 0]
         .iter()
         .map(|h| (now + Duration::hours(*h)).to_rfc3339_opts(SecondsFormat::Secs, true))
         .collect();
-    // The demo stores keep Asia/Shanghai (UTC+8 all year): yesterday holds the seeded sales.
+    instants.push((now - Duration::hours(2)).with_timezone(&FixedOffset::east_opt(-(9 * 3600 + 30 * 60)).expect("UTC-9:30")).to_rfc3339());
+    instants.extend(
+        [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2016-12-31T23:59:60Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+        ]
+        .map(str::to_owned),
+    );
+    // The demo stores keep Asia/Shanghai (UTC+8 all year): yesterday holds the seeded sales. And
+    // strings chrono's `%Y` reads as a date though they are not `YYYY-MM-DD` (only negative
+    // cases get them: they do not match the schema's pattern).
     let shanghai = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
     let today = now.with_timezone(&shanghai).date_naive();
-    let days: Vec<String> = [today - Duration::days(1), today].iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
+    let mut days: Vec<String> = [today - Duration::days(1), today].iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
+    days.extend(["0000-01-01", "9999-12-31", "-001-01-01", "+026-11-11", " 026-11-11"].map(str::to_owned));
+    let scopes = json!(["chain", "region:EAST", "region:SOUTH", "store:S001", "store:S002", "store:S003"]);
 
     let dictionaries = [
         ("stores", json!(stores)),
@@ -231,6 +251,7 @@ fn config_toml(bearer: Bearer) -> String {
         ("barcodes", json!(barcodes)),
         ("instants", json!(instants)),
         ("days", json!(days)),
+        ("scopes", scopes),
         // A tender that covers most baskets, so sales get recorded and then read back.
         ("cash", json!(["cash"])),
         ("tender", json!([100_000, 1_000_000, 5_000_000])),
@@ -256,7 +277,9 @@ fn config_toml(bearer: Bearer) -> String {
         ("body.sales[*].payments[*].amount", "tender", 0.6),
         ("body.sales[*].occurredAt", "instants", 0.6),
         ("body.adjustments[*].sku", "skus", 0.6),
+        ("body.adjustments[*].scope", "scopes", 0.6),
         ("body.adjustments[*].validFrom", "instants", 0.6),
+        ("body.adjustments[*].validTo", "instants", 0.3),
         ("body.movements[*].sku", "skus", 0.6),
         ("body.skus[*]", "skus", 0.6),
         ("body.barcodes[*]", "barcodes", 0.6),

@@ -191,6 +191,47 @@ async fn bodies_over_a_mebibyte_reach_the_function_and_are_refused_there(mode: M
     assert_eq!((a.status, a.body["code"].clone()), (415, json!("unsupported_media_type")));
 }
 
+/// Found by the contract fuzzing (tests/tests/fuzz.rs) and the time edges it led to: a price
+/// line whose `validFrom` falls before the year 0000 in UTC was accepted and shown back as
+/// `-0001-12-31T23:00:00Z`, which is not RFC 3339; on DynamoDB it could not be read again, so every
+/// lookup of the sku answered 500. `date=-001-01-01` answered a report for `-0001-01-01`.
+async fn times_and_dates_rfc_3339_cannot_write_back_are_refused(mode: Mode) {
+    let api = SpawnedApi::spawn_in(mode, &["--no-seed"]);
+    let c = client();
+    let ho = api.token("headoffice", None);
+    let a = answer(c.put(api.url("/stores/S001")).bearer_auth(&ho).json(&json!({"name": "One", "region": "EAST"})).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let milk = json!({"name": "Milk", "unit": "each", "taxRateBp": 900, "barcodes": [], "stockPolicy": "track"});
+    let a = answer(c.put(api.url("/commodities/MILK-1L")).bearer_auth(&ho).json(&milk).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+
+    let batch = json!({"batchId": "edges", "adjustments": [
+        {"sku": "MILK-1L", "scope": "chain", "amount": 100, "validFrom": "0000-01-01T00:00:00+01:00"},
+        {"sku": "MILK-1L", "scope": "chain", "amount": 200, "validFrom": "2026-01-01T00:00:00Z", "validTo": "9999-12-31T23:59:59-01:00"},
+        {"sku": "MILK-1L", "scope": "chain", "amount": 300, "validFrom": "0000-01-01T01:00:00+01:00"},
+    ]});
+    let a = answer(c.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch).send().await.unwrap()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["accepted"], 1, "{}", a.body);
+    let rejected: Vec<(Value, Value)> =
+        a.body["rejected"].as_array().unwrap().iter().map(|r| (r["index"].clone(), r["code"].clone())).collect();
+    assert_eq!(rejected, [(json!(0), json!("invalid_window")), (json!(1), json!("invalid_window"))]);
+
+    // The line that was accepted starts at the first instant RFC 3339 writes in UTC.
+    let a = answer(c.get(api.url("/stores/S001/commodities/MILK-1L")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!((a.body["price"]["amount"].clone(), a.body["price"]["validFrom"].clone()), (json!(300), json!("0000-01-01T00:00:00Z")));
+
+    let a = answer(c.get(api.url("/stores/S001/prices/MILK-1L?at=9999-12-31T23:59:59-01:00")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["code"].clone()), (400, json!("invalid_request")), "{}", a.body);
+    for date in ["-001-01-01", "%2B026-11-11", "%20026-11-11"] {
+        let a = answer(c.get(api.url(&format!("/reports/daily?date={date}"))).bearer_auth(&ho).send().await.unwrap()).await;
+        assert_eq!((a.status, a.body["code"].clone()), (400, json!("invalid_request")), "{date}: {}", a.body);
+    }
+    let a = answer(c.get(api.url("/reports/daily?date=0000-01-01")).bearer_auth(&ho).send().await.unwrap()).await;
+    assert_eq!((a.status, a.body["date"].clone()), (200, json!("0000-01-01")), "{}", a.body);
+}
+
 /// DynamoDB stops answering mid-evening: a till gets 503 with Retry-After within seconds (the
 /// SDK's bounded retries, then the timeouts), never a hang, a 500 or AWS's error text.
 async fn a_database_that_went_away_is_503_with_retry_after(mode: Mode) {
@@ -227,6 +268,7 @@ retail_tests::in_every_mode!(
     a_till_scans_the_seeded_catalog,
     head_office_pushes_a_price_and_every_till_sees_it,
     the_seeded_day_opens_as_a_report,
+    times_and_dates_rfc_3339_cannot_write_back_are_refused,
 );
 
 /// A function binary that cannot start under the emulator stops `retail-local` at start, with

@@ -5,11 +5,17 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 use super::refusal::Invalid;
 
-/// Parses RFC 3339 with any offset and fraction into UTC.
+/// Parses RFC 3339 with any offset and fraction into UTC. An instant that falls outside the years
+/// 0000 to 9999 in UTC is refused: RFC 3339 cannot write it with `Z`, which is how every time is
+/// written back (and stored), so it could never be shown or read again.
 pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, Invalid> {
-    DateTime::parse_from_rfc3339(raw)
+    let t = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Invalid::Request(format!("{raw:?} is not an RFC 3339 time")))
+        .map_err(|_| Invalid::Request(format!("{raw:?} is not an RFC 3339 time")))?;
+    if !(0..=9999).contains(&t.year()) {
+        return Err(Invalid::Request(format!("{raw:?} falls outside the years 0000 to 9999 in UTC")));
+    }
+    Ok(t)
 }
 
 /// A store's business day: the calendar date in the store's timezone, `YYYY-MM-DD` on the wire.
@@ -17,11 +23,14 @@ pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, Invalid> {
 pub struct BusinessDay(NaiveDate);
 
 impl BusinessDay {
-    /// Exactly `YYYY-MM-DD` (chrono alone would take `2026-1-5`).
+    /// Exactly `YYYY-MM-DD`, four digits, two and two (chrono alone would take `2026-1-5`, and
+    /// its `%Y` a sign or a space: `-001-01-01`, `+026-11-11`, ` 026-11-11`).
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-            .ok()
-            .filter(|_| raw.len() == 10)
+        let shaped = raw.len() == 10
+            && raw.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        shaped
+            .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+            .flatten()
             .map(BusinessDay)
             .ok_or_else(|| Invalid::Request(format!("date {raw:?} must be YYYY-MM-DD")))
     }
@@ -153,6 +162,42 @@ mod tests {
         let t = parse_instant("2026-11-11T12:00:00Z").unwrap();
         assert_eq!(format_instant(&t), "2026-11-11T12:00:00Z");
         assert!(parse_instant("2026-11-11 12:00").is_err());
+    }
+
+    /// Found by the contract fuzzing (tests/tests/fuzz.rs): `validFrom` 0000-01-01T00:00:00+01:00
+    /// was accepted and then shown as `-0001-12-31T23:00:00Z`, 9999-12-31T23:59:59-01:00 as
+    /// `+10000-01-01T00:59:59Z`: neither is RFC 3339, and neither parses back, so on DynamoDB the
+    /// stored adjustment could not be read again. What is accepted is what can be written back.
+    #[test]
+    fn an_instant_is_accepted_only_when_utc_rfc_3339_can_write_it_back() {
+        for raw in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0000-01-01T00:59:59.999+01:00"] {
+            let e = parse_instant(raw).expect_err(raw);
+            assert!(e.to_string().contains(raw), "{e}");
+        }
+        for raw in [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00-01:00",
+            "0000-01-01T01:00:00+01:00",
+            "9999-12-31T23:59:59.999999999Z",
+            "9999-12-31T23:59:59+01:00",
+            "2016-12-31T23:59:60Z",
+        ] {
+            let t = parse_instant(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            let written = format_instant(&t);
+            assert_eq!(parse_instant(&written).ok(), Some(t), "{raw} is written back as {written}");
+        }
+    }
+
+    /// Found by the contract fuzzing: `date=-001-01-01` answered a report for `-0001-01-01`, and
+    /// `+026-11-11` or ` 026-11-11` one for 0026-11-11: chrono's `%Y` takes a sign or a space.
+    #[test]
+    fn a_business_day_is_four_digits_two_and_two() {
+        for raw in ["-001-01-01", "+026-11-11", " 026-11-11", "2026-1-011", "2026-11-1 ", "2026-+1-11", "2026/11/11", "2026-02-30"] {
+            assert!(BusinessDay::parse(raw).is_err(), "{raw:?}");
+        }
+        for raw in ["0000-01-01", "2026-11-11", "2028-02-29", "9999-12-31"] {
+            assert_eq!(BusinessDay::parse(raw).map(|d| d.to_string()).ok().as_deref(), Some(raw));
+        }
     }
 
     proptest! {

@@ -95,7 +95,7 @@ impl SpawnedApi {
     }
 
     /// Started with the demo data: all of `infra/seed` on the embedded store, a slice of it
-    /// ([`seed::write_slice`]) on moto, where a thousand commodities take minutes to seed.
+    /// ([`seed::write_slice`]) on moto, where the whole seed takes about a minute.
     pub fn spawn_seeded(mode: Mode) -> Self {
         if mode == Mode::Embedded {
             return Self::spawn_in(mode, &[]);

@@ -1,6 +1,7 @@
-//! A slice of the demo data in `infra/seed`, for the suites that seed DynamoDB (moto): moto
-//! copies a whole table for every transaction, so the thousand commodities of the full seed
-//! take minutes there. The slice is cut from the real files at run time, so it never drifts.
+//! A slice of the demo data in `infra/seed`, for the suites that seed DynamoDB (moto): the full
+//! seed takes about a minute there (one request at a time), once in `demo_seed_moto.rs`; the
+//! slice keeps every other moto test's start to seconds. It is cut from the real files at run
+//! time, so it never drifts.
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -9,7 +9,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use retail_local::authorizer::{DevKey, TokenRequest, key_path_for, unix_now};
-use retail_local::template::JwtConfig;
+use retail_local::template::{JwtConfig, Template};
 use retail_tests::{SpawnedApi, answer, client};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
@@ -103,12 +103,8 @@ impl Keys {
         let other_pem = std::fs::read_to_string(&other_path).expect("the other key's PEM");
         let _ = std::fs::remove_dir_all(&other_dir);
         Keys {
-            config: JwtConfig {
-                name: "RetailJwt".into(),
-                issuer: "https://auth.retail.local".into(),
-                audience: vec!["retail-api".into()],
-                identity_header: "authorization".into(),
-            },
+            // The authorizer the gateway checks tokens with, as the template declares it.
+            config: Template::load(&template).expect("template.yaml parses").token_authorizer.expect("a JWT authorizer"),
             ours: DevKey::load_or_create(&our_path).expect("our key"),
             our_pem: std::fs::read_to_string(&our_path).expect("our key's PEM"),
             other_pem,

@@ -13,7 +13,7 @@ use retail_core::domain::{
     Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, SaleId, SaleRefusal, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
-use retail_core::store::{
+use retail_core::store::{KeyAnswer, 
     AggregateStore, BatchOutcome, CatalogStore, ClaimToken, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
     MovementKey, PendingSale,
     PriceBatch, PriceBatchResult, PriceStore, SalesStore, Stores, Written,
@@ -440,9 +440,9 @@ async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPor
     assert_eq!(on_hand(&s, &store, "F1").await, 3);
     assert_eq!(on_hand(&s, &store, "T1").await, -3, "tracked stock may go negative");
     match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), t0() + Duration::minutes(1)).await.unwrap() {
-        KeyClaim::Completed { fingerprint: f, receipt } => {
+        KeyClaim::Completed { fingerprint: f, answer } => {
             assert_eq!(f, fingerprint);
-            assert_eq!(*receipt, record.receipt);
+            assert_eq!(*answer, KeyAnswer::Sale(record.receipt.clone()));
         }
         other => panic!("expected the completed key, got {other:?}"),
     }

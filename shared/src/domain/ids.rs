@@ -62,51 +62,65 @@ macro_rules! identifier {
     };
 }
 
-/// A sale: a UUID in its canonical text (lowercase, hyphenated). Ids this server makes are
-/// version 7, so they sort by the time they were made.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SaleId(Arc<str>);
+/// An id the server makes: a UUID in its canonical text (lowercase, hyphenated), version 7, so
+/// ids sort by the time they were made.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
-impl SaleId {
-    /// A new id for a sale recorded now.
-    pub fn generate() -> Self {
-        SaleId(Arc::from(uuid::Uuid::now_v7().to_string()))
-    }
+        impl $name {
+            /// A new id, made now.
+            pub fn generate() -> Self {
+                $name(Arc::from(uuid::Uuid::now_v7().to_string()))
+            }
 
-    /// The hyphenated form only (36 characters, either case), as `infra/openapi.yaml` says:
-    /// `uuid` also reads the simple, braced and URN forms, which no receipt carries.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let hyphenated = raw.len() == 36;
-        uuid::Uuid::try_parse(raw)
-            .ok()
-            .filter(|_| hyphenated)
-            .map(|u| SaleId(Arc::from(u.to_string())))
-            .ok_or_else(|| Invalid::Request(format!("sale id {raw:?} is not a UUID (8-4-4-4-12 hex digits)")))
-    }
+            /// The hyphenated form only (36 characters, either case), as `infra/openapi.yaml`
+            /// says: `uuid` also reads the simple, braced and URN forms, which no receipt carries.
+            pub fn parse(raw: &str) -> Result<Self, Invalid> {
+                let hyphenated = raw.len() == 36;
+                uuid::Uuid::try_parse(raw)
+                    .ok()
+                    .filter(|_| hyphenated)
+                    .map(|u| $name(Arc::from(u.to_string())))
+                    .ok_or_else(|| Invalid::Request(format!(concat!($what, " {:?} is not a UUID (8-4-4-4-12 hex digits)"), raw)))
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl fmt::Display for SaleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for SaleId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SaleId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+uuid_id!(
+    /// A sale, unique across the chain.
+    SaleId, "sale id"
+);
+uuid_id!(
+    /// A return, unique across the chain.
+    ReturnId, "return id"
+);
 
 fn upper_digit(b: u8) -> bool {
     b.is_ascii_uppercase() || b.is_ascii_digit()

@@ -11,6 +11,14 @@ use super::money::{CURRENCY, Money};
 use super::sale::{PaymentMethod, SaleRecord};
 use super::time::optional_instant;
 
+/// What the sales table's change stream carries to the reports: a sale, or a return (counted
+/// by the store that took it back, on its business day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    Sale(std::sync::Arc<SaleRecord>),
+    Return(std::sync::Arc<super::returns::ReturnReceipt>),
+}
+
 /// How many commodities a store report ranks.
 pub const TOP_COMMODITIES: usize = 10;
 
@@ -362,6 +370,7 @@ mod tests {
                 currency: CURRENCY.into(),
             },
             local_hour: hour,
+            stock_shards: vec![],
         }
     }
 

@@ -52,6 +52,12 @@ impl From<SaleRefusal> for Failure<SaleRefusal> {
     }
 }
 
+impl From<crate::domain::returns::ReturnRefusal> for Failure<crate::domain::returns::ReturnRefusal> {
+    fn from(r: crate::domain::returns::ReturnRefusal) -> Self {
+        Failure::Refused(r)
+    }
+}
+
 impl From<CatalogRefusal> for Failure<CatalogRefusal> {
     fn from(r: CatalogRefusal) -> Self {
         Failure::Refused(r)

@@ -7,10 +7,12 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, ClaimToken, CommodityView, Failure, IN_PROGRESS_EXPIRY,
-    KEY_RETENTION, KeyClaim, LookupStore, Moved, MovementKey, PendingSale, PriceBatch, PriceBatchResult, PriceStore, SalesStore,
-    StoreResult, Stores, Written,
+    KEY_RETENTION, KeyAnswer, KeyClaim, LookupStore, Moved, MovementKey, PendingReturn, PendingSale, PriceBatch, PriceBatchResult,
+    PriceStore, ReturnsStore, SalesStore, StoreResult, Stores, Written,
 };
-use crate::domain::report::StoreDay;
+use crate::domain::report::{LedgerEntry, StoreDay};
+use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
+use crate::domain::ReturnId;
 use crate::domain::sale::{Receipt, SaleRecord, record_sale};
 use crate::domain::{FxMap, Schedule};
 use crate::domain::{BusinessDay, CatalogRefusal, IdempotencyKey, NotFound, SaleId, SaleRefusal, Shortage, StockPolicy, TerminalId};
@@ -18,7 +20,7 @@ use std::collections::HashSet;
 use tokio::sync::Notify;
 use crate::domain::price::retain_live;
 use crate::domain::stock::{
-    StockChange, StockShard, padded_levels, plan_movement, plan_take, total_on_hand,
+    StockChange, StockShard, padded_levels, plan_movement, plan_take, spread_goods_in, total_on_hand,
 };
 use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, Sku, Store, StoreId};
 
@@ -43,8 +45,12 @@ struct State {
     sales: FxMap<SaleId, Arc<SaleRecord>>,
     /// Per store, the last receipt number of each terminal.
     receipt_sequences: HashMap<StoreId, HashMap<TerminalId, u64>>,
-    /// Every committed sale in commit order: the embedded store's change stream.
-    feed: Vec<Arc<SaleRecord>>,
+    /// What has come back of each sale, and its returns in order.
+    returned: FxMap<SaleId, (Returned, Vec<ReturnSummary>)>,
+    /// Per returning store, its returns.
+    returns: HashMap<StoreId, FxMap<ReturnId, Arc<ReturnReceipt>>>,
+    /// Every committed sale and return in commit order: the embedded store's change stream.
+    feed: Vec<LedgerEntry>,
     days: HashMap<(StoreId, BusinessDay), StoreDay>,
     folded: HashSet<SaleId>,
 }
@@ -63,7 +69,7 @@ struct KeyRecord {
 
 enum KeyState {
     InProgress { since: DateTime<Utc>, token: ClaimToken },
-    Completed { sale: Arc<SaleRecord>, at: DateTime<Utc> },
+    Completed { answer: KeyAnswer, at: DateTime<Utc> },
 }
 
 /// Cheap to clone: clones share one state.
@@ -88,14 +94,29 @@ impl MemoryStore {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The committed sales from position `from` of the change stream on, and the next position.
-    pub fn sales_since(&self, from: usize) -> (Vec<Arc<SaleRecord>>, usize) {
+    /// The committed sales and returns from position `from` of the change stream on, and the
+    /// next position.
+    pub fn entries_since(&self, from: usize) -> (Vec<LedgerEntry>, usize) {
         let state = self.read();
         let from = from.min(state.feed.len());
         (state.feed[from..].to_vec(), state.feed.len())
     }
 
-    /// Wakes when a sale is committed (the embedded store's stream trigger).
+    /// The committed sales from position `from` of the change stream on (its returns left
+    /// out), and the next position.
+    pub fn sales_since(&self, from: usize) -> (Vec<Arc<SaleRecord>>, usize) {
+        let (entries, next) = self.entries_since(from);
+        let sales = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                LedgerEntry::Sale(s) => Some(s),
+                LedgerEntry::Return(_) => None,
+            })
+            .collect();
+        (sales, next)
+    }
+
+    /// Wakes when a sale or a return is committed (the embedded store's stream trigger).
     pub async fn sale_committed(&self) {
         self.committed.notified().await
     }
@@ -115,6 +136,21 @@ impl State {
     }
 
     /// Applies (shard, delta) pairs to a sku's shards, each a write.
+    /// The terminal's next receipt number in the store (sales and returns count alike).
+    fn next_sequence(&mut self, store: &StoreId, terminal: &TerminalId) -> u64 {
+        let seq = self.receipt_sequences.entry(store.clone()).or_default().entry(terminal.clone()).or_insert(0);
+        *seq += 1;
+        *seq
+    }
+
+    /// Whether `key` of `store` is still in progress for a body with `fingerprint`.
+    fn holds(&self, store: &StoreId, key: &IdempotencyKey, fingerprint: &str) -> bool {
+        matches!(
+            self.keys.get(store).and_then(|keys| keys.get(key)),
+            Some(KeyRecord { fingerprint: f, state: KeyState::InProgress { .. } }) if f == fingerprint
+        )
+    }
+
     fn move_stock(&mut self, store: &StoreId, sku: &Sku, plan: &[(usize, i64)]) {
         let shards = self.stock.entry(store.clone()).or_default().entry(sku.clone()).or_default();
         for &(i, delta) in plan {
@@ -333,8 +369,8 @@ impl SalesStore for MemoryStore {
             if live {
                 return Ok(match &record.state {
                     KeyState::InProgress { .. } => KeyClaim::InProgress { fingerprint: record.fingerprint.clone() },
-                    KeyState::Completed { sale, .. } => {
-                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), receipt: Box::new(sale.receipt.clone()) }
+                    KeyState::Completed { answer, .. } => {
+                        KeyClaim::Completed { fingerprint: record.fingerprint.clone(), answer: Box::new(answer.clone()) }
                     }
                 });
             }
@@ -380,10 +416,9 @@ impl SalesStore for MemoryStore {
         let mut guard = self.write();
         let state = &mut *guard;
         let store_id = &pending.store.store_id;
-        match state.keys.get(store_id).and_then(|keys| keys.get(&pending.key)) {
-            Some(KeyRecord { fingerprint, state: KeyState::InProgress { .. } }) if *fingerprint == pending.fingerprint => {}
-            // The claim lapsed and another attempt took the key over: that one records the sale.
-            _ => return Err(Failure::Refused(SaleRefusal::InProgress)),
+        // The claim lapsed and another attempt took the key over: that one records the sale.
+        if !state.holds(store_id, &pending.key, &pending.fingerprint) {
+            return Err(Failure::Refused(SaleRefusal::InProgress));
         }
         // Each take starts at its sku's next shard, round robin (the shards' writes so far
         // count the turns), and falls back to others.
@@ -411,17 +446,7 @@ impl SalesStore for MemoryStore {
         for (sku, plan) in plans {
             state.move_stock(store_id, sku, &plan);
         }
-        let terminals = state.receipt_sequences.entry(store_id.clone()).or_default();
-        let sequence = match terminals.get_mut(&pending.sale.terminal_id) {
-            Some(seq) => {
-                *seq += 1;
-                *seq
-            }
-            None => {
-                terminals.insert(pending.sale.terminal_id.clone(), 1);
-                1
-            }
-        };
+        let sequence = state.next_sequence(store_id, &pending.sale.terminal_id);
         let record = Arc::new(record_sale(
             pending.sale_id,
             sequence,
@@ -435,11 +460,11 @@ impl SalesStore for MemoryStore {
             pending.key,
             KeyRecord {
                 fingerprint: pending.fingerprint,
-                state: KeyState::Completed { sale: record.clone(), at: pending.created_at },
+                state: KeyState::Completed { answer: KeyAnswer::Sale(record.receipt.clone()), at: pending.created_at },
             },
         );
         state.sales.insert(record.receipt.sale_id.clone(), record.clone());
-        state.feed.push(record.clone());
+        state.feed.push(LedgerEntry::Sale(record.clone()));
         drop(guard);
         self.committed.notify_waiters();
         Ok(record)
@@ -447,6 +472,71 @@ impl SalesStore for MemoryStore {
 
     async fn sale(&self, store: &StoreId, sale_id: &SaleId) -> StoreResult<Option<Receipt>> {
         Ok(self.read().sales.get(sale_id).filter(|r| r.receipt.store_id == *store).map(|r| r.receipt.clone()))
+    }
+}
+
+impl ReturnsStore for MemoryStore {
+    async fn sale_returns(&self, store: &StoreId, sale: &SaleId) -> StoreResult<Option<SaleReturns>> {
+        let state = self.read();
+        let Some(record) = state.sales.get(sale).filter(|r| r.receipt.store_id == *store) else {
+            return Ok(None);
+        };
+        let (returned, returns) = state.returned.get(sale).cloned().unwrap_or_default();
+        Ok(Some(SaleReturns { sale: record.clone(), returned, returns }))
+    }
+
+    async fn commit_return(&self, pending: PendingReturn) -> Result<Arc<ReturnReceipt>, Failure<ReturnRefusal>> {
+        let mut guard = self.write();
+        let state = &mut *guard;
+        let store_id = &pending.store.store_id;
+        if !state.holds(store_id, &pending.key, &pending.fingerprint) {
+            return Err(Failure::Refused(ReturnRefusal::InProgress));
+        }
+        let sale_id = &pending.sale.receipt.sale_id;
+        let count = state.returned.get(sale_id).map_or(0, |(r, _)| r.count);
+        if count != pending.plan.planned_from {
+            return Err(Failure::Refused(ReturnRefusal::SaleChanged));
+        }
+        let sequence = state.next_sequence(store_id, &pending.draft.terminal_id);
+        let receipt = Arc::new(record_return(
+            pending.return_id,
+            sequence,
+            &pending.store,
+            &pending.draft,
+            &pending.sale,
+            &pending.plan,
+            pending.created_at,
+        ));
+        for restock in &pending.plan.restocks {
+            let plan: Vec<(usize, i64)> =
+                spread_goods_in(restock.amount, restock.shards).into_iter().enumerate().filter(|(_, d)| *d != 0).collect();
+            state.move_stock(store_id, &restock.sku, &plan);
+        }
+        let summary = ReturnSummary {
+            return_id: receipt.return_id.clone(),
+            store_id: store_id.clone(),
+            created_at: receipt.created_at,
+            total: receipt.total,
+        };
+        let (returned, returns) = state.returned.entry(sale_id.clone()).or_default();
+        *returned = pending.plan.returned_after.clone();
+        returns.push(summary);
+        state.keys.entry(store_id.clone()).or_default().insert(
+            pending.key,
+            KeyRecord {
+                fingerprint: pending.fingerprint,
+                state: KeyState::Completed { answer: KeyAnswer::Return((*receipt).clone()), at: pending.created_at },
+            },
+        );
+        state.returns.entry(store_id.clone()).or_default().insert(receipt.return_id.clone(), receipt.clone());
+        state.feed.push(LedgerEntry::Return(receipt.clone()));
+        drop(guard);
+        self.committed.notify_waiters();
+        Ok(receipt)
+    }
+
+    async fn return_receipt(&self, store: &StoreId, id: &ReturnId) -> StoreResult<Option<ReturnReceipt>> {
+        Ok(self.read().returns.get(store).and_then(|r| r.get(id)).map(|r| (**r).clone()))
     }
 }
 

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use crate::domain::price::LineRejection;
 use crate::domain::{FxMap, Schedule};
 use crate::domain::stock::StockChange;
+use crate::domain::returns::{ReturnDraft, ReturnPlan, ReturnReceipt, ReturnRefusal, SaleReturns};
 use crate::domain::sale::{CheckedSale, PricedBasket, Receipt, SaleRecord, Settlement};
 use crate::domain::stock::StockShard;
 use crate::domain::{
-    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, PriceAdjustment, SaleId, SaleRefusal, Sku, Store,
-    StoreId,
+    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, PriceAdjustment, ReturnId, SaleId, SaleRefusal, Sku,
+    Store, StoreId,
 };
 
 /// A commodity as a till sees it in one store: its stock there and the price schedule that
@@ -177,15 +178,23 @@ impl ClaimToken {
     }
 }
 
-/// Where an idempotency key stands when a sale arrives with it.
+/// Where an idempotency key stands when a sale or a return arrives with it (a store's sales
+/// and returns share one key space).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
-    /// Ours now: go on and price the sale, and hand the claim to its commit.
+    /// Ours now: go on and price the sale (or plan the return), and hand the claim to its commit.
     Claimed(Claim),
     /// Another request with this key is being recorded.
     InProgress { fingerprint: String },
-    /// Recorded before: replay its receipt if the body is the same.
-    Completed { fingerprint: String, receipt: Box<Receipt> },
+    /// Recorded before: replay its answer if the body is the same.
+    Completed { fingerprint: String, answer: Box<KeyAnswer> },
+}
+
+/// What a completed key answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAnswer {
+    Sale(Receipt),
+    Return(ReturnReceipt),
 }
 
 /// What claiming a key already did for the sale's commit.
@@ -252,6 +261,37 @@ pub trait SalesStore: Stores {
     fn commit_sale(&self, sale: PendingSale) -> impl Future<Output = Result<Arc<SaleRecord>, Failure<SaleRefusal>>> + Send;
 
     fn sale(&self, store: &StoreId, sale_id: &SaleId) -> impl Future<Output = StoreResult<Option<Receipt>>> + Send;
+}
+
+/// A return ready to commit under its claimed key, planned from one reading of its sale.
+#[derive(Debug, Clone)]
+pub struct PendingReturn {
+    pub key: IdempotencyKey,
+    pub claim: Claim,
+    pub fingerprint: String,
+    pub return_id: ReturnId,
+    /// The store taking the goods back.
+    pub store: Store,
+    pub draft: ReturnDraft,
+    pub sale: Arc<SaleRecord>,
+    pub plan: ReturnPlan,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Goods brought back: the sale with what has come back of it, the atomic commit, and reading
+/// return receipts back. Keys are the sales' ([`SalesStore::claim_sale_key`]).
+pub trait ReturnsStore: SalesStore {
+    /// A sale of `store` with its returned amounts and its returns so far.
+    fn sale_returns(&self, store: &StoreId, sale: &SaleId) -> impl Future<Output = StoreResult<Option<SaleReturns>>> + Send;
+
+    /// Records the return in its store, completes its key with the return receipt, sets the
+    /// sale's returned amounts (only if no other return of it landed since the plan was made:
+    /// else `SaleChanged`, and nothing is written) and restocks the returning store, all at
+    /// once or not at all. A claim another attempt has taken over since is `InProgress`.
+    fn commit_return(&self, pending: PendingReturn) -> impl Future<Output = Result<Arc<ReturnReceipt>, Failure<ReturnRefusal>>> + Send;
+
+    /// A return taken back by `store`.
+    fn return_receipt(&self, store: &StoreId, id: &ReturnId) -> impl Future<Output = StoreResult<Option<ReturnReceipt>>> + Send;
 }
 
 /// The daily aggregates the sales stream feeds and the reports read.

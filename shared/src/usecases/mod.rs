@@ -7,6 +7,7 @@ pub mod lookup;
 pub mod prices;
 pub mod reports;
 pub mod sell;
+pub mod take_back;
 
 use crate::domain::{NotFound, Store, StoreId};
 use crate::store::cache::StoreCache;

@@ -10,7 +10,7 @@ use crate::domain::sale::{BasketCatalog, CheckedSale, LineItem, Receipt, SaleDra
 use crate::domain::{Barcode, IdempotencyKey, NotFound, SaleId, SaleRefusal, Sku, Store, StoreId};
 use crate::store::cache::StoreCache;
 use crate::usecases::find_store;
-use crate::store::{BasketReading, Claim, ClaimToken, Failure, KeyClaim, PendingSale, SalesStore};
+use crate::store::{BasketReading, Claim, ClaimToken, Failure, KeyAnswer, KeyClaim, PendingSale, SalesStore};
 
 /// How a sale was answered: recorded now, or the receipt of its first attempt replayed.
 #[derive(Debug, Clone)]
@@ -82,13 +82,11 @@ async fn record<S: SalesStore>(
             return Err(e.into());
         }
     };
-    let claim = match claim {
-        KeyClaim::Claimed(claim) => claim,
-        KeyClaim::Completed { fingerprint: first, receipt } if first == fingerprint => return Ok(Sold::Replayed(*receipt)),
-        KeyClaim::InProgress { fingerprint: first } if first == fingerprint => {
-            return Err(SaleRefusal::InProgress.into());
-        }
-        KeyClaim::Completed { .. } | KeyClaim::InProgress { .. } => return Err(SaleRefusal::KeyReused.into()),
+    let claim = match settle_claim(claim, fingerprint) {
+        Ok(claim) => claim,
+        Err(Settled::Replay(KeyAnswer::Sale(receipt))) => return Ok(Sold::Replayed(receipt)),
+        Err(Settled::InProgress) => return Err(SaleRefusal::InProgress.into()),
+        Err(Settled::Replay(KeyAnswer::Return(_)) | Settled::KeyReused) => return Err(SaleRefusal::KeyReused.into()),
     };
     let outcome = match reading {
         Ok(reading) => price_and_commit(db, store, key, fingerprint, claim, sale, &reading, now).await,
@@ -100,9 +98,29 @@ async fn record<S: SalesStore>(
     outcome.map(Sold::Recorded)
 }
 
+/// What a key already held decides, when this attempt did not get it.
+pub(crate) enum Settled {
+    /// Completed with an equal body: its first answer again.
+    Replay(KeyAnswer),
+    /// An equal body is still being recorded.
+    InProgress,
+    /// Used for another body (a sale's key for a return too), done or not.
+    KeyReused,
+}
+
+/// The claim to go on with, or what the key's holder decides; one rule for sales and returns.
+pub(crate) fn settle_claim(claim: KeyClaim, fingerprint: &str) -> Result<Claim, Settled> {
+    match claim {
+        KeyClaim::Claimed(claim) => Ok(claim),
+        KeyClaim::Completed { fingerprint: first, answer } if first == fingerprint => Err(Settled::Replay(*answer)),
+        KeyClaim::InProgress { fingerprint: first } if first == fingerprint => Err(Settled::InProgress),
+        KeyClaim::Completed { .. } | KeyClaim::InProgress { .. } => Err(Settled::KeyReused),
+    }
+}
+
 /// Gives this attempt's claim back, if it holds one; when that fails too, the claim lapses by
 /// itself after `IN_PROGRESS_EXPIRY` and the till's retry waits until then.
-async fn release<S: SalesStore>(db: &S, store: &StoreId, key: &IdempotencyKey, token: &ClaimToken) {
+pub(crate) async fn release<S: SalesStore>(db: &S, store: &StoreId, key: &IdempotencyKey, token: &ClaimToken) {
     if let Err(e) = db.release_sale_key(store, key, token).await {
         tracing::warn!(error = %e, "could not give an idempotency key back after a failed attempt");
     }

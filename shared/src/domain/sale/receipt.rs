@@ -31,6 +31,13 @@ pub struct ReceiptLine {
     pub adjustment_id: Option<String>,
 }
 
+impl ReceiptLine {
+    /// What the customer paid for the line: what a return of all of it refunds.
+    pub fn net_amount(&self) -> Money {
+        self.line_amount
+    }
+}
+
 /// A recorded sale, as the till gets it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +69,11 @@ pub struct SaleRecord {
     #[serde(flatten)]
     pub receipt: Receipt,
     pub local_hour: u8,
+    /// Per receipt line, how many items its sku's stock was split over when sold: where a
+    /// return puts it back without reading the commodity again. Sales recorded before returns
+    /// existed read as one item each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stock_shards: Vec<u16>,
 }
 
 /// `T07-000042`: unique in the store (terminal ids are), increasing per terminal.
@@ -80,6 +92,11 @@ pub fn record_sale(
     created_at: DateTime<Utc>,
 ) -> SaleRecord {
     let local = sale.occurred_at.with_timezone(&store.timezone);
+    let stock_shards = basket
+        .lines
+        .iter()
+        .map(|l| basket.takes.iter().find(|t| t.sku == l.sku).map_or(1, |t| t.shards))
+        .collect();
     SaleRecord {
         receipt: Receipt {
             sale_id,
@@ -98,5 +115,6 @@ pub fn record_sale(
             currency: CURRENCY.to_owned(),
         },
         local_hour: local.hour() as u8,
+        stock_shards,
     }
 }

@@ -13,7 +13,7 @@ use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
 use crate::domain::stock::{StockShard, padded_levels, plan_take, total_on_hand};
 use crate::domain::{Barcode, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
-use crate::store::{ClaimToken, 
+use crate::store::{ClaimToken, KeyAnswer,
     BasketReading, Claim, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, PendingSale, SalesStore, StoreResult,
 };
 
@@ -56,8 +56,13 @@ impl DynamoStore {
 }
 
 fn key_claim(item: KeyItem) -> KeyClaim {
-    match (item.state.as_str(), item.receipt) {
-        (COMPLETED, Some(receipt)) => KeyClaim::Completed { fingerprint: item.fingerprint, receipt: Box::new(receipt) },
+    let answer = match (item.receipt, item.return_receipt) {
+        (Some(receipt), _) => Some(KeyAnswer::Sale(receipt)),
+        (None, Some(receipt)) => Some(KeyAnswer::Return(receipt)),
+        (None, None) => None,
+    };
+    match (item.state.as_str(), answer) {
+        (COMPLETED, Some(answer)) => KeyClaim::Completed { fingerprint: item.fingerprint, answer: Box::new(answer) },
         _ => KeyClaim::InProgress { fingerprint: item.fingerprint },
     }
 }
@@ -80,6 +85,7 @@ impl SalesStore for DynamoStore {
             state: IN_PROGRESS.to_owned(),
             since: now.timestamp_millis(),
             receipt: None,
+            return_receipt: None,
             expires_at: (now + KEY_RETENTION).timestamp(),
             claim: Some(token.as_str().to_owned()),
         };

@@ -299,6 +299,9 @@ pub struct KeyItem {
     pub since: i64,
     #[serde(default)]
     pub receipt: Option<Receipt>,
+    /// A return's key completes with its return receipt instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_receipt: Option<crate::domain::returns::ReturnReceipt>,
     pub expires_at: i64,
     /// Which claim put it: a claim whose answer was lost and that the SDK sent again finds
     /// its own token and knows the key is its own.

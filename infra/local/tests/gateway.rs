@@ -168,6 +168,45 @@ async fn a_newcomer_finds_the_routes_the_token_commands_the_contract_and_a_healt
     running.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn the_docs_page_shows_the_contract_with_the_vendored_redoc_and_nothing_remote() {
+    let running = spawn_echo(&common::options()).await;
+    let root = client().get(running.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(root.contains("The contract: /openapi.yaml (OpenAPI 3.1), to read in a browser: /docs"), "{root}");
+
+    let docs = client().get(running.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert_eq!(docs.headers()["content-type"], "text/html; charset=utf-8");
+    let page = docs.text().await.unwrap();
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("//cdn"), "{page}");
+    let addresses: Vec<&str> = ["src=\"", "href=\"", "spec-url=\""]
+        .iter()
+        .flat_map(|attribute| page.split(attribute).skip(1).map(|rest| rest.split('"').next().unwrap()))
+        .collect();
+    assert_eq!(addresses, ["/docs/redoc.standalone.js", "/openapi.yaml"], "{page}");
+    assert!(addresses.iter().all(|a| a.starts_with('/') && !a.starts_with("//")));
+
+    let script = client().get(running.url("/docs/redoc.standalone.js")).send().await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    let served = script.bytes().await.unwrap();
+    let vendored = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/redoc.standalone.js")).unwrap();
+    assert!(served[..] == vendored[..], "the vendored bytes, {} of them, not {}", vendored.len(), served.len());
+
+    let notices = client().get(running.url("/docs/redoc.standalone.js.LICENSE.txt")).send().await.unwrap();
+    assert_eq!(notices.status(), StatusCode::OK);
+    assert_eq!(notices.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(notices.text().await.unwrap().contains("ReDoc"));
+    // Pages, not routes: nothing else under /docs, and only GET.
+    for (method, path) in
+        [(reqwest::Method::GET, "/docs/"), (reqwest::Method::GET, "/docs/x.js"), (reqwest::Method::POST, "/docs")]
+    {
+        let response = client().request(method.clone(), running.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    running.stop().await.unwrap();
+}
+
 fn forged_token(api: &LocalApi, edit: impl FnOnce(&mut Value)) -> String {
     let mut claims = TokenRequest::new(&["headoffice"], None).claims(&retail_local::template::JwtConfig {
         name: "RetailJwt".into(),

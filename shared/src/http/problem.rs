@@ -4,6 +4,7 @@ use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};
 
+use crate::domain::returns::ReturnRefusal;
 use crate::domain::{CatalogRefusal, Invalid, NotFound, SaleRefusal, Shortage};
 use crate::store::{Failure, StoreError};
 
@@ -118,6 +119,29 @@ impl From<SaleRefusal> for Problem {
             SaleRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
             SaleRefusal::KeyReused => refused("idempotency_key_reused"),
             SaleRefusal::InProgress => Problem::new(StatusCode::CONFLICT, "in_progress", detail).retry_after(1),
+        }
+    }
+}
+
+impl From<ReturnRefusal> for Problem {
+    fn from(e: ReturnRefusal) -> Self {
+        let detail = e.to_string();
+        let refused = |code| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone());
+        match e {
+            ReturnRefusal::Invalid(e) => e.into(),
+            ReturnRefusal::NotFound(e) => e.into(),
+            ReturnRefusal::AtLine { line, refusal } => Problem::from(*refusal).with("line", line),
+            ReturnRefusal::WindowClosed(_) => refused("return_window_closed"),
+            ReturnRefusal::NotReturnable(_) => refused("not_returnable"),
+            ReturnRefusal::RefundMismatch(_) => refused("refund_mismatch"),
+            ReturnRefusal::ExceedsSale(lines) => Problem::new(StatusCode::CONFLICT, "return_exceeds_sale", detail)
+                .with("lines", serde_json::to_value(lines).expect("lines serialize")),
+            ReturnRefusal::KeyReused => refused("idempotency_key_reused"),
+            ReturnRefusal::InProgress => Problem::new(StatusCode::CONFLICT, "in_progress", detail).retry_after(1),
+            // Planned again by the use case until it lands; should it ever get out, a retry helps.
+            ReturnRefusal::SaleChanged => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is busy; retry shortly").retry_after(1)
+            }
         }
     }
 }

@@ -77,6 +77,44 @@ pub fn receipt_event(store: &str, sale_id: &str) -> Event {
     Event::new("GET", "/stores/{storeId}/sales/{saleId}", &format!("/stores/{store}/sales/{sale_id}"))
 }
 
+pub fn return_event(store: &str) -> Event {
+    Event::new("POST", "/stores/{storeId}/returns", &format!("/stores/{store}/returns"))
+}
+
+pub fn return_receipt_event(store: &str, return_id: &str) -> Event {
+    Event::new("GET", "/stores/{storeId}/returns/{returnId}", &format!("/stores/{store}/returns/{return_id}"))
+}
+
+pub fn returnable_event(store: &str, sale_id: &str) -> Event {
+    Event::new(
+        "GET",
+        "/stores/{storeId}/sales/{saleId}/returnable",
+        &format!("/stores/{store}/sales/{sale_id}/returnable"),
+    )
+}
+
+/// A return body: `lines` as (receipt line, quantity) pairs, quantity `None` for "one unit" or
+/// "all that is left" of a weighed line.
+pub fn return_body(terminal: &str, receipt: &Value, lines: &[(usize, Option<i64>)], reason: &str) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|&(line, q)| {
+            let weighed = receipt["lines"][line].get("weightGrams").is_some();
+            match (q, weighed) {
+                (None, _) => json!({"line": line}),
+                (Some(q), false) => json!({"line": line, "quantity": q}),
+                (Some(g), true) => json!({"line": line, "weightGrams": g}),
+            }
+        })
+        .collect();
+    json!({
+        "terminalId": terminal,
+        "sale": {"storeId": receipt["storeId"], "saleId": receipt["saleId"]},
+        "lines": lines,
+        "reason": reason,
+    })
+}
+
 /// The catalog-side shop and a checkout over the same store.
 pub struct Till {
     pub shop: Shop,
@@ -172,6 +210,16 @@ impl Till {
     /// Every sale committed so far, in commit order (the store's change stream).
     pub fn recorded(&self) -> Vec<Arc<SaleRecord>> {
         self.shop.store.sales_since(0).0
+    }
+
+    /// `POST /stores/{store}/returns` as a till of that store, with `key` as `Idempotency-Key`.
+    pub async fn take_back(&self, store: &str, key: &str, body: &Value) -> Answer {
+        self.call(return_event(store).claims("pos", Some(store)).header("Idempotency-Key", key).json(body)).await
+    }
+
+    /// `GET /stores/{sale_store}/sales/{saleId}/returnable` as a till of `till_store`.
+    pub async fn returnable(&self, sale_store: &str, sale_id: &str, till_store: &str) -> Answer {
+        self.call(returnable_event(sale_store, sale_id).claims("pos", Some(till_store))).await
     }
 
     /// Sells `body` and insists on 201; returns the receipt.

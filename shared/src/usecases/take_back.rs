@@ -110,3 +110,81 @@ pub async fn what_is_returnable<S: ReturnsStore>(db: &S, store: &StoreId, sale: 
     let found = found.ok_or_else(|| Failure::Refused(NotFound(format!("no sale {sale} in store {store}"))))?;
     Ok(returnable(&found))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The use case on the embedded store, where the clock is the test's: the window closes.
+
+    use super::*;
+    use crate::domain::catalog::CommodityDraft;
+    use crate::domain::price::PriceLine;
+    use crate::domain::returns::{ReturnLineDraft, ReturnReason, SaleRef};
+    use crate::domain::sale::{LineDraft, Payment, PaymentMethod, SaleDraft};
+    use crate::domain::{BatchId, Commodity, Money, RegionId, Sku, StockPolicy, Store, TerminalId, Unit};
+    use crate::store::memory::MemoryStore;
+    use crate::store::CatalogStore;
+    use crate::usecases::prices::apply_price_batch;
+    use crate::usecases::sell::{Sold, sell};
+    use chrono::{Duration, TimeZone};
+
+    fn s001() -> StoreId {
+        StoreId::parse("S001").unwrap()
+    }
+
+    /// A sale of 2 MILK at 12.50 in S001 (Shanghai) at `at`.
+    async fn sold_at(at: DateTime<Utc>) -> (MemoryStore, SaleRef) {
+        let db = MemoryStore::new();
+        db.put_store(Store::new(s001(), "Binjiang", RegionId::parse("EAST").unwrap(), None).unwrap()).await.unwrap();
+        let draft = CommodityDraft {
+            name: "Milk".into(),
+            unit: Unit::Each,
+            tax_rate_bp: 1300,
+            barcodes: vec![],
+            category: None,
+            stock_policy: StockPolicy::Track,
+            allow_shared_barcodes: None,
+            stock_shards: None,
+        };
+        db.put_commodity(Commodity::from_draft(Sku::parse("MILK").unwrap(), draft).unwrap()).await.unwrap();
+        let line = PriceLine { sku: "MILK".into(), scope: "chain".into(), amount: 1250, valid_from: Some("2026-01-01T00:00:00Z".into()), valid_to: None, reason: None };
+        apply_price_batch(&db, BatchId::parse("list").unwrap(), &[line], "fp".into(), at).await.unwrap();
+        let sale = SaleDraft {
+            terminal_id: TerminalId::parse("T01").unwrap(),
+            lines: vec![LineDraft { sku: Some("MILK".into()), barcode: None, quantity: Some(2), weight_grams: None }],
+            payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(2500) }],
+            occurred_at: None,
+        };
+        let key = IdempotencyKey::parse("s-1").unwrap();
+        let Sold::Recorded(record) = sell(&db, &StoreCache::default(), &s001(), &key, &sale, at).await.unwrap() else { unreachable!() };
+        (db, SaleRef { store_id: s001(), sale_id: record.receipt.sale_id.clone() })
+    }
+
+    fn one_back(sale: SaleRef) -> ReturnDraft {
+        ReturnDraft {
+            terminal_id: TerminalId::parse("T02").unwrap(),
+            sale,
+            lines: vec![ReturnLineDraft { line: 0, quantity: None, weight_grams: None }],
+            reason: ReturnReason::Unwanted,
+            restock: None,
+            refunds: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_return_is_taken_until_the_thirtieth_day_after_the_sales_business_day() {
+        // Sold at 20:00 in Shanghai on 11 November: returns until the end of 11 December there.
+        let sold = Utc.with_ymd_and_hms(2026, 11, 11, 12, 0, 0).unwrap();
+        let (db, sale) = sold_at(sold).await;
+        let draft = one_back(sale);
+        let key = IdempotencyKey::parse("r-1").unwrap();
+        let last = Utc.with_ymd_and_hms(2026, 12, 11, 15, 59, 0).unwrap();
+        let late = last + Duration::minutes(1);
+        let refused = take_back(&db, &StoreCache::default(), &s001(), &key, &draft, late).await.unwrap_err();
+        assert!(matches!(refused, Failure::Refused(ReturnRefusal::WindowClosed(_))), "{refused:?}");
+        // The refusal gave the key back, and recorded nothing.
+        assert!(db.entries_since(0).0.len() == 1);
+        let taken = take_back(&db, &StoreCache::default(), &s001(), &key, &draft, last).await.unwrap();
+        let TakenBack::Recorded(receipt) = taken else { panic!("recorded") };
+        assert_eq!((receipt.total, receipt.business_day.to_string().as_str()), (Money::from_minor_units(1250), "2026-12-11"));
+    }
+}

@@ -12,6 +12,7 @@ mod catalog;
 mod lookup;
 mod prices;
 mod read;
+mod returns;
 mod sales;
 mod write;
 

@@ -19,7 +19,7 @@ use crate::store::{ClaimToken, KeyAnswer,
 
 impl DynamoStore {
     /// The store's next receipt number: an atomic `ADD` (a refused sale leaves a gap).
-    async fn next_receipt_sequence(&self, store: &StoreId) -> StoreResult<u64> {
+    pub(super) async fn next_receipt_sequence(&self, store: &StoreId) -> StoreResult<u64> {
         let out = self
             .client
             .update_item()

@@ -21,6 +21,10 @@ struct Route {
     scopes: &'static [&'static str],
     /// `/stores/{storeId}/...`: `pos` and `store` tokens act for their own store only.
     store: bool,
+    /// A store's route that `pos` and `store` tokens of any store may read (what is left to
+    /// return of a sale: the customer may bring the receipt to another store); they must still
+    /// act for some store.
+    any_store: bool,
     body: Option<Value>,
     /// For a write: how the first accepted request is answered, which shows that no refused one
     /// wrote before it (a sale or a batch already recorded would be replayed, a commodity
@@ -33,35 +37,43 @@ fn routes() -> Vec<Route> {
         "payments": [{"method": "cash", "amount": 100000}]});
     let mut batch_entry = sale.clone();
     batch_entry["idempotencyKey"] = json!("authz-batch-1");
-    let read = |method, path, scopes, store| Route { method, path, scopes, store, body: None, first_write: None };
+    let read = |method, path, scopes, store| Route { method, path, scopes, store, any_store: false, body: None, first_write: None };
+    // A return of a sale that does not exist: accepted tokens reach the function's 404.
+    let a_return = json!({"terminalId": "T01", "sale": {"storeId": "S001", "saleId": "0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01"},
+        "lines": [{"line": 0}], "reason": "unwanted"});
     let created = |a: &retail_tests::Answer| a.status == 201 && a.replayed().is_none();
     vec![
-        Route { method: "PUT", path: "/stores/S001", scopes: &["headoffice"], store: true,
+        Route { method: "PUT", path: "/stores/S001", scopes: &["headoffice"], store: true, any_store: false,
             body: Some(json!({"name": "Binjiang", "region": "EAST", "timezone": "Asia/Shanghai"})), first_write: None },
-        Route { method: "PUT", path: "/commodities/AUTHZ-NEW", scopes: &["headoffice"], store: false,
+        Route { method: "PUT", path: "/commodities/AUTHZ-NEW", scopes: &["headoffice"], store: false, any_store: false,
             body: Some(json!({"name": "Intruder", "unit": "each", "taxRateBp": 900, "barcodes": [], "stockPolicy": "track"})),
             first_write: Some(created) },
-        Route { method: "POST", path: "/stores/S001/stock-movements", scopes: &["store", "headoffice"], store: true,
+        Route { method: "POST", path: "/stores/S001/stock-movements", scopes: &["store", "headoffice"], store: true, any_store: false,
             body: Some(json!({"movements": [{"sku": "MILK-1L", "delta": 1000, "reason": "receipt"}]})),
             first_write: Some(|a| a.status == 200 && a.replayed().is_none()) },
         read("GET", "/stores/S001/stock/MILK-1L", &["store", "headoffice"], true),
         read("GET", "/stores/S001/commodities/MILK-1L", &["pos", "store", "headoffice"], true),
         read("GET", "/stores/S001/barcodes/6901234567892", &["pos", "store", "headoffice"], true),
         Route { method: "POST", path: "/stores/S001/commodities/lookup", scopes: &["pos", "store", "headoffice"],
-            store: true, body: Some(json!({"skus": ["MILK-1L"]})), first_write: None },
-        Route { method: "POST", path: "/price-adjustments", scopes: &["headoffice"], store: false,
+            store: true, any_store: false, body: Some(json!({"skus": ["MILK-1L"]})), first_write: None },
+        Route { method: "POST", path: "/price-adjustments", scopes: &["headoffice"], store: false, any_store: false,
             body: Some(json!({"batchId": "authz-intruder", "adjustments": [{"sku": "MILK-1L", "scope": "chain", "amount": 1}]})),
             first_write: Some(created) },
         read("GET", "/price-adjustments/authz-intruder", &["headoffice"], false),
         read("GET", "/stores/S001/prices/MILK-1L", &["store", "headoffice"], true),
-        Route { method: "POST", path: "/stores/S001/sales", scopes: &["pos"], store: true, body: Some(sale),
+        Route { method: "POST", path: "/stores/S001/sales", scopes: &["pos"], store: true, any_store: false, body: Some(sale),
             first_write: Some(created) },
-        Route { method: "POST", path: "/stores/S001/sales/batch", scopes: &["pos"], store: true,
+        Route { method: "POST", path: "/stores/S001/sales/batch", scopes: &["pos"], store: true, any_store: false,
             body: Some(json!({"sales": [batch_entry]})),
             first_write: Some(|a| a.status == 200 && a.body["results"][0]["status"] == 201) },
         read("GET", "/stores/S001/sales/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01", &["pos", "store", "headoffice"], true),
         read("GET", "/stores/S001/reports/daily?date=2026-11-11", &["store", "headoffice"], true),
         read("GET", "/reports/daily?date=2026-11-11", &["headoffice"], false),
+        Route { method: "POST", path: "/stores/S001/returns", scopes: &["pos", "store"], store: true, any_store: false,
+            body: Some(a_return), first_write: None },
+        read("GET", "/stores/S001/returns/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a02", &["pos", "store", "headoffice"], true),
+        Route { any_store: true,
+            ..read("GET", "/stores/S001/sales/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01/returnable", &["pos", "store", "headoffice"], false) },
     ]
 }
 
@@ -209,6 +221,9 @@ fn expected(route: &Route, bearer: &Bearer) -> Result<(), (u16, &'static str)> {
         return Err((403, "forbidden_scope"));
     }
     if route.store && !granted.contains(&"headoffice") && *store != Some("S001") {
+        return Err((403, "forbidden_store"));
+    }
+    if route.any_store && !granted.contains(&"headoffice") && store.is_none() {
         return Err((403, "forbidden_store"));
     }
     Ok(())

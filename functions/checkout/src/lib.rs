@@ -1,5 +1,6 @@
-//! `checkout`: a till records a sale, alone or in an offline upload, and reads a receipt back.
-//! The rules (pricing, refusal order, idempotency) are the `sell` use case's; this maps HTTP to it.
+//! `checkout`: a till records a sale, alone or in an offline upload, and reads a receipt back;
+//! a till or the service desk takes goods back. The rules (pricing, refunds, refusal order,
+//! idempotency) are the `sell` and `take_back` use cases'; this maps HTTP to them.
 
 use chrono::Utc;
 use http::StatusCode;
@@ -9,14 +10,16 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use retail_core::domain::sale::{LineDraft, MAX_BATCH_SALES, Payment, Receipt, SaleDraft};
-use retail_core::domain::{IdempotencyKey, Invalid, NotFound, SaleId, StoreId, TerminalId};
+use retail_core::domain::returns::ReturnDraft;
+use retail_core::domain::{IdempotencyKey, Invalid, NotFound, ReturnId, SaleId, StoreId, TerminalId};
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{request_id, route_key, unknown_route};
 use retail_core::http::{Problem, Reply, Routed, Routes, Scope, authorize, json_body, path_param};
-use retail_core::store::SalesStore;
+use retail_core::store::ReturnsStore;
 use retail_core::store::cache::StoreCache;
 use retail_core::usecases::find_store;
 use retail_core::usecases::sell::{self, Sold};
+use retail_core::usecases::take_back::{self, TakenBack};
 
 pub struct Checkout<S> {
     db: S,
@@ -58,16 +61,16 @@ struct BatchResults {
     results: Vec<BatchResult>,
 }
 
-/// The `Idempotency-Key` header: required for a sale.
+/// The `Idempotency-Key` header: required for a sale and for a return.
 fn idempotency_key(request: &Request) -> Result<IdempotencyKey, Problem> {
     Ok(retail_core::http::body::idempotency_key(request)?.ok_or(Invalid::MissingIdempotencyKey)?)
 }
 
-/// The DynamoDB tables this function uses: those of its one store port, [`SalesStore`]. Its
+/// The DynamoDB tables this function uses: those of its store port, [`ReturnsStore`]. Its
 /// `main` requires their variables at start, and template.yaml gives it exactly these.
 pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::SALES_STORE_TABLES;
 
-impl<S: SalesStore> Checkout<S> {
+impl<S: ReturnsStore> Checkout<S> {
     pub fn new(db: S) -> Self {
         Checkout::with_store_cache(db, StoreCache::default())
     }
@@ -135,6 +138,37 @@ impl<S: SalesStore> Checkout<S> {
         let sale_id = path_param(request, "saleId", SaleId::parse)?;
         Ok(Reply::ok(&sell::receipt(&self.db, &store_id, &sale_id).await?))
     }
+
+    /// `{storeId}` is the store taking the goods back; the sale may be any store's.
+    async fn take_back(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::Pos, Scope::Store], raw_path_param(request, "storeId"))?;
+        let draft: ReturnDraft = json_body(request)?;
+        let key = idempotency_key(request)?;
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        match take_back::take_back(&self.db, &self.stores, &store_id, &key, &draft, Utc::now()).await? {
+            TakenBack::Recorded(receipt) => Ok(Reply::json(StatusCode::CREATED, &*receipt)),
+            TakenBack::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
+        }
+    }
+
+    async fn return_receipt(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::Pos, Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let return_id = path_param(request, "returnId", ReturnId::parse)?;
+        Ok(Reply::ok(&take_back::return_receipt(&self.db, &store_id, &return_id).await?))
+    }
+
+    /// `{storeId}` is the sale's store: a till of any store may read it, since a customer may
+    /// bring a receipt from another store (its token must still act for some store).
+    async fn returnable(&self, request: &Request) -> Routed {
+        let claims = authorize(request, &[Scope::Pos, Scope::Store, Scope::HeadOffice], None)?;
+        if !claims.scopes.contains(&Scope::HeadOffice) && claims.store_id.is_none() {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden_store", "the token acts for no store"));
+        }
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let sale_id = path_param(request, "saleId", SaleId::parse)?;
+        Ok(Reply::ok(&take_back::what_is_returnable(&self.db, &store_id, &sale_id).await?))
+    }
 }
 
 /// The key of entry `i` of an offline upload.
@@ -159,12 +193,15 @@ fn offline_draft(raw: &str) -> Result<SaleDraft, Problem> {
     Ok(SaleDraft { terminal_id: entry.terminal_id, lines: entry.lines, payments: entry.payments, occurred_at: entry.occurred_at })
 }
 
-impl<S: SalesStore> Routes for Checkout<S> {
+impl<S: ReturnsStore> Routes for Checkout<S> {
     async fn route(&self, request: &Request) -> Routed {
         match route_key(request) {
             "POST /stores/{storeId}/sales" => self.record_sale(request).await,
             "POST /stores/{storeId}/sales/batch" => self.record_offline_sales(request).await,
             "GET /stores/{storeId}/sales/{saleId}" => self.receipt(request).await,
+            "POST /stores/{storeId}/returns" => self.take_back(request).await,
+            "GET /stores/{storeId}/returns/{returnId}" => self.return_receipt(request).await,
+            "GET /stores/{storeId}/sales/{saleId}/returnable" => self.returnable(request).await,
             _ => Err(unknown_route(request)),
         }
     }

@@ -265,8 +265,10 @@ pub async fn sale_stream_event(template: &Path) -> (Value, String) {
         let response = api.call(call(method, path, token, body)).await;
         assert!(response.status().is_success(), "{method} {path}: {} {}", response.status(), String::from_utf8_lossy(response.body()));
     }
-    let (sales, _) = api.store().expect("the embedded store").sales_since(0);
-    assert_eq!(sales.len(), 1, "one sale was committed");
-    let day = sales[0].receipt.business_day.to_string();
-    (serde_json::to_value(retail_local::stream::stream_event(&sales, 1)).expect("the event serializes"), day)
+    let (entries, _) = api.store().expect("the embedded store").entries_since(0);
+    let [retail_core::domain::report::LedgerEntry::Sale(sale)] = entries.as_slice() else {
+        panic!("one sale was committed, and nothing else: {entries:?}")
+    };
+    let day = sale.receipt.business_day.to_string();
+    (serde_json::to_value(retail_local::stream::stream_event(&entries, 1)).expect("the event serializes"), day)
 }

@@ -1,10 +1,10 @@
 //! `sales-aggregator`: folds the sales table's change stream into daily aggregates. The stream
-//! delivers at least once and may replay a batch; the store folds each sale once.
+//! delivers at least once and may replay a batch; the store folds each sale and each return once.
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use retail_core::store::sale_item::sale_from_item;
+use retail_core::store::sale_item::entry_from_item;
 use retail_core::store::{AggregateStore, StoreError};
 
 pub struct SalesAggregator<S> {
@@ -23,30 +23,34 @@ impl<S: AggregateStore> SalesAggregator<S> {
         SalesAggregator { db }
     }
 
-    /// Folds every new sale of the batch. A record that is not a sale is reported as a batch
-    /// item failure (the stream retries from it, then hands it to the on-failure queue) while
-    /// the good ones still count; a store that fails fails the whole batch, to be retried.
+    /// Folds every new sale and return of the batch. A record that is neither (nor a sale's
+    /// note of a return, which counts nothing) is reported as a batch item failure (the stream
+    /// retries from it, then hands it to the on-failure queue) while the good ones still count;
+    /// a store that fails fails the whole batch, to be retried.
     pub async fn fold(&self, event: Event) -> Result<DynamoDbEventResponse, StoreError> {
-        let mut sales = Vec::with_capacity(event.records.len());
+        let mut entries = Vec::with_capacity(event.records.len());
         let mut failures = Vec::new();
         for record in event.records {
-            // Sales are written once and never changed: only inserts carry news.
+            // Sales and returns are written once and never changed: only inserts carry news (a
+            // return rewrites its sale's returned amounts: a MODIFY, nothing to count).
             if record.event_name != "INSERT" {
                 continue;
             }
             let id = record.change.sequence_number.clone().unwrap_or_else(|| record.event_id.clone());
-            match sale_from_item(record.change.new_image) {
-                Ok(sale) => sales.push(sale),
+            match entry_from_item(record.change.new_image) {
+                Ok(Some(entry)) => entries.push(entry),
+                // A sale's note of one of its returns: the return's own item counts it.
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(sequence = %id, error = %e, "a stream record is not a sale");
+                    tracing::warn!(sequence = %id, error = %e, "a stream record is neither a sale nor a return");
                     let mut failure = DynamoDbBatchItemFailure::default();
                     failure.item_identifier = Some(id);
                     failures.push(failure);
                 }
             }
         }
-        let folded = self.db.fold_sales(&sales).await?;
-        tracing::debug!(received = sales.len(), folded, "folded a batch of sales");
+        let folded = self.db.fold(&entries).await?;
+        tracing::debug!(received = entries.len(), folded, "folded a batch of sales and returns");
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = failures;
         Ok(response)

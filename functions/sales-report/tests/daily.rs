@@ -1,15 +1,21 @@
 //! sales-report against API.md "Sales reporting": once the stream has drained into
 //! sales-aggregator, `GET /stores/{storeId}/reports/daily` and `GET /reports/daily` equal the sums
-//! of the receipts exactly.
+//! of the receipts and return receipts exactly.
 
 use catalog_admin::CatalogAdmin;
 use checkout::Checkout;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use commodity_lookup::CommodityLookup;
 use price_adjustment::PriceAdjustments;
+use retail_core::domain::report::LedgerEntry;
+use retail_core::domain::returns::{ReturnDraft, ReturnSummary};
+use retail_core::domain::{IdempotencyKey, StoreId};
 use retail_core::http::HttpFunction;
+use retail_core::store::cache::StoreCache;
 use retail_core::store::memory::MemoryStore;
+use retail_core::store::sale_item::{return_item, sale_return_item};
 use retail_core::testing::{Answer, catalog::*, request::*, stream::*, till::*};
+use retail_core::usecases::take_back::{TakenBack, take_back};
 use sales_aggregator::SalesAggregator;
 use sales_report::SalesReport;
 use serde_json::{Value, json};
@@ -41,13 +47,72 @@ impl Office {
         Office { till, aggregator, report, delivered: 0 }
     }
 
-    /// Delivers every committed sale not yet delivered, as one stream batch.
+    /// Delivers every committed sale and return not yet delivered, as one stream batch.
     async fn drain(&mut self) {
-        let (sales, next) = self.till.shop.store.sales_since(self.delivered);
-        let records = inserts(self.delivered as u64 + 1, sales.iter().map(|s| &**s));
+        let (entries, next) = self.till.shop.store.entries_since(self.delivered);
+        let records = self.records(self.delivered as u64 + 1, &entries);
         let response = self.aggregator.fold(event(records)).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         self.delivered = next;
+    }
+
+    /// What the sales table's stream carries for `entries`, numbered from `first`: a sale's
+    /// item; a return's item, then what its commit also writes in the sale's partition (the
+    /// sale's note of the return, and the sale rewritten with what came back: a MODIFY).
+    fn records(&self, first: u64, entries: &[LedgerEntry]) -> Vec<Value> {
+        let (all, _) = self.till.shop.store.entries_since(0);
+        let mut records = Vec::new();
+        let mut sequence = first;
+        let mut push = |name: &str, image: Value| {
+            records.push(record(name, sequence, image));
+            sequence += 1;
+        };
+        for entry in entries {
+            match entry {
+                LedgerEntry::Sale(sale) => push("INSERT", image(sale)),
+                LedgerEntry::Return(r) => {
+                    push("INSERT", serde_json::to_value(return_item(r)).unwrap());
+                    let sale = all
+                        .iter()
+                        .find_map(|e| match e {
+                            LedgerEntry::Sale(s) if s.receipt.sale_id == r.sale.sale_id => Some(s.clone()),
+                            _ => None,
+                        })
+                        .expect("a return's sale was committed before it");
+                    let note = ReturnSummary { return_id: r.return_id.clone(), store_id: r.store_id.clone(), created_at: r.created_at, total: r.total };
+                    push("INSERT", serde_json::to_value(sale_return_item(&sale, &note)).unwrap());
+                    push("MODIFY", image(&sale));
+                }
+            }
+        }
+        records
+    }
+
+    /// Takes back `lines` ((receipt line, units or grams; `None`: one unit, or all of a weighed
+    /// line)) of the sale `receipt` in `store` at `terminal`, at `now`, through the take-back use
+    /// case on the embedded store. Returns the return receipt as the till gets it.
+    async fn take_back(&self, store: &str, key: &str, terminal: &str, receipt: &Value, lines: &[(usize, Option<i64>)], now: DateTime<Utc>) -> Value {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|&(line, q)| match (q, receipt["lines"][line].get("weightGrams").is_some()) {
+                (None, _) => json!({"line": line}),
+                (Some(q), false) => json!({"line": line, "quantity": q}),
+                (Some(g), true) => json!({"line": line, "weightGrams": g}),
+            })
+            .collect();
+        let draft: ReturnDraft = serde_json::from_value(json!({
+            "terminalId": terminal,
+            "sale": {"storeId": receipt["storeId"], "saleId": receipt["saleId"]},
+            "lines": lines,
+            "reason": "unwanted",
+        }))
+        .unwrap();
+        let store = StoreId::parse(store).unwrap();
+        let key = IdempotencyKey::parse(key).unwrap();
+        match take_back(&self.till.shop.store, &StoreCache::default(), &store, &key, &draft, now).await {
+            Ok(TakenBack::Recorded(r)) => serde_json::to_value(&*r).unwrap(),
+            other => panic!("the return was not recorded: {other:?}"),
+        }
     }
 
     async fn call(&self, event: Event) -> Answer {
@@ -81,14 +146,28 @@ fn at(mut body: Value, occurred_at: &str) -> Value {
 
 /// The sums of some receipts, computed from the receipts alone, in the store report's shape.
 fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i64) -> Value {
+    sums_with_returns(receipts, &[], store, date, local_offset_hours)
+}
+
+/// The sums of some receipts and the return receipts of the returns the store took back.
+fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: NaiveDate, local_offset_hours: i64) -> Value {
     let total = |r: &Value, m: &str| r[m].as_i64().unwrap();
     let mut by_hour = vec![(0u64, 0i64); 24];
     let mut cash = 0;
     let mut card = 0;
     let mut mobile = 0;
     let mut items = 0;
-    // terminal → (sales, offline sales, gross, cash in)
-    let mut terminals: BTreeMap<String, (u64, u64, i64, i64)> = BTreeMap::new();
+    #[derive(Default)]
+    struct TerminalSums {
+        sales: u64,
+        offline: u64,
+        gross: i64,
+        cash_in: i64,
+        returns: u64,
+        returned: i64,
+        cash_out: i64,
+    }
+    let mut terminals: BTreeMap<String, TerminalSums> = BTreeMap::new();
     // sku → (name, quantity, weightGrams, amount)
     let mut skus: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
     for r in receipts {
@@ -107,11 +186,11 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
         cash -= total(r, "change");
         let created: DateTime<Utc> = r["createdAt"].as_str().unwrap().parse().unwrap();
         let t = terminals.entry(r["terminalId"].as_str().unwrap().to_owned()).or_default();
-        t.0 += 1;
-        t.1 += u64::from(created - occurred > Duration::minutes(5));
-        t.2 += total(r, "total");
+        t.sales += 1;
+        t.offline += u64::from(created - occurred > Duration::minutes(5));
+        t.gross += total(r, "total");
         let paid_in_cash: i64 = r["payments"].as_array().unwrap().iter().filter(|p| p["method"] == "cash").map(|p| p["amount"].as_i64().unwrap()).sum();
-        t.3 += paid_in_cash - total(r, "change");
+        t.cash_in += paid_in_cash - total(r, "change");
         for l in r["lines"].as_array().unwrap() {
             let e = skus.entry(l["sku"].as_str().unwrap().to_owned()).or_insert((l["name"].as_str().unwrap().to_owned(), 0, 0, 0));
             match (l["quantity"].as_i64(), l["weightGrams"].as_i64()) {
@@ -126,6 +205,19 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
                 other => panic!("a line with {other:?}"),
             }
             e.3 += l["lineAmount"].as_i64().unwrap();
+        }
+    }
+    let mut refunds = BTreeMap::from([("cash", 0), ("card", 0), ("mobile", 0)]);
+    for r in returns {
+        let t = terminals.entry(r["terminalId"].as_str().unwrap().to_owned()).or_default();
+        t.returns += 1;
+        t.returned += total(r, "total");
+        for p in r["refunds"].as_array().unwrap() {
+            let method = p["method"].as_str().unwrap();
+            *refunds.get_mut(method).unwrap() += p["amount"].as_i64().unwrap();
+            if method == "cash" {
+                t.cash_out += p["amount"].as_i64().unwrap();
+            }
         }
     }
     let mut ranked: Vec<(String, (String, i64, i64, i64))> = skus.into_iter().collect();
@@ -143,23 +235,31 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
             t
         })
         .collect();
-    // The time of the latest sale folded in, as its receipt states it.
+    // The time of the latest sale or return folded in, as its receipt states it.
     let as_of = receipts
         .iter()
+        .chain(returns)
         .map(|r| r["createdAt"].as_str().unwrap())
         .max_by_key(|t| t.parse::<DateTime<Utc>>().unwrap())
         .map(str::to_owned);
+    let gross: i64 = receipts.iter().map(|r| total(r, "total")).sum();
+    let returned: i64 = returns.iter().map(|r| total(r, "total")).sum();
     json!({
         "storeId": store, "date": date.to_string(), "currency": "CNY",
         "salesCount": receipts.len(), "itemsSold": items,
-        "grossAmount": receipts.iter().map(|r| total(r, "total")).sum::<i64>(),
+        "grossAmount": gross,
         "taxAmount": receipts.iter().map(|r| total(r, "taxTotal")).sum::<i64>(),
         "byHour": by_hour.iter().enumerate().map(|(h, (n, g))| json!({"hour": h, "salesCount": n, "grossAmount": g})).collect::<Vec<_>>(),
         "byPaymentMethod": {"cash": cash, "card": card, "mobile": mobile},
         "topCommodities": top,
-        "byTerminal": terminals.iter().map(|(id, (n, offline, gross, cash_in))| json!({
-            "terminalId": id, "salesCount": n, "offlineSalesCount": offline, "grossAmount": gross,
-            "returnsCount": 0, "returnsAmount": 0, "cashIn": cash_in, "cashOut": 0,
+        "returnsCount": returns.len(),
+        "returnsAmount": returned,
+        "returnsTax": returns.iter().map(|r| total(r, "taxTotal")).sum::<i64>(),
+        "refundsByMethod": refunds,
+        "netAmount": gross - returned,
+        "byTerminal": terminals.iter().map(|(id, t)| json!({
+            "terminalId": id, "salesCount": t.sales, "offlineSalesCount": t.offline, "grossAmount": t.gross,
+            "returnsCount": t.returns, "returnsAmount": t.returned, "cashIn": t.cash_in, "cashOut": t.cash_out,
         })).collect::<Vec<_>>(),
         "asOf": as_of,
     })
@@ -169,6 +269,11 @@ fn sums(receipts: &[Value], store: &str, date: NaiveDate, local_offset_hours: i6
 /// that twelve are sold; a day of seven baskets in S001 with its neighbours' sales either side,
 /// one in S002 and one in S003. Returns the receipts of `report_day()` in S001.
 async fn a_sales_day(office: &Office) -> Vec<Value> {
+    a_sales_day_and_its_neighbours(office).await.0
+}
+
+/// [`a_sales_day`], and S002's receipt of the day.
+async fn a_sales_day_and_its_neighbours(office: &Office) -> (Vec<Value>, Value) {
     let till = &office.till;
     let shop = &till.shop;
     for (store, body) in [
@@ -236,11 +341,11 @@ async fn a_sales_day(office: &Office) -> Vec<Value> {
     till.sold("S001", "before", &at(milk(), &shanghai(prev, "23:59"))).await;
     till.sold("S001", "after", &at(milk(), &shanghai(next, "00:00"))).await;
     // S002 sells rice at noon: 14.98, 15.00 cash.
-    till.sold("S002", "s2", &at(basket("T01", json!([{"sku": "RICE", "weightGrams": 2500}]), json!([cash(1500)])), &shanghai(d, "12:00"))).await;
+    let s002 = till.sold("S002", "s2", &at(basket("T01", json!([{"sku": "RICE", "weightGrams": 2500}]), json!([cash(1500)])), &shanghai(d, "12:00"))).await;
     // London sells a milk at 23:30 UTC on the report day: London's day, Shanghai's next day.
     let london = format!("{d}T23:30:00Z");
     till.sold("S003", "s3", &at(milk(), &london)).await;
-    receipts
+    (receipts, s002)
 }
 
 #[tokio::test]
@@ -305,10 +410,10 @@ async fn the_chain_report_lists_every_store_on_its_own_business_day_and_sums_the
     assert_eq!(
         chain["stores"],
         json!([
-            {"storeId": "S001", "salesCount": 7, "grossAmount": s001_gross},
-            {"storeId": "S002", "salesCount": 1, "grossAmount": 1498},
-            {"storeId": "S003", "salesCount": s003.0, "grossAmount": s003.1},
-            {"storeId": "S004", "salesCount": 0, "grossAmount": 0}
+            {"storeId": "S001", "salesCount": 7, "grossAmount": s001_gross, "returnsAmount": 0, "netAmount": s001_gross},
+            {"storeId": "S002", "salesCount": 1, "grossAmount": 1498, "returnsAmount": 0, "netAmount": 1498},
+            {"storeId": "S003", "salesCount": s003.0, "grossAmount": s003.1, "returnsAmount": 0, "netAmount": s003.1},
+            {"storeId": "S004", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0}
         ])
     );
     assert_eq!(chain["salesCount"], json!(8 + s003.0));
@@ -343,12 +448,60 @@ async fn replaying_the_stream_changes_no_report() {
     office.drain().await;
     let d = report_day();
     let (store, chain) = (office.store_day("S001", d).await, office.chain_day(d).await);
-    let (all, _) = office.till.shop.store.sales_since(0);
+    let (all, _) = office.till.shop.store.entries_since(0);
     for _ in 0..2 {
-        office.aggregator.fold(event(inserts(1, all.iter().map(|s| &**s)))).await.unwrap();
+        office.aggregator.fold(event(office.records(1, &all))).await.unwrap();
     }
     assert_eq!(office.store_day("S001", d).await, store);
     assert_eq!(office.chain_day(d).await, chain);
+}
+
+#[tokio::test]
+async fn a_return_counts_once_in_the_store_and_on_the_day_that_took_it_back_however_often_the_stream_replays() {
+    let mut office = Office::new().await;
+    let (receipts, s002) = a_sales_day_and_its_neighbours(&office).await;
+    office.drain().await;
+    let d = report_day();
+    let s002_before = office.store_day("S002", d).await;
+    // In the evening of the report day S001 takes back one of the two milks of its first basket
+    // (12.99 in cash, at T01; tax round(2.99 / 2) = 1.50) and all of S002's rice (14.98 in cash, at T05, a desk that sold
+    // nothing).
+    let evening: DateTime<Utc> = shanghai(d, "18:30").parse().unwrap();
+    let milk = office.take_back("S001", "back-1", "T01", &receipts[0], &[(0, Some(1))], evening).await;
+    let rice = office.take_back("S001", "back-2", "T05", &s002, &[(0, None)], evening + Duration::minutes(5)).await;
+    assert_eq!((milk["total"].clone(), milk["taxTotal"].clone(), milk["businessDay"].clone()), (json!(1299), json!(150), json!(d.to_string())));
+    assert_eq!((rice["total"].clone(), rice["storeId"].clone(), rice["sale"]["storeId"].clone()), (json!(1498), json!("S001"), json!("S002")));
+    let returns = [milk, rice];
+
+    // Drained, then the whole stream delivered twice more: each return counts once.
+    office.drain().await;
+    let (all, _) = office.till.shop.store.entries_since(0);
+    assert_eq!(all.iter().filter(|e| matches!(e, LedgerEntry::Return(_))).count(), 2);
+    for _ in 0..2 {
+        let response = office.aggregator.fold(event(office.records(1, &all))).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let report = office.store_day("S001", d).await;
+    assert_eq!(report, sums_with_returns(&receipts, &returns, "S001", d, 8));
+    assert_eq!((report["returnsCount"].clone(), report["returnsAmount"].clone(), report["returnsTax"].clone()), (json!(2), json!(2797), json!(150 + 124)));
+    assert_eq!(report["refundsByMethod"], json!({"cash": 2797, "card": 0, "mobile": 0}));
+    assert_eq!((report["grossAmount"].clone(), report["netAmount"].clone()), (json!(55_266), json!(55_266 - 2797)));
+    // The sales' own figures are the sales' alone.
+    assert_eq!(report["byPaymentMethod"], json!({"cash": 16_696, "card": 16_070, "mobile": 22_500}));
+    let t01 = report["byTerminal"].as_array().unwrap().iter().find(|t| t["terminalId"] == "T01").unwrap();
+    assert_eq!((t01["returnsCount"].clone(), t01["cashOut"].clone()), (json!(1), json!(1299)));
+    let t05 = report["byTerminal"].as_array().unwrap().iter().find(|t| t["terminalId"] == "T05").unwrap();
+    assert_eq!(
+        t05,
+        &json!({"terminalId": "T05", "salesCount": 0, "offlineSalesCount": 0, "grossAmount": 0, "returnsCount": 1, "returnsAmount": 1498, "cashIn": 0, "cashOut": 1498})
+    );
+    // The store that sold the rice keeps its sale whole; the chain nets each store's returns.
+    assert_eq!(office.store_day("S002", d).await, s002_before);
+    let chain = office.chain_day(d).await;
+    assert_eq!(chain["stores"][0], json!({"storeId": "S001", "salesCount": 7, "grossAmount": 55_266, "returnsAmount": 2797, "netAmount": 55_266 - 2797}));
+    assert_eq!(chain["stores"][1], json!({"storeId": "S002", "salesCount": 1, "grossAmount": 1498, "returnsAmount": 0, "netAmount": 1498}));
+    assert_eq!(chain["returnsAmount"], json!(2797));
+    assert_eq!(chain["netAmount"].as_i64().unwrap(), chain["grossAmount"].as_i64().unwrap() - 2797);
 }
 
 #[tokio::test]
@@ -409,7 +562,11 @@ async fn a_day_without_sales_is_all_zeros_not_404() {
         chain,
         json!({
             "date": d.to_string(), "currency": "CNY", "salesCount": 0, "grossAmount": 0, "taxAmount": 0,
-            "stores": [{"storeId": "S001", "salesCount": 0, "grossAmount": 0}, {"storeId": "S002", "salesCount": 0, "grossAmount": 0}],
+            "returnsAmount": 0, "netAmount": 0,
+            "stores": [
+                {"storeId": "S001", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0},
+                {"storeId": "S002", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0}
+            ],
             "asOf": null
         })
     );

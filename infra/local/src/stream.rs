@@ -1,31 +1,35 @@
-//! The sales table's stream, locally: committed sales from the embedded store's change feed,
-//! delivered to `sales-aggregator` as DynamoDB stream events, the way Lambda's event source
-//! mapping would (batches in commit order, retried until folded).
+//! The sales table's stream, locally: committed sales and returns from the embedded store's
+//! change feed, delivered to `sales-aggregator` as DynamoDB stream events, the way Lambda's event
+//! source mapping would (batches in commit order, retried until folded).
 
 use aws_lambda_events::dynamodb::Event;
 use chrono::{SecondsFormat, Utc};
-use retail_core::domain::sale::SaleRecord;
+use retail_core::domain::report::LedgerEntry;
 use retail_core::store::memory::MemoryStore;
-use retail_core::store::sale_item::sale_item;
+use retail_core::store::sale_item::{return_item, sale_item};
 use sales_aggregator::SalesAggregator;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// The table whose stream carries committed sales to the aggregator.
+/// The table whose stream carries committed sales and returns to the aggregator.
 pub const SALES_TABLE: &str = "SalesTable";
 
 /// How long the feed waits before looking again when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
 
-/// The stream records of `sales`, starting at sequence number `first` (1-based, in commit order).
-pub fn stream_event(sales: &[Arc<SaleRecord>], first: usize) -> Event {
-    let records: Vec<Value> = sales
+/// The stream records of `entries` (each as the sales table holds it), starting at sequence
+/// number `first` (1-based, in commit order).
+pub fn stream_event(entries: &[LedgerEntry], first: usize) -> Event {
+    let records: Vec<Value> = entries
         .iter()
         .enumerate()
-        .map(|(i, sale)| {
-            let image = sale_item(sale);
-            let keys = json!({"pk": {"S": sale.receipt.store_id.to_string()}, "sk": {"S": sale.receipt.sale_id}});
+        .map(|(i, entry)| {
+            let (image, created_at) = match entry {
+                LedgerEntry::Sale(sale) => (sale_item(sale), sale.receipt.created_at),
+                LedgerEntry::Return(receipt) => (return_item(receipt), receipt.created_at),
+            };
+            let image = serde_json::to_value(image).expect("an item is JSON");
+            let keys = json!({"pk": image["pk"], "sk": image["sk"]});
             let sequence = format!("{:021}", first + i);
             json!({
                 "eventID": format!("{:032x}", first + i),
@@ -34,7 +38,7 @@ pub fn stream_event(sales: &[Arc<SaleRecord>], first: usize) -> Event {
                 "eventSource": "aws:dynamodb",
                 "awsRegion": "local",
                 "dynamodb": {
-                    "ApproximateCreationDateTime": sale.receipt.created_at.timestamp(),
+                    "ApproximateCreationDateTime": created_at.timestamp(),
                     "Keys": keys,
                     "NewImage": image,
                     "SequenceNumber": sequence,
@@ -48,27 +52,27 @@ pub fn stream_event(sales: &[Arc<SaleRecord>], first: usize) -> Event {
     serde_json::from_value(json!({ "Records": records })).expect("stream records match the event type")
 }
 
-/// Feeds every sale the store commits to the aggregator, in batches of at most `batch_size`,
-/// until the task is aborted. A batch that fails is delivered again, as Lambda would.
+/// Feeds every sale and return the store commits to the aggregator, in batches of at most
+/// `batch_size`, until the task is aborted. A batch that fails is delivered again, as Lambda would.
 pub async fn feed_sales(store: MemoryStore, aggregator: SalesAggregator<MemoryStore>, batch_size: usize) {
     let mut position = 0;
     loop {
-        let (sales, _) = store.sales_since(position);
-        if sales.is_empty() {
+        let (entries, _) = store.entries_since(position);
+        if entries.is_empty() {
             tokio::select! {
                 _ = store.sale_committed() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
             continue;
         }
-        for batch in sales.chunks(batch_size) {
+        for batch in entries.chunks(batch_size) {
             loop {
                 let event = stream_event(batch, position + 1);
                 match aggregator.fold(event).await {
                     Ok(response) if response.batch_item_failures.is_empty() => break,
                     Ok(response) => {
-                        // Our own feed only carries sales; a record the aggregator cannot read
-                        // would go to the on-failure queue in AWS. Say so and move on.
+                        // Our own feed only carries sales and returns; a record the aggregator
+                        // cannot read would go to the on-failure queue in AWS. Say so and move on.
                         tracing::error!(failures = ?response.batch_item_failures, "sales-aggregator refused stream records");
                         break;
                     }

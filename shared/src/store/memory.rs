@@ -52,7 +52,8 @@ struct State {
     /// Every committed sale and return in commit order: the embedded store's change stream.
     feed: Vec<LedgerEntry>,
     days: HashMap<(StoreId, BusinessDay), StoreDay>,
-    folded: HashSet<SaleId>,
+    /// The sales and returns folded into `days` (sale ids and return ids kept apart).
+    folded: HashSet<crate::domain::report::EntryId>,
 }
 
 /// A stock movement request's key: its body's fingerprint, its answer, and when it was given.
@@ -100,20 +101,6 @@ impl MemoryStore {
         let state = self.read();
         let from = from.min(state.feed.len());
         (state.feed[from..].to_vec(), state.feed.len())
-    }
-
-    /// The committed sales from position `from` of the change stream on (its returns left
-    /// out), and the next position.
-    pub fn sales_since(&self, from: usize) -> (Vec<Arc<SaleRecord>>, usize) {
-        let (entries, next) = self.entries_since(from);
-        let sales = entries
-            .into_iter()
-            .filter_map(|e| match e {
-                LedgerEntry::Sale(s) => Some(s),
-                LedgerEntry::Return(_) => None,
-            })
-            .collect();
-        (sales, next)
     }
 
     /// Wakes when a sale or a return is committed (the embedded store's stream trigger).
@@ -541,15 +528,15 @@ impl ReturnsStore for MemoryStore {
 }
 
 impl AggregateStore for MemoryStore {
-    async fn fold_sales(&self, sales: &[SaleRecord]) -> StoreResult<usize> {
+    async fn fold(&self, entries: &[LedgerEntry]) -> StoreResult<usize> {
         let mut state = self.write();
         let mut new = 0;
-        for sale in sales {
-            if !state.folded.insert(sale.receipt.sale_id.clone()) {
+        for entry in entries {
+            if !state.folded.insert(entry.id()) {
                 continue;
             }
-            let day = (sale.receipt.store_id.clone(), BusinessDay::from(sale.receipt.business_day));
-            state.days.entry(day).or_default().fold(sale);
+            let (store, date) = entry.store_day();
+            state.days.entry((store.clone(), BusinessDay::from(date))).or_default().fold_entry(entry);
             new += 1;
         }
         Ok(new)

@@ -296,11 +296,13 @@ pub trait ReturnsStore: SalesStore {
 
 /// The daily aggregates the sales stream feeds and the reports read.
 pub trait AggregateStore: Stores {
-    /// Folds each sale into its store-day once: a sale folded before counts nothing again.
-    /// Returns how many were new.
-    fn fold_sales(
+    /// Folds each sale and each return into its store-day once (a return into the day of the
+    /// store that took it back): an entry folded before, here or in an earlier call, counts
+    /// nothing again. Sales are told apart by sale id, returns by return id, each in its own
+    /// namespace. Returns how many were new.
+    fn fold(
         &self,
-        sales: &[SaleRecord],
+        entries: &[crate::domain::report::LedgerEntry],
     ) -> impl Future<Output = StoreResult<usize>> + Send;
 
     fn store_day(

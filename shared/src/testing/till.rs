@@ -207,9 +207,12 @@ impl Till {
         self.call(receipt_event(store, sale_id).claims(HO, None)).await
     }
 
-    /// Every sale committed so far, in commit order (the store's change stream).
+    /// Every sale committed so far, in commit order (the store's change stream, its returns
+    /// left out).
     pub fn recorded(&self) -> Vec<Arc<SaleRecord>> {
-        self.shop.store.sales_since(0).0
+        use crate::domain::report::LedgerEntry;
+        let (entries, _) = self.shop.store.entries_since(0);
+        entries.into_iter().filter_map(|e| if let LedgerEntry::Sale(s) = e { Some(s) } else { None }).collect()
     }
 
     /// `POST /stores/{store}/returns` as a till of that store, with `key` as `Idempotency-Key`.

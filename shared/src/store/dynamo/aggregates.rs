@@ -1,5 +1,5 @@
-//! `AggregateStore` on DynamoDB: sales folded into store-days, each sale once, and a chain's day.
-//! Touches the aggregates table, and reads stores.
+//! `AggregateStore` on DynamoDB: sales and returns folded into store-days, each once, and a
+//! chain's day. Touches the aggregates table, and reads stores.
 
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -7,23 +7,33 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::schema::*;
 use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, busy, put, versioned_put};
 use super::{DynamoStore, in_parallel};
-use crate::domain::report::StoreDay;
-use crate::domain::sale::SaleRecord;
+use crate::domain::report::{EntryId, LedgerEntry, StoreDay};
 use crate::domain::{BusinessDay, Store, StoreId};
 use crate::store::{AggregateStore, StoreResult};
 
+/// The partition key of an entry's marker: a sale's by its sale id, a return's by its return id
+/// under a prefix of its own.
+fn marker_pk(entry: &LedgerEntry) -> String {
+    match entry.id() {
+        EntryId::Sale(id) => folded_pk(id.as_str()),
+        EntryId::Return(id) => folded_return_pk(id.as_str()),
+    }
+}
+
 impl DynamoStore {
-    /// Folds one store-day's sales: read the day and the sales' markers, fold the unmarked ones,
-    /// then one transaction writes the day (if its version is unchanged) and a marker per sale
-    /// (if absent). A replay finds the markers; a race loses the version and starts over.
-    async fn fold_day(self, store: StoreId, date: NaiveDate, sales: Vec<SaleRecord>) -> StoreResult<usize> {
+    /// Folds one store-day's sales and returns: read the day and the entries' markers, fold the
+    /// unmarked ones, then one transaction writes the day (if its version is unchanged) and a
+    /// marker per entry (if absent). A replay finds the markers; a race loses the version and
+    /// starts over.
+    async fn fold_day(self, store: StoreId, date: NaiveDate, entries: Vec<LedgerEntry>) -> StoreResult<usize> {
         let table = self.tables.aggregates.clone();
         let day_key = (table.clone(), day_pk(date), store.to_string());
+        let markers: Vec<String> = entries.iter().map(marker_pk).collect();
         let mut folded = 0;
         let mut failures = 0;
         loop {
             let mut keys = vec![(table.clone(), key(day_pk(date), Some(store.as_str())))];
-            keys.extend(sales.iter().map(|s| (table.clone(), key(folded_pk(s.receipt.sale_id.as_str()), Some(ONLY)))));
+            keys.extend(markers.iter().map(|m| (table.clone(), key(m.clone(), Some(ONLY)))));
             let found = self.batch_get(keys).await?;
             let (version, mut day) = match found.get(&day_key) {
                 Some(item) => {
@@ -32,22 +42,23 @@ impl DynamoStore {
                 }
                 None => (0, StoreDay::default()),
             };
-            let new: Vec<&SaleRecord> = sales
+            let new: Vec<(&LedgerEntry, &String)> = entries
                 .iter()
-                .filter(|s| !found.contains_key(&(table.clone(), folded_pk(s.receipt.sale_id.as_str()), ONLY.to_owned())))
+                .zip(&markers)
+                .filter(|(_, m)| !found.contains_key(&(table.clone(), (*m).clone(), ONLY.to_owned())))
                 .take(MAX_TRANSACTION - 1)
                 .collect();
             if new.is_empty() {
                 return Ok(folded);
             }
-            for sale in &new {
-                day.fold(sale);
+            for (entry, _) in &new {
+                day.fold_entry(entry);
             }
             let item = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day })?;
             let (condition, v) = if version == 0 { ("attribute_not_exists(pk)", None) } else { ("version = :v", Some(version)) };
             let mut tx = vec![versioned_put(&table, item, Some(condition), v)?];
-            for sale in &new {
-                tx.push(put(&table, key(folded_pk(sale.receipt.sale_id.as_str()), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
+            for (_, marker) in &new {
+                tx.push(put(&table, key((*marker).clone(), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
             }
             match self.transact(tx).await? {
                 Ok(()) => folded += new.len(),
@@ -64,15 +75,17 @@ impl DynamoStore {
 }
 
 impl AggregateStore for DynamoStore {
-    async fn fold_sales(&self, sales: &[SaleRecord]) -> StoreResult<usize> {
+    /// One task per store-day (a return's is the returning store's), run side by side.
+    async fn fold(&self, entries: &[LedgerEntry]) -> StoreResult<usize> {
         let mut seen = HashSet::new();
-        let mut days: BTreeMap<(StoreId, NaiveDate), Vec<SaleRecord>> = BTreeMap::new();
-        for sale in sales {
-            if seen.insert(sale.receipt.sale_id.clone()) {
-                days.entry((sale.receipt.store_id.clone(), sale.receipt.business_day)).or_default().push(sale.clone());
+        let mut days: BTreeMap<(StoreId, NaiveDate), Vec<LedgerEntry>> = BTreeMap::new();
+        for entry in entries {
+            if seen.insert(entry.id()) {
+                let (store, date) = entry.store_day();
+                days.entry((store.clone(), date)).or_default().push(entry.clone());
             }
         }
-        let tasks = days.into_iter().map(|((store, date), sales)| self.clone().fold_day(store, date, sales)).collect();
+        let tasks = days.into_iter().map(|((store, date), entries)| self.clone().fold_day(store, date, entries)).collect();
         Ok(in_parallel(tasks).await?.into_iter().sum())
     }
 

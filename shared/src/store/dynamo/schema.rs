@@ -361,6 +361,12 @@ pub fn folded_pk(sale_id: &str) -> String {
     format!("folded#{sale_id}")
 }
 
+/// A return's marker, as [`folded_pk`] is a sale's: apart from the sales' markers, so that a
+/// return id never stands for a sale id.
+pub fn folded_return_pk(return_id: &str) -> String {
+    format!("folded-return#{return_id}")
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct DayItem {
     pub pk: String,

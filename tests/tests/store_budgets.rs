@@ -17,8 +17,11 @@ use retail_core::domain::{
 use retail_core::store::dynamo::{DynamoStore, endpoint_config};
 use retail_core::store::{
     AggregateStore, BatchOutcome, CatalogStore, KeyClaim, LookupStore, PendingSale, PriceBatch, PriceBatchResult,
-    PriceStore, SalesStore,
+    PriceStore, SalesStore, Stores,
 };
+use retail_core::domain::returns::{ReturnDraft, ReturnLineDraft, ReturnReason, SaleRef};
+use retail_core::store::cache::StoreCache;
+use retail_core::usecases::take_back::{TakenBack, take_back};
 use retail_tests::moto::Moto;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -234,6 +237,68 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     let c = meter.take();
     println!("chain report: {c:?}");
     assert_eq!(c.waves, 1, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_return_costs_two_waves() {
+    let moto = Moto::start();
+    let (s, meter, store) = setup(&moto).await;
+    let sale = CheckedSale {
+        terminal_id: TerminalId::parse("T01").unwrap(),
+        lines: (0..20)
+            .map(|i| CheckedLine { item: LineItem::Sku(sku(i)), quantity: Some(2), weight_grams: None })
+            .collect(),
+        payments: vec![Payment { method: PaymentMethod::Card, amount: Money::from_minor_units(40_380) }],
+        occurred_at: t0(),
+    };
+    let skus: Vec<Sku> = (0..20).map(sku).collect();
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    let token = retail_core::store::ClaimToken::new();
+    let KeyClaim::Claimed(claim) = s.claim_sale_key(&store.store_id, &key, "fp", &token, t0()).await.unwrap() else {
+        panic!("a new key is claimed")
+    };
+    let reading = s.basket_reading(&store, &skus, &[]).await.unwrap();
+    let basket =
+        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+    let settlement = settle(basket.total, &sale.payments).unwrap();
+    let record = s
+        .commit_sale(PendingSale {
+            key,
+            claim,
+            fingerprint: "fp".into(),
+            sale_id: SaleId::parse("0190f5a4-0000-7000-8000-000000000002").unwrap(),
+            store: store.clone(),
+            sale,
+            basket,
+            settlement,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    // A warm function knows its store (the cache's minute), as a checkout's budget assumes.
+    let stores = StoreCache::default();
+    stores.get(&store.store_id, || s.store(&store.store_id)).await.unwrap();
+    meter.reset();
+
+    // One of each of the 20 lines back, restocked: wave 1 claims the key (and takes the return's
+    // number) while it reads the sale and its returns; wave 2 commits.
+    let draft = ReturnDraft {
+        terminal_id: TerminalId::parse("T01").unwrap(),
+        sale: SaleRef { store_id: store.store_id.clone(), sale_id: record.receipt.sale_id.clone() },
+        lines: (0..20).map(|line| ReturnLineDraft { line, quantity: Some(1), weight_grams: None }).collect(),
+        reason: ReturnReason::Unwanted,
+        restock: None,
+        refunds: None,
+    };
+    let key = IdempotencyKey::parse("r-1").unwrap();
+    let taken = take_back(&s, &stores, &store.store_id, &key, &draft, t0() + Duration::hours(1)).await.unwrap();
+    let TakenBack::Recorded(receipt) = taken else { panic!("a new return is recorded") };
+    assert_eq!(receipt.lines.len(), 20);
+    let c = meter.take();
+    println!("return of 20 lines: {c:?}");
+    assert!(c.waves <= 2, "{c:?}");
+    assert_eq!(c.operations.get("Query"), Some(&1), "{c:?}");
+    assert_eq!(c.operations.get("TransactWriteItems"), Some(&1), "{c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

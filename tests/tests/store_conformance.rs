@@ -13,15 +13,22 @@ use retail_core::domain::{
     Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, SaleId, SaleRefusal, Money, PriceAdjustment, RegionId, Sku, StockPolicy,
     Store, StoreId, TerminalId, Unit, price_in_force,
 };
+use retail_core::domain::returns::{
+    ReturnDraft, ReturnLineDraft, ReturnReason, ReturnReceipt, ReturnReceiptLine, ReturnRefusal, ReturnSummary, ReturnedSale, Returned, SaleRef,
+    SaleReturns, plan_return,
+};
+use retail_core::domain::sale::SaleRecord;
+use retail_core::domain::ReturnId;
 use retail_core::store::{KeyAnswer, 
     AggregateStore, BatchOutcome, CatalogStore, ClaimToken, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
-    MovementKey, PendingSale,
-    PriceBatch, PriceBatchResult, PriceStore, SalesStore, Stores, Written,
+    MovementKey, PendingReturn, PendingSale,
+    PriceBatch, PriceBatchResult, PriceStore, ReturnsStore, Stores, Written,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-trait AllPorts: CatalogStore + LookupStore + PriceStore + SalesStore + AggregateStore {}
-impl<T: CatalogStore + LookupStore + PriceStore + SalesStore + AggregateStore> AllPorts for T {}
+trait AllPorts: CatalogStore + LookupStore + PriceStore + ReturnsStore + AggregateStore {}
+impl<T: CatalogStore + LookupStore + PriceStore + ReturnsStore + AggregateStore> AllPorts for T {}
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -62,6 +69,9 @@ conformance!(
     a_smaller_split_still_sells_what_a_larger_one_left,
     stock_movements_under_a_key_apply_once,
     movements_touching_more_items_than_one_transaction_apply_whole,
+    a_committed_return_completes_its_key_restocks_and_reads_back,
+    a_return_planned_from_a_stale_reading_is_refused_and_writes_nothing,
+    a_sale_of_one_store_is_returned_in_another,
 );
 
 // ------------------------------------------------------------------ fixtures
@@ -629,4 +639,213 @@ async fn a_smaller_split_still_sells_what_a_larger_one_left<S: AllPorts>(s: S) {
     ));
     mv(&s, &store.store_id, &moves(&[("H2", -3, -3)])).await.unwrap();
     assert_eq!(on_hand(&s, &store, "H2").await, 0);
+}
+
+// ------------------------------------------------------------------ returns
+
+/// A sale committed in `store` at t0 by terminal T01, paid in cash.
+async fn sold<S: AllPorts>(s: &S, store: &Store, key: &str, lines: &[(&str, i64)]) -> Arc<SaleRecord> {
+    let sale = pending(s, store, key, "T01", lines).await;
+    s.commit_sale(sale).await.unwrap()
+}
+
+/// A return of `sale` at `terminal`: (receipt line, units) each, for `reason`.
+fn return_draft(sale: &SaleRecord, terminal: &str, lines: &[(usize, i64)], reason: ReturnReason) -> ReturnDraft {
+    ReturnDraft {
+        terminal_id: TerminalId::parse(terminal).unwrap(),
+        sale: SaleRef { store_id: sale.receipt.store_id.clone(), sale_id: sale.receipt.sale_id.clone() },
+        lines: lines.iter().map(|&(line, q)| ReturnLineDraft { line, quantity: Some(q), weight_grams: None }).collect(),
+        reason,
+        restock: None,
+        refunds: None,
+    }
+}
+
+/// Claims `key` in `store` (the store taking the goods back) and plans `draft` at `now` against
+/// `found`, one reading of its sale, the way the take-back use case does.
+async fn pending_return<S: AllPorts>(s: &S, store: &Store, key: &str, draft: &ReturnDraft, found: &SaleReturns, now: DateTime<Utc>) -> PendingReturn {
+    let key = IdempotencyKey::parse(key).unwrap();
+    let fingerprint = draft.fingerprint();
+    let claim = match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), now).await.unwrap() {
+        KeyClaim::Claimed(claim) => claim,
+        other => panic!("expected the key claimed, found {other:?}"),
+    };
+    PendingReturn {
+        key,
+        claim,
+        fingerprint,
+        return_id: ReturnId::generate(),
+        store: store.clone(),
+        draft: draft.clone(),
+        sale: found.sale.clone(),
+        plan: plan_return(draft, found, store, now).unwrap(),
+        created_at: now,
+    }
+}
+
+async fn sale_returns<S: AllPorts>(s: &S, sale: &SaleRecord) -> SaleReturns {
+    s.sale_returns(&sale.receipt.store_id, &sale.receipt.sale_id).await.unwrap().expect("the sale is found")
+}
+
+/// `T02-R000003`: the terminal, R, six digits.
+fn assert_return_no(no: &str, terminal: &str) {
+    let (t, n) = no.split_once("-R").unwrap_or_else(|| panic!("{no} is no return number"));
+    assert_eq!(t, terminal, "{no}");
+    assert!(n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()), "{no}");
+}
+
+async fn a_committed_return_completes_its_key_restocks_and_reads_back<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 5).await;
+    let sale = sold(&s, &store, "k-1", &[("F1", 2), ("T1", 3)]).await;
+    assert_eq!((on_hand(&s, &store, "F1").await, on_hand(&s, &store, "T1").await), (3, -3));
+    let found = sale_returns(&s, &sale).await;
+    assert_eq!(found.sale.receipt, sale.receipt);
+    assert_eq!((found.returned.clone(), found.returns.len()), (Returned::default(), 0), "nothing back yet");
+    let unknown = SaleId::parse(&uuid_like()).unwrap();
+    assert!(s.sale_returns(&store.store_id, &unknown).await.unwrap().is_none());
+
+    // One of F1 and two of T1 come back, unwanted: refunded in cash (how the sale was paid), restocked.
+    let now = t0() + Duration::hours(1);
+    let draft = return_draft(&sale, "T02", &[(0, 1), (1, 2)], ReturnReason::Unwanted);
+    let pending = pending_return(&s, &store, "r-1", &draft, &found, now).await;
+    let (key, fingerprint, return_id) = (pending.key.clone(), pending.fingerprint.clone(), pending.return_id.clone());
+    let returned_after = pending.plan.returned_after.clone();
+    let receipt = s.commit_return(pending).await.unwrap();
+    assert_eq!(receipt.return_id, return_id);
+    assert_return_no(&receipt.return_no, "T02");
+    assert_eq!((receipt.store_id.clone(), receipt.terminal_id.as_str()), (store.store_id.clone(), "T02"));
+    assert_eq!(receipt.business_day.to_string(), "2026-11-11", "the returning store's day (Asia/Shanghai)");
+    assert_eq!(receipt.created_at, now);
+    assert_eq!(receipt.reason, ReturnReason::Unwanted);
+    assert_eq!(
+        receipt.sale,
+        ReturnedSale { store_id: store.store_id.clone(), sale_id: sale.receipt.sale_id.clone(), receipt_no: sale.receipt.receipt_no.clone() }
+    );
+    let line = |line: usize, k: &str, q: i64, refund: i64, tax: i64| ReturnReceiptLine {
+        line,
+        sku: sku(k),
+        name: format!("Item {k}").into(),
+        quantity: Some(q),
+        weight_grams: None,
+        refund_amount: Money::from_minor_units(refund),
+        tax_amount: Money::from_minor_units(tax),
+        restocked: true,
+    };
+    // F1: 2 sold for 2000 (tax 230), one back; T1: 3 for 3000 (tax 345), two back.
+    assert_eq!(receipt.lines, vec![line(0, "F1", 1, 1000, 115), line(1, "T1", 2, 2000, 230)]);
+    assert_eq!((receipt.total.minor_units(), receipt.tax_total.minor_units()), (3000, 345));
+    assert_eq!(receipt.refunds, vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(3000) }]);
+
+    // The key completes with the return receipt: a second claim finds it.
+    match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), now + Duration::minutes(1)).await.unwrap() {
+        KeyClaim::Completed { fingerprint: f, answer } => {
+            assert_eq!(f, fingerprint);
+            assert_eq!(*answer, KeyAnswer::Return((*receipt).clone()));
+        }
+        other => panic!("expected the completed key, got {other:?}"),
+    }
+
+    // The sale shows what came back and its note of the return.
+    let after = sale_returns(&s, &sale).await;
+    assert_eq!(after.returned, returned_after);
+    assert_eq!(after.returned.count, 1);
+    assert_eq!((after.returned.line(0).amount, after.returned.line(1).amount), (1, 2));
+    assert_eq!(after.returned.refunded.cash, Money::from_minor_units(3000));
+    let note = ReturnSummary { return_id: return_id.clone(), store_id: store.store_id.clone(), created_at: now, total: receipt.total };
+    assert_eq!(after.returns, vec![note.clone()]);
+
+    // The receipt reads back in the store that took the goods back, and in no other.
+    assert_eq!(s.return_receipt(&store.store_id, &return_id).await.unwrap(), Some((*receipt).clone()));
+    assert_eq!(s.return_receipt(&store_id("S002"), &return_id).await.unwrap(), None);
+    assert_eq!(s.return_receipt(&store.store_id, &ReturnId::generate()).await.unwrap(), None);
+
+    // Restocked where it came back.
+    assert_eq!((on_hand(&s, &store, "F1").await, on_hand(&s, &store, "T1").await), (4, -1));
+
+    // The last F1 comes back later, planned from the new reading; damaged: not restocked.
+    let later = now + Duration::minutes(5);
+    let draft = return_draft(&sale, "T02", &[(0, 1)], ReturnReason::Damaged);
+    let pending = pending_return(&s, &store, "r-2", &draft, &after, later).await;
+    let second = s.commit_return(pending).await.unwrap();
+    assert_return_no(&second.return_no, "T02");
+    assert!(second.return_no > receipt.return_no, "{} after {}", second.return_no, receipt.return_no);
+    assert_eq!((second.total.minor_units(), second.tax_total.minor_units()), (1000, 115), "the rest of the line, to the cent");
+    assert!(!second.lines[0].restocked);
+    assert_eq!(on_hand(&s, &store, "F1").await, 4);
+    let after = sale_returns(&s, &sale).await;
+    assert_eq!(after.returned.count, 2);
+    assert_eq!(after.returned.line(0), retail_core::domain::returns::LineReturned {
+        amount: 2,
+        refund: Money::from_minor_units(2000),
+        tax: Money::from_minor_units(230),
+    });
+    let ids: Vec<&ReturnId> = after.returns.iter().map(|r| &r.return_id).collect();
+    assert_eq!(ids, vec![&return_id, &second.return_id], "in the order they were made");
+}
+
+async fn a_return_planned_from_a_stale_reading_is_refused_and_writes_nothing<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 5).await;
+    let sale = sold(&s, &store, "k-1", &[("F1", 3)]).await;
+    let now = t0() + Duration::hours(1);
+    let draft = return_draft(&sale, "T02", &[(0, 1)], ReturnReason::Unwanted);
+    // Two tills read the sale before either return lands; for the first return of the sale
+    // (no returned amounts yet), then for a later one.
+    for (round, on_hand_after) in [(0, 3), (1, 4)] {
+        let reading = sale_returns(&s, &sale).await;
+        assert_eq!(reading.returned.count, round);
+        let first = pending_return(&s, &store, &format!("r-{round}-a"), &draft, &reading, now).await;
+        let late = pending_return(&s, &store, &format!("r-{round}-b"), &draft, &reading, now).await;
+        let (late_key, late_id) = (late.key.clone(), late.return_id.clone());
+        s.commit_return(first).await.unwrap();
+        assert_eq!(s.commit_return(late).await.unwrap_err(), Failure::Refused(ReturnRefusal::SaleChanged));
+        // Nothing of the refused commit: no return, no stock, no note, its key still in progress.
+        assert_eq!(s.return_receipt(&store.store_id, &late_id).await.unwrap(), None);
+        assert_eq!(on_hand(&s, &store, "F1").await, on_hand_after);
+        let after = sale_returns(&s, &sale).await;
+        assert_eq!(after.returned.count, round + 1);
+        assert_eq!(after.returned.line(0).amount, (round + 1) as i64);
+        assert_eq!(after.returns.len(), (round + 1) as usize);
+        assert!(after.returns.iter().all(|r| r.return_id != late_id));
+        assert!(matches!(
+            s.claim_sale_key(&store.store_id, &late_key, &draft.fingerprint(), &ClaimToken::new(), now).await.unwrap(),
+            KeyClaim::InProgress { .. }
+        ));
+    }
+}
+
+async fn a_sale_of_one_store_is_returned_in_another<S: AllPorts>(s: S) {
+    let s001 = shop_with_stock(&s, 5).await;
+    let s002 = shop("S002", "WEST");
+    s.put_store(s002.clone()).await.unwrap();
+    let sale = sold(&s, &s001, "k-1", &[("F1", 2)]).await;
+    assert_eq!((on_hand(&s, &s001, "F1").await, on_hand(&s, &s002, "F1").await), (3, 0));
+
+    // Brought to S002 under a key S001 used for the sale: keys are each store's own.
+    let now = t0() + Duration::days(2);
+    let draft = return_draft(&sale, "T05", &[(0, 2)], ReturnReason::WrongItem);
+    let found = sale_returns(&s, &sale).await;
+    let pending = pending_return(&s, &s002, "k-1", &draft, &found, now).await;
+    let return_id = pending.return_id.clone();
+    let receipt: Arc<ReturnReceipt> = s.commit_return(pending).await.unwrap();
+    assert_eq!(receipt.store_id, s002.store_id);
+    assert_eq!(receipt.sale.store_id, s001.store_id);
+    assert_eq!(receipt.return_no, "T05-R000001", "numbered in the returning store");
+    assert_eq!(receipt.total, Money::from_minor_units(2000));
+
+    // The goods go back on S002's shelf, not S001's.
+    assert_eq!((on_hand(&s, &s001, "F1").await, on_hand(&s, &s002, "F1").await), (3, 2));
+    // The receipt is S002's; the sale, still S001's, notes the return and who took it.
+    assert_eq!(s.return_receipt(&s002.store_id, &return_id).await.unwrap(), Some((*receipt).clone()));
+    assert_eq!(s.return_receipt(&s001.store_id, &return_id).await.unwrap(), None);
+    let after = sale_returns(&s, &sale).await;
+    assert_eq!(after.returned.count, 1);
+    assert_eq!(after.returns.len(), 1);
+    assert_eq!((after.returns[0].return_id.clone(), after.returns[0].store_id.clone()), (return_id, s002.store_id.clone()));
+    assert!(s.sale_returns(&s002.store_id, &sale.receipt.sale_id).await.unwrap().is_none(), "a sale is read in its store");
+    // The sale's own key in S001 still answers with the sale.
+    let sale_key = IdempotencyKey::parse("k-1").unwrap();
+    match s.claim_sale_key(&s001.store_id, &sale_key, "fp-k-1", &ClaimToken::new(), now).await.unwrap() {
+        KeyClaim::Completed { answer, .. } => assert_eq!(*answer, KeyAnswer::Sale(sale.receipt.clone())),
+        other => panic!("expected the sale's completed key, got {other:?}"),
+    }
 }

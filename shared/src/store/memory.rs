@@ -512,7 +512,7 @@ impl ReturnsStore for MemoryStore {
             pending.key,
             KeyRecord {
                 fingerprint: pending.fingerprint,
-                state: KeyState::Completed { answer: KeyAnswer::Return((*receipt).clone()), at: pending.created_at },
+                state: KeyState::Completed { answer: KeyAnswer::Return(Box::new((*receipt).clone())), at: pending.created_at },
             },
         );
         state.returns.entry(store_id.clone()).or_default().insert(receipt.return_id.clone(), receipt.clone());

@@ -194,7 +194,7 @@ pub enum KeyClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyAnswer {
     Sale(Receipt),
-    Return(ReturnReceipt),
+    Return(Box<ReturnReceipt>),
 }
 
 /// What claiming a key already did for the sale's commit.

@@ -3,7 +3,7 @@
 //!
 //! The sales table holds three kinds of item, told apart by `kind` (absent on a sale):
 //! - a sale: `pk` its store, `sk` its sale id; what has come back of it is kept on it
-//!   (`returned`, `returnsCount`, see the DynamoDB adapter);
+//!   (`returned`, with its `count`, see the DynamoDB adapter);
 //! - a return (`kind` "return"): `pk` the store that took it back, `sk` `return#<returnId>`;
 //! - a sale's note of one of its returns (`kind` "saleReturn"): `pk` the sale's store, `sk`
 //!   `<saleId>#return#<returnId>`, so that the sale and its returns are one query.

@@ -84,9 +84,13 @@ async fn record<S: SalesStore>(
     };
     let claim = match settle_claim(claim, fingerprint) {
         Ok(claim) => claim,
-        Err(Settled::Replay(KeyAnswer::Sale(receipt))) => return Ok(Sold::Replayed(receipt)),
+        Err(Settled::Replay(answer)) => match *answer {
+            KeyAnswer::Sale(receipt) => return Ok(Sold::Replayed(receipt)),
+            // A return's key: its fingerprint never equals a sale's.
+            KeyAnswer::Return(_) => return Err(SaleRefusal::KeyReused.into()),
+        },
         Err(Settled::InProgress) => return Err(SaleRefusal::InProgress.into()),
-        Err(Settled::Replay(KeyAnswer::Return(_)) | Settled::KeyReused) => return Err(SaleRefusal::KeyReused.into()),
+        Err(Settled::KeyReused) => return Err(SaleRefusal::KeyReused.into()),
     };
     let outcome = match reading {
         Ok(reading) => price_and_commit(db, store, key, fingerprint, claim, sale, &reading, now).await,
@@ -101,7 +105,7 @@ async fn record<S: SalesStore>(
 /// What a key already held decides, when this attempt did not get it.
 pub(crate) enum Settled {
     /// Completed with an equal body: its first answer again.
-    Replay(KeyAnswer),
+    Replay(Box<KeyAnswer>),
     /// An equal body is still being recorded.
     InProgress,
     /// Used for another body (a sale's key for a return too), done or not.
@@ -112,7 +116,7 @@ pub(crate) enum Settled {
 pub(crate) fn settle_claim(claim: KeyClaim, fingerprint: &str) -> Result<Claim, Settled> {
     match claim {
         KeyClaim::Claimed(claim) => Ok(claim),
-        KeyClaim::Completed { fingerprint: first, answer } if first == fingerprint => Err(Settled::Replay(*answer)),
+        KeyClaim::Completed { fingerprint: first, answer } if first == fingerprint => Err(Settled::Replay(answer)),
         KeyClaim::InProgress { fingerprint: first } if first == fingerprint => Err(Settled::InProgress),
         KeyClaim::Completed { .. } | KeyClaim::InProgress { .. } => Err(Settled::KeyReused),
     }

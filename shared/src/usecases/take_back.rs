@@ -17,7 +17,7 @@ use crate::usecases::sell::{Settled, release, settle_claim};
 #[derive(Debug, Clone)]
 pub enum TakenBack {
     Recorded(Arc<ReturnReceipt>),
-    Replayed(ReturnReceipt),
+    Replayed(Box<ReturnReceipt>),
 }
 
 pub type ReturnResult<T> = Result<T, Failure<ReturnRefusal>>;
@@ -55,9 +55,13 @@ pub async fn take_back<S: ReturnsStore>(
     };
     let claim = match settle_claim(claim, &fingerprint) {
         Ok(claim) => claim,
-        Err(Settled::Replay(KeyAnswer::Return(receipt))) => return Ok(TakenBack::Replayed(receipt)),
+        Err(Settled::Replay(answer)) => match *answer {
+            KeyAnswer::Return(receipt) => return Ok(TakenBack::Replayed(receipt)),
+            // A sale's key: its fingerprint never equals a return's.
+            KeyAnswer::Sale(_) => return Err(ReturnRefusal::KeyReused.into()),
+        },
         Err(Settled::InProgress) => return Err(ReturnRefusal::InProgress.into()),
-        Err(Settled::Replay(KeyAnswer::Sale(_)) | Settled::KeyReused) => return Err(ReturnRefusal::KeyReused.into()),
+        Err(Settled::KeyReused) => return Err(ReturnRefusal::KeyReused.into()),
     };
     let outcome = async {
         let mut found = sale_found(found?, draft)?;

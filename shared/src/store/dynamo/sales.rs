@@ -58,7 +58,7 @@ impl DynamoStore {
 fn key_claim(item: KeyItem) -> KeyClaim {
     let answer = match (item.receipt, item.return_receipt) {
         (Some(receipt), _) => Some(KeyAnswer::Sale(receipt)),
-        (None, Some(receipt)) => Some(KeyAnswer::Return(receipt)),
+        (None, Some(receipt)) => Some(KeyAnswer::Return(Box::new(receipt))),
         (None, None) => None,
     };
     match (item.state.as_str(), answer) {

@@ -225,7 +225,7 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     assert!(c.waves <= 2, "{c:?}");
     assert_eq!(c.operations.get("TransactWriteItems"), Some(&1), "{c:?}");
 
-    s.fold_sales(&[(*record).clone()]).await.unwrap();
+    s.fold(&[retail_core::domain::report::LedgerEntry::Sale(record.clone())]).await.unwrap();
     meter.reset();
     let day = s.store_day(&store.store_id, BusinessDay::from(record.receipt.business_day)).await.unwrap();
     assert_eq!(day.unwrap().sales_count, 1);

@@ -65,6 +65,7 @@ conformance!(
     fifty_tills_racing_for_ten_strict_units_sell_exactly_ten,
     receipt_numbers_increase_per_terminal_and_are_unique_in_the_store,
     folding_counts_each_sale_once_under_replay,
+    folding_counts_each_return_once_in_the_store_that_took_it_back,
     a_hot_skus_stock_is_split_spread_and_sold_to_the_last_unit,
     a_smaller_split_still_sells_what_a_larger_one_left,
     stock_movements_under_a_key_apply_once,
@@ -487,7 +488,7 @@ async fn a_strict_shortage_commits_nothing<S: AllPorts>(s: S) {
         s.claim_sale_key(&store.store_id, &key, "fp-k-1", &ClaimToken::new(), t0()).await.unwrap(),
         KeyClaim::InProgress { .. }
     ));
-    assert_eq!(s.fold_sales(&[]).await.unwrap(), 0);
+    assert_eq!(s.fold(&[]).await.unwrap(), 0);
 }
 
 async fn fifty_tills_racing_for_ten_strict_units_sell_exactly_ten<S: AllPorts>(s: S) {
@@ -541,16 +542,19 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
     let store = shop_with_stock(&s, 0).await;
     s.put_store(shop("S002", "WEST")).await.unwrap();
     let mut records = Vec::new();
+    let mut entries = Vec::new();
     for i in 0..3 {
         let sale = pending(&s, &store, &format!("k-{i}"), "T01", &[("T1", i + 1)]).await;
-        records.push((*s.commit_sale(sale).await.unwrap()).clone());
+        let sale = s.commit_sale(sale).await.unwrap();
+        records.push((*sale).clone());
+        entries.push(retail_core::domain::report::LedgerEntry::Sale(sale));
     }
     let date = BusinessDay::from(records[0].receipt.business_day);
     assert_eq!(s.store_day(&store.store_id, date).await.unwrap(), None);
-    assert_eq!(s.fold_sales(&records[..2]).await.unwrap(), 2);
+    assert_eq!(s.fold(&entries[..2]).await.unwrap(), 2);
     // The stream replays the batch, then delivers the next one overlapping it.
-    assert_eq!(s.fold_sales(&records[..2]).await.unwrap(), 0);
-    assert_eq!(s.fold_sales(&[records[1].clone(), records[2].clone(), records[2].clone()]).await.unwrap(), 1);
+    assert_eq!(s.fold(&entries[..2]).await.unwrap(), 0);
+    assert_eq!(s.fold(&[entries[1].clone(), entries[2].clone(), entries[2].clone()]).await.unwrap(), 1);
     let day = s.store_day(&store.store_id, date).await.unwrap().unwrap();
     assert_eq!(day.sales_count, 3);
     assert_eq!(day.items_sold, 6);
@@ -565,6 +569,85 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
     assert_eq!(days[&store.store_id], day);
     let (_, other_day) = s.chain_day(BusinessDay::from(date.date() + Duration::days(1))).await.unwrap();
     assert!(other_day.is_empty());
+}
+
+/// A return of one unit of `sale`'s first line (1000, in cash) taken back in `store` at terminal
+/// T02, `minutes` after t0, on the sale's business day: made by hand, as the stream carries it.
+fn given_back(
+    sale: &retail_core::domain::sale::SaleRecord,
+    store: &StoreId,
+    id: retail_core::domain::ReturnId,
+    minutes: i64,
+) -> retail_core::domain::report::LedgerEntry {
+    use retail_core::domain::returns::{ReturnReason, ReturnReceipt, ReturnReceiptLine, ReturnedSale};
+    let line = &sale.receipt.lines[0];
+    let refund = Money::from_minor_units(1000);
+    retail_core::domain::report::LedgerEntry::Return(std::sync::Arc::new(ReturnReceipt {
+        return_no: format!("T02-R{minutes:06}"),
+        return_id: id,
+        store_id: store.clone(),
+        terminal_id: TerminalId::parse("T02").unwrap(),
+        business_day: sale.receipt.business_day,
+        created_at: t0() + Duration::minutes(minutes),
+        reason: ReturnReason::Unwanted,
+        sale: ReturnedSale {
+            store_id: sale.receipt.store_id.clone(),
+            sale_id: sale.receipt.sale_id.clone(),
+            receipt_no: sale.receipt.receipt_no.clone(),
+        },
+        lines: vec![ReturnReceiptLine {
+            line: 0,
+            sku: line.sku.clone(),
+            name: line.name.clone(),
+            quantity: Some(1),
+            weight_grams: None,
+            refund_amount: refund,
+            tax_amount: Money::from_minor_units(115),
+            restocked: true,
+        }],
+        refunds: vec![Payment { method: PaymentMethod::Cash, amount: refund }],
+        total: refund,
+        tax_total: Money::from_minor_units(115),
+        currency: "CNY".into(),
+    }))
+}
+
+async fn folding_counts_each_return_once_in_the_store_that_took_it_back<S: AllPorts>(s: S) {
+    use retail_core::domain::ReturnId;
+    use retail_core::domain::report::LedgerEntry;
+    let store = shop_with_stock(&s, 0).await;
+    let other = shop("S002", "WEST");
+    s.put_store(other.clone()).await.unwrap();
+    let sale = s.commit_sale(pending(&s, &store, "k-1", "T01", &[("T1", 3)]).await).await.unwrap();
+    let date = BusinessDay::from(sale.receipt.business_day);
+    let sold = LedgerEntry::Sale(sale.clone());
+    let here = given_back(&sale, &store.store_id, ReturnId::generate(), 30);
+    // A return whose id is the sale's own UUID: its marker stands apart from the sale's.
+    let twin = given_back(&sale, &store.store_id, ReturnId::parse(sale.receipt.sale_id.as_str()).unwrap(), 60);
+    let elsewhere = given_back(&sale, &other.store_id, ReturnId::generate(), 90);
+
+    // A sale and a return of one store-day in one batch, the return delivered twice in it.
+    assert_eq!(s.fold(&[sold.clone(), here.clone(), here.clone()]).await.unwrap(), 2);
+    // Replayed alone, then again among new entries.
+    assert_eq!(s.fold(std::slice::from_ref(&here)).await.unwrap(), 0);
+    assert_eq!(s.fold(&[twin.clone(), sold.clone(), elsewhere.clone(), here.clone()]).await.unwrap(), 2);
+    assert_eq!(s.fold(&[twin, elsewhere, sold]).await.unwrap(), 0);
+
+    let day = s.store_day(&store.store_id, date).await.unwrap().unwrap();
+    assert_eq!((day.sales_count, day.gross_amount, day.items_sold), (1, Money::from_minor_units(3000), 3));
+    assert_eq!((day.returns_count, day.returns_amount, day.returns_tax), (2, Money::from_minor_units(2000), Money::from_minor_units(230)));
+    assert_eq!(day.refunds_by_method.cash, Money::from_minor_units(2000));
+    let t02 = &day.by_terminal[&TerminalId::parse("T02").unwrap()];
+    assert_eq!((t02.sales_count, t02.returns_count, t02.returns_amount, t02.cash_out), (0, 2, Money::from_minor_units(2000), Money::from_minor_units(2000)));
+    let t1 = &day.commodities[&sku("T1")];
+    assert_eq!((t1.quantity, t1.returned_quantity, t1.returns_amount), (3, 2, Money::from_minor_units(2000)));
+    assert_eq!(day.as_of, Some(t0() + Duration::minutes(60)), "the latest return folded in");
+    // The return taken back in S002 counts there, not where the goods were sold.
+    let there = s.store_day(&other.store_id, date).await.unwrap().unwrap();
+    assert_eq!((there.sales_count, there.returns_count, there.returns_amount), (0, 1, Money::from_minor_units(1000)));
+    assert_eq!(there.as_of, Some(t0() + Duration::minutes(90)));
+    let (_, days) = s.chain_day(date).await.unwrap();
+    assert_eq!((days.len(), &days[&store.store_id], &days[&other.store_id]), (2, &day, &there));
 }
 
 /// A strict sku H with its stock split over `k` items, priced 1000, in `store`.
@@ -740,7 +823,7 @@ async fn a_committed_return_completes_its_key_restocks_and_reads_back<S: AllPort
     match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), now + Duration::minutes(1)).await.unwrap() {
         KeyClaim::Completed { fingerprint: f, answer } => {
             assert_eq!(f, fingerprint);
-            assert_eq!(*answer, KeyAnswer::Return((*receipt).clone()));
+            assert_eq!(*answer, KeyAnswer::Return(Box::new((*receipt).clone())));
         }
         other => panic!("expected the completed key, got {other:?}"),
     }

@@ -1,7 +1,7 @@
 //! The load harness at a small size, against `retail-local` on the embedded store and on moto:
-//! the evening is played and the books balance.
+//! the evening is played, returns taken, and the books balance; and under faults.
 
-use retail_tests::harness::{Evening, Faults, play};
+use retail_tests::harness::{Evening, Faults, ReturnsTally, play};
 use retail_tests::{Mode, SpawnedApi, workspace_root};
 
 fn small(api: &SpawnedApi) -> Evening {
@@ -15,6 +15,7 @@ fn small(api: &SpawnedApi) -> Evening {
         flash_share: 0.6,
         flash_shards: Some(2),
         offline_per_till: 3,
+        returns_share: 0.4,
         run: 4242,
         progress: false,
         faults: None,
@@ -43,6 +44,32 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
     assert_eq!(checkout.statuses.get(&201).copied().unwrap_or(0) + checkout.statuses.get(&409).copied().unwrap_or(0), 48);
     assert_eq!(outcome.receipts as u64, checkout.statuses[&201] + 8 * 3, "the offline burst sold too");
     assert_eq!(outcome.routes["upload"].statuses.get(&200), Some(&8));
+    // The service desks took back part of the evening, every case coming up at least once; each
+    // return was replayed once, each attempt at more than was left refused both times.
+    let r = &outcome.returns;
+    every_kind_of_return(r);
+    let (ret, again) = (&outcome.routes["return"], &outcome.routes["re-return"]);
+    assert_eq!(ret.statuses.get(&201).map(|n| *n as usize), Some(r.receipts), "{:?}", ret.statuses);
+    assert_eq!(ret.statuses.get(&409).map(|n| *n as usize), Some(r.refused), "{:?}", ret.statuses);
+    assert_eq!(again.statuses.get(&200).map(|n| *n as usize), Some(r.receipts), "{:?}", again.statuses);
+    assert_eq!(again.statuses.get(&409).map(|n| *n as usize), Some(r.refused), "{:?}", again.statuses);
+    assert_eq!(outcome.routes["returnable"].statuses.keys().collect::<Vec<_>>(), [&200]);
+}
+
+/// The small evening's returns cover every case: partial, lines in two returns, lines back
+/// whole, attempts beyond what is left, another store taking goods back, every reason, refunds
+/// and restock named as well as by default.
+fn every_kind_of_return(r: &ReturnsTally) {
+    assert!(r.sales >= 8, "{r:?}");
+    assert!(r.receipts > r.sales, "{r:?}");
+    assert!(r.refused > 0, "{r:?}");
+    assert!(r.cross_store > 0, "{r:?}");
+    assert!(r.explicit_refunds > 0 && r.explicit_refunds < r.receipts, "{r:?}");
+    assert!(r.explicit_restock > 0 && r.explicit_restock < r.receipts, "{r:?}");
+    assert!(r.lines_in_two_returns > 0, "{r:?}");
+    assert!(r.lines_all_back > 0, "{r:?}");
+    assert!(r.restocked_units > 0, "{r:?}");
+    assert_eq!(r.by_reason.keys().map(String::as_str).collect::<Vec<_>>(), ["damaged", "expired", "unwanted", "wrong_item"], "{r:?}");
 }
 
 retail_tests::in_mode!(embedded, Embedded, a_small_evening_balances_the_books);
@@ -66,6 +93,12 @@ async fn a_drill(mode: Mode, kinds: &[&str], rate: f64) {
     // Every first send ended in a receipt or a refusal for stock; each sale was replayed once.
     let resend = &outcome.routes["resend"];
     assert_eq!(outcome.receipts as u64, resend.statuses.get(&200).copied().unwrap_or(0) + 8 * 3, "{:?}", resend.statuses);
+    // Returns were taken under the faults too (the audit checked none was doubled by a lost
+    // answer: what is left of each sale, the stock restocked, the reports); each return that
+    // was recorded was replayed once.
+    every_kind_of_return(&outcome.returns);
+    let again = &outcome.routes["re-return"];
+    assert_eq!(again.statuses.get(&200).map(|n| *n as usize), Some(outcome.returns.receipts), "{:?}", again.statuses);
 }
 
 async fn throttled(mode: Mode) {
@@ -102,6 +135,7 @@ fn settings_that_make_no_evening_are_refused() {
         flash_share: 0.5,
         flash_shards: None,
         offline_per_till: 0,
+        returns_share: 0.0,
         run: 1,
         progress: false,
         faults: None,
@@ -116,6 +150,8 @@ fn settings_that_make_no_evening_are_refused() {
     assert!(refused(Evening { flash_share: -0.1, ..good.clone() }).contains("flash share"));
     assert!(refused(Evening { flash_share: 1.5, ..good.clone() }).contains("flash share"));
     assert!(refused(Evening { offline_per_till: 101, ..good.clone() }).contains("offline"));
+    assert!(refused(Evening { returns_share: -0.1, ..good.clone() }).contains("returns share"));
+    assert!(refused(Evening { returns_share: 1.5, ..good.clone() }).contains("returns share"));
     assert!(refused(Evening { flash_shards: Some(0), ..good.clone() }).contains("flash shards"));
     let drill = |kind: &str, rate: f64| Some(Faults { control: String::new(), rates: [(kind.to_owned(), rate)].into() });
     assert!(refused(Evening { faults: drill("lost", -0.1), ..good.clone() }).contains("lost rate"));

@@ -40,6 +40,9 @@ struct Args {
     /// Sales each till uploads in the offline burst at the end (0 to 100).
     #[arg(long, default_value_t = 5)]
     offline_per_till: usize,
+    /// Share of the online sales customers bring back during the offline burst (0 to 1).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    returns_share: f64,
     /// Names this run's stores and commodities [default: from the clock].
     #[arg(long)]
     run: Option<u32>,
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         flash_share: args.flash_share,
         flash_shards: args.flash_shards,
         offline_per_till: args.offline_per_till,
+        returns_share: args.returns_share,
         run,
         progress: true,
         faults: None,

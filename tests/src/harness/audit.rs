@@ -1,23 +1,28 @@
-//! The books, audited from the API alone once the evening is played: no sale twice, every
-//! receipt reads back, stock taken equals units sold (strict stock never below zero, item by
-//! item), and the reports, once the stream drains, equal the sums of the receipts.
+//! The books, audited from the API alone once the evening is played: no sale or return twice,
+//! every receipt and return receipt reads back, what is left of every sale agrees with the
+//! returns answered (never more back than sold, never more refunded than paid, all of it when
+//! all is back), stock taken equals units sold less units restocked (strict stock never below
+//! zero, item by item), and the reports, once the stream drains, equal the sums of the receipts
+//! and return receipts, store by store, terminal by terminal and over the chain.
 
-use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Api, Tokens};
 use super::evening::{CATALOG, Evening, TRACKED_STOCK};
 use super::stats::{Outcome, Spread};
-use super::till::Sold;
+use super::till::{Returned, Sold};
 use crate::answer;
 
-/// How long reports may trail the last sale (the stream draining).
+/// How long reports may trail the last sale or return (the stream draining).
 const REPORT_CATCH_UP: Duration = Duration::from_secs(60);
 
+const METHODS: [&str; 3] = ["cash", "card", "mobile"];
+
 /// The books, from the API alone.
-pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &[Sold], outcome: &mut Outcome) {
+pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &[Sold], returned: &[Returned], outcome: &mut Outcome) {
     let mut failures = Vec::new();
     // No sale twice: one receipt per key, sale ids and receipt numbers unique.
     let mut keys = HashSet::new();
@@ -34,40 +39,82 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
             failures.push(format!("store {}: receipt number {} given twice", s.store, s.receipt["receiptNo"]));
         }
     }
+    // No return twice: one receipt per key (the store's one key space, shared with sales),
+    // return ids unique, return numbers unique in their store.
+    let mut return_ids = HashSet::new();
+    let mut return_nos = HashSet::new();
+    for r in returned {
+        if !keys.insert((&r.store, &r.key)) {
+            failures.push(format!("store {}, key {}: two receipts (a return's)", r.store, r.key));
+        }
+        if !return_ids.insert(r.receipt["returnId"].to_string()) {
+            failures.push(format!("store {}: return {} recorded twice", r.store, r.receipt["returnId"]));
+        }
+        if !return_nos.insert((&r.store, r.receipt["returnNo"].to_string())) {
+            failures.push(format!("store {}: return number {} given twice", r.store, r.receipt["returnNo"]));
+        }
+    }
 
-    // Every receipt reads back identical.
-    let mut reads = tokio::task::JoinSet::new();
+    // Every receipt and return receipt reads back identical.
     let managers: HashMap<String, String> =
         (0..evening.stores).map(|i| evening.store_id(i)).map(|id| (id.clone(), tokens.token("store", Some(&id)))).collect();
     let managers = Arc::new(managers);
-    for chunk in sold.chunks(sold.len().div_ceil(16).max(1)) {
-        let (chunk, base, http, managers) = (chunk.to_vec(), api.base.clone(), api.http.clone(), Arc::clone(&managers));
-        reads.spawn(async move {
-            let mut found = Vec::new();
-            for s in chunk {
-                let url = format!("{base}/stores/{}/sales/{}", s.store, s.receipt["saleId"].as_str().unwrap_or_default());
-                match http.get(url).bearer_auth(&managers[&s.store]).send().await {
-                    Ok(r) => {
-                        let a = answer(r).await;
-                        if a.status != 200 || a.body != s.receipt {
-                            found.push(format!("store {}: sale {} reads back as {} {}", s.store, s.receipt["saleId"], a.status, a.body));
-                        }
-                    }
-                    Err(e) => found.push(format!("store {}: sale {} cannot be read: {e}", s.store, s.receipt["saleId"])),
-                }
-            }
-            found
-        });
-    }
-    while let Some(found) = reads.join_next().await {
-        failures.extend(found.unwrap_or_else(|e| vec![format!("a receipt reader crashed: {e}")]));
+    let mut reads: Vec<Read> = sold
+        .iter()
+        .map(|s| Read {
+            what: format!("store {}: sale {}", s.store, s.receipt["saleId"]),
+            store: s.store.clone(),
+            path: format!("/stores/{}/sales/{}", s.store, s.receipt["saleId"].as_str().unwrap_or_default()),
+        })
+        .collect();
+    reads.extend(returned.iter().map(|r| Read {
+        what: format!("store {}: return {}", r.store, r.receipt["returnId"]),
+        store: r.store.clone(),
+        path: format!("/stores/{}/returns/{}", r.store, r.receipt["returnId"].as_str().unwrap_or_default()),
+    }));
+    let wanted: Vec<&Value> = sold.iter().map(|s| &s.receipt).chain(returned.iter().map(|r| &r.receipt)).collect();
+    for (read, (want, got)) in reads.iter().zip(wanted.into_iter().zip(read_all(api, &managers, &reads).await)) {
+        match got {
+            Ok((200, body)) if body == *want => {}
+            Ok((status, body)) => failures.push(format!("{} reads back as {status} {body}", read.what)),
+            Err(e) => failures.push(format!("{} cannot be read: {e}", read.what)),
+        }
     }
 
-    // Units sold equal stock taken, and strict stock never went below zero.
+    // What is left of every sale, as the API tells it, against the returns the desks were answered.
+    let mut by_sale: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for r in returned {
+        by_sale.entry(r.receipt["sale"]["saleId"].as_str().unwrap_or_default()).or_default().push(&r.receipt);
+    }
+    let reads: Vec<Read> = sold
+        .iter()
+        .map(|s| Read {
+            what: format!("store {}: what is left of sale {}", s.store, s.receipt["saleId"]),
+            store: s.store.clone(),
+            path: format!("/stores/{}/sales/{}/returnable", s.store, s.receipt["saleId"].as_str().unwrap_or_default()),
+        })
+        .collect();
+    for ((s, read), got) in sold.iter().zip(&reads).zip(read_all(api, &managers, &reads).await) {
+        let returns = by_sale.get(s.receipt["saleId"].as_str().unwrap_or_default()).map_or(&[][..], Vec::as_slice);
+        match got {
+            Ok((200, left)) => what_is_left(s, returns, &left, &mut failures),
+            Ok((status, body)) => failures.push(format!("{} answered {status} {body}", read.what)),
+            Err(e) => failures.push(format!("{} got {e}", read.what)),
+        }
+    }
+
+    // Stock taken equals units sold less units restocked, store by store (a return restocks the
+    // store that took it back), and strict stock never went below zero.
     let mut units: HashMap<(&str, String), i64> = HashMap::new();
     for s in sold {
         for line in s.receipt["lines"].as_array().into_iter().flatten() {
             *units.entry((s.store.as_str(), line["sku"].as_str().unwrap_or_default().to_owned())).or_default() += line["quantity"].as_i64().unwrap_or(0);
+        }
+    }
+    let mut restocked: HashMap<(&str, String), i64> = HashMap::new();
+    for r in returned {
+        for line in r.receipt["lines"].as_array().into_iter().flatten().filter(|l| l["restocked"] == true) {
+            *restocked.entry((r.store.as_str(), line["sku"].as_str().unwrap_or_default().to_owned())).or_default() += line["quantity"].as_i64().unwrap_or(0);
         }
     }
     let mut flash_sold = 0;
@@ -93,12 +140,16 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
             let flash = sku == evening.flash_sku();
             let start = if flash { evening.flash_units_per_store } else { TRACKED_STOCK };
             let taken = units.get(&(store.as_str(), sku.clone())).copied().unwrap_or(0);
-            if on_hand != start - taken {
-                failures.push(format!("store {store}, sku {sku}: {taken} units sold but stock went from {start} to {on_hand}"));
+            let back = restocked.get(&(store.as_str(), sku.clone())).copied().unwrap_or(0);
+            if on_hand != start - taken + back {
+                failures.push(format!(
+                    "store {store}, sku {sku}: {taken} units sold and {back} restocked but stock went from {start} to {on_hand}, not {}",
+                    start - taken + back
+                ));
             }
             if flash {
                 flash_sold += taken;
-                sold_out_everywhere &= on_hand == 0;
+                sold_out_everywhere &= taken == start;
                 if on_hand < 0 {
                     failures.push(format!("store {store}, sku {sku}: strict stock at {on_hand}"));
                 }
@@ -114,7 +165,8 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
                 if let Some(low) = held.iter().position(|h| *h < 0) {
                     failures.push(format!("store {store}, sku {flash}: stock item {low} at {}", held[low]));
                 }
-                let expected = evening.flash_units_per_store - units.get(&(store.as_str(), flash.clone())).copied().unwrap_or(0);
+                let key = (store.as_str(), flash.clone());
+                let expected = evening.flash_units_per_store - units.get(&key).copied().unwrap_or(0) + restocked.get(&key).copied().unwrap_or(0);
                 if held.iter().sum::<i64>() != expected {
                     failures.push(format!("store {store}, sku {flash}: its stock items hold {held:?}, not {expected} in all"));
                 }
@@ -129,16 +181,10 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
         }
     }
 
-    // The reports, once the stream has drained, equal the sums of the receipts.
-    let mut days: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
-    for s in sold {
-        let day = days.entry((s.store.clone(), s.receipt["businessDay"].as_str().unwrap_or_default().to_owned())).or_default();
-        day.0 += 1;
-        day.1 += s.receipt["total"].as_i64().unwrap_or(0);
-        day.2 += s.receipt["taxTotal"].as_i64().unwrap_or(0);
-    }
+    // The reports, once the stream has drained, equal the sums of the receipts and returns.
+    let days = store_days(sold, returned);
     let since = Instant::now();
-    for ((store, day), (count, gross, tax)) in &days {
+    for ((store, day), want) in &days {
         let url = api.url(&format!("/stores/{store}/reports/daily?date={day}"));
         loop {
             let report = match api.send(api.http.get(&url).bearer_auth(&managers[store])).await {
@@ -152,15 +198,87 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
                     break;
                 }
             };
-            let found = (report["salesCount"].as_i64(), report["grossAmount"].as_i64(), report["taxAmount"].as_i64());
-            if found == (Some(*count), Some(*gross), Some(*tax)) {
+            if let Some(missing) = missing_members(&report, STORE_MEMBERS, TERMINAL_MEMBERS) {
+                failures.push(format!("store {store}: the report of {day} has no {missing}: the reports do not count returns yet ({report})"));
                 break;
             }
-            if since.elapsed() > REPORT_CATCH_UP || report["salesCount"].as_i64().is_some_and(|n| n > *count) {
+            let found = store_view(&report);
+            if found == *want {
+                break;
+            }
+            let over = |member: &str| report[member].as_i64().unwrap_or(0) > want[member].as_i64().unwrap_or(0);
+            if since.elapsed() > REPORT_CATCH_UP || over("salesCount") || over("returnsCount") {
                 failures.push(format!(
-                    "store {store}: the report of {day} says {} sales, {} gross, {} tax; the receipts add up to {count}, {gross}, {tax}",
-                    report["salesCount"], report["grossAmount"], report["taxAmount"]
+                    "store {store}: the report of {day} disagrees with the receipts and return receipts{}: {}",
+                    if since.elapsed() > REPORT_CATCH_UP { format!(" after {REPORT_CATCH_UP:?}") } else { " (it counts more than there are)".into() },
+                    differences("", &found, want).join("; ")
                 ));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The chain's report of each day: its stores' rows as their reports, and its totals the
+    // sums of its rows (every store of the chain, the evening's and any others).
+    let ho = tokens.token("headoffice", None);
+    let dates: BTreeSet<&String> = days.keys().map(|(_, day)| day).collect();
+    for day in dates {
+        let url = api.url(&format!("/reports/daily?date={day}"));
+        let mut want_rows = BTreeMap::new();
+        for i in 0..evening.stores {
+            let store = evening.store_id(i);
+            let d = days.get(&(store.clone(), day.clone()));
+            let get = |m: &str| d.map_or(0, |d| d[m].as_i64().unwrap_or(0));
+            want_rows.insert(
+                store,
+                json!({"salesCount": get("salesCount"), "grossAmount": get("grossAmount"), "returnsAmount": get("returnsAmount"), "netAmount": get("netAmount")}),
+            );
+        }
+        loop {
+            let report = match api.send(api.http.get(&url).bearer_auth(&ho)).await {
+                Ok((a, _)) if a.status == 200 => a.body,
+                Ok((a, _)) => {
+                    failures.push(format!("the chain's report of {day} answered {} {}", a.status, a.body));
+                    break;
+                }
+                Err(e) => {
+                    failures.push(format!("the chain's report of {day} got {e}"));
+                    break;
+                }
+            };
+            if let Some(missing) = missing_members(&report, CHAIN_MEMBERS, CHAIN_ROW_MEMBERS) {
+                failures.push(format!("the chain's report of {day} has no {missing}: the reports do not count returns yet ({report})"));
+                break;
+            }
+            let rows: BTreeMap<String, Value> = report["stores"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| (r["storeId"].as_str().unwrap_or_default().to_owned(), pick(r, CHAIN_ROW_MEMBERS)))
+                .collect();
+            let mut wrong: Vec<String> = Vec::new();
+            for (store, want) in &want_rows {
+                match rows.get(store) {
+                    Some(found) => wrong.extend(differences(&format!("stores[{store}]."), found, want)),
+                    None => wrong.push(format!("no row for store {store}")),
+                }
+            }
+            let sum = |m: &str| rows.values().map(|r| r[m].as_i64().unwrap_or(0)).sum::<i64>();
+            let totals = pick(&report, CHAIN_MEMBERS);
+            let want_totals = json!({
+                "salesCount": sum("salesCount"), "grossAmount": sum("grossAmount"), "returnsAmount": sum("returnsAmount"),
+                "netAmount": report["grossAmount"].as_i64().unwrap_or(0) - report["returnsAmount"].as_i64().unwrap_or(0),
+            });
+            wrong.extend(differences("", &totals, &want_totals));
+            if sum("netAmount") != want_totals["netAmount"] {
+                wrong.push(format!("the stores' netAmount add up to {}, not grossAmount − returnsAmount {}", sum("netAmount"), want_totals["netAmount"]));
+            }
+            if wrong.is_empty() {
+                break;
+            }
+            if since.elapsed() > REPORT_CATCH_UP {
+                failures.push(format!("the chain's report of {day} after {REPORT_CATCH_UP:?}: {}", wrong.join("; ")));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -169,4 +287,221 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
     outcome.flash_sold = flash_sold;
     outcome.flash_sold_out_everywhere = sold_out_everywhere;
     outcome.failures.extend(failures);
+}
+
+/// A GET the audit makes with the manager's token of `store`.
+struct Read {
+    what: String,
+    store: String,
+    path: String,
+}
+
+/// Every read, 16 at a time; the answers in the order of `reads`.
+async fn read_all(api: &Api, managers: &Arc<HashMap<String, String>>, reads: &[Read]) -> Vec<Result<(u16, Value), String>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let chunk = reads.len().div_ceil(16).max(1);
+    for (c, part) in reads.chunks(chunk).enumerate() {
+        let (part, base, http, managers) =
+            (part.iter().map(|r| (r.store.clone(), r.path.clone())).collect::<Vec<_>>(), api.base.clone(), api.http.clone(), Arc::clone(managers));
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for (store, path) in part {
+                got.push(match http.get(format!("{base}{path}")).bearer_auth(&managers[&store]).send().await {
+                    Ok(r) => {
+                        let a = answer(r).await;
+                        Ok((a.status, a.body))
+                    }
+                    Err(e) => Err(e.to_string()),
+                });
+            }
+            (c, got)
+        });
+    }
+    let mut parts = BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((c, got)) => {
+                parts.insert(c, got);
+            }
+            Err(e) => return reads.iter().map(|_| Err(format!("a reader crashed: {e}"))).collect(),
+        }
+    }
+    parts.into_values().flatten().collect()
+}
+
+/// One sale's `returnable` against its receipt and the returns answered for it: per line,
+/// returned ≤ sold and as the returns add up, refunds ≤ what the line cost and all of it once
+/// all is back; the same returns listed; each tender's refundable what it paid less its refunds.
+fn what_is_left(s: &Sold, returns: &[&Value], left: &Value, failures: &mut Vec<String>) {
+    let sale = format!("store {}, sale {}", s.store, s.receipt["saleId"]);
+    let lines = s.receipt["lines"].as_array().cloned().unwrap_or_default();
+    let found = left["lines"].as_array().cloned().unwrap_or_default();
+    if found.len() != lines.len() {
+        failures.push(format!("{sale}: what is left lists {} lines, the receipt {}", found.len(), lines.len()));
+    }
+    for (i, (line, f)) in lines.iter().zip(&found).enumerate() {
+        let sold = line["quantity"].as_i64().or(line["weightGrams"].as_i64()).unwrap_or(0);
+        let paid = line.get("netAmount").unwrap_or(&line["lineAmount"]).as_i64().unwrap_or(0);
+        let (mut back, mut refunded) = (0, 0);
+        for r in returns {
+            for l in r["lines"].as_array().into_iter().flatten().filter(|l| l["line"] == i) {
+                back += l["quantity"].as_i64().or(l["weightGrams"].as_i64()).unwrap_or(0);
+                refunded += l["refundAmount"].as_i64().unwrap_or(0);
+            }
+        }
+        let line = format!("{sale}, line {i} ({})", line["sku"]);
+        if back > sold {
+            failures.push(format!("{line}: {back} returned of {sold} sold"));
+        }
+        if refunded > paid {
+            failures.push(format!("{line}: {refunded} refunded of {paid} paid"));
+        }
+        if back == sold && refunded != paid {
+            failures.push(format!("{line}: all {sold} back but {refunded} refunded of {paid} paid"));
+        }
+        let said = (f["sold"].as_i64(), f["returned"].as_i64(), f["returnable"].as_i64(), f["refundable"].as_i64());
+        if said != (Some(sold), Some(back), Some(sold - back), Some(paid - refunded)) {
+            failures.push(format!(
+                "{line}: what is left says sold {}, returned {}, returnable {}, refundable {}; the receipts say {sold}, {back}, {}, {}",
+                f["sold"],
+                f["returned"],
+                f["returnable"],
+                f["refundable"],
+                sold - back,
+                paid - refunded
+            ));
+        }
+    }
+    let listed: BTreeSet<String> = left["returns"].as_array().into_iter().flatten().map(|r| r["returnId"].to_string()).collect();
+    let answered: BTreeSet<String> = returns.iter().map(|r| r["returnId"].to_string()).collect();
+    if listed != answered {
+        failures.push(format!("{sale}: the API lists returns {:?}, the tills were answered {:?}", left["returns"], answered));
+    }
+    let mut want = Map::new();
+    for (m, method) in METHODS.iter().enumerate() {
+        let mut paid: i64 = s.receipt["payments"].as_array().into_iter().flatten().filter(|p| p["method"] == *method).map(|p| p["amount"].as_i64().unwrap_or(0)).sum();
+        if m == 0 {
+            paid -= s.receipt["change"].as_i64().unwrap_or(0);
+        }
+        let refunded: i64 =
+            returns.iter().flat_map(|r| r["refunds"].as_array().into_iter().flatten()).filter(|p| p["method"] == *method).map(|p| p["amount"].as_i64().unwrap_or(0)).sum();
+        want.insert((*method).to_owned(), json!((paid - refunded).max(0)));
+    }
+    if left["refundableByMethod"] != Value::Object(want.clone()) {
+        failures.push(format!("{sale}: refundable by method {}, but paid less refunded is {}", left["refundableByMethod"], Value::Object(want)));
+    }
+}
+
+/// The members of a store report the audit compares, and of each of its terminals' rows.
+const STORE_MEMBERS: &[&str] =
+    &["salesCount", "grossAmount", "taxAmount", "returnsCount", "returnsAmount", "returnsTax", "refundsByMethod", "netAmount", "byTerminal"];
+const TERMINAL_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsCount", "returnsAmount", "cashIn", "cashOut"];
+/// The members of the chain's report the audit compares, and of each of its stores' rows.
+const CHAIN_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsAmount", "netAmount"];
+const CHAIN_ROW_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsAmount", "netAmount"];
+
+/// The first member a report lacks: of its own, or of a row of its `byTerminal` or `stores`.
+fn missing_members(report: &Value, members: &[&str], row_members: &[&str]) -> Option<String> {
+    if let Some(m) = members.iter().find(|m| report.get(**m).is_none_or(Value::is_null)) {
+        return Some(format!("`{m}`"));
+    }
+    let rows = report.get("byTerminal").or(report.get("stores")).and_then(Value::as_array)?;
+    rows.iter().find_map(|row| row_members.iter().find(|m| row.get(**m).is_none_or(Value::is_null)).map(|m| format!("`{m}` in its row {row}")))
+}
+
+fn pick(v: &Value, members: &[&str]) -> Value {
+    Value::Object(members.iter().map(|m| ((*m).to_owned(), v[*m].clone())).collect())
+}
+
+/// What the audit compares of a store report: its figures, and its terminals' rows by id.
+fn store_view(report: &Value) -> Value {
+    let mut view = pick(report, STORE_MEMBERS);
+    let terminals: Map<String, Value> = report["byTerminal"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["terminalId"].as_str().unwrap_or_default().to_owned(), pick(t, TERMINAL_MEMBERS)))
+        .collect();
+    view["byTerminal"] = Value::Object(terminals);
+    view
+}
+
+/// What each store-day's report should say, from the receipts and return receipts: sales count
+/// where they were sold, returns where they were taken back, each on its own business day.
+fn store_days(sold: &[Sold], returned: &[Returned]) -> BTreeMap<(String, String), Value> {
+    #[derive(Default)]
+    struct Day {
+        sales: i64,
+        gross: i64,
+        tax: i64,
+        returns: i64,
+        returns_amount: i64,
+        returns_tax: i64,
+        refunds: [i64; 3],
+        terminals: BTreeMap<String, [i64; 6]>,
+    }
+    let amount = |v: &Value| v.as_i64().unwrap_or(0);
+    let cash = |payments: &Value| payments.as_array().into_iter().flatten().filter(|p| p["method"] == "cash").map(|p| amount(&p["amount"])).sum::<i64>();
+    let mut days: BTreeMap<(String, String), Day> = BTreeMap::new();
+    for s in sold {
+        let r = &s.receipt;
+        let day = days.entry((s.store.clone(), r["businessDay"].as_str().unwrap_or_default().to_owned())).or_default();
+        day.sales += 1;
+        day.gross += amount(&r["total"]);
+        day.tax += amount(&r["taxTotal"]);
+        let t = day.terminals.entry(r["terminalId"].as_str().unwrap_or_default().to_owned()).or_default();
+        t[0] += 1;
+        t[1] += amount(&r["total"]);
+        t[4] += cash(&r["payments"]) - amount(&r["change"]);
+    }
+    for x in returned {
+        let r = &x.receipt;
+        let day = days.entry((x.store.clone(), r["businessDay"].as_str().unwrap_or_default().to_owned())).or_default();
+        day.returns += 1;
+        day.returns_amount += amount(&r["total"]);
+        day.returns_tax += amount(&r["taxTotal"]);
+        for p in r["refunds"].as_array().into_iter().flatten() {
+            if let Some(m) = METHODS.iter().position(|m| p["method"] == *m) {
+                day.refunds[m] += amount(&p["amount"]);
+            }
+        }
+        let t = day.terminals.entry(r["terminalId"].as_str().unwrap_or_default().to_owned()).or_default();
+        t[2] += 1;
+        t[3] += amount(&r["total"]);
+        t[5] += cash(&r["refunds"]);
+    }
+    days.into_iter()
+        .map(|(k, d)| {
+            let terminals: Map<String, Value> = d
+                .terminals
+                .into_iter()
+                .map(|(id, t)| {
+                    (id, json!({"salesCount": t[0], "grossAmount": t[1], "returnsCount": t[2], "returnsAmount": t[3], "cashIn": t[4], "cashOut": t[5]}))
+                })
+                .collect();
+            let view = json!({
+                "salesCount": d.sales, "grossAmount": d.gross, "taxAmount": d.tax,
+                "returnsCount": d.returns, "returnsAmount": d.returns_amount, "returnsTax": d.returns_tax,
+                "refundsByMethod": {"cash": d.refunds[0], "card": d.refunds[1], "mobile": d.refunds[2]},
+                "netAmount": d.gross - d.returns_amount,
+                "byTerminal": terminals,
+            });
+            (k, view)
+        })
+        .collect()
+}
+
+/// Where `found` and `want` differ, member by member (`byTerminal.T003.cashOut: 120, not 240`).
+fn differences(at: &str, found: &Value, want: &Value) -> Vec<String> {
+    match (found, want) {
+        (Value::Object(f), Value::Object(w)) => {
+            let names: BTreeSet<&String> = f.keys().chain(w.keys()).collect();
+            names
+                .into_iter()
+                .flat_map(|n| differences(&format!("{at}{n}."), f.get(n).unwrap_or(&Value::Null), w.get(n).unwrap_or(&Value::Null)))
+                .collect()
+        }
+        _ if found == want => Vec::new(),
+        _ => vec![format!("{}: {found}, not {want}", at.trim_end_matches('.'))],
+    }
 }

@@ -1,5 +1,6 @@
-//! What an evening is: how many tills, stores and sales, the flash item and its stock, the
-//! faults to play under; checked before playing, and the names of the run's stores and items.
+//! What an evening is: how many tills, stores and sales, the flash item and its stock, how much
+//! comes back, the faults to play under; checked before playing, and the names of the run's
+//! stores and items.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ pub struct Evening {
     pub flash_shards: Option<u16>,
     /// Sales each till uploads in the offline burst at the end (0 to 100).
     pub offline_per_till: usize,
+    /// Share of the evening's online sales that customers bring back (partly, some in two
+    /// returns, some to the other store), 0 to 1; the returns are taken during the offline burst.
+    pub returns_share: f64,
     /// Names this run's stores and commodities; also seeds the tills' choices.
     pub run: u32,
     /// Print a progress line on standard error while playing.
@@ -79,6 +83,9 @@ impl Evening {
             if f.rates.values().sum::<f64>() > 1.0 {
                 return Err("the fault rates add up to more than 1".into());
             }
+        }
+        if !(0.0..=1.0).contains(&self.returns_share) {
+            return Err("the returns share must be between 0 and 1".into());
         }
         if self.offline_per_till > 100 {
             return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());

@@ -1,6 +1,7 @@
 //! Playing the evening: head office sets up the run's stores, catalog, prices and stock, the
-//! tills ring up their sales at once, then all come back online with their offline batches; a
-//! drill's faults are on for the set-up and the play, and off again for the audit.
+//! tills ring up their sales at once, then all come back online with their offline batches while
+//! the service desks take goods back; a drill's faults are on for the set-up and the play
+//! (returns included), and off again for the audit.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::audit::audit;
 use super::client::{Api, Dice, Tokens};
 use super::evening::{CATALOG, Evening, TRACKED_STOCK};
-use super::stats::{Outcome, RouteStats};
+use super::desk;
+use super::stats::{Outcome, ReturnsTally, RouteStats};
 use super::till::{till, upload};
 use crate::Answer;
 
@@ -57,14 +59,31 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
     }
     let rush = started.elapsed();
 
-    // The offline burst: every till comes back online at once with its batch.
+    // The offline burst: every till comes back online at once with its batch, while the service
+    // desks take back a share of the evening's sales. At the same moment, so that returns meet
+    // the uploads in the same stores: the stores' one key space, their terminals' receipt
+    // numbers, and tracked stock going down by offline sales and up by restocks at once. The
+    // books do not depend on the order (stock is received − sold + restocked whatever came
+    // first), and a return needs its sale's receipt, so returns are of the online sales only.
+    let desks = desk::choose(evening, &logs.iter().flat_map(|l| l.sold.iter().cloned()).collect::<Vec<_>>());
     let mut uploads = tokio::task::JoinSet::new();
     for t in 0..evening.tills {
         let (evening, api, tokens) = (evening.clone(), Arc::clone(&api), Arc::clone(&tokens));
         uploads.spawn(async move { upload(&evening, t, &api, &tokens).await });
     }
+    let mut returns = tokio::task::JoinSet::new();
+    for (w, sales) in desks.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+        let (evening, api, tokens) = (evening.clone(), Arc::clone(&api), Arc::clone(&tokens));
+        returns.spawn(async move { desk::desk(&evening, w, &api, &tokens, sales).await });
+    }
     while let Some(log) = uploads.join_next().await {
         logs.push(log.map_err(|e| format!("a till crashed: {e}"))?);
+    }
+    let mut tally = ReturnsTally::default();
+    while let Some(desk) = returns.join_next().await {
+        let desk = desk.map_err(|e| format!("a service desk crashed: {e}"))?;
+        tally.merge(&desk.tally);
+        logs.push(desk.log);
     }
     let play = started.elapsed();
     let mut injected = BTreeMap::new();
@@ -82,12 +101,14 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
 
     let mut routes: BTreeMap<&'static str, RouteStats> = BTreeMap::new();
     let mut sold = Vec::new();
+    let mut returned = Vec::new();
     let mut failures = Vec::new();
     for log in logs {
         for (name, r) in &log.routes {
             routes.entry(*name).or_insert_with(RouteStats::new).merge(r);
         }
         sold.extend(log.sold);
+        returned.extend(log.returned);
         failures.extend(log.problems);
     }
     let checkouts = routes.get("checkout").map_or(0, RouteStats::count);
@@ -101,6 +122,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         flash_spread: Vec::new(),
         failures,
         injected,
+        returns: tally,
     };
     // A 500 is a bug. A 503 says "a dependency is down, retry": right in a drill, wrong otherwise.
     for (name, r) in &outcome.routes {
@@ -109,7 +131,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
             outcome.failures.insert(0, format!("{name} answered {status}"));
         }
     }
-    audit(evening, &api, &tokens, &sold, &mut outcome).await;
+    audit(evening, &api, &tokens, &sold, &returned, &mut outcome).await;
     Ok(outcome)
 }
 

@@ -1,5 +1,6 @@
 //! The figures of an evening: latencies (HDR histograms) and statuses per route, how the flash
-//! stock's writes spread over its items, and the outcome the harness prints.
+//! stock's writes spread over its items, what the returns covered, and the outcome the harness
+//! prints.
 
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -52,7 +53,9 @@ pub struct Outcome {
     pub checkouts_per_second: f64,
     pub play: Duration,
     pub receipts: usize,
+    /// Units of the flash item the receipts sold.
     pub flash_sold: i64,
+    /// Every store sold all the flash units it received (returns may have put some back since).
     pub flash_sold_out_everywhere: bool,
     /// Per store, how the flash item's stock writes spread over its items.
     pub flash_spread: Vec<Spread>,
@@ -60,6 +63,50 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// In a drill, how many faults of each kind the fault layer injected.
     pub injected: BTreeMap<String, u64>,
+    /// What the service desk took back.
+    pub returns: ReturnsTally,
+}
+
+/// What the evening's returns covered, counted from the answers the desks checked.
+#[derive(Debug, Clone, Default)]
+pub struct ReturnsTally {
+    /// Sales brought back.
+    pub sales: usize,
+    /// Returns recorded (answered 201, or replayed on their first send in a drill).
+    pub receipts: usize,
+    /// Attempts at more than was left, refused 409 `return_exceeds_sale` as expected.
+    pub refused: usize,
+    /// Returns taken back by a till of another store than the sale's.
+    pub cross_store: usize,
+    /// Returns that named their refunds.
+    pub explicit_refunds: usize,
+    /// Returns that said whether to restock instead of leaving it to the reason.
+    pub explicit_restock: usize,
+    /// Sale lines that came back in two returns or more.
+    pub lines_in_two_returns: usize,
+    /// Sale lines that came back whole.
+    pub lines_all_back: usize,
+    /// Units put back on a shelf.
+    pub restocked_units: i64,
+    /// Returns recorded, by reason.
+    pub by_reason: BTreeMap<String, usize>,
+}
+
+impl ReturnsTally {
+    pub(super) fn merge(&mut self, other: &ReturnsTally) {
+        self.sales += other.sales;
+        self.receipts += other.receipts;
+        self.refused += other.refused;
+        self.cross_store += other.cross_store;
+        self.explicit_refunds += other.explicit_refunds;
+        self.explicit_restock += other.explicit_restock;
+        self.lines_in_two_returns += other.lines_in_two_returns;
+        self.lines_all_back += other.lines_all_back;
+        self.restocked_units += other.restocked_units;
+        for (reason, n) in &other.by_reason {
+            *self.by_reason.entry(reason.clone()).or_default() += n;
+        }
+    }
 }
 
 /// One store's flash stock, item by item: the writes each item took (the receipt and sales).
@@ -105,6 +152,11 @@ impl Outcome {
                 if s.busiest_share() <= s.target() { "met" } else { "NOT met" }
             );
         }
+        let r = &self.returns;
+        println!(
+            "returns: {} of {} sales brought back, {} refused for more than was left; {} at another store, {} with refunds named, {} with restock named, {} lines back in two returns or more, {} lines back whole, {} units restocked; by reason {:?}",
+            r.receipts, r.sales, r.refused, r.cross_store, r.explicit_refunds, r.explicit_restock, r.lines_in_two_returns, r.lines_all_back, r.restocked_units, r.by_reason
+        );
         println!("{:<10} {:>8} {:>10} {:>10} {:>10}  statuses", "route", "requests", "p50 ms", "p99 ms", "max ms");
         for (name, r) in &self.routes {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;

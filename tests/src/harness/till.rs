@@ -25,7 +25,17 @@ pub(super) struct Sold {
 pub(super) struct TillLog {
     pub(super) routes: BTreeMap<&'static str, RouteStats>,
     pub(super) sold: Vec<Sold>,
+    /// Return receipts answered 201 (or replayed on the first send), at the service desk.
+    pub(super) returned: Vec<Returned>,
     pub(super) problems: Vec<String>,
+}
+
+/// A return receipt the API answered for, and the store that took the goods back.
+#[derive(Clone)]
+pub(super) struct Returned {
+    pub(super) store: String,
+    pub(super) key: String,
+    pub(super) receipt: Value,
 }
 
 impl TillLog {
@@ -36,7 +46,7 @@ impl TillLog {
 
 impl Api {
     /// Sends as a till does ([`Api::send_retrying`]); every attempt is recorded under `route`.
-    async fn send_as_till(
+    pub(super) async fn send_as_till(
         &self,
         log: &mut TillLog,
         route: &'static str,
@@ -47,14 +57,22 @@ impl Api {
     }
 }
 
-/// A basket: a few tracked items, and the flash item for some. Paid in cash, generously (the
-/// till does not know prices; the change comes back).
-fn basket(evening: &Evening, dice: &mut Dice, terminal: &str, occurred_at: Option<String>) -> Value {
+/// A basket: a few tracked items, and the flash item for some. Paid mostly in cash, generously
+/// (the till does not know prices; the change comes back); the `n`th basket of a till puts a
+/// little on a card, or on a card and mobile, for one in three each (never more than the
+/// cheapest item costs, so never more than the total), so refunds have tenders to go back to.
+fn basket(evening: &Evening, dice: &mut Dice, terminal: &str, occurred_at: Option<String>, n: usize) -> Value {
     let mut lines: Vec<Value> = (0..1 + dice.below(4)).map(|_| json!({"sku": evening.sku(dice.below(CATALOG)), "quantity": 1 + dice.below(3)})).collect();
     if dice.chance(evening.flash_share) {
         lines.push(json!({"sku": evening.flash_sku(), "quantity": 1}));
     }
-    let mut sale = json!({"terminalId": terminal, "lines": lines, "payments": [{"method": "cash", "amount": 200_000}]});
+    let cash = json!({"method": "cash", "amount": 200_000});
+    let payments = match n % 3 {
+        0 => json!([cash]),
+        1 => json!([{"method": "card", "amount": 100}, cash]),
+        _ => json!([{"method": "mobile", "amount": 90}, {"method": "card", "amount": 50}, cash]),
+    };
+    let mut sale = json!({"terminalId": terminal, "lines": lines, "payments": payments});
     if let Some(at) = occurred_at {
         sale["occurredAt"] = json!(at);
     }
@@ -84,7 +102,7 @@ pub(super) async fn till(evening: &Evening, t: usize, api: &Api, tokens: &Tokens
         }
 
         let key = format!("h{}-{t}-{n}", evening.run);
-        let sale = basket(evening, &mut dice, &terminal, None);
+        let sale = basket(evening, &mut dice, &terminal, None, n);
         let send = || api.http.post(api.url(&format!("/stores/{store}/sales"))).bearer_auth(&token).header("Idempotency-Key", &key).json(&sale);
         let first = api.send_as_till(&mut log, "checkout", &mut dice, send).await;
         done.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +143,7 @@ pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Toke
     let offline = Evening { flash_share: 0.0, ..evening.clone() };
     let sales: Vec<Value> = (0..evening.offline_per_till)
         .map(|n| {
-            let mut sale = basket(&offline, &mut dice, &terminal, Some(at.clone()));
+            let mut sale = basket(&offline, &mut dice, &terminal, Some(at.clone()), n);
             sale["idempotencyKey"] = json!(format!("h{}-{t}-off{n}", evening.run));
             sale
         })

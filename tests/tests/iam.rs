@@ -145,6 +145,8 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     // Head office sets up a store and its catalog, and changes a commodity's barcodes.
     expect("store", admin.call("PUT /stores/{storeId}", "/stores/S001", &[("storeId", "S001")], HO, None,
         Some(json!({"name": "Binjiang", "region": "EAST"}))), 201);
+    expect("another store", admin.call("PUT /stores/{storeId}", "/stores/S002", &[("storeId", "S002")], HO, None,
+        Some(json!({"name": "Xihu", "region": "EAST"}))), 201);
     let commodity = |sku: &str, barcode: &str, policy: &str| {
         json!({"name": sku, "unit": "each", "taxRateBp": 900, "barcodes": [barcode], "stockPolicy": policy})
     };
@@ -226,7 +228,7 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
         Some(json!({"skus": ["MILK-1L", "FLASH-001", "NOPE"], "barcodes": ["6901234567878"]}))), 200);
 
     // A till sells: track and strict stock, a replay, a refusal after the claim (out of stock:
-    // the claim is released), a batch, a receipt read back.
+    // the claim is released), a batch, a receipt read back, a return of it in another store.
     let sale = |lines: Value, paid: i64| json!({"terminalId": "T01", "lines": lines, "payments": [{"method": "cash", "amount": paid}]});
     let sales_route = "POST /stores/{storeId}/sales";
     let sales_path = "/stores/S001/sales";
@@ -242,6 +244,22 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     let sale_id = receipt["saleId"].as_str().expect("a sale id").to_owned();
     expect("the receipt", checkout.call("GET /stores/{storeId}/sales/{saleId}", &format!("/stores/S001/sales/{sale_id}"),
         &[("storeId", "S001"), ("saleId", &sale_id)], TILL, None, None), 200);
+
+    // A till of S002 takes a milk of that sale back and reads what is left of it; a return
+    // beyond what is left is refused after the claim (released).
+    let returns_route = "POST /stores/{storeId}/returns";
+    let s002 = [("storeId", "S002")];
+    let till2 = ("pos", Some("S002"));
+    let a_return = |quantity: i64| json!({"terminalId": "T09", "sale": {"storeId": "S001", "saleId": sale_id},
+        "lines": [{"line": 0, "quantity": quantity}], "reason": "unwanted"});
+    let taken = expect("a return", checkout.call(returns_route, "/stores/S002/returns", &s002, till2, Some("r-1"), Some(a_return(1))), 201);
+    expect("its replay", checkout.call(returns_route, "/stores/S002/returns", &s002, till2, Some("r-1"), Some(a_return(1))), 200);
+    expect("too many", checkout.call(returns_route, "/stores/S002/returns", &s002, till2, Some("r-2"), Some(a_return(5))), 409);
+    let return_id = taken["returnId"].as_str().expect("a return id").to_owned();
+    expect("the return receipt", checkout.call("GET /stores/{storeId}/returns/{returnId}", &format!("/stores/S002/returns/{return_id}"),
+        &[("storeId", "S002"), ("returnId", &return_id)], till2, None, None), 200);
+    expect("what is left", checkout.call("GET /stores/{storeId}/sales/{saleId}/returnable",
+        &format!("/stores/S001/sales/{sale_id}/returnable"), &[("storeId", "S001"), ("saleId", &sale_id)], till2, None, None), 200);
 
     // The stream batch folds into the reports, which a manager and head office read.
     let folded = aggregator.emulated.invoke(&stream_batch);

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::schema::*;
-use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, Task, backoff, build_err, busy, put};
-use super::{DynamoStore, in_parallel, unavailable};
+use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, backoff, build_err, busy, put};
+use super::DynamoStore;
 use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
 use crate::domain::sale::SaleRecord;
 use crate::domain::stock::spread_goods_in;
@@ -233,32 +233,10 @@ impl DynamoStore {
         Ok(AfterCancel::BackOff)
     }
 
-    /// The restock writes that found no room in the transaction, once it is committed: one
-    /// `UpdateItem` each, all at once.
+    /// The restock writes that found no room in the transaction, once it is committed.
     async fn restock_after(&self, store_id: &StoreId, restocks: &[(Sku, usize, i64)], return_id: &ReturnId) {
-        let tasks: Vec<Task> = restocks
-            .iter()
-            .map(|(sku, shard, amount)| -> Task {
-                let this = self.clone();
-                let key = self.shard_key(store_id, sku, *shard);
-                let amount = *amount;
-                Box::pin(async move {
-                    this.client
-                        .update_item()
-                        .table_name(&this.tables.stock)
-                        .set_key(Some(key))
-                        .update_expression("ADD onHand :delta, writes :one")
-                        .expression_attribute_values(":delta", n(amount))
-                        .expression_attribute_values(":one", n(1))
-                        .send()
-                        .await
-                        .map_err(|e| unavailable("UpdateItem", e))?;
-                    Ok(())
-                })
-            })
-            .collect();
         // The return is recorded: stock that could not follow is logged, not refused.
-        if let Err(e) = in_parallel(tasks).await {
+        if let Err(e) = self.move_stock_after(store_id, restocks).await {
             tracing::error!(error = %e, return_id = %return_id, "restocked goods of a large return were not put back");
         }
     }

@@ -416,8 +416,7 @@ impl DynamoStore {
         Ok(AfterCancel::BackOff)
     }
 
-    /// The tracked takes that found no room in the transaction, once it is committed: one
-    /// `UpdateItem` each, all at once.
+    /// The tracked takes that found no room in the transaction, once it is committed.
     async fn take_tracked_after(
         &self,
         store_id: &StoreId,
@@ -425,19 +424,29 @@ impl DynamoStore {
         start: &impl Fn(&StockTake) -> usize,
         record: &SaleRecord,
     ) {
-        let tasks: Vec<Task> = tracked_after
+        let writes: Vec<(Sku, usize, i64)> = tracked_after.iter().map(|t| (t.sku.clone(), start(t), -t.amount)).collect();
+        // The sale is recorded: tracked stock that could not follow is logged, not refused.
+        if let Err(e) = self.move_stock_after(store_id, &writes).await {
+            tracing::error!(error = %e, sale = %record.receipt.sale_id, "tracked stock of a large sale was not taken");
+        }
+    }
+
+    /// Stock writes that follow a committed transaction which had no room for them, as
+    /// (sku, shard, delta): one unconditional `UpdateItem` each, all at once.
+    pub(super) async fn move_stock_after(&self, store_id: &StoreId, writes: &[(Sku, usize, i64)]) -> StoreResult<()> {
+        let tasks: Vec<Task> = writes
             .iter()
-            .map(|t| -> Task {
+            .map(|(sku, shard, delta)| -> Task {
                 let this = self.clone();
-                let key = self.shard_key(store_id, &t.sku, start(t));
-                let amount = t.amount;
+                let key = self.shard_key(store_id, sku, *shard);
+                let delta = *delta;
                 Box::pin(async move {
                     this.client
                         .update_item()
                         .table_name(&this.tables.stock)
                         .set_key(Some(key))
-                        .update_expression("ADD onHand :take, writes :one")
-                        .expression_attribute_values(":take", n(-amount))
+                        .update_expression("ADD onHand :delta, writes :one")
+                        .expression_attribute_values(":delta", n(delta))
                         .expression_attribute_values(":one", n(1))
                         .send()
                         .await
@@ -446,9 +455,6 @@ impl DynamoStore {
                 })
             })
             .collect();
-        // The sale is recorded: tracked stock that could not follow is logged, not refused.
-        if let Err(e) = in_parallel(tasks).await {
-            tracing::error!(error = %e, sale = %record.receipt.sale_id, "tracked stock of a large sale was not taken");
-        }
+        in_parallel(tasks).await.map(|_| ())
     }
 }

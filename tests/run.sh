@@ -19,7 +19,8 @@ esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 trap 'echo "tests/run.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the minutes and seconds since the command started, so a slow run shows where.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in
@@ -138,5 +139,5 @@ if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
     failed=1 # nextest failed without counting a failed test (a crash, a timeout, a setup error)
 fi
 trap - ERR
-echo "summary: $passed passed, $failed failed, $skipped skipped"
+echo "summary: $passed passed, $failed failed, $skipped skipped in $((SECONDS / 60))m$((SECONDS % 60))s"
 exit "$status"

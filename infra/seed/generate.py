@@ -8,6 +8,9 @@ Each file holds request bodies exactly as head office would send them to the API
   commodities.json  [{"sku", "body": PUT /commodities/{sku} body}]
   prices.json       [POST /price-adjustments body, ...]
   stock.json        [{"storeId", "body": POST /stores/{storeId}/stock-movements body}] (<= 100 each)
+  sales.json        [{"storeId", "localTime", "idempotencyKey", "payWith", "body"}] (dated yesterday at load)
+  promotions.json   [{"promotionId", "days", "body": PUT /promotions/{promotionId} body without its
+                    window}] (the loader runs each from now for `days` days)
 
 Usage: python3 infra/seed/generate.py   (writes next to this script)
 """
@@ -383,6 +386,21 @@ def build_sales(items):
     return sales
 
 
+def build_promotions():
+    """The Double 11 basket promotions the walk-through shows: one of each kind."""
+    return [
+        {"promotionId": "spend-300-save-50", "days": 30, "body": {
+            "name": "Every 300 spent, 50 off", "scope": "chain",
+            "rule": {"kind": "spend_and_save", "threshold": 30000, "discount": 5000, "repeat": True}}},
+        {"promotionId": "household-3-for-2", "days": 30, "body": {
+            "name": "Household: buy 3, pay 2", "scope": "chain",
+            "rule": {"kind": "multi_buy", "buy": 3, "free": 1, "categories": ["household"]}}},
+        {"promotionId": "frozen-20-off", "days": 7, "body": {
+            "name": "20 % off all frozen food", "scope": "region:EAST",
+            "rule": {"kind": "percent_off", "percentBp": 2000, "categories": ["frozen"]}}},
+    ]
+
+
 def write(name, rows):
     """One JSON value per line inside the list: small diffs, still plain JSON."""
     path = os.path.join(HERE, name)
@@ -408,6 +426,7 @@ def main():
         "prices.json": write("prices.json", prices),
         "stock.json": write("stock.json", stock),
         "sales.json": write("sales.json", build_sales(items)),
+        "promotions.json": write("promotions.json", build_promotions()),
     }
     for name, size in sizes.items():
         print("%-17s %7d bytes" % (name, size))

@@ -70,5 +70,6 @@ pub fn write_slice(dir: &Path) -> PathBuf {
     write("prices.json", json!(prices));
     write("stock.json", json!(stock));
     write("sales.json", json!(sales));
+    write("promotions.json", read("promotions.json"));
     dir.to_path_buf()
 }

@@ -42,6 +42,10 @@ fn routes() -> Vec<Route> {
     let a_return = json!({"terminalId": "T01", "sale": {"storeId": "S001", "saleId": "0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01"},
         "lines": [{"line": 0}], "reason": "unwanted"});
     let created = |a: &retail_tests::Answer| a.status == 201 && a.replayed().is_none();
+    // A promotion that takes nothing off anything the other routes sell.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let a_promotion = json!({"name": "Intruder", "scope": "chain", "validTo": tomorrow,
+        "rule": {"kind": "percent_off", "percentBp": 1, "skus": ["AUTHZ-NEW"]}});
     vec![
         Route { method: "PUT", path: "/stores/S001", scopes: &["headoffice"], store: true, any_store: false,
             body: Some(json!({"name": "Binjiang", "region": "EAST", "timezone": "Asia/Shanghai"})), first_write: None },
@@ -74,6 +78,10 @@ fn routes() -> Vec<Route> {
         read("GET", "/stores/S001/returns/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a02", &["pos", "store", "headoffice"], true),
         Route { any_store: true,
             ..read("GET", "/stores/S001/sales/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01/returnable", &["pos", "store", "headoffice"], false) },
+        Route { method: "PUT", path: "/promotions/authz-promotion", scopes: &["headoffice"], store: false, any_store: false,
+            body: Some(a_promotion), first_write: Some(created) },
+        read("GET", "/promotions/authz-promotion", &["headoffice"], false),
+        read("GET", "/stores/S001/promotions", &["pos", "store", "headoffice"], true),
     ]
 }
 
@@ -241,13 +249,15 @@ async fn send(api: &SpawnedApi, route: &Route, authorization: Option<&str>) -> r
     answer(request.send().await.expect("an answer")).await
 }
 
-/// After every refusal: no commodity or price batch was made and the stock did not move.
+/// After every refusal: no commodity, price batch or promotion was made and the stock did not move.
 async fn nothing_was_written(api: &SpawnedApi, headoffice: &str, stock_before: &Value) {
     let c = client();
     let get = |path: &str| c.get(api.url(path)).bearer_auth(headoffice).send();
     let a = answer(get("/stores/S001/commodities/AUTHZ-NEW").await.unwrap()).await;
     a.problem(404, "not_found");
     let a = answer(get("/price-adjustments/authz-intruder").await.unwrap()).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = answer(get("/promotions/authz-promotion").await.unwrap()).await;
     assert_eq!(a.status, 404, "{}", a.body);
     let a = answer(get("/stores/S001/stock/MILK-1L").await.unwrap()).await;
     assert_eq!(&a.ok(200)["onHand"], stock_before, "the stock moved");

@@ -275,7 +275,7 @@ async fn a_seed_that_stops_halfway_is_started_over_by_the_next_start() {
 
     // With seeding: the tables are created again and seeded once.
     let api = LocalApi::start(&on(&moto.endpoint, prefix, Some(&good))).await.expect("the next start recovers");
-    assert_eq!(api.created_tables().len(), 9, "{:?}", api.created_tables());
+    assert_eq!(api.created_tables().len(), 10, "{:?}", api.created_tables());
     assert!(api.seeded().is_some_and(|s| s.stock_movements > 0));
     assert_eq!(milk_in_s001(&api).await, json!(expected), "every delivery counted once");
     drop(api);

@@ -290,7 +290,7 @@ fn each_functions_policy_names_the_tables_it_is_given_and_no_others() {
         .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
         .map(|(id, _)| id.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(tables.len(), 9);
+    assert_eq!(tables.len(), 10);
     for (id, binary) in template_functions(&template) {
         let properties = &template["Resources"][id.as_str()]["Properties"];
         // Policies inline, or those of the role it names.

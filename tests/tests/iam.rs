@@ -219,6 +219,21 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     expect("a price", prices.call("GET /stores/{storeId}/prices/{sku}", "/stores/S001/prices/MILK-1L",
         &[("storeId", "S001"), ("sku", "MILK-1L")], HO, None, None), 200);
 
+    // Promotions: one created, sent again, ended earlier (its schedule entry moves), read back,
+    // and a store's promotions in force.
+    let at = |hours: i64| (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (from, to, earlier) = (at(-1), at(48), at(24));
+    let promotion = |ends: &str| json!({"name": "Milk 10 % off", "scope": "chain", "validFrom": from, "validTo": ends,
+        "rule": {"kind": "percent_off", "percentBp": 1000, "skus": ["MILK-1L"]}});
+    let promotion_path = "/promotions/iam-milk";
+    let promotion_id = [("promotionId", "iam-milk")];
+    expect("a promotion", prices.call("PUT /promotions/{promotionId}", promotion_path, &promotion_id, HO, None, Some(promotion(&to))), 201);
+    expect("the same again", prices.call("PUT /promotions/{promotionId}", promotion_path, &promotion_id, HO, None, Some(promotion(&to))), 200);
+    expect("ended earlier", prices.call("PUT /promotions/{promotionId}", promotion_path, &promotion_id, HO, None, Some(promotion(&earlier))), 200);
+    expect("the promotion", prices.call("GET /promotions/{promotionId}", promotion_path, &promotion_id, HO, None, None), 200);
+    expect("a store's promotions", prices.call("GET /stores/{storeId}/promotions", "/stores/S001/promotions", &[("storeId", "S001")],
+        TILL, None, None), 200);
+
     // A till looks up.
     expect("by sku", lookup.call("GET /stores/{storeId}/commodities/{sku}", "/stores/S001/commodities/MILK-1L",
         &[("storeId", "S001"), ("sku", "MILK-1L")], TILL, None, None), 200);
@@ -238,9 +253,11 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
         Some(sale(json!([{"sku": "MILK-1L", "quantity": 2}, {"sku": "FLASH-001", "quantity": 1}, {"barcode": "6901234567885"}]), 100000))), 200);
     expect("out of stock", checkout.call(sales_route, sales_path, &s001, TILL, Some("s-2"),
         Some(sale(json!([{"sku": "FLASH-001", "quantity": 50}]), 10_000_000))), 409);
-    expect("a batch", checkout.call("POST /stores/{storeId}/sales/batch", "/stores/S001/sales/batch", &s001, TILL, None,
+    // A milk at 13.90 less the promotion's 10 %, paid exactly by card.
+    let batch = expect("a batch", checkout.call("POST /stores/{storeId}/sales/batch", "/stores/S001/sales/batch", &s001, TILL, None,
         Some(json!({"sales": [{"idempotencyKey": "s-3", "terminalId": "T02", "lines": [{"sku": "MILK-1L", "quantity": 1}],
-            "payments": [{"method": "card", "amount": 1390}]}]}))), 200);
+            "payments": [{"method": "card", "amount": 1251}]}]}))), 200);
+    assert_eq!(batch["results"][0]["status"], 201, "{batch}");
     let sale_id = receipt["saleId"].as_str().expect("a sale id").to_owned();
     expect("the receipt", checkout.call("GET /stores/{storeId}/sales/{saleId}", &format!("/stores/S001/sales/{sale_id}"),
         &[("storeId", "S001"), ("saleId", &sale_id)], TILL, None, None), 200);

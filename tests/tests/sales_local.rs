@@ -61,9 +61,9 @@ async fn a_tills_day_is_exact_to_the_cent_and_the_reports_equal_the_receipts(mod
     let a = sell(&api, &c, &till, "day-1", &basket).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let r = &a.body;
-    assert_eq!(r["lines"][0], json!({"sku": "MILK", "name": "MILK", "quantity": 5, "unitAmount": 1299, "lineAmount": 6495, "taxAmount": 536, "adjustmentId": "e2e-prices:0"}));
-    assert_eq!(r["lines"][1], json!({"sku": "APPLE", "name": "APPLE", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "taxAmount": 163, "adjustmentId": "e2e-prices:2"}));
-    assert_eq!(r["lines"][2], json!({"sku": "CAKE", "name": "CAKE", "quantity": 1, "unitAmount": 2345, "lineAmount": 2345, "taxAmount": 270, "adjustmentId": null}));
+    assert_eq!(r["lines"][0], json!({"sku": "MILK", "name": "MILK", "quantity": 5, "unitAmount": 1299, "lineAmount": 6495, "discountAmount": 0, "netAmount": 6495, "taxAmount": 536, "adjustmentId": "e2e-prices:0"}));
+    assert_eq!(r["lines"][1], json!({"sku": "APPLE", "name": "APPLE", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "discountAmount": 0, "netAmount": 1972, "taxAmount": 163, "adjustmentId": "e2e-prices:2"}));
+    assert_eq!(r["lines"][2], json!({"sku": "CAKE", "name": "CAKE", "quantity": 1, "unitAmount": 2345, "lineAmount": 2345, "discountAmount": 0, "netAmount": 2345, "taxAmount": 270, "adjustmentId": null}));
     assert_eq!((r["total"].clone(), r["taxTotal"].clone()), (json!(10812), json!(969)));
     assert_eq!((r["paid"].clone(), r["change"].clone(), r["currency"].clone()), (json!(15000), json!(4188), json!("CNY")));
     // The contract: unique in the store, increasing per terminal (the DynamoDB adapter numbers

@@ -204,7 +204,7 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     assert!(claim.receipt_sequence.is_some(), "the claim takes the receipt number in its own wave");
     let reading = reading.unwrap();
     let basket =
-        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes, promotions: &[] }).unwrap();
     let settlement = settle(basket.total, &sale.payments).unwrap();
     let record = s
         .commit_sale(PendingSale {
@@ -259,7 +259,7 @@ async fn a_return_costs_two_waves() {
     };
     let reading = s.basket_reading(&store, &skus, &[]).await.unwrap();
     let basket =
-        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes, promotions: &[] }).unwrap();
     let settlement = settle(basket.total, &sale.payments).unwrap();
     let record = s
         .commit_sale(PendingSale {

@@ -208,7 +208,7 @@ async fn pending_as<S: AllPorts>(s: &S, store: &Store, key: &str, terminal: &str
     };
     let skus: Vec<Sku> = lines.iter().map(|(k, _)| sku(k)).collect();
     let reading = s.basket_reading(store, &skus, &[]).await.unwrap();
-    let basket = price_basket(&sale, store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes }).unwrap();
+    let basket = price_basket(&sale, store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes, promotions: &[] }).unwrap();
     let settlement = settle(basket.total, &sale.payments).unwrap();
     PendingSale {
         key,

@@ -16,14 +16,14 @@ use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{request_id, route_key, unknown_route};
 use retail_core::http::{Problem, Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::ReturnsStore;
-use retail_core::store::cache::StoreCache;
+use retail_core::store::cache::Warm;
 use retail_core::usecases::find_store;
 use retail_core::usecases::sell::{self, Sold};
 use retail_core::usecases::take_back::{self, TakenBack};
 
 pub struct Checkout<S> {
     db: S,
-    stores: StoreCache,
+    warm: Warm,
 }
 
 #[derive(Deserialize)]
@@ -72,12 +72,12 @@ pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dyn
 
 impl<S: ReturnsStore> Checkout<S> {
     pub fn new(db: S) -> Self {
-        Checkout::with_store_cache(db, StoreCache::default())
+        Checkout::with_memory(db, Warm::default())
     }
 
-    /// With another memory of stores (how long a store change may take to reach sales).
-    pub fn with_store_cache(db: S, stores: StoreCache) -> Self {
-        Checkout { db, stores }
+    /// With another memory of stores and promotions (how long a change may take to reach sales).
+    pub fn with_memory(db: S, warm: Warm) -> Self {
+        Checkout { db, warm }
     }
 
     async fn record_sale(&self, request: &Request) -> Routed {
@@ -85,7 +85,7 @@ impl<S: ReturnsStore> Checkout<S> {
         let draft: SaleDraft = json_body(request)?;
         let key = idempotency_key(request)?;
         let store_id = path_param(request, "storeId", StoreId::parse)?;
-        match sell::sell(&self.db, &self.stores, &store_id, &key, &draft, Utc::now()).await? {
+        match sell::sell(&self.db, &self.warm, &store_id, &key, &draft, Utc::now()).await? {
             Sold::Recorded(sale) => Ok(Reply::json(StatusCode::CREATED, &sale.receipt)),
             Sold::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
         }
@@ -107,12 +107,12 @@ impl<S: ReturnsStore> Checkout<S> {
             entries.push((entry_key(i, raw)?, raw));
         }
         let store_id = path_param(request, "storeId", StoreId::parse)?;
-        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
+        let store = find_store::<_, NotFound>(&self.db, &self.warm.stores, &store_id).await?;
         let id = request_id(request);
         let mut results = Vec::with_capacity(entries.len());
         for (key, raw) in entries {
             let outcome = match offline_draft(raw.get()) {
-                Ok(draft) => sell::sell_in(&self.db, &store, &key, &draft, Utc::now()).await.map_err(Problem::from),
+                Ok(draft) => sell::sell_in(&self.db, &self.warm.promotions, &store, &key, &draft, Utc::now()).await.map_err(Problem::from),
                 Err(problem) => Err(problem),
             };
             let idempotency_key = key.to_string();
@@ -145,7 +145,7 @@ impl<S: ReturnsStore> Checkout<S> {
         let draft: ReturnDraft = json_body(request)?;
         let key = idempotency_key(request)?;
         let store_id = path_param(request, "storeId", StoreId::parse)?;
-        match take_back::take_back(&self.db, &self.stores, &store_id, &key, &draft, Utc::now()).await? {
+        match take_back::take_back(&self.db, &self.warm.stores, &store_id, &key, &draft, Utc::now()).await? {
             TakenBack::Recorded(receipt) => Ok(Reply::json(StatusCode::CREATED, &*receipt)),
             TakenBack::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
         }

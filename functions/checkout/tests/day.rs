@@ -93,9 +93,10 @@ async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
             "saleId": "*", "receiptNo": "T01-000001", "storeId": "S001", "terminalId": "T01",
             "businessDay": shanghai_day(occurred(&r1)), "occurredAt": r1["occurredAt"], "createdAt": "*",
             "lines": [
-                {"sku": "MILK", "name": "Milk 1L", "quantity": 3, "unitAmount": 1299, "lineAmount": 3897, "taxAmount": 448, "adjustmentId": "list:0"},
-                {"sku": "COLA", "name": "Cola 330ml", "quantity": 1, "unitAmount": 350, "lineAmount": 350, "taxAmount": 40, "adjustmentId": "list:1"}
+                {"sku": "MILK", "name": "Milk 1L", "quantity": 3, "unitAmount": 1299, "lineAmount": 3897, "discountAmount": 0, "netAmount": 3897, "taxAmount": 448, "adjustmentId": "list:0"},
+                {"sku": "COLA", "name": "Cola 330ml", "quantity": 1, "unitAmount": 350, "lineAmount": 350, "discountAmount": 0, "netAmount": 350, "taxAmount": 40, "adjustmentId": "list:1"}
             ],
+            "promotions": [], "discountTotal": 0,
             "payments": [{"method": "cash", "amount": 5000}],
             "total": 4247, "taxTotal": 488, "paid": 5000, "change": 753, "currency": "CNY"
         })
@@ -106,11 +107,12 @@ async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
             "saleId": "*", "receiptNo": "T01-000002", "storeId": "S001", "terminalId": "T01",
             "businessDay": shanghai_day(occurred(&r2)), "occurredAt": r2["occurredAt"], "createdAt": "*",
             "lines": [
-                {"sku": "APPLE", "name": "Apples", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "taxAmount": 163, "adjustmentId": "list:2"},
-                {"sku": "RICE", "name": "Rice", "weightGrams": 2500, "unitAmount": 599, "lineAmount": 1498, "taxAmount": 124, "adjustmentId": "list:4"},
-                {"sku": "CAKE", "name": "Cake slice", "quantity": 1, "unitAmount": 899, "lineAmount": 899, "taxAmount": 103, "adjustmentId": null},
-                {"sku": "CAKE", "name": "Cake slice", "quantity": 1, "unitAmount": 899, "lineAmount": 899, "taxAmount": 103, "adjustmentId": null}
+                {"sku": "APPLE", "name": "Apples", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "discountAmount": 0, "netAmount": 1972, "taxAmount": 163, "adjustmentId": "list:2"},
+                {"sku": "RICE", "name": "Rice", "weightGrams": 2500, "unitAmount": 599, "lineAmount": 1498, "discountAmount": 0, "netAmount": 1498, "taxAmount": 124, "adjustmentId": "list:4"},
+                {"sku": "CAKE", "name": "Cake slice", "quantity": 1, "unitAmount": 899, "lineAmount": 899, "discountAmount": 0, "netAmount": 899, "taxAmount": 103, "adjustmentId": null},
+                {"sku": "CAKE", "name": "Cake slice", "quantity": 1, "unitAmount": 899, "lineAmount": 899, "discountAmount": 0, "netAmount": 899, "taxAmount": 103, "adjustmentId": null}
             ],
+            "promotions": [], "discountTotal": 0,
             "payments": [{"method": "card", "amount": 5268}],
             "total": 5268, "taxTotal": 493, "paid": 5268, "change": 0, "currency": "CNY"
         })
@@ -121,8 +123,9 @@ async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
             "saleId": "*", "receiptNo": "T02-000001", "storeId": "S001", "terminalId": "T02",
             "businessDay": shanghai_day(occurred(&r3)), "occurredAt": r3["occurredAt"], "createdAt": "*",
             "lines": [
-                {"sku": "COOKER", "name": "Rice cooker", "quantity": 1, "unitAmount": 29_900, "lineAmount": 29_900, "taxAmount": 3440, "adjustmentId": "promo-1111:0"}
+                {"sku": "COOKER", "name": "Rice cooker", "quantity": 1, "unitAmount": 29_900, "lineAmount": 29_900, "discountAmount": 0, "netAmount": 29_900, "taxAmount": 3440, "adjustmentId": "promo-1111:0"}
             ],
+            "promotions": [], "discountTotal": 0,
             "payments": [{"method": "mobile", "amount": 20_000}, {"method": "cash", "amount": 10_000}],
             "total": 29_900, "taxTotal": 3440, "paid": 30_000, "change": 100, "currency": "CNY"
         })
@@ -133,8 +136,9 @@ async fn a_tills_day_of_mixed_baskets_is_exact_to_the_cent() {
             "saleId": "*", "receiptNo": "T01-000003", "storeId": "S001", "terminalId": "T01",
             "businessDay": (late + Duration::days(1)).date_naive().to_string(), "occurredAt": rfc(late), "createdAt": "*",
             "lines": [
-                {"sku": "MILK", "name": "Milk 1L", "quantity": 1, "unitAmount": 1299, "lineAmount": 1299, "taxAmount": 149, "adjustmentId": "list:0"}
+                {"sku": "MILK", "name": "Milk 1L", "quantity": 1, "unitAmount": 1299, "lineAmount": 1299, "discountAmount": 0, "netAmount": 1299, "taxAmount": 149, "adjustmentId": "list:0"}
             ],
+            "promotions": [], "discountTotal": 0,
             "payments": [{"method": "card", "amount": 1299}],
             "total": 1299, "taxTotal": 149, "paid": 1299, "change": 0, "currency": "CNY"
         })
@@ -205,9 +209,9 @@ async fn a_store_in_another_timezone_counts_its_own_business_day() {
 async fn a_timezone_change_moves_later_sales_only() {
     // A warm checkout remembers a store for a minute; this one sees each change at once.
     let mut till = stocked_till().await;
-    till.checkout = std::sync::Arc::new(checkout::Checkout::with_store_cache(
+    till.checkout = std::sync::Arc::new(checkout::Checkout::with_memory(
         till.shop.store.clone(),
-        retail_core::store::cache::StoreCache::new(std::time::Duration::ZERO),
+        retail_core::store::cache::Warm::forgetful(),
     ));
     let late = last_2330_utc() - Duration::days(1);
     let mut b = basket("T01", json!([{"sku": "MILK"}]), json!([card(1299)]));

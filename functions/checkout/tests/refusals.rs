@@ -164,7 +164,7 @@ mod shape {
         // 200 × 12.99 = 2598.00; tax round(259800 × 1300 / 11300) = round(29888.496) = 29888.
         let till = stocked_till().await;
         let r = till.sold("S001", "k200", &basket("T01", Value::Array(vec![milk(); 200]), json!([cash(259_800)]))).await;
-        assert_eq!(r["lines"], json!([{"sku": "MILK", "name": "Milk 1L", "quantity": 200, "unitAmount": 1299, "lineAmount": 259_800, "taxAmount": 29_888, "adjustmentId": "list:0"}]));
+        assert_eq!(r["lines"], json!([{"sku": "MILK", "name": "Milk 1L", "quantity": 200, "unitAmount": 1299, "lineAmount": 259_800, "discountAmount": 0, "netAmount": 259_800, "taxAmount": 29_888, "adjustmentId": "list:0"}]));
     }
 
     #[tokio::test]
@@ -417,7 +417,7 @@ mod time {
         let r = till.sold("S001", "offline-promo", &offline).await;
         assert_eq!(
             r["lines"][0],
-            json!({"sku": "MILK", "name": "Milk 1L", "quantity": 1, "unitAmount": 999, "lineAmount": 999, "taxAmount": 115, "adjustmentId": "milk-flash:0"})
+            json!({"sku": "MILK", "name": "Milk 1L", "quantity": 1, "unitAmount": 999, "lineAmount": 999, "discountAmount": 0, "netAmount": 999, "taxAmount": 115, "adjustmentId": "milk-flash:0"})
         );
         assert_eq!((r["total"].clone(), r["change"].clone()), (json!(999), json!(300)));
     }

@@ -77,7 +77,7 @@ async fn entries_run_in_order_and_each_gets_what_it_would_have_got_alone() {
     assert_eq!(apples_receipt["receiptNo"], json!("T01-000002"));
     assert_eq!(
         apples_receipt["lines"],
-        json!([{"sku": "APPLE", "name": "Apples", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "taxAmount": 163, "adjustmentId": "list:2"}])
+        json!([{"sku": "APPLE", "name": "Apples", "weightGrams": 1234, "unitAmount": 1598, "lineAmount": 1972, "discountAmount": 0, "netAmount": 1972, "taxAmount": 163, "adjustmentId": "list:2"}])
     );
     assert_eq!(&results[1]["receipt"], &online);
     assert_eq!(&results[9]["receipt"], apples_receipt);

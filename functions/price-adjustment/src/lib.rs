@@ -1,5 +1,5 @@
-//! `price-adjustment`: head office pushes price batches to every store; anyone may ask which
-//! price was in force, and why.
+//! `price-adjustment`: head office pushes price batches and promotions to every store; anyone
+//! may ask which price was in force, and why, and a store's tills which promotions are.
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
@@ -12,7 +12,10 @@ use retail_core::domain::{AdjustmentId, BatchId, CURRENCY, Money, PriceScope, Sk
 use retail_core::http::body::{fingerprint, raw_body, raw_path_param};
 use retail_core::http::function::{route_key, unknown_route};
 use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param, query_param};
-use retail_core::store::{BatchOutcome, PriceStore};
+use retail_core::domain::promotion::PromotionDraft;
+use retail_core::domain::{Promotion, PromotionId};
+use retail_core::store::{BatchOutcome, PriceStore, PromotionStore};
+use retail_core::usecases::promotions::{self, Stored};
 use retail_core::usecases::prices;
 
 pub struct PriceAdjustments<S> {
@@ -41,11 +44,18 @@ struct Explanation<'a> {
     reason: Option<&'a str>,
 }
 
-/// The DynamoDB tables this function uses: those of its one store port, [`PriceStore`]. Its
-/// `main` requires their variables at start, and template.yaml gives it exactly these.
-pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::PRICE_STORE_TABLES;
+#[derive(Serialize)]
+struct InForce {
+    promotions: Vec<Promotion>,
+}
 
-impl<S: PriceStore> PriceAdjustments<S> {
+/// The DynamoDB tables this function uses: those of its store ports, [`PriceStore`] and
+/// [`PromotionStore`]. Its `main` requires their variables at start, and template.yaml gives it
+/// exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet =
+    retail_core::store::dynamo::PRICE_STORE_TABLES.union(retail_core::store::dynamo::PROMOTION_STORE_TABLES);
+
+impl<S: PriceStore + PromotionStore> PriceAdjustments<S> {
     pub fn new(db: S) -> Self {
         PriceAdjustments { db }
     }
@@ -85,12 +95,40 @@ impl<S: PriceStore> PriceAdjustments<S> {
     }
 }
 
-impl<S: PriceStore> Routes for PriceAdjustments<S> {
+impl<S: PriceStore + PromotionStore> PriceAdjustments<S> {
+    async fn put_promotion(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::HeadOffice], None)?;
+        let draft: PromotionDraft = json_body(request)?;
+        let id = path_param(request, "promotionId", PromotionId::parse)?;
+        match promotions::put_promotion(&self.db, id, &draft, Utc::now()).await? {
+            Stored::Created(p) => Ok(Reply::json(StatusCode::CREATED, &p)),
+            Stored::Updated(p) => Ok(Reply::ok(&p)),
+        }
+    }
+
+    async fn promotion(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::HeadOffice], None)?;
+        let id = path_param(request, "promotionId", PromotionId::parse)?;
+        Ok(Reply::ok(&promotions::promotion(&self.db, &id).await?))
+    }
+
+    async fn promotions_in_force(&self, request: &Request) -> Routed {
+        authorize(request, &[Scope::Pos, Scope::Store, Scope::HeadOffice], raw_path_param(request, "storeId"))?;
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let at = query_param(request, "at").map(parse_instant).transpose()?.unwrap_or_else(Utc::now);
+        Ok(Reply::ok(&InForce { promotions: promotions::promotions_in_force(&self.db, &store_id, at).await? }))
+    }
+}
+
+impl<S: PriceStore + PromotionStore> Routes for PriceAdjustments<S> {
     async fn route(&self, request: &Request) -> Routed {
         match route_key(request) {
             "POST /price-adjustments" => self.apply_batch(request).await,
             "GET /price-adjustments/{batchId}" => self.batch(request).await,
             "GET /stores/{storeId}/prices/{sku}" => self.explain(request).await,
+            "PUT /promotions/{promotionId}" => self.put_promotion(request).await,
+            "GET /promotions/{promotionId}" => self.promotion(request).await,
+            "GET /stores/{storeId}/promotions" => self.promotions_in_force(request).await,
             _ => Err(unknown_route(request)),
         }
     }

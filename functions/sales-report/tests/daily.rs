@@ -170,7 +170,14 @@ fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: N
     let mut terminals: BTreeMap<String, TerminalSums> = BTreeMap::new();
     // sku → (name, quantity, weightGrams, amount)
     let mut skus: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
+    // promotionId → (sales, discount)
+    let mut promotions: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     for r in receipts {
+        for p in r["promotions"].as_array().unwrap() {
+            let e = promotions.entry(p["promotionId"].as_str().unwrap().to_owned()).or_default();
+            e.0 += 1;
+            e.1 += p["discount"].as_i64().unwrap();
+        }
         let occurred: DateTime<Utc> = r["occurredAt"].as_str().unwrap().parse().unwrap();
         let hour = (occurred + Duration::hours(local_offset_hours)).format("%H").to_string().parse::<usize>().unwrap();
         by_hour[hour].0 += 1;
@@ -204,7 +211,8 @@ fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: N
                 }
                 other => panic!("a line with {other:?}"),
             }
-            e.3 += l["lineAmount"].as_i64().unwrap();
+            // What the customer paid for it, after promotions.
+            e.3 += l["netAmount"].as_i64().unwrap();
         }
     }
     let mut refunds = BTreeMap::from([("cash", 0), ("card", 0), ("mobile", 0)]);
@@ -252,6 +260,8 @@ fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: N
         "byHour": by_hour.iter().enumerate().map(|(h, (n, g))| json!({"hour": h, "salesCount": n, "grossAmount": g})).collect::<Vec<_>>(),
         "byPaymentMethod": {"cash": cash, "card": card, "mobile": mobile},
         "topCommodities": top,
+        "discountAmount": receipts.iter().map(|r| total(r, "discountTotal")).sum::<i64>(),
+        "byPromotion": promotions.iter().map(|(id, (n, d))| json!({"promotionId": id, "salesCount": n, "discount": d})).collect::<Vec<_>>(),
         "returnsCount": returns.len(),
         "returnsAmount": returned,
         "returnsTax": returns.iter().map(|r| total(r, "taxTotal")).sum::<i64>(),
@@ -416,6 +426,7 @@ async fn the_chain_report_lists_every_store_on_its_own_business_day_and_sums_the
             {"storeId": "S004", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0}
         ])
     );
+    assert_eq!(chain["discountAmount"], json!(0));
     assert_eq!(chain["salesCount"], json!(8 + s003.0));
     assert_eq!(chain["grossAmount"], json!(55_266 + 1498 + s003.1));
     // Tax: S001 62.00, S002's rice 1.24, London's milk 1.49.
@@ -439,6 +450,50 @@ async fn the_chain_report_lists_every_store_on_its_own_business_day_and_sums_the
         }
     }
     assert_eq!(chain["asOf"].as_str(), latest.iter().max().map(String::as_str));
+}
+
+#[tokio::test]
+async fn promotions_reach_the_reports_once_with_what_each_took_off() {
+    let mut office = Office::new().await;
+    let d = report_day();
+    let shop = &office.till.shop;
+    let window = |from: &str, to: &str| (shanghai(d, from), shanghai(d, to));
+    let (from, to) = window("00:00", "23:59");
+    shop.seed_promotion("milk-10", &json!({"name": "Milk 10 % off", "scope": "chain", "validFrom": from, "validTo": to,
+        "rule": {"kind": "percent_off", "percentBp": 1000, "skus": ["MILK"]}})).await;
+    let (from, to) = window("12:00", "23:59");
+    shop.seed_promotion("spend-100", &json!({"name": "100 spent, 10 off", "scope": "store:S001", "validFrom": from, "validTo": to,
+        "rule": {"kind": "spend_and_save", "threshold": 10_000, "discount": 1000, "repeat": true}})).await;
+    let sales = [
+        // 09:00: 3 milks, 38.97 less 3.90: 35.07; the spend-and-save has not started.
+        ("p1", shanghai(d, "09:00"), basket("T01", json!([{"sku": "MILK", "quantity": 3}]), json!([cash(4000)]))),
+        // 13:00: the cooker 299.00 and a milk 12.99 less 1.30: 310.69, three times 10.00 off: 280.69.
+        ("p2", shanghai(d, "13:00"), basket("T02", json!([{"sku": "COOKER"}, {"sku": "MILK"}]), json!([card(28_069)]))),
+        // 14:00: a cola, nothing off.
+        ("p3", shanghai(d, "14:00"), basket("T01", json!([{"sku": "COLA"}]), json!([cash(350)]))),
+    ];
+    let mut receipts = Vec::new();
+    for (key, when, body) in sales {
+        receipts.push(office.till.sold("S001", key, &at(body, &when)).await);
+    }
+    assert_eq!(receipts.iter().map(|r| r["discountTotal"].as_i64().unwrap()).collect::<Vec<_>>(), [390, 130 + 3000, 0]);
+    office.drain().await;
+    let report = office.store_day("S001", d).await;
+    assert_eq!(report, sums(&receipts, "S001", d, 8));
+    assert_eq!(report["discountAmount"], json!(3520));
+    assert_eq!(
+        report["byPromotion"],
+        json!([{"promotionId": "milk-10", "salesCount": 2, "discount": 520}, {"promotionId": "spend-100", "salesCount": 1, "discount": 3000}])
+    );
+    // A commodity's amount is what was paid for it: 35.07 + the milk's share of p2.
+    let milk = report["topCommodities"].as_array().unwrap().iter().find(|c| c["sku"] == "MILK").unwrap().clone();
+    assert_eq!(milk["amount"], json!(3507 + receipts[1]["lines"][1]["netAmount"].as_i64().unwrap()));
+    let chain = office.chain_day(d).await;
+    assert_eq!((chain["discountAmount"].clone(), chain["grossAmount"].clone()), (json!(3520), json!(3507 + 28_069 + 350)));
+    // The stream again: nothing counted twice.
+    let (all, _) = office.till.shop.store.entries_since(0);
+    office.aggregator.fold(event(office.records(1, &all))).await.unwrap();
+    assert_eq!(office.store_day("S001", d).await, report);
 }
 
 #[tokio::test]
@@ -562,7 +617,7 @@ async fn a_day_without_sales_is_all_zeros_not_404() {
         chain,
         json!({
             "date": d.to_string(), "currency": "CNY", "salesCount": 0, "grossAmount": 0, "taxAmount": 0,
-            "returnsAmount": 0, "netAmount": 0,
+            "returnsAmount": 0, "netAmount": 0, "discountAmount": 0,
             "stores": [
                 {"storeId": "S001", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0},
                 {"storeId": "S002", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0}

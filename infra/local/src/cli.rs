@@ -286,12 +286,13 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
 
     let seeded = match api.seeded() {
         Some(s) => format!(
-            "seeded: {} stores, {} commodities, {} price lines, {} stock movements, {} sales yesterday in {} ms",
+            "seeded: {} stores, {} commodities, {} price lines, {} stock movements, {} sales yesterday, {} promotions in {} ms",
             s.stores,
             s.commodities,
             s.price_lines,
             s.stock_movements,
             s.sales,
+            s.promotions,
             s.elapsed.as_millis()
         ),
         None => "not seeded".to_owned(),

@@ -20,6 +20,7 @@ pub const COMMODITIES_FILE: &str = "commodities.json";
 pub const PRICES_FILE: &str = "prices.json";
 pub const STOCK_FILE: &str = "stock.json";
 pub const SALES_FILE: &str = "sales.json";
+pub const PROMOTIONS_FILE: &str = "promotions.json";
 
 /// What seeding loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct SeedSummary {
     pub stock_movements: usize,
     /// Sales recorded on yesterday's business day of each store.
     pub sales: usize,
+    /// Promotions in force from the start, for the days each names.
+    pub promotions: usize,
     pub elapsed: Duration,
 }
 
@@ -79,6 +82,17 @@ struct SaleItem {
     body: Value,
 }
 
+/// A promotion of the demo: `PUT /promotions/{promotionId}`'s body without its window, which
+/// the loader sets from now for `days` days (a promotion runs at most 90 days, so no fixed date
+/// would stay in force).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PromotionItem {
+    promotion_id: String,
+    days: i64,
+    body: Value,
+}
+
 struct Call {
     method: Method,
     path: String,
@@ -95,6 +109,7 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
     };
     let stock: Vec<StoreItem> = read(dir, STOCK_FILE)?;
     let sales: Vec<SaleItem> = read(dir, SALES_FILE)?;
+    let promotions: Vec<PromotionItem> = read(dir, PROMOTIONS_FILE)?;
 
     let mut summary = SeedSummary {
         stores: stores.len(),
@@ -102,6 +117,7 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
         price_lines: prices.iter().map(|b| count(b, "adjustments")).sum(),
         stock_movements: stock.iter().map(|s| count(&s.body, "movements")).sum(),
         sales: sales.len(),
+        promotions: promotions.len(),
         elapsed: Duration::ZERO,
     };
     let timezones: std::collections::HashMap<String, chrono_tz::Tz> = stores
@@ -165,6 +181,22 @@ pub(crate) async fn load(gateway: &Gateway, dir: &Path) -> Result<SeedSummary, S
     run(gateway, &mut token, STOCK_FILE, stock, &mut progress).await?;
     progress.finish();
     record_sales(gateway, &mut token, &timezones, sales).await?;
+    // After the sales: they are yesterday's, and the promotions start now.
+    let mut progress = Progress::new(format!("{PROMOTIONS_FILE} (promotions)"), promotions.len());
+    let now = Utc::now();
+    let mut calls = Vec::with_capacity(promotions.len());
+    for (index, p) in promotions.into_iter().enumerate() {
+        let mut body = p.body;
+        let fields = body
+            .as_object_mut()
+            .ok_or_else(|| SeedError::Shape { path: PROMOTIONS_FILE.into(), why: format!("item {index}: body is not an object") })?;
+        let ends = now + chrono::Duration::days(p.days);
+        fields.insert("validFrom".into(), Value::from(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        fields.insert("validTo".into(), Value::from(ends.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        calls.push(Call { method: Method::PUT, path: format!("/promotions/{}", segment(&p.promotion_id)), body });
+    }
+    run(gateway, &mut token, PROMOTIONS_FILE, calls.into_iter(), &mut progress).await?;
+    progress.finish();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -460,6 +492,8 @@ mod tests {
         let commodities: Vec<CommodityItem> = read(&dir, COMMODITIES_FILE).unwrap();
         let _: PriceBatches = read(&dir, PRICES_FILE).unwrap();
         let stock: Vec<StoreItem> = read(&dir, STOCK_FILE).unwrap();
+        let promotions: Vec<PromotionItem> = read(&dir, PROMOTIONS_FILE).unwrap();
+        assert!(promotions.len() >= 3 && promotions.iter().all(|p| (1..=90).contains(&p.days)));
         assert!(stores.len() >= 3);
         assert!(commodities.len() >= 1000);
         assert!(stock.iter().all(|s| count(&s.body, "movements") <= 100));

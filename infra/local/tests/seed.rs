@@ -75,10 +75,13 @@ async fn every_seed_item_reaches_its_function_as_a_headoffice_request() {
     assert_eq!(count("POST /stores/S001/stock-movements"), 10);
     assert_eq!(summary.sales, 120);
     assert_eq!(count("POST /stores/S001/sales/batch"), 1);
-    // Stores first, then the catalog, then prices, then stock, then yesterday's sales.
+    assert_eq!((summary.promotions, count("PUT /promotions/")), (3, 3));
+    // Stores first, then the catalog, then prices, then stock, then yesterday's sales, then the
+    // promotions, which start now.
     assert_eq!(calls[0].0, "PUT /stores/S001");
     assert_eq!(calls[3].0, "PUT /commodities/MILK-1L");
-    assert!(calls.last().unwrap().0.ends_with("/sales/batch"));
+    let last_sales = calls.iter().rposition(|(line, _, _)| line.ends_with("/sales/batch")).unwrap();
+    assert!(calls[last_sales + 1..].iter().all(|(line, _, _)| line.starts_with("PUT /promotions/")));
     for (line, claims, body) in calls.iter() {
         if line.ends_with("/sales/batch") {
             // Sales come from the store's tills.
@@ -92,6 +95,12 @@ async fn every_seed_item_reaches_its_function_as_a_headoffice_request() {
     }
     let milk = calls.iter().find(|(line, _, _)| line == "PUT /commodities/MILK-1L").unwrap();
     assert_eq!(milk.2["barcodes"], json!(["6901234567892"]));
+    // A promotion's window is set at load: from now, for the days the seed names.
+    let promotion = calls.iter().find(|(line, _, _)| line == "PUT /promotions/spend-300-save-50").unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339(promotion.2["validFrom"].as_str().unwrap()).unwrap();
+    let to = chrono::DateTime::parse_from_rfc3339(promotion.2["validTo"].as_str().unwrap()).unwrap();
+    assert_eq!(to - from, chrono::Duration::days(30));
+    assert!((chrono::Utc::now() - from.with_timezone(&chrono::Utc)).num_minutes() < 10);
 }
 
 #[tokio::test]

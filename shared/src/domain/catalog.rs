@@ -14,8 +14,8 @@ use super::stock::StockShards;
 /// Where a store's business days and hours are counted unless it says otherwise.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
 
-const MAX_NAME: usize = 200;
-const MAX_CATEGORY: usize = 100;
+pub(crate) const MAX_NAME: usize = 200;
+pub(crate) const MAX_CATEGORY: usize = 100;
 /// Enough for every pack size a manufacturer prints, small enough to keep an item small.
 pub const MAX_BARCODES: usize = 32;
 
@@ -33,7 +33,7 @@ fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_str(tz.name())
 }
 
-fn checked_text(what: &str, raw: &str, max: usize) -> Result<String, Invalid> {
+pub(crate) fn checked_text(what: &str, raw: &str, max: usize) -> Result<String, Invalid> {
     if raw.trim().is_empty() {
         return Err(Invalid::request(format!("{what} must not be empty")));
     }

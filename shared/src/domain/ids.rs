@@ -158,6 +158,11 @@ identifier!(
     BatchId, "batch id", "^[A-Za-z0-9_-]{1,64}$",
     |b| (1..=64).contains(&b.len()) && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
 );
+identifier!(
+    /// A head-office promotion, named by head office like a batch.
+    PromotionId, "promotion id", "^[A-Za-z0-9_-]{1,64}$",
+    |b| (1..=64).contains(&b.len()) && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+);
 
 #[cfg(test)]
 mod tests {

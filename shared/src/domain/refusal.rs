@@ -133,6 +133,15 @@ pub enum CatalogRefusal {
     /// A stock movement request's `Idempotency-Key` was used for a different body.
     #[error("this idempotency key was used for different movements")]
     KeyReused,
+    /// A promotion's scope names a store that does not exist.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// A promotion's window is empty or too long, or a started one would end before now or later.
+    #[error("{0}")]
+    InvalidWindow(String),
+    /// A change to a promotion that has started, other than ending it earlier.
+    #[error("{0}")]
+    PromotionStarted(String),
 }
 
 impl CatalogRefusal {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::catalog::Store;
-use super::ids::{ReturnId, SaleId, Sku, StoreId, TerminalId};
+use super::ids::{PromotionId, ReturnId, SaleId, Sku, StoreId, TerminalId};
 use super::money::{CURRENCY, Money};
 use super::returns::ReturnReceipt;
 use super::sale::{PaymentMethod, SaleRecord};
@@ -134,6 +134,14 @@ pub struct TerminalTotals {
     pub cash_out: Money,
 }
 
+/// One promotion's share of a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionTotals {
+    pub sales_count: u64,
+    pub discount: Money,
+}
+
 /// One store's business day, as folded so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +169,12 @@ pub struct StoreDay {
     /// What those returns paid back, by method (adds up to `returns_amount`).
     #[serde(default)]
     pub refunds_by_method: ByPaymentMethod,
+    /// What promotions took off the day's sales (days folded before promotions read as none).
+    #[serde(default)]
+    pub discount_amount: Money,
+    /// Per promotion that took something off a sale: how many sales and how much.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_promotion: BTreeMap<PromotionId, PromotionTotals>,
     /// When the latest sale or return folded in was recorded (its `createdAt`): a return is
     /// folded in as much as a sale, so it moves the time the day is complete up to.
     #[serde(with = "optional_instant", default)]
@@ -184,6 +198,12 @@ impl StoreDay {
         self.sales_count += 1;
         self.gross_amount += r.total;
         self.tax_amount += r.tax_total;
+        self.discount_amount += r.discount_total;
+        for p in &r.promotions {
+            let totals = self.by_promotion.entry(p.promotion_id.clone()).or_default();
+            totals.sales_count += 1;
+            totals.discount += p.discount;
+        }
         let hour = &mut self.by_hour[usize::from(sale.local_hour.min(23))];
         hour.sales_count += 1;
         hour.gross_amount += r.total;
@@ -205,7 +225,7 @@ impl StoreDay {
             if *c.name != *line.name {
                 c.name = line.name.to_string();
             }
-            c.amount += line.line_amount;
+            c.amount += line.net_amount;
             match (line.quantity, line.weight_grams) {
                 (Some(q), _) => {
                     c.quantity += q;
@@ -297,6 +317,14 @@ pub struct TerminalRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct PromotionRow {
+    pub promotion_id: PromotionId,
+    pub sales_count: u64,
+    pub discount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoreDailyReport {
     pub store_id: StoreId,
     pub date: NaiveDate,
@@ -308,6 +336,10 @@ pub struct StoreDailyReport {
     pub by_hour: Vec<HourRow>,
     pub by_payment_method: ByPaymentMethod,
     pub top_commodities: Vec<TopCommodity>,
+    /// What promotions took off besides `grossAmount`.
+    pub discount_amount: Money,
+    /// Per promotion that took something off that day, by promotion id.
+    pub by_promotion: Vec<PromotionRow>,
     pub returns_count: u64,
     pub returns_amount: Money,
     pub returns_tax: Money,
@@ -357,6 +389,12 @@ pub fn store_report(store: &StoreId, date: NaiveDate, day: Option<&StoreDay>) ->
         by_hour,
         by_payment_method: day.by_payment_method,
         top_commodities,
+        discount_amount: day.discount_amount,
+        by_promotion: day
+            .by_promotion
+            .iter()
+            .map(|(id, p)| PromotionRow { promotion_id: id.clone(), sales_count: p.sales_count, discount: p.discount })
+            .collect(),
         returns_count: day.returns_count,
         returns_amount: day.returns_amount,
         returns_tax: day.returns_tax,
@@ -402,6 +440,8 @@ pub struct ChainDailyReport {
     pub returns_amount: Money,
     /// `grossAmount` − `returnsAmount`.
     pub net_amount: Money,
+    /// What promotions took off the chain's sales.
+    pub discount_amount: Money,
     pub stores: Vec<ChainStoreRow>,
     /// The latest of the stores' `asOf`.
     #[serde(with = "optional_instant")]
@@ -418,6 +458,7 @@ pub fn chain_report(date: NaiveDate, stores: &[Store], days: &BTreeMap<StoreId, 
         tax_amount: Money::ZERO,
         returns_amount: Money::ZERO,
         net_amount: Money::ZERO,
+        discount_amount: Money::ZERO,
         stores: Vec::with_capacity(stores.len()),
         as_of: None,
     };
@@ -430,6 +471,7 @@ pub fn chain_report(date: NaiveDate, stores: &[Store], days: &BTreeMap<StoreId, 
         report.gross_amount += gross;
         report.returns_amount += returns;
         report.tax_amount += day.map(|d| d.tax_amount).unwrap_or_default();
+        report.discount_amount += day.map(|d| d.discount_amount).unwrap_or_default();
         report.as_of = report.as_of.max(day.and_then(|d| d.as_of));
         report.stores.push(ChainStoreRow {
             store_id: id.clone(),
@@ -518,10 +560,14 @@ mod tests {
                         weight_grams: l.kg.then_some(l.measure),
                         unit_amount: Money::from_minor_units(l.amount),
                         line_amount: Money::from_minor_units(l.amount),
+                        discount_amount: Money::ZERO,
+                        net_amount: Money::from_minor_units(l.amount),
                         tax_amount: Money::from_minor_units(l.tax),
                         adjustment_id: None,
                     })
                     .collect(),
+                promotions: vec![],
+                discount_total: Money::ZERO,
                 payments: payments.iter().map(|&(method, amount)| Payment { method, amount: Money::from_minor_units(amount) }).collect(),
                 total: Money::from_minor_units(total),
                 tax_total: Money::from_minor_units(lines.iter().map(|l| l.tax).sum()),
@@ -658,6 +704,7 @@ mod tests {
                     {"sku": "APPLE", "name": "APPLE name", "weightGrams": 1234, "amount": 1972},
                     {"sku": "CAKE", "name": "CAKE name", "quantity": 2, "amount": 1798}
                 ],
+                "discountAmount": 0, "byPromotion": [],
                 "returnsCount": 0, "returnsAmount": 0, "returnsTax": 0,
                 "refundsByMethod": {"cash": 0, "card": 0, "mobile": 0},
                 "netAmount": 38_866,
@@ -700,6 +747,7 @@ mod tests {
                 "byHour": by_hour,
                 "byPaymentMethod": {"cash": 0, "card": 0, "mobile": 0},
                 "topCommodities": [],
+                "discountAmount": 0, "byPromotion": [],
                 "returnsCount": 0, "returnsAmount": 0, "returnsTax": 0,
                 "refundsByMethod": {"cash": 0, "card": 0, "mobile": 0},
                 "netAmount": 0,
@@ -743,6 +791,7 @@ mod tests {
                 "date": "2026-11-11", "currency": "CNY",
                 "salesCount": 4, "grossAmount": 38_866 + 1798, "taxAmount": 4406 + 206,
                 "returnsAmount": 0, "netAmount": 38_866 + 1798,
+                "discountAmount": 0,
                 "stores": [
                     {"storeId": "S001", "salesCount": 3, "grossAmount": 38_866, "returnsAmount": 0, "netAmount": 38_866},
                     {"storeId": "S002", "salesCount": 0, "grossAmount": 0, "returnsAmount": 0, "netAmount": 0},
@@ -892,6 +941,7 @@ mod tests {
                 "date": "2026-11-11", "currency": "CNY",
                 "salesCount": 4, "grossAmount": 38_866 + 1498, "taxAmount": 4406 + 124,
                 "returnsAmount": 4769 + 899, "netAmount": 38_866 + 1498 - 4769 - 899,
+                "discountAmount": 0,
                 "stores": [
                     {"storeId": "S001", "salesCount": 3, "grossAmount": 38_866, "returnsAmount": 4769, "netAmount": 38_866 - 4769},
                     // The rice came back in S001: S002 keeps its sale whole.

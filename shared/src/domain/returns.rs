@@ -429,7 +429,7 @@ pub fn plan_return(draft: &ReturnDraft, found: &SaleReturns, store: &Store, now:
     for &(_, index, sale_line, q, _) in &asked {
         let before = returned.line(index).amount;
         let n = sold(sale_line);
-        let refund = cumulative_share(sale_line.net_amount(), n, before, q);
+        let refund = cumulative_share(sale_line.net_amount, n, before, q);
         let tax = cumulative_share(sale_line.tax_amount, n, before, q);
         let back = &mut after.lines[index];
         back.amount += q;
@@ -582,7 +582,7 @@ pub fn returnable(found: &SaleReturns) -> Returnable {
                 sold: n,
                 returned: back,
                 returnable: (n - back).max(0),
-                refundable: cumulative_share(l.net_amount(), n, back, n - back),
+                refundable: cumulative_share(l.net_amount, n, back, n - back),
             }
         })
         .collect();

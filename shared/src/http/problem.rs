@@ -164,6 +164,9 @@ impl From<CatalogRefusal> for Problem {
             CatalogRefusal::OutOfStock { shortages } => out_of_stock(detail, &shortages),
             CatalogRefusal::BatchIdReused(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "batch_id_reused", detail),
             CatalogRefusal::KeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail),
+            CatalogRefusal::InvalidScope(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_scope", detail),
+            CatalogRefusal::InvalidWindow(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_window", detail),
+            CatalogRefusal::PromotionStarted(_) => Problem::new(StatusCode::CONFLICT, "promotion_started", detail),
         }
     }
 }

@@ -8,8 +8,12 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use super::StoreResult;
-use crate::domain::{Store, StoreId};
+use crate::domain::sale::MAX_AGE;
+use crate::domain::{Promotion, Store, StoreId};
 
 #[derive(Debug)]
 pub struct StoreCache {
@@ -50,6 +54,80 @@ impl StoreCache {
     }
 }
 
+/// The chain's promotions as a warm function remembers them: read again when the list is
+/// [`PromotionCache::TTL`] old, so a promotion reaches every checkout within that long of being
+/// stored (the contract's promise), and one stored that long before it starts applies from its
+/// first second: windows are judged at each sale, to the second, on the list in memory. The
+/// list reaches back as far as an offline sale may (`MAX_AGE`), so a sale gets the promotions
+/// of its moment, even ones that have ended since.
+#[derive(Debug)]
+pub struct PromotionCache {
+    ttl: Duration,
+    list: Mutex<Option<(Instant, Arc<[Arc<Promotion>]>)>>,
+    /// One read at a time: the sales that find the list stale together wait for one read
+    /// instead of each sending its own (a warm `retail-local` serves many sales at once).
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Default for PromotionCache {
+    fn default() -> Self {
+        PromotionCache::new(PromotionCache::TTL)
+    }
+}
+
+impl PromotionCache {
+    pub const TTL: Duration = Duration::from_secs(10);
+
+    pub fn new(ttl: Duration) -> Self {
+        PromotionCache { ttl, list: Mutex::new(None), reading: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The promotions a sale recorded at `now` may get, from memory while fresh, else from
+    /// `load` (given the moment the list must reach back to: every promotion ending after it).
+    pub async fn get<F, Fut>(&self, now: DateTime<Utc>, load: F) -> StoreResult<Arc<[Arc<Promotion>]>>
+    where
+        F: FnOnce(DateTime<Utc>) -> Fut,
+        Fut: Future<Output = StoreResult<Vec<Promotion>>>,
+    {
+        if let Some(list) = self.fresh() {
+            return Ok(list);
+        }
+        let _reading = self.reading.lock().await;
+        // Another sale may have read it while this one waited.
+        if let Some(list) = self.fresh() {
+            return Ok(list);
+        }
+        // Timed from before the read: what the read sees is at least as new as this.
+        let started = Instant::now();
+        // A minute more than an offline sale's age covers every sale until the list is stale.
+        let list: Arc<[Arc<Promotion>]> = load(now - MAX_AGE - chrono::Duration::minutes(1)).await?.into_iter().map(Arc::new).collect();
+        *self.list.lock().expect("promotion cache lock") = Some((started, list.clone()));
+        Ok(list)
+    }
+
+    fn fresh(&self) -> Option<Arc<[Arc<Promotion>]>> {
+        match &*self.list.lock().expect("promotion cache lock") {
+            Some((at, list)) if at.elapsed() < self.ttl => Some(list.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What a warm checkout remembers between requests.
+#[derive(Debug, Default)]
+pub struct Warm {
+    pub stores: StoreCache,
+    pub promotions: PromotionCache,
+}
+
+impl Warm {
+    /// Remembers nothing: every request reads afresh (for tests that change what is stored
+    /// between requests).
+    pub fn forgetful() -> Self {
+        Warm { stores: StoreCache::new(Duration::ZERO), promotions: PromotionCache::new(Duration::ZERO) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +162,47 @@ mod tests {
         cache.get(&id, || async { Ok(Some(store("EAST"))) }).await.unwrap();
         let found = cache.get(&id, || async { Ok(Some(store("WEST"))) }).await.unwrap().unwrap();
         assert_eq!(found.region.to_string(), "WEST");
+    }
+
+    #[tokio::test]
+    async fn promotions_are_read_again_once_stale_and_by_one_sale_at_a_time() {
+        let now = chrono::Utc::now();
+        let loads = AtomicUsize::new(0);
+        let load = |after: chrono::DateTime<chrono::Utc>| {
+            // The list reaches back as far as an offline sale may be old.
+            assert!(now - after > crate::domain::sale::MAX_AGE);
+            loads.fetch_add(1, Ordering::SeqCst);
+            async { Ok(Vec::new()) }
+        };
+        let warm = PromotionCache::new(Duration::from_secs(60));
+        for _ in 0..3 {
+            warm.get(now, load).await.unwrap();
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        // Twenty sales finding a cold list at once: one read.
+        let cold = std::sync::Arc::new(PromotionCache::new(Duration::from_secs(60)));
+        let reads = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut sales = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (cold, reads) = (cold.clone(), reads.clone());
+            sales.spawn(async move {
+                cold.get(now, |_| async move {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Vec::new())
+                })
+                .await
+                .unwrap()
+            });
+        }
+        while let Some(done) = sales.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // A list older than its time to live is read again.
+        let stale = PromotionCache::new(Duration::ZERO);
+        stale.get(now, load).await.unwrap();
+        stale.get(now, load).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
     }
 }

@@ -8,8 +8,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::{
     AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, ClaimToken, CommodityView, Failure, IN_PROGRESS_EXPIRY,
     KEY_RETENTION, KeyAnswer, KeyClaim, LookupStore, Moved, MovementKey, PendingReturn, PendingSale, PriceBatch, PriceBatchResult,
-    PriceStore, ReturnsStore, SalesStore, StoreResult, Stores, Written,
+    PriceStore, PromotionSchedule, PromotionStore, ReturnsStore, SalesStore, StoreResult, Stores, Versioned, Written,
 };
+use crate::domain::{Promotion, PromotionId};
 use crate::domain::report::{LedgerEntry, StoreDay};
 use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
 use crate::domain::ReturnId;
@@ -54,6 +55,8 @@ struct State {
     days: HashMap<(StoreId, BusinessDay), StoreDay>,
     /// The sales and returns folded into `days` (sale ids and return ids kept apart).
     folded: HashSet<crate::domain::report::EntryId>,
+    /// Head office's promotions, each with its version.
+    promotions: BTreeMap<PromotionId, Versioned<Promotion>>,
 }
 
 /// A stock movement request's key: its body's fingerprint, its answer, and when it was given.
@@ -334,6 +337,29 @@ impl PriceStore for MemoryStore {
     async fn price_history(&self, store: &Store, sku: &Sku) -> StoreResult<Vec<PriceAdjustment>> {
         let state = self.read();
         Ok(state.history.get(sku).map(|h| h.iter().filter(reaches_store(store)).cloned().collect()).unwrap_or_default())
+    }
+}
+
+impl PromotionSchedule for MemoryStore {
+    async fn promotions_ending_after(&self, after: DateTime<Utc>) -> StoreResult<Vec<Promotion>> {
+        Ok(self.read().promotions.values().filter(|p| p.value.valid_to > after).map(|p| p.value.clone()).collect())
+    }
+}
+
+impl PromotionStore for MemoryStore {
+    async fn promotion(&self, id: &PromotionId) -> StoreResult<Option<Versioned<Promotion>>> {
+        Ok(self.read().promotions.get(id).cloned())
+    }
+
+    async fn put_promotion(&self, promotion: &Promotion, replacing: Option<&Versioned<Promotion>>) -> StoreResult<bool> {
+        let mut state = self.write();
+        let stored = state.promotions.get(&promotion.id).map_or(0, |p| p.version);
+        let version = replacing.map_or(0, |p| p.version);
+        if stored != version {
+            return Ok(false);
+        }
+        state.promotions.insert(promotion.id.clone(), Versioned { value: promotion.clone(), version: version + 1 });
+        Ok(true)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::domain::returns::{ReturnDraft, ReturnPlan, ReturnReceipt, ReturnRefus
 use crate::domain::sale::{CheckedSale, PricedBasket, Receipt, SaleRecord, Settlement};
 use crate::domain::stock::StockShard;
 use crate::domain::{
-    Barcode, BatchId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, PriceAdjustment, ReturnId, SaleId, SaleRefusal, Sku,
+    Barcode, BatchId, Promotion, PromotionId, BusinessDay, CatalogRefusal, Commodity, IdempotencyKey, PriceAdjustment, ReturnId, SaleId, SaleRefusal, Sku,
     Store, StoreId,
 };
 
@@ -225,8 +225,36 @@ pub const IN_PROGRESS_EXPIRY: chrono::Duration = chrono::Duration::seconds(30);
 /// How long a completed key answers with its receipt.
 pub const KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
+/// The chain's promotions as a checkout reads them: few, changed rarely, so a function keeps
+/// them in memory (`cache::PromotionCache`) and reads them again at most 10 s apart.
+pub trait PromotionSchedule: Stores {
+    /// Every promotion whose window ends after `after` (all a sale at or after that moment can
+    /// get), whichever stores it reaches, in id order.
+    fn promotions_ending_after(&self, after: DateTime<Utc>) -> impl Future<Output = StoreResult<Vec<Promotion>>> + Send;
+}
+
+/// Head office's promotions.
+pub trait PromotionStore: PromotionSchedule {
+    fn promotion(&self, id: &PromotionId) -> impl Future<Output = StoreResult<Option<Versioned<Promotion>>>> + Send;
+
+    /// Writes `promotion` in place of `replacing` (`None`: there is none yet), only if what is
+    /// stored is still that: `false` when another write came first, and nothing is written.
+    fn put_promotion(
+        &self,
+        promotion: &Promotion,
+        replacing: Option<&Versioned<Promotion>>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// A stored value and which write of it that is (1, 2, ...): what a conditional write names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
 /// The till's sales: idempotency keys, the atomic commit, and reading receipts back.
-pub trait SalesStore: Stores {
+pub trait SalesStore: PromotionSchedule {
     /// Claims `key` in `store` for a body with `fingerprint` as attempt `token`, unless it is
     /// in progress or done.
     fn claim_sale_key(

@@ -160,6 +160,8 @@ mod tests {
                 occurred_at: at,
                 created_at: at,
                 lines: vec![],
+                promotions: vec![],
+                discount_total: Money::ZERO,
                 payments: vec![],
                 total: Money::ZERO,
                 tax_total: Money::ZERO,

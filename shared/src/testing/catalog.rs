@@ -71,6 +71,20 @@ pub fn explain_event(store: &str, sku: &str, query: &str) -> Event {
     Event::new("GET", "/stores/{storeId}/prices/{sku}", &format!("/stores/{store}/prices/{sku}{q}"))
 }
 
+pub fn put_promotion_event(id: &str) -> Event {
+    Event::new("PUT", "/promotions/{promotionId}", &format!("/promotions/{id}"))
+}
+
+pub fn get_promotion_event(id: &str) -> Event {
+    Event::new("GET", "/promotions/{promotionId}", &format!("/promotions/{id}"))
+}
+
+/// `query` is the raw query string (`at=...`, URL-encoded), or empty.
+pub fn store_promotions_event(store: &str, query: &str) -> Event {
+    let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+    Event::new("GET", "/stores/{storeId}/promotions", &format!("/stores/{store}/promotions{q}"))
+}
+
 /// A commodity body: `unit` each or kg, `policy` track or strict.
 pub fn commodity(unit: &str, barcodes: &[&str], policy: &str) -> Value {
     json!({"name": "Thing", "unit": unit, "taxRateBp": 1300, "barcodes": barcodes, "stockPolicy": policy})
@@ -162,6 +176,18 @@ impl Shop {
         let a = self.post_batch(&json!({"batchId": batch_id, "adjustments": lines})).await;
         let body = a.ok(201);
         assert_eq!(body["rejected"], json!([]), "{body}");
+    }
+
+    /// `PUT /promotions/{id}` as head office.
+    pub async fn put_promotion(&self, id: &str, body: &Value) -> Answer {
+        self.prices(put_promotion_event(id).claims(HO, None).json(body)).await
+    }
+
+    /// A promotion that must be accepted (created or changed).
+    pub async fn seed_promotion(&self, id: &str, body: &Value) -> Value {
+        let a = self.put_promotion(id, body).await;
+        assert!(a.status == 201 || a.status == 200, "{}", a.body);
+        a.body.clone()
     }
 
     pub async fn lookup_sku(&self, store: &str, sku: &str) -> Answer {

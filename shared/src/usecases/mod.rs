@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod lookup;
 pub mod prices;
+pub mod promotions;
 pub mod reports;
 pub mod sell;
 pub mod take_back;

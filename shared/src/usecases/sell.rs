@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use crate::domain::sale::{BasketCatalog, CheckedSale, LineItem, Receipt, SaleDraft, SaleRecord, check_time, price_basket, settle};
-use crate::domain::{Barcode, IdempotencyKey, NotFound, SaleId, SaleRefusal, Sku, Store, StoreId};
-use crate::store::cache::StoreCache;
+use crate::domain::{Barcode, IdempotencyKey, NotFound, Promotion, SaleId, SaleRefusal, Sku, Store, StoreId};
+use crate::store::cache::{PromotionCache, Warm};
 use crate::usecases::find_store;
 use crate::store::{BasketReading, Claim, ClaimToken, Failure, KeyAnswer, KeyClaim, PendingSale, SalesStore};
 
@@ -22,23 +22,25 @@ pub enum Sold {
 pub type SaleResult<T> = Result<T, Failure<SaleRefusal>>;
 
 /// Sells `draft` in store `store_id` under `key`: the sale's own checks (400s) before the store
-/// is looked up (404), then [`sell_in`]. `stores` is the function's memory of stores.
+/// is looked up (404), then [`sell_in`]. `warm` is what the function remembers of stores and
+/// promotions.
 pub async fn sell<S: SalesStore>(
     db: &S,
-    stores: &StoreCache,
+    warm: &Warm,
     store_id: &StoreId,
     key: &IdempotencyKey,
     draft: &SaleDraft,
     now: DateTime<Utc>,
 ) -> SaleResult<Sold> {
     let checked = draft.check(now)?;
-    let store = find_store(db, stores, store_id).await?;
-    record(db, &store, key, &draft.fingerprint(), checked, now).await
+    let store = find_store(db, &warm.stores, store_id).await?;
+    record(db, &warm.promotions, &store, key, &draft.fingerprint(), checked, now).await
 }
 
 /// Sells `draft` in a store already found (an offline upload looks its store up once).
 pub async fn sell_in<S: SalesStore>(
     db: &S,
+    promotions: &PromotionCache,
     store: &Store,
     key: &IdempotencyKey,
     draft: &SaleDraft,
@@ -46,7 +48,7 @@ pub async fn sell_in<S: SalesStore>(
 ) -> SaleResult<Sold> {
     let checked = draft.check(now)?;
     // The key is not part of the sale: the same sale sent alone has the same fingerprint.
-    record(db, store, key, &draft.fingerprint(), checked, now).await
+    record(db, promotions, store, key, &draft.fingerprint(), checked, now).await
 }
 
 /// A recorded sale's receipt; `NotFound` when the store has no such sale.
@@ -56,10 +58,12 @@ pub async fn receipt<S: SalesStore>(db: &S, store: &StoreId, sale: &SaleId) -> R
         .ok_or_else(|| Failure::Refused(NotFound(format!("no sale {sale} in store {store}"))))
 }
 
-/// Claims the key while reading what the basket names (one wave of reads), then prices,
-/// checks and commits the sale (one write); gives the key back on refusal.
+/// Claims the key while reading what the basket names and, when the function's list is stale,
+/// the promotions (one wave of reads), then prices, checks and commits the sale (one write);
+/// gives the key back on refusal.
 async fn record<S: SalesStore>(
     db: &S,
+    promotions: &PromotionCache,
     store: &Store,
     key: &IdempotencyKey,
     fingerprint: &str,
@@ -69,9 +73,10 @@ async fn record<S: SalesStore>(
     let (skus, barcodes) = named_in(&sale);
     let token = ClaimToken::new();
     // A replay or a key in use wastes the read; every first attempt saves a round trip.
-    let (claim, reading) = tokio::join!(
+    let (claim, reading, promotions) = tokio::join!(
         db.claim_sale_key(&store.store_id, key, fingerprint, &token, now),
         db.basket_reading(store, &skus, &barcodes),
+        promotions.get(now, |after| db.promotions_ending_after(after)),
     );
     let claim = match claim {
         Ok(claim) => claim,
@@ -92,9 +97,9 @@ async fn record<S: SalesStore>(
         Err(Settled::InProgress) => return Err(SaleRefusal::InProgress.into()),
         Err(Settled::KeyReused) => return Err(SaleRefusal::KeyReused.into()),
     };
-    let outcome = match reading {
-        Ok(reading) => price_and_commit(db, store, key, fingerprint, claim, sale, &reading, now).await,
-        Err(e) => Err(e.into()),
+    let outcome = match (reading, promotions) {
+        (Ok(reading), Ok(promotions)) => price_and_commit(db, store, key, fingerprint, claim, sale, &reading, &promotions, now).await,
+        (Err(e), _) | (_, Err(e)) => Err(e.into()),
     };
     if outcome.is_err() {
         release(db, &store.store_id, key, &token).await;
@@ -159,9 +164,10 @@ async fn price_and_commit<S: SalesStore>(
     claim: Claim,
     sale: CheckedSale,
     reading: &BasketReading,
+    promotions: &[Arc<Promotion>],
     now: DateTime<Utc>,
 ) -> SaleResult<Arc<SaleRecord>> {
-    let catalog = BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes };
+    let catalog = BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes, promotions };
     let priced = price_basket(&sale, store, &catalog);
     if let Err(refusal) = &priced
         && refusal.is_invalid()
@@ -259,7 +265,7 @@ mod tests {
     }
 
     async fn sell_now(db: &MemoryStore, k: &str, sale: &SaleDraft) -> SaleResult<Sold> {
-        sell(db, &StoreCache::default(), &s001(), &key(k), sale, now()).await
+        sell(db, &Warm::default(), &s001(), &key(k), sale, now()).await
     }
 
     async fn flash_on_hand(db: &MemoryStore) -> i64 {
@@ -301,6 +307,12 @@ mod tests {
         }
     }
 
+    impl crate::store::PromotionSchedule for ClaimAnswerLost {
+        async fn promotions_ending_after(&self, after: DateTime<Utc>) -> crate::store::StoreResult<Vec<crate::domain::Promotion>> {
+            self.0.promotions_ending_after(after).await
+        }
+    }
+
     impl SalesStore for ClaimAnswerLost {
         async fn claim_sale_key(
             &self,
@@ -336,10 +348,10 @@ mod tests {
         let db = shop(5).await;
         let sale = draft(vec![line("MILK", 1)], 2000);
         let lost = ClaimAnswerLost(db.clone());
-        let e = sell(&lost, &StoreCache::default(), &s001(), &key("k-1"), &sale, now()).await.unwrap_err();
+        let e = sell(&lost, &Warm::default(), &s001(), &key("k-1"), &sale, now()).await.unwrap_err();
         assert!(matches!(e, Failure::Store(crate::store::StoreError::Unavailable(_))), "{e:?}");
         // The retry a moment later sells, rather than waiting for the claim to lapse.
-        let retry = sell(&db, &StoreCache::default(), &s001(), &key("k-1"), &sale, now() + Duration::seconds(1)).await;
+        let retry = sell(&db, &Warm::default(), &s001(), &key("k-1"), &sale, now() + Duration::seconds(1)).await;
         assert!(matches!(retry, Ok(Sold::Recorded(_))), "{retry:?}");
     }
 
@@ -378,7 +390,7 @@ mod tests {
     #[tokio::test]
     async fn a_sale_for_a_store_that_does_not_exist_is_not_found_after_its_own_checks() {
         let db = shop(1).await;
-        let stores = StoreCache::default();
+        let stores = Warm::default();
         let nowhere = StoreId::parse("S999").unwrap();
         let sale = draft(vec![line("MILK", 1)], 2000);
         let missing = sell(&db, &stores, &nowhere, &key("k-1"), &sale, now()).await.unwrap_err();

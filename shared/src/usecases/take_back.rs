@@ -159,7 +159,7 @@ mod tests {
             occurred_at: None,
         };
         let key = IdempotencyKey::parse("s-1").unwrap();
-        let Sold::Recorded(record) = sell(&db, &StoreCache::default(), &s001(), &key, &sale, at).await.unwrap() else { unreachable!() };
+        let Sold::Recorded(record) = sell(&db, &crate::store::cache::Warm::default(), &s001(), &key, &sale, at).await.unwrap() else { unreachable!() };
         (db, SaleRef { store_id: s001(), sale_id: record.receipt.sale_id.clone() })
     }
 

@@ -212,8 +212,8 @@ async fn mark_seed_started(store: &DynamoStore) -> Result<(), String> {
 /// The marker says the seed finished, and what it loaded.
 async fn mark_seed_complete(store: &DynamoStore, seeded: &SeedSummary) -> Result<(), String> {
     let what = format!(
-        "{} stores, {} commodities, {} price lines, {} stock movements, {} sales",
-        seeded.stores, seeded.commodities, seeded.price_lines, seeded.stock_movements, seeded.sales
+        "{} stores, {} commodities, {} price lines, {} stock movements, {} sales, {} promotions",
+        seeded.stores, seeded.commodities, seeded.price_lines, seeded.stock_movements, seeded.sales, seeded.promotions
     );
     store
         .client()

@@ -22,6 +22,8 @@ fn line(sku: &str, quantity: Option<i64>, grams: Option<i64>, amount: i64, tax: 
         weight_grams: grams,
         unit_amount: Money::from_minor_units(amount),
         line_amount: Money::from_minor_units(amount),
+        discount_amount: Money::ZERO,
+        net_amount: Money::from_minor_units(amount),
         tax_amount: Money::from_minor_units(tax),
         adjustment_id: Some("a".into()),
     }
@@ -40,6 +42,8 @@ fn sale(lines: Vec<ReceiptLine>, payments: Vec<Payment>) -> SaleReturns {
         created_at: now() - Duration::days(9),
         tax_total: lines.iter().map(|l| l.tax_amount).sum(),
         lines,
+        promotions: vec![],
+        discount_total: Money::ZERO,
         payments,
         total,
         paid,

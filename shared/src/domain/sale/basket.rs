@@ -10,6 +10,7 @@ use crate::domain::catalog::{Store, Unit};
 use crate::domain::ids::Sku;
 use crate::domain::money::{Money, div_round_half_away};
 use crate::domain::price::{PriceAdjustment, Schedule, price_in_force};
+use crate::domain::promotion::{AppliedPromotion, Promotion, PromotionLine, apply_promotions};
 use crate::domain::refusal::SaleRefusal;
 use crate::domain::stock::StockPolicy;
 
@@ -18,6 +19,9 @@ pub struct BasketCatalog<'a> {
     pub commodities: &'a FxMap<Sku, (Arc<Commodity>, Schedule)>,
     /// For each scanned barcode, the skus that hold it.
     pub barcodes: &'a FxMap<String, Vec<Sku>>,
+    /// The chain's promotions that may be in force (those for the store and the sale's moment
+    /// are picked here).
+    pub promotions: &'a [Arc<Promotion>],
 }
 
 /// How much of a sku a basket takes, in units or grams, with its policy.
@@ -34,6 +38,10 @@ pub struct StockTake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedBasket {
     pub lines: Vec<ReceiptLine>,
+    /// The promotions that took something off, in the order they applied.
+    pub promotions: Vec<AppliedPromotion>,
+    pub discount_total: Money,
+    /// The sum of the lines' net amounts.
     pub total: Money,
     pub tax_total: Money,
     /// Per sku in order of first appearance.
@@ -175,11 +183,8 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
         merged.push(Merged { commodity: c, measure, price: Some(price), embedded_amount: Money::ZERO });
     }
     let mut lines: Vec<ReceiptLine> = Vec::with_capacity(merged.len());
-    let mut total = 0i64;
-    let mut tax_total = 0i64;
-    for m in merged {
+    for m in &merged {
         let c = m.commodity;
-        let rate = c.tax_rate.basis_points();
         let line = match m.price {
             None => ReceiptLine {
                 sku: c.sku.clone(),
@@ -188,7 +193,9 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
                 weight_grams: None,
                 unit_amount: m.embedded_amount,
                 line_amount: m.embedded_amount,
-                tax_amount: tax_included(m.embedded_amount, rate),
+                discount_amount: Money::ZERO,
+                net_amount: m.embedded_amount,
+                tax_amount: Money::ZERO,
                 adjustment_id: None,
             },
             Some(price) => {
@@ -203,14 +210,54 @@ pub fn price_basket(sale: &CheckedSale, store: &Store, catalog: &BasketCatalog<'
                     weight_grams,
                     unit_amount: price.amount,
                     line_amount,
-                    tax_amount: tax_included(line_amount, rate),
+                    discount_amount: Money::ZERO,
+                    net_amount: line_amount,
+                    tax_amount: Money::ZERO,
                     adjustment_id: Some(price.id.text()),
                 }
             }
         };
-        total += line.line_amount.minor_units();
-        tax_total += line.tax_amount.minor_units();
         lines.push(line);
     }
-    Ok(PricedBasket { lines, total: Money::from_minor_units(total), tax_total: Money::from_minor_units(tax_total), takes })
+    // Promotions after per-line prices, then tax on what is left of each line.
+    let in_force: Vec<&Promotion> =
+        catalog.promotions.iter().map(Arc::as_ref).filter(|p| p.in_force_for(store, sale.occurred_at)).collect();
+    let mut applied = Vec::new();
+    if !in_force.is_empty() {
+        let seen: Vec<PromotionLine<'_>> = merged
+            .iter()
+            .zip(&lines)
+            .map(|(m, l)| PromotionLine {
+                sku: &l.sku,
+                category: m.commodity.category(),
+                unit_amount: l.unit_amount,
+                line_amount: l.line_amount,
+                units: if m.price.is_some() { l.quantity } else { None },
+                embedded: m.price.is_none(),
+            })
+            .collect();
+        let discounts = apply_promotions(&seen, &in_force);
+        for (line, discount) in lines.iter_mut().zip(discounts.lines) {
+            line.discount_amount = discount;
+            line.net_amount = line.line_amount - discount;
+        }
+        applied = discounts.applied;
+    }
+    let mut total = 0i64;
+    let mut tax_total = 0i64;
+    let mut discount_total = 0i64;
+    for (line, m) in lines.iter_mut().zip(&merged) {
+        line.tax_amount = tax_included(line.net_amount, m.commodity.tax_rate.basis_points());
+        total += line.net_amount.minor_units();
+        tax_total += line.tax_amount.minor_units();
+        discount_total += line.discount_amount.minor_units();
+    }
+    Ok(PricedBasket {
+        lines,
+        promotions: applied,
+        discount_total: Money::from_minor_units(discount_total),
+        total: Money::from_minor_units(total),
+        tax_total: Money::from_minor_units(tax_total),
+        takes,
+    })
 }

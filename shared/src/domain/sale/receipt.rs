@@ -11,11 +11,12 @@ use super::Payment;
 use crate::domain::catalog::Store;
 use crate::domain::ids::{SaleId, Sku, StoreId, TerminalId};
 use crate::domain::money::{CURRENCY, Money};
+use crate::domain::promotion::AppliedPromotion;
 use crate::domain::time::instant;
 
 /// A priced receipt line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "StoredLine")]
 pub struct ReceiptLine {
     pub sku: Sku,
     pub name: Arc<str>,
@@ -25,16 +26,54 @@ pub struct ReceiptLine {
     pub weight_grams: Option<i64>,
     /// Per unit, or per kg for weighed lines.
     pub unit_amount: Money,
+    /// Before promotions.
     pub line_amount: Money,
+    /// What promotions took off the line.
+    pub discount_amount: Money,
+    /// `line_amount - discount_amount`: what the customer paid for the line, and what a return
+    /// of all of it refunds.
+    pub net_amount: Money,
+    /// On `net_amount`.
     pub tax_amount: Money,
     /// The adjustment that priced the line; null for an embedded-price label.
     pub adjustment_id: Option<String>,
 }
 
-impl ReceiptLine {
-    /// What the customer paid for the line: what a return of all of it refunds.
-    pub fn net_amount(&self) -> Money {
-        self.line_amount
+/// A receipt line as stored. Sales recorded before promotions have no discount members: they
+/// read as no discount, their net amount their line amount.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredLine {
+    sku: Sku,
+    name: Arc<str>,
+    #[serde(default)]
+    quantity: Option<i64>,
+    #[serde(default)]
+    weight_grams: Option<i64>,
+    unit_amount: Money,
+    line_amount: Money,
+    #[serde(default)]
+    discount_amount: Money,
+    #[serde(default)]
+    net_amount: Option<Money>,
+    tax_amount: Money,
+    adjustment_id: Option<String>,
+}
+
+impl From<StoredLine> for ReceiptLine {
+    fn from(l: StoredLine) -> Self {
+        ReceiptLine {
+            net_amount: l.net_amount.unwrap_or(l.line_amount - l.discount_amount),
+            sku: l.sku,
+            name: l.name,
+            quantity: l.quantity,
+            weight_grams: l.weight_grams,
+            unit_amount: l.unit_amount,
+            line_amount: l.line_amount,
+            discount_amount: l.discount_amount,
+            tax_amount: l.tax_amount,
+            adjustment_id: l.adjustment_id,
+        }
     }
 }
 
@@ -53,7 +92,15 @@ pub struct Receipt {
     #[serde(with = "instant")]
     pub created_at: DateTime<Utc>,
     pub lines: Vec<ReceiptLine>,
+    /// The promotions that took something off, in the order they applied (sales recorded
+    /// before promotions read as none).
+    #[serde(default)]
+    pub promotions: Vec<AppliedPromotion>,
+    /// What they took off in all: the sum of the lines' `discount_amount`.
+    #[serde(default)]
+    pub discount_total: Money,
     pub payments: Vec<Payment>,
+    /// The sum of the lines' `net_amount`.
     pub total: Money,
     pub tax_total: Money,
     pub paid: Money,
@@ -107,6 +154,8 @@ pub fn record_sale(
             occurred_at: sale.occurred_at,
             created_at,
             lines: basket.lines,
+            promotions: basket.promotions,
+            discount_total: basket.discount_total,
             payments: sale.payments.clone(),
             total: basket.total,
             tax_total: basket.tax_total,

@@ -33,6 +33,7 @@ type Entry = (Arc<Commodity>, Arc<Vec<Arc<PriceAdjustment>>>);
 struct Catalog {
     commodities: FxMap<Sku, Entry>,
     barcodes: FxMap<String, Vec<Sku>>,
+    promotions: Vec<Arc<crate::domain::Promotion>>,
 }
 
 impl Catalog {
@@ -77,7 +78,7 @@ impl Catalog {
     }
 
     fn view(&self) -> BasketCatalog<'_> {
-        BasketCatalog { commodities: &self.commodities, barcodes: &self.barcodes }
+        BasketCatalog { commodities: &self.commodities, barcodes: &self.barcodes, promotions: &self.promotions }
     }
 
     fn price(&self, lines: Vec<LineDraft>) -> Result<PricedBasket, Refused> {
@@ -135,6 +136,8 @@ fn receipt_line(
         weight_grams,
         unit_amount: Money::from_minor_units(unit),
         line_amount: Money::from_minor_units(line),
+        discount_amount: Money::ZERO,
+        net_amount: Money::from_minor_units(line),
         tax_amount: Money::from_minor_units(tax),
         adjustment_id: adjustment,
     }
@@ -692,4 +695,26 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_sale_recorded_before_promotions_reads_back_with_no_discount() {
+    // A stored sale as it was written before promotions existed: no discount members.
+    let stored = serde_json::json!({
+        "saleId": "0193a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d", "receiptNo": "T01-000001", "storeId": "S001", "terminalId": "T01",
+        "businessDay": "2026-11-11", "occurredAt": "2026-11-11T04:00:00Z", "createdAt": "2026-11-11T04:00:00Z",
+        "lines": [{"sku": "MILK", "name": "Milk 1L", "quantity": 2, "unitAmount": 1299, "lineAmount": 2598, "taxAmount": 299, "adjustmentId": "list:0"}],
+        "payments": [{"method": "cash", "amount": 3000}], "total": 2598, "taxTotal": 299, "paid": 3000, "change": 402, "currency": "CNY",
+        "localHour": 12
+    });
+    let record: SaleRecord = serde_json::from_value(stored).unwrap();
+    let line = &record.receipt.lines[0];
+    assert_eq!((line.discount_amount, line.net_amount), (Money::ZERO, Money::from_minor_units(2598)));
+    assert!(record.receipt.promotions.is_empty());
+    assert_eq!(record.receipt.discount_total, Money::ZERO);
+    // Shown as a receipt of today: every member, the discounts zero.
+    let shown = serde_json::to_value(&record.receipt).unwrap();
+    assert_eq!(shown["lines"][0]["discountAmount"], 0);
+    assert_eq!(shown["lines"][0]["netAmount"], 2598);
+    assert_eq!((&shown["promotions"], &shown["discountTotal"]), (&serde_json::json!([]), &serde_json::json!(0)));
 }

@@ -11,6 +11,7 @@ mod aggregates;
 mod catalog;
 mod lookup;
 mod prices;
+mod promotions;
 mod read;
 mod returns;
 mod sales;
@@ -45,15 +46,16 @@ pub struct ConfigError(pub String);
 
 mod tables;
 pub use tables::{
-    AGGREGATE_STORE_TABLES, CATALOG_STORE_TABLES, LOOKUP_STORE_TABLES, PRICE_STORE_TABLES, SALES_STORE_TABLES, Table,
+    AGGREGATE_STORE_TABLES, CATALOG_STORE_TABLES, LOOKUP_STORE_TABLES, PRICE_STORE_TABLES, PROMOTION_STORE_TABLES, SALES_STORE_TABLES,
+    Table,
     TableSet, UnconfiguredTable,
 };
 
 /// Each table's environment variable and its logical id in template.yaml.
-pub const TABLE_VARIABLES: [(&str, &str); 9] = {
-    let mut out = [("", ""); 9];
+pub const TABLE_VARIABLES: [(&str, &str); Table::ALL.len()] = {
+    let mut out = [("", ""); Table::ALL.len()];
     let mut i = 0;
-    while i < 9 {
+    while i < Table::ALL.len() {
         out[i] = (Table::ALL[i].variable(), Table::ALL[i].logical_id());
         i += 1;
     }
@@ -74,6 +76,7 @@ pub struct Tables {
     pub sales: String,
     pub idempotency: String,
     pub aggregates: String,
+    pub promotions: String,
     configured: TableSet,
 }
 
@@ -110,6 +113,7 @@ impl Tables {
             sales: name(Table::Sales),
             idempotency: name(Table::Idempotency),
             aggregates: name(Table::Aggregates),
+            promotions: name(Table::Promotions),
             configured: tables,
         })
     }
@@ -153,6 +157,7 @@ impl Tables {
             Table::Sales => &self.sales,
             Table::Idempotency => &self.idempotency,
             Table::Aggregates => &self.aggregates,
+            Table::Promotions => &self.promotions,
         })
     }
 

@@ -17,11 +17,12 @@ pub enum Table {
     Sales,
     Idempotency,
     Aggregates,
+    Promotions,
 }
 
 impl Table {
     /// Every table, in the template's order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Stores,
         Table::Commodities,
         Table::Barcodes,
@@ -31,6 +32,7 @@ impl Table {
         Table::Sales,
         Table::Idempotency,
         Table::Aggregates,
+        Table::Promotions,
     ];
 
     /// The environment variable that holds its physical name (`SALES_TABLE`).
@@ -45,6 +47,7 @@ impl Table {
             Table::Sales => "SALES_TABLE",
             Table::Idempotency => "IDEMPOTENCY_TABLE",
             Table::Aggregates => "AGGREGATES_TABLE",
+            Table::Promotions => "PROMOTIONS_TABLE",
         }
     }
 
@@ -60,6 +63,7 @@ impl Table {
             Table::Sales => "SalesTable",
             Table::Idempotency => "IdempotencyTable",
             Table::Aggregates => "AggregatesTable",
+            Table::Promotions => "PromotionsTable",
         }
     }
 
@@ -161,7 +165,7 @@ pub const PRICE_STORE_TABLES: TableSet =
     TableSet::of(&[Table::Stores, Table::Commodities, Table::Prices, Table::PriceBatches]);
 
 /// [`crate::store::SalesStore`]: the store, the key claim and receipt counter, the basket
-/// (barcodes, commodities, price schedules), and the commit (sale, key, stock).
+/// (barcodes, commodities, price schedules), the promotions, and the commit (sale, key, stock).
 pub const SALES_STORE_TABLES: TableSet = TableSet::of(&[
     Table::Stores,
     Table::Commodities,
@@ -170,10 +174,14 @@ pub const SALES_STORE_TABLES: TableSet = TableSet::of(&[
     Table::Prices,
     Table::Sales,
     Table::Idempotency,
+    Table::Promotions,
 ]);
 
 /// [`crate::store::AggregateStore`]: store-days and their fold markers; the stores a chain day
 /// lists.
+/// [`crate::store::PromotionStore`]: the stores a promotion names, and the promotions.
+pub const PROMOTION_STORE_TABLES: TableSet = TableSet::of(&[Table::Stores, Table::Promotions]);
+
 pub const AGGREGATE_STORE_TABLES: TableSet = TableSet::of(&[Table::Stores, Table::Aggregates]);
 
 /// Why a request was refused before it left the process: it names a table this store was not
@@ -247,7 +255,7 @@ mod tests {
         assert!(set.contains(Table::Sales) && !set.contains(Table::Aggregates));
         assert_eq!(set.len(), 2);
         assert_eq!(set.union(AGGREGATE_STORE_TABLES).len(), 3);
-        assert_eq!(TableSet::ALL.len(), 9);
+        assert_eq!(TableSet::ALL.len(), 10);
         assert!(TableSet::EMPTY.is_empty());
         assert_eq!(Table::ALL.into_iter().collect::<TableSet>(), TableSet::ALL);
     }

@@ -38,6 +38,7 @@ fn routes() -> Vec<Route> {
         "payments": [{"method": "cash", "amount": 100000}]});
     let mut entry = sale.clone();
     entry["idempotencyKey"] = json!("bad-input-batch-entry");
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     vec![
         Route { method: "PUT", path: "/stores/S0BI", good: json!({"name": "Bad Input", "region": "EAST"}),
             integer: None, nested_object: None, idempotency: Idempotency::None, first_write: created },
@@ -61,6 +62,10 @@ fn routes() -> Vec<Route> {
             integer: Some("/sales/0/payments/0/amount"), nested_object: Some("/sales/0/lines/0"),
             idempotency: Idempotency::None,
             first_write: |a| a.status == 200 && a.body["results"][0]["status"] == 201 },
+        Route { method: "PUT", path: "/promotions/bad-input-promotion",
+            good: json!({"name": "Bad input", "scope": "chain", "validTo": tomorrow,
+                "rule": {"kind": "percent_off", "percentBp": 1, "skus": ["BAD-INPUT-1"]}}),
+            integer: Some("/rule/percentBp"), nested_object: Some("/rule"), idempotency: Idempotency::None, first_write: created },
     ]
 }
 

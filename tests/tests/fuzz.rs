@@ -246,6 +246,10 @@ fn config_toml(bearer: Bearer) -> String {
     let mut days: Vec<String> = [today - Duration::days(1), today].iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
     days.extend(["0000-01-01", "9999-12-31", "-001-01-01", "+026-11-11", " 026-11-11"].map(str::to_owned));
     let scopes = json!(["chain", "region:EAST", "region:SOUTH", "store:S001", "store:S002", "store:S003"]);
+    // Ends a promotion may have: soon, tomorrow, within its 90 days.
+    let ends: Vec<String> = [1, 24, 24 * 30].iter().map(|h| (now + Duration::hours(*h)).to_rfc3339_opts(SecondsFormat::Secs, true)).collect();
+    let promotions: Vec<String> =
+        read_seed("promotions.json").iter().map(|p| p["promotionId"].as_str().expect("a promotionId").to_owned()).collect();
 
     let dictionaries = [
         ("stores", json!(stores)),
@@ -254,6 +258,8 @@ fn config_toml(bearer: Bearer) -> String {
         ("instants", json!(instants)),
         ("days", json!(days)),
         ("scopes", scopes),
+        ("ends", json!(ends)),
+        ("promotions", json!(promotions)),
         // A tender that covers most baskets, so sales get recorded and then read back.
         ("cash", json!(["cash"])),
         ("tender", json!([100_000, 1_000_000, 5_000_000])),
@@ -285,6 +291,11 @@ fn config_toml(bearer: Bearer) -> String {
         ("body.movements[*].sku", "skus", 0.6),
         ("body.skus[*]", "skus", 0.6),
         ("body.barcodes[*]", "barcodes", 0.6),
+        ("path.promotionId", "promotions", 0.5),
+        ("body.scope", "scopes", 0.6),
+        ("body.validFrom", "instants", 0.6),
+        ("body.validTo", "ends", 0.6),
+        ("body.rule.skus[*]", "skus", 0.6),
     ];
     let mut toml = String::from("# Written by tests/tests/fuzz.rs for one run.\n");
     for (name, values) in dictionaries {

@@ -20,7 +20,12 @@ use retail_core::store::{
     PriceStore, SalesStore, Stores,
 };
 use retail_core::domain::returns::{ReturnDraft, ReturnLineDraft, ReturnReason, SaleRef};
-use retail_core::store::cache::StoreCache;
+use retail_core::domain::promotion::{Eligible, Rule};
+use retail_core::domain::sale::{LineDraft, SaleDraft};
+use retail_core::domain::{Promotion, PromotionId};
+use retail_core::store::PromotionStore;
+use retail_core::store::cache::{StoreCache, Warm};
+use retail_core::usecases::sell::{Sold, sell};
 use retail_core::usecases::take_back::{TakenBack, take_back};
 use retail_tests::moto::Moto;
 use std::collections::BTreeMap;
@@ -187,43 +192,50 @@ async fn a_lookup_costs_one_request_and_a_hundred_one_wave_and_split_stock_one_m
 async fn a_checkout_costs_two_waves_and_a_report_one_request() {
     let moto = Moto::start();
     let (s, meter, store) = setup(&moto).await;
-    let key = IdempotencyKey::parse("k-1").unwrap();
-    let sale = CheckedSale {
-        terminal_id: TerminalId::parse("T01").unwrap(),
-        lines: (0..20)
-            .map(|i| CheckedLine { item: LineItem::Sku(sku(i)), quantity: Some(2), weight_grams: None })
-            .collect(),
-        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(1_000_000) }],
-        occurred_at: t0(),
+    // Three promotions in force that the basket meets: a percent-off, a multi-buy and a
+    // spend-and-save.
+    let promotion = |id: &str, rule: Rule| Promotion {
+        id: PromotionId::parse(id).unwrap(),
+        name: id.to_owned(),
+        scope: PriceScope::Chain,
+        valid_from: t0() - Duration::hours(1),
+        valid_to: t0() + Duration::hours(1),
+        rule,
     };
-    let skus: Vec<Sku> = (0..20).map(sku).collect();
-    // Wave 1: claim the key and read the basket together; wave 2: commit.
-    let token = retail_core::store::ClaimToken::new();
-    let (claim, reading) = tokio::join!(s.claim_sale_key(&store.store_id, &key, "fp", &token, t0()), s.basket_reading(&store, &skus, &[]));
-    let KeyClaim::Claimed(claim) = claim.unwrap() else { panic!("a new key is claimed") };
-    assert!(claim.receipt_sequence.is_some(), "the claim takes the receipt number in its own wave");
-    let reading = reading.unwrap();
-    let basket =
-        price_basket(&sale, &store, &BasketCatalog { commodities: &reading.commodities, barcodes: &reading.barcodes, promotions: &[] }).unwrap();
-    let settlement = settle(basket.total, &sale.payments).unwrap();
-    let record = s
-        .commit_sale(PendingSale {
-            key,
-            claim,
-            fingerprint: "fp".into(),
-            sale_id: SaleId::parse("0190f5a4-0000-7000-8000-000000000001").unwrap(),
-            store: store.clone(),
-            sale,
-            basket,
-            settlement,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+    let some = |range: std::ops::Range<usize>| Eligible { skus: Some(range.map(sku).collect()), categories: None };
+    for p in [
+        promotion("p-percent", Rule::PercentOff { percent_bp: 1000, eligible: some(0..5) }),
+        promotion("p-multi", Rule::MultiBuy { buy: 3, free: 1, eligible: some(5..10) }),
+        promotion("p-spend", Rule::SpendAndSave { threshold: Money::from_minor_units(10_000), discount: Money::from_minor_units(500), repeat: true, eligible: Eligible::default() }),
+    ] {
+        assert!(s.put_promotion(&p, None).await.unwrap());
+    }
+    // A warm function knows its store (the cache's minute); its promotions it reads again every
+    // 10 s, so the worst case is a sale that finds them stale: they are read in its first wave.
+    let warm = Warm::default();
+    warm.stores.get(&store.store_id, || s.store(&store.store_id)).await.unwrap();
+    let sale = |terminal: &str| SaleDraft {
+        terminal_id: TerminalId::parse(terminal).unwrap(),
+        lines: (0..20).map(|i| LineDraft { sku: Some(sku(i).to_string()), barcode: None, quantity: Some(2), weight_grams: None }).collect(),
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: Money::from_minor_units(1_000_000) }],
+        occurred_at: None,
+    };
+    meter.reset();
+    // Wave 1: claim the key, read the basket and the promotions together; wave 2: commit.
+    let sold = sell(&s, &warm, &store.store_id, &IdempotencyKey::parse("k-1").unwrap(), &sale("T01"), t0()).await.unwrap();
+    let Sold::Recorded(record) = sold else { panic!("a new sale is recorded") };
+    assert_eq!(record.receipt.promotions.len(), 3, "{:?}", record.receipt.promotions);
     let c = meter.take();
-    println!("checkout of 20 lines: {c:?}");
+    println!("checkout of 20 lines, promotions read: {c:?}");
     assert!(c.waves <= 2, "{c:?}");
-    assert_eq!(c.operations.get("TransactWriteItems"), Some(&1), "{c:?}");
+    assert_eq!((c.operations.get("Query"), c.operations.get("TransactWriteItems")), (Some(&1), Some(&1)), "{c:?}");
+    // The next sale finds the promotions in memory.
+    let sold = sell(&s, &warm, &store.store_id, &IdempotencyKey::parse("k-2").unwrap(), &sale("T02"), t0()).await.unwrap();
+    assert!(matches!(sold, Sold::Recorded(_)));
+    let c = meter.take();
+    println!("checkout of 20 lines, promotions in memory: {c:?}");
+    assert!(c.waves <= 2, "{c:?}");
+    assert_eq!((c.operations.get("Query"), c.operations.get("TransactWriteItems")), (None, Some(&1)), "{c:?}");
 
     s.fold(&[retail_core::domain::report::LedgerEntry::Sale(record.clone())]).await.unwrap();
     meter.reset();

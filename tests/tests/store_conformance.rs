@@ -22,13 +22,15 @@ use retail_core::domain::ReturnId;
 use retail_core::store::{KeyAnswer, 
     AggregateStore, BatchOutcome, CatalogStore, ClaimToken, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, LookupStore, Moved,
     MovementKey, PendingReturn, PendingSale,
-    PriceBatch, PriceBatchResult, PriceStore, ReturnsStore, Stores, Written,
+    PriceBatch, PriceBatchResult, PriceStore, PromotionStore, ReturnsStore, Stores, Versioned, Written,
 };
+use retail_core::domain::promotion::{Eligible, Rule};
+use retail_core::domain::{Promotion, PromotionId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-trait AllPorts: CatalogStore + LookupStore + PriceStore + ReturnsStore + AggregateStore {}
-impl<T: CatalogStore + LookupStore + PriceStore + ReturnsStore + AggregateStore> AllPorts for T {}
+trait AllPorts: CatalogStore + LookupStore + PriceStore + PromotionStore + ReturnsStore + AggregateStore {}
+impl<T: CatalogStore + LookupStore + PriceStore + PromotionStore + ReturnsStore + AggregateStore> AllPorts for T {}
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -73,6 +75,7 @@ conformance!(
     a_committed_return_completes_its_key_restocks_and_reads_back,
     a_return_planned_from_a_stale_reading_is_refused_and_writes_nothing,
     a_sale_of_one_store_is_returned_in_another,
+    promotions_are_written_once_per_version_and_listed_by_when_they_end,
 );
 
 // ------------------------------------------------------------------ fixtures
@@ -931,4 +934,54 @@ async fn a_sale_of_one_store_is_returned_in_another<S: AllPorts>(s: S) {
         KeyClaim::Completed { answer, .. } => assert_eq!(*answer, KeyAnswer::Sale(sale.receipt.clone())),
         other => panic!("expected the sale's completed key, got {other:?}"),
     }
+}
+
+// ------------------------------------------------------------------ promotions
+
+fn promotion(id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Promotion {
+    Promotion {
+        id: PromotionId::parse(id).unwrap(),
+        name: format!("{id} name"),
+        scope: PriceScope::Chain,
+        valid_from: from,
+        valid_to: to,
+        rule: Rule::PercentOff { percent_bp: 1000, eligible: Eligible { skus: None, categories: Some(vec!["dairy".into()]) } },
+    }
+}
+
+async fn ending_after<S: AllPorts>(s: &S, after: DateTime<Utc>) -> Vec<String> {
+    s.promotions_ending_after(after).await.unwrap().iter().map(|p| p.id.to_string()).collect()
+}
+
+async fn promotions_are_written_once_per_version_and_listed_by_when_they_end<S: AllPorts>(s: S) {
+    let t = t0();
+    let p1 = promotion("p1", t - Duration::hours(2), t + Duration::hours(2));
+    assert!(s.put_promotion(&p1, None).await.unwrap());
+    // Created once: a second creation loses.
+    assert!(!s.put_promotion(&p1, None).await.unwrap());
+    let stored = s.promotion(&p1.id).await.unwrap().unwrap();
+    assert_eq!(stored, Versioned { value: p1.clone(), version: 1 });
+    // A change names the version it replaces; a stale one loses and writes nothing.
+    let earlier = Promotion { valid_to: t + Duration::hours(1), ..p1.clone() };
+    assert!(s.put_promotion(&earlier, Some(&stored)).await.unwrap());
+    assert!(!s.put_promotion(&Promotion { name: "late".into(), ..p1.clone() }, Some(&stored)).await.unwrap());
+    let now_stored = s.promotion(&p1.id).await.unwrap().unwrap();
+    assert_eq!(now_stored, Versioned { value: earlier.clone(), version: 2 });
+    assert!(s.promotion(&PromotionId::parse("nope").unwrap()).await.unwrap().is_none());
+
+    // Listed by when they end, in id order; its end moved, so it is listed by its new end only.
+    let p2 = promotion("p0", t - Duration::days(3), t - Duration::days(2));
+    let p3 = promotion("p3", t + Duration::days(1), t + Duration::days(2));
+    for p in [&p2, &p3] {
+        assert!(s.put_promotion(p, None).await.unwrap());
+    }
+    assert_eq!(ending_after(&s, t - Duration::days(4)).await, ["p0", "p1", "p3"]);
+    assert_eq!(ending_after(&s, t).await, ["p1", "p3"]);
+    assert_eq!(ending_after(&s, t + Duration::minutes(90)).await, ["p3"], "p1 ends at t + 1 h now, not t + 2 h");
+    // Exactly at an end: that promotion is over.
+    assert_eq!(ending_after(&s, t + Duration::hours(1)).await, ["p3"]);
+    assert_eq!(ending_after(&s, t + Duration::hours(1) - Duration::nanoseconds(1)).await, ["p1", "p3"]);
+    // Read back whole.
+    let listed = s.promotions_ending_after(t).await.unwrap();
+    assert_eq!(listed, vec![earlier, p3]);
 }

@@ -5,10 +5,13 @@
 //! Two variants in every run, each against that one baseline: `plain`, no promotions, and
 //! `promotions`, three in force that all apply to the basket (10 % off its fresh lines, 3 for 2
 //! on five skus it holds three of, 10.00 off a spend of 100.00), stored through
-//! `PUT /promotions/{id}`. Each has its own store.
+//! `PUT /promotions/{id}`. Each has its own store, a fresh one every round (made and seeded
+//! outside the clock), so that no store holds more than a round's sales: a function writes its
+//! sales to DynamoDB, and its memory does not grow with them (see the README).
 //!
-//! `cargo run --release --bin bench-checkout -- [--iterations N] [--each]` (`--each`: every
-//! round's µs per sale too)
+//! `cargo run --release --bin bench-checkout -- [--iterations N] [--each] [--growing]`
+//! (`--each`: every round's µs per sale and page faults too; `--growing`: one store per
+//! variant for the whole run, as before 2026-12-04)
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use catalog_admin::CatalogAdmin;
@@ -105,24 +108,44 @@ fn json_of(response: &Response<Body>) -> Value {
     }
 }
 
-/// A variant: its handler, and its time and response bytes per round.
+/// The process's minor page faults so far (0 where `/proc` does not say).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's name in parentheses: state, ppid, pgrp, session, tty, tpgid, flags, minflt.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// A variant: its handler, and its time, response bytes and page faults per round.
 struct Variant {
     name: &'static str,
+    promotions: bool,
     checkout: Checkout<MemoryStore>,
     rounds: Vec<Duration>,
     bytes: usize,
+    /// Page faults per round.
+    faults: Vec<u64>,
 }
 
 impl Variant {
     /// One checkout per event, timed together.
     async fn run(&mut self, events: &[String]) -> Duration {
+        let faults = minor_faults();
         let start = Instant::now();
         for event in events {
             let response = self.checkout.call(lambda_http::request::from_str(event).expect("event")).await;
             assert_eq!(response.status(), 201);
             self.bytes += encode(response).len();
         }
-        start.elapsed()
+        let elapsed = start.elapsed();
+        self.faults.push(minor_faults() - faults);
+        elapsed
+    }
+
+    /// A store of its own again, seeded and with one sale made (`event`), the old one dropped.
+    async fn fresh_store(&mut self, event: &str) {
+        self.checkout = setup(self.promotions).await.0;
+        let sample = self.checkout.call(lambda_http::request::from_str(event).expect("event")).await;
+        assert_eq!(sample.status(), 201);
     }
 }
 
@@ -138,8 +161,11 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 async fn main() {
     let iterations = arg("--iterations", 20_000) as usize;
     assert!(iterations > 0, "--iterations must be positive");
+    // `--growing`: the method before 2026-12-04, one store per variant for every round, so
+    // that each holds every sale of the run by its end (see the README on what that measured).
+    let growing = std::env::args().any(|a| a == "--growing");
     let per_round = iterations.div_ceil(ROUNDS);
-    let warm_up = 1000;
+    let warm_up = if growing { 1000 } else { per_round };
     let (plain, basket) = setup(false).await;
     let (promoted, promoted_basket) = setup(true).await;
     assert_eq!(basket, promoted_basket);
@@ -185,22 +211,33 @@ async fn main() {
         (start.elapsed(), bytes)
     };
     let mut variants = [
-        Variant { name: "plain", checkout: plain, rounds: Vec::new(), bytes: 0 },
-        Variant { name: "promotions", checkout: promoted, rounds: Vec::new(), bytes: 0 },
+        Variant { name: "plain", promotions: false, checkout: plain, rounds: Vec::new(), bytes: 0, faults: Vec::new() },
+        Variant { name: "promotions", promotions: true, checkout: promoted, rounds: Vec::new(), bytes: 0, faults: Vec::new() },
     ];
-    // Warm up every path.
+    // Warm up every path (without `--growing`, with as many sales as a round, so that the
+    // first round finds as much memory already touched as the others).
     baseline(&events[..1000.min(iterations)]);
     for variant in &mut variants {
         variant.run(&events[iterations + 1..]).await;
         variant.bytes = 0;
+        variant.faults.clear();
     }
 
     // Rounds alternate the paths (the two variants in turn first), so that a neighbour's load
-    // on a shared machine weighs on all alike.
-    let (mut base_rounds, mut base_bytes) = (Vec::new(), 0);
+    // on a shared machine weighs on all alike. Before each round, outside the clock, each
+    // variant gets a fresh store and the last one's is dropped: a store holds at most one
+    // round's sales, and each round reuses the memory the last one freed (see the README).
+    let (mut base_rounds, mut base_bytes, mut base_faults) = (Vec::new(), 0, Vec::new());
     let mut sizes = Vec::new();
     for (r, round) in events[..iterations].chunks(per_round).enumerate() {
+        if !growing {
+            for variant in &mut variants {
+                variant.fresh_store(first).await;
+            }
+        }
+        let faults = minor_faults();
         let (t, b) = baseline(round);
+        base_faults.push(minor_faults() - faults);
         base_rounds.push(t);
         base_bytes += b;
         sizes.push(round.len());
@@ -212,22 +249,27 @@ async fn main() {
     }
 
     if std::env::args().any(|a| a == "--each") {
-        println!("{:<6} {:>8} {}", "round", "baseline", variants.iter().map(|v| format!("{:>11}", v.name)).collect::<String>());
+        println!("µs per sale (page faults) in each round");
+        println!("{:<6} {:>15} {}", "round", "baseline", variants.iter().map(|v| format!("{:>18}", v.name)).collect::<String>());
         for (r, n) in sizes.iter().enumerate() {
-            let cell = |d: Duration| d.as_secs_f64() * 1e6 / *n as f64;
-            println!("{:<6} {:>8.2} {}", r + 1, cell(base_rounds[r]), variants.iter().map(|v| format!("{:>11.2}", cell(v.rounds[r]))).collect::<String>());
+            let cell = |d: Duration, faults: u64| format!("{:.2} ({faults})", d.as_secs_f64() * 1e6 / *n as f64);
+            let cells: String = variants.iter().map(|v| format!("{:>18}", cell(v.rounds[r], v.faults[r]))).collect();
+            println!("{:<6} {:>15} {cells}", r + 1, cell(base_rounds[r], base_faults[r]));
         }
     }
     let total = |rounds: &[Duration]| rounds.iter().sum::<Duration>();
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
     let per_round = |rounds: &[Duration]| spread(rounds.iter().zip(&sizes).map(|(d, &n)| per(*d, n)).collect());
-    println!("checkout of a {LINES}-line basket on the embedded store, {iterations} sales per variant in {ROUNDS} alternating rounds, one thread");
-    println!("{:<10} {:>12} {:>26} {:>14}", "path", "µs per sale", "rounds: min / median / max", "response bytes");
+    println!(
+        "checkout of a {LINES}-line basket on the embedded store, {iterations} sales per variant in {ROUNDS} alternating rounds, one thread, {}",
+        if growing { "one store per variant for the run" } else { "a fresh store per variant each round" }
+    );
+    println!("{:<10} {:>12} {:>26} {:>14} {:>12}", "path", "µs per sale", "rounds: min / median / max", "response bytes", "page faults");
     let (lo, mid, hi) = per_round(&base_rounds);
-    println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14}", "baseline", per(total(&base_rounds), iterations), lo, mid, hi, base_bytes / iterations);
+    println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14} {:>12}", "baseline", per(total(&base_rounds), iterations), lo, mid, hi, base_bytes / iterations, base_faults.iter().sum::<u64>());
     for v in &variants {
         let (lo, mid, hi) = per_round(&v.rounds);
-        println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14}", v.name, per(total(&v.rounds), iterations), lo, mid, hi, v.bytes / iterations);
+        println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14} {:>12}", v.name, per(total(&v.rounds), iterations), lo, mid, hi, v.bytes / iterations, v.faults.iter().sum::<u64>());
     }
     for v in &variants {
         let ratio = total(&v.rounds).as_secs_f64() / total(&base_rounds).as_secs_f64();

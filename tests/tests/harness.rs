@@ -1,7 +1,8 @@
 //! The load harness at a small size, against `retail-local` on the embedded store and on moto:
-//! the evening is played, returns taken, and the books balance; and under faults.
+//! the evening is played under its promotions, returns taken, and the books balance (every
+//! receipt's discounts included); and under faults.
 
-use retail_tests::harness::{Evening, Faults, ReturnsTally, play};
+use retail_tests::harness::{Evening, Faults, Outcome, ReturnsTally, play};
 use retail_tests::{Mode, SpawnedApi, workspace_root};
 
 fn small(api: &SpawnedApi) -> Evening {
@@ -16,6 +17,8 @@ fn small(api: &SpawnedApi) -> Evening {
         flash_shards: Some(2),
         offline_per_till: 3,
         returns_share: 0.4,
+        // Started half an hour before the rush: after the offline sales (dated an hour back).
+        spend_and_save_after: -1800,
         run: 4242,
         progress: false,
         faults: None,
@@ -54,6 +57,22 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
     assert_eq!(again.statuses.get(&200).map(|n| *n as usize), Some(r.receipts), "{:?}", again.statuses);
     assert_eq!(again.statuses.get(&409).map(|n| *n as usize), Some(r.refused), "{:?}", again.statuses);
     assert_eq!(outcome.routes["returnable"].statuses.keys().collect::<Vec<_>>(), [&200]);
+    every_promotion_took_something(&outcome);
+}
+
+/// Each of the evening's promotions took something off at least one receipt (the audit checked
+/// every receipt's discounts against its own reading of the contract), and the spend-and-save
+/// started within the evening: the receipts dated before it (the offline ones) did not get it.
+fn every_promotion_took_something(outcome: &Outcome) {
+    let p = &outcome.promotions;
+    assert_eq!(p.iter().map(|p| p.kind).collect::<Vec<_>>(), ["multi_buy", "percent_off", "spend_and_save"], "{p:?}");
+    for promotion in p {
+        assert!(promotion.receipts > 0 && promotion.discount > 0, "{promotion:?}");
+    }
+    assert_eq!(p[0].in_window, outcome.receipts, "{p:?}");
+    let spend = &p[2];
+    assert!(spend.in_window < outcome.receipts, "every receipt was dated after the spend-and-save started: {spend:?}");
+    assert!(spend.receipts < outcome.receipts, "{spend:?}");
 }
 
 /// The small evening's returns cover every case: partial, lines in two returns, lines back
@@ -99,6 +118,7 @@ async fn a_drill(mode: Mode, kinds: &[&str], rate: f64) {
     every_kind_of_return(&outcome.returns);
     let again = &outcome.routes["re-return"];
     assert_eq!(again.statuses.get(&200).map(|n| *n as usize), Some(outcome.returns.receipts), "{:?}", again.statuses);
+    every_promotion_took_something(&outcome);
 }
 
 async fn throttled(mode: Mode) {
@@ -136,6 +156,7 @@ fn settings_that_make_no_evening_are_refused() {
         flash_shards: None,
         offline_per_till: 0,
         returns_share: 0.0,
+        spend_and_save_after: 15,
         run: 1,
         progress: false,
         faults: None,
@@ -160,4 +181,11 @@ fn settings_that_make_no_evening_are_refused() {
     let too_much = Some(Faults { control: String::new(), rates: [("lost".to_owned(), 0.6), ("error".to_owned(), 0.6)].into() });
     assert!(refused(Evening { faults: too_much, ..good.clone() }).contains("more than 1"));
     assert!(refused(Evening { flash_shards: Some(33), ..good.clone() }).contains("flash shards"));
+    assert_eq!(Evening { spend_and_save_after: 10, ..good.clone() }.check(), Ok(()));
+    assert_eq!(Evening { spend_and_save_after: 0, ..good.clone() }.check(), Ok(()));
+    assert_eq!(Evening { spend_and_save_after: -3600, ..good.clone() }.check(), Ok(()));
+    assert!(refused(Evening { spend_and_save_after: 9, ..good.clone() }).contains("at least 10 s"));
+    assert!(refused(Evening { spend_and_save_after: 1, ..good.clone() }).contains("at least 10 s"));
+    assert!(refused(Evening { spend_and_save_after: 7200, ..good.clone() }).contains("spend-and-save"));
+    assert!(refused(Evening { spend_and_save_after: -90 * 86_400, ..good.clone() }).contains("spend-and-save"));
 }

@@ -1,4 +1,5 @@
-//! The Double 11 evening against a running API, then an audit of the books from the API alone.
+//! The Double 11 evening against a running API, then an audit of the books from the API alone,
+//! every receipt's discounts worked out again from the promotions the evening set up.
 //!
 //!     cargo run --release --bin retail-local -- --no-seed &
 //!     cargo run --release --bin load-harness -- --tills 64 --stores 4 --flash-units 250
@@ -43,6 +44,12 @@ struct Args {
     /// Share of the online sales customers bring back during the offline burst (0 to 1).
     #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     returns_share: f64,
+    /// When the chain-wide spend-and-save starts, in seconds after set-up (at least 10: a
+    /// promotion reaches every checkout within 10 s of being stored); 0 or less: that long
+    /// before set-up ended. The multi-buy on the flash item and the 5 % off the run's dairy run
+    /// from 2 hours before set-up to 2 hours after.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, allow_negative_numbers = true)]
+    spend_and_save_after: i64,
     /// Names this run's stores and commodities [default: from the clock].
     #[arg(long)]
     run: Option<u32>,
@@ -64,6 +71,7 @@ fn main() -> ExitCode {
         flash_shards: args.flash_shards,
         offline_per_till: args.offline_per_till,
         returns_share: args.returns_share,
+        spend_and_save_after: args.spend_and_save_after,
         run,
         progress: true,
         faults: None,

@@ -2,8 +2,11 @@
 //! every receipt and return receipt reads back, what is left of every sale agrees with the
 //! returns answered (never more back than sold, never more refunded than paid, all of it when
 //! all is back), stock taken equals units sold less units restocked (strict stock never below
-//! zero, item by item), and the reports, once the stream drains, equal the sums of the receipts
-//! and return receipts, store by store, terminal by terminal and over the chain.
+//! zero, item by item), every receipt's discounts, net amounts, tax and totals are what the
+//! promotions in force at its `occurredAt` make of its lines (worked out by the harness itself,
+//! `promotions`), and the reports, once the stream drains, equal the sums of the receipts and
+//! return receipts, store by store, terminal by terminal, promotion by promotion and over the
+//! chain.
 
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::client::{Api, Tokens};
 use super::evening::{CATALOG, Evening, TRACKED_STOCK};
-use super::stats::{Outcome, Spread};
+use super::promotions::{Item, Promotion, check_receipt};
+use super::stats::{Outcome, PromotionTally, Spread};
 use super::till::{Returned, Sold};
 use crate::answer;
 
@@ -22,7 +26,15 @@ const REPORT_CATCH_UP: Duration = Duration::from_secs(60);
 const METHODS: [&str; 3] = ["cash", "card", "mobile"];
 
 /// The books, from the API alone.
-pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &[Sold], returned: &[Returned], outcome: &mut Outcome) {
+pub(super) async fn audit(
+    evening: &Evening,
+    api: &Api,
+    tokens: &Tokens,
+    promotions: &[Promotion],
+    sold: &[Sold],
+    returned: &[Returned],
+    outcome: &mut Outcome,
+) {
     let mut failures = Vec::new();
     // No sale twice: one receipt per key, sale ids and receipt numbers unique.
     let mut keys = HashSet::new();
@@ -54,6 +66,41 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
             failures.push(format!("store {}: return number {} given twice", r.store, r.receipt["returnNo"]));
         }
     }
+
+    // Every receipt's promotions worked out again, from those the harness set up that were in
+    // force at its occurredAt and the prices, tax rates and categories it gave its commodities:
+    // each line's discount, net amount and tax, the promotions listed (in order, with what each
+    // took off), the discount total, the total and the tax.
+    let items: HashMap<String, Item> = evening.items().into_iter().map(|i| (i.sku.clone(), i)).collect();
+    for s in sold {
+        let wrong = check_receipt(&s.receipt, promotions, &items);
+        if !wrong.is_empty() {
+            failures.push(format!("store {}, key {}: sale {} is not what its promotions make of it: {}", s.store, s.key, s.receipt["saleId"], wrong.join("; ")));
+        }
+        let (total, paid, change) = (s.receipt["total"].as_i64(), s.receipt["paid"].as_i64(), s.receipt["change"].as_i64());
+        if let (Some(total), Some(paid), Some(change)) = (total, paid, change)
+            && change != paid - total
+        {
+            failures.push(format!("store {}, key {}: sale {} paid {paid} for {total}, change {change}", s.store, s.key, s.receipt["saleId"]));
+        }
+    }
+    outcome.promotions = promotions
+        .iter()
+        .map(|p| {
+            let listing: Vec<i64> = sold
+                .iter()
+                .flat_map(|s| s.receipt["promotions"].as_array().into_iter().flatten())
+                .filter(|l| l["promotionId"] == p.id.as_str())
+                .map(|l| l["discount"].as_i64().unwrap_or(0))
+                .collect();
+            let in_window = sold
+                .iter()
+                .filter(|s| s.receipt["occurredAt"].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()).is_some_and(|t| p.in_force(t)))
+                .count();
+            PromotionTally { id: p.id.clone(), kind: p.rule.kind(), receipts: listing.len(), discount: listing.iter().sum(), in_window }
+        })
+        .collect();
+    let run_promotions: BTreeSet<&str> = promotions.iter().map(|p| p.id.as_str()).collect();
 
     // Every receipt and return receipt reads back identical.
     let managers: HashMap<String, String> =
@@ -182,7 +229,7 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
     }
 
     // The reports, once the stream has drained, equal the sums of the receipts and returns.
-    let days = store_days(sold, returned);
+    let days = store_days(sold, returned, &run_promotions);
     let since = Instant::now();
     for ((store, day), want) in &days {
         let url = api.url(&format!("/stores/{store}/reports/daily?date={day}"));
@@ -199,10 +246,10 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
                 }
             };
             if let Some(missing) = missing_members(&report, STORE_MEMBERS, TERMINAL_MEMBERS) {
-                failures.push(format!("store {store}: the report of {day} has no {missing}: the reports do not count returns yet ({report})"));
+                failures.push(format!("store {store}: the report of {day} has no {missing}: the reports do not count returns or promotions yet ({report})"));
                 break;
             }
-            let found = store_view(&report);
+            let found = store_view(&report, &run_promotions);
             if found == *want {
                 break;
             }
@@ -247,8 +294,8 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
                     break;
                 }
             };
-            if let Some(missing) = missing_members(&report, CHAIN_MEMBERS, CHAIN_ROW_MEMBERS) {
-                failures.push(format!("the chain's report of {day} has no {missing}: the reports do not count returns yet ({report})"));
+            if let Some(missing) = missing_members(&report, &[CHAIN_MEMBERS, &[CHAIN_DISCOUNT]].concat(), CHAIN_ROW_MEMBERS) {
+                failures.push(format!("the chain's report of {day} has no {missing}: the reports do not count returns or promotions yet ({report})"));
                 break;
             }
             let rows: BTreeMap<String, Value> = report["stores"]
@@ -274,7 +321,35 @@ pub(super) async fn audit(evening: &Evening, api: &Api, tokens: &Tokens, sold: &
             if sum("netAmount") != want_totals["netAmount"] {
                 wrong.push(format!("the stores' netAmount add up to {}, not grossAmount − returnsAmount {}", sum("netAmount"), want_totals["netAmount"]));
             }
+            // Its discountAmount, which no row carries: the sum of its stores' own, the
+            // evening's as their receipts say, any other store's as its report says, read while
+            // the chain's report stays as it was (else some other run is selling: read again).
+            let mut moving = false;
             if wrong.is_empty() {
+                let ours: i64 = want_rows.keys().map(|store| days.get(&(store.clone(), day.clone())).map_or(0, |d| d["discountAmount"].as_i64().unwrap_or(0))).sum();
+                let others: Vec<&String> = rows.iter().filter(|(id, r)| !want_rows.contains_key(*id) && r["salesCount"].as_i64().unwrap_or(0) > 0).map(|(id, _)| id).collect();
+                let mut theirs = 0;
+                for store in others {
+                    let theirs_url = api.url(&format!("/stores/{store}/reports/daily?date={day}"));
+                    match api.send(api.http.get(&theirs_url).bearer_auth(&ho)).await {
+                        Ok((a, _)) if a.status == 200 => theirs += a.body["discountAmount"].as_i64().unwrap_or(0),
+                        Ok((a, _)) => wrong.push(format!("the report of store {store} (not the evening's) answered {} {}", a.status, a.body)),
+                        Err(e) => wrong.push(format!("the report of store {store} (not the evening's) got {e}")),
+                    }
+                }
+                let found = report["discountAmount"].as_i64().unwrap_or(0);
+                match api.send(api.http.get(&url).bearer_auth(&ho)).await {
+                    Ok((a, _)) if a.status == 200 && a.body == report => {
+                        if found != ours + theirs {
+                            wrong.push(format!("discountAmount {found}, not its stores' {} (the evening's {ours}, the others' {theirs})", ours + theirs));
+                        }
+                    }
+                    // Another run's sales came in meanwhile: at least the evening's discounts.
+                    _ if found < ours => wrong.push(format!("discountAmount {found}, less than the evening's stores' {ours}")),
+                    _ => moving = true,
+                }
+            }
+            if wrong.is_empty() && (!moving || since.elapsed() > REPORT_CATCH_UP) {
                 break;
             }
             if since.elapsed() > REPORT_CATCH_UP {
@@ -393,11 +468,24 @@ fn what_is_left(s: &Sold, returns: &[&Value], left: &Value, failures: &mut Vec<S
 }
 
 /// The members of a store report the audit compares, and of each of its terminals' rows.
-const STORE_MEMBERS: &[&str] =
-    &["salesCount", "grossAmount", "taxAmount", "returnsCount", "returnsAmount", "returnsTax", "refundsByMethod", "netAmount", "byTerminal"];
+const STORE_MEMBERS: &[&str] = &[
+    "salesCount",
+    "grossAmount",
+    "taxAmount",
+    "discountAmount",
+    "byPromotion",
+    "returnsCount",
+    "returnsAmount",
+    "returnsTax",
+    "refundsByMethod",
+    "netAmount",
+    "byTerminal",
+];
 const TERMINAL_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsCount", "returnsAmount", "cashIn", "cashOut"];
 /// The members of the chain's report the audit compares, and of each of its stores' rows.
 const CHAIN_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsAmount", "netAmount"];
+/// Besides, the chain's `discountAmount` (the sum of its stores', which its rows do not carry).
+const CHAIN_DISCOUNT: &str = "discountAmount";
 const CHAIN_ROW_MEMBERS: &[&str] = &["salesCount", "grossAmount", "returnsAmount", "netAmount"];
 
 /// The first member a report lacks: of its own, or of a row of its `byTerminal` or `stores`.
@@ -413,9 +501,19 @@ fn pick(v: &Value, members: &[&str]) -> Value {
     Value::Object(members.iter().map(|m| ((*m).to_owned(), v[*m].clone())).collect())
 }
 
-/// What the audit compares of a store report: its figures, and its terminals' rows by id.
-fn store_view(report: &Value) -> Value {
+/// What the audit compares of a store report: its figures, its terminals' rows by id, and the
+/// rows of the run's promotions by id (a store of the run sells under no other, but should one
+/// reach its lines, the receipts' check says so).
+fn store_view(report: &Value, run_promotions: &BTreeSet<&str>) -> Value {
     let mut view = pick(report, STORE_MEMBERS);
+    let promotions: Map<String, Value> = report["byPromotion"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["promotionId"].as_str().is_some_and(|id| run_promotions.contains(id)))
+        .map(|p| (p["promotionId"].as_str().unwrap_or_default().to_owned(), pick(p, &["salesCount", "discount"])))
+        .collect();
+    view["byPromotion"] = Value::Object(promotions);
     let terminals: Map<String, Value> = report["byTerminal"]
         .as_array()
         .into_iter()
@@ -428,12 +526,15 @@ fn store_view(report: &Value) -> Value {
 
 /// What each store-day's report should say, from the receipts and return receipts: sales count
 /// where they were sold, returns where they were taken back, each on its own business day.
-fn store_days(sold: &[Sold], returned: &[Returned]) -> BTreeMap<(String, String), Value> {
+fn store_days(sold: &[Sold], returned: &[Returned], run_promotions: &BTreeSet<&str>) -> BTreeMap<(String, String), Value> {
     #[derive(Default)]
     struct Day {
         sales: i64,
         gross: i64,
         tax: i64,
+        discount: i64,
+        /// Per promotion of the run: the receipts listing it, what it took off them.
+        promotions: BTreeMap<String, (i64, i64)>,
         returns: i64,
         returns_amount: i64,
         returns_tax: i64,
@@ -449,6 +550,15 @@ fn store_days(sold: &[Sold], returned: &[Returned]) -> BTreeMap<(String, String)
         day.sales += 1;
         day.gross += amount(&r["total"]);
         day.tax += amount(&r["taxTotal"]);
+        day.discount += amount(&r["discountTotal"]);
+        for p in r["promotions"].as_array().into_iter().flatten() {
+            let id = p["promotionId"].as_str().unwrap_or_default();
+            if run_promotions.contains(id) {
+                let totals = day.promotions.entry(id.to_owned()).or_default();
+                totals.0 += 1;
+                totals.1 += amount(&p["discount"]);
+            }
+        }
         let t = day.terminals.entry(r["terminalId"].as_str().unwrap_or_default().to_owned()).or_default();
         t[0] += 1;
         t[1] += amount(&r["total"]);
@@ -479,8 +589,11 @@ fn store_days(sold: &[Sold], returned: &[Returned]) -> BTreeMap<(String, String)
                     (id, json!({"salesCount": t[0], "grossAmount": t[1], "returnsCount": t[2], "returnsAmount": t[3], "cashIn": t[4], "cashOut": t[5]}))
                 })
                 .collect();
+            let promotions: Map<String, Value> =
+                d.promotions.into_iter().map(|(id, (n, discount))| (id, json!({"salesCount": n, "discount": discount}))).collect();
             let view = json!({
                 "salesCount": d.sales, "grossAmount": d.gross, "taxAmount": d.tax,
+                "discountAmount": d.discount, "byPromotion": promotions,
                 "returnsCount": d.returns, "returnsAmount": d.returns_amount, "returnsTax": d.returns_tax,
                 "refundsByMethod": {"cash": d.refunds[0], "card": d.refunds[1], "mobile": d.refunds[2]},
                 "netAmount": d.gross - d.returns_amount,

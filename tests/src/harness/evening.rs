@@ -1,9 +1,11 @@
 //! What an evening is: how many tills, stores and sales, the flash item and its stock, how much
-//! comes back, the faults to play under; checked before playing, and the names of the run's
-//! stores and items.
+//! comes back, when the spend-and-save starts, the faults to play under; checked before playing,
+//! and the names, prices, tax rates and categories of the run's stores and items.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use super::promotions::Item;
 
 /// What to play. [`Evening::check`] refuses settings that make no evening.
 #[derive(Debug, Clone)]
@@ -27,6 +29,12 @@ pub struct Evening {
     /// Share of the evening's online sales that customers bring back (partly, some in two
     /// returns, some to the other store), 0 to 1; the returns are taken during the offline burst.
     pub returns_share: f64,
+    /// When the chain-wide spend-and-save starts, in seconds after the end of set-up (when the
+    /// tills start selling); negative: that long before it, so that the sales dated earlier (the
+    /// offline ones, an hour back) do not get it and the later ones do. A promotion reaches
+    /// every checkout within 10 s of being stored, so one starting after set-up starts at least
+    /// 10 s after it. The evening's other promotions run from 2 hours before set-up to 2 after.
+    pub spend_and_save_after: i64,
     /// Names this run's stores and commodities; also seeds the tills' choices.
     pub run: u32,
     /// Print a progress line on standard error while playing.
@@ -47,6 +55,10 @@ pub struct Faults {
 pub(super) const CATALOG: usize = 24;
 /// Tracked stock per commodity per store: plenty, so only the flash item runs out.
 pub(super) const TRACKED_STOCK: i64 = 1_000_000;
+/// The evening's promotions end this long after set-up (and began this long before it).
+pub(super) const PROMOTIONS_LAST: i64 = 2 * 3600;
+/// The longest window a promotion may have.
+const MAX_WINDOW: i64 = 90 * 86_400;
 
 impl Evening {
     pub fn check(&self) -> Result<(), String> {
@@ -90,6 +102,19 @@ impl Evening {
         if self.offline_per_till > 100 {
             return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());
         }
+        let after = self.spend_and_save_after;
+        if (1..10).contains(&after) {
+            return Err(format!(
+                "the spend-and-save cannot start {after} s after set-up: a promotion reaches every checkout within 10 s of being stored, so at least 10 s after (or at or before the end of set-up, 0 or less)"
+            ));
+        }
+        if !(PROMOTIONS_LAST - MAX_WINDOW..PROMOTIONS_LAST).contains(&after) {
+            return Err(format!(
+                "the spend-and-save must start before the evening's promotions end ({PROMOTIONS_LAST} s after set-up) and at most 90 days before that: between {} and {} s",
+                PROMOTIONS_LAST - MAX_WINDOW,
+                PROMOTIONS_LAST - 1
+            ));
+        }
         Ok(())
     }
 
@@ -103,6 +128,26 @@ impl Evening {
 
     pub(super) fn flash_sku(&self) -> String {
         format!("H{:05}-FLASH", self.run % 100_000)
+    }
+
+    /// The category of every fourth catalog commodity, named after the run: categories are
+    /// chain-wide, so another run's percent-off never reaches this run's lines.
+    pub(super) fn dairy(&self) -> String {
+        format!("h{}-dairy", self.run)
+    }
+
+    /// Catalog commodity `j` as set up: its price, tax rate and category.
+    pub(super) fn item(&self, j: usize) -> Item {
+        Item { sku: self.sku(j), price: 150 + 37 * j as i64, tax_rate_bp: if j.is_multiple_of(3) { 900 } else { 1300 }, category: j.is_multiple_of(4).then(|| self.dairy()) }
+    }
+
+    pub(super) fn flash_item(&self) -> Item {
+        Item { sku: self.flash_sku(), price: 9_900, tax_rate_bp: 1300, category: None }
+    }
+
+    /// Every commodity of the run, the catalog's then the flash item.
+    pub(super) fn items(&self) -> Vec<Item> {
+        (0..CATALOG).map(|j| self.item(j)).chain([self.flash_item()]).collect()
     }
 
     /// An EAN-13 of prefix 29 (an ordinary code) unique to this run and commodity.

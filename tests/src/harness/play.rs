@@ -1,18 +1,21 @@
-//! Playing the evening: head office sets up the run's stores, catalog, prices and stock, the
-//! tills ring up their sales at once, then all come back online with their offline batches while
+//! Playing the evening: head office sets up the run's stores, catalog, prices, stock and
+//! promotions (and waits the 10 s they take to reach every checkout), the tills ring up their
+//! sales at once, then all come back online with their offline batches while
 //! the service desks take goods back; a drill's faults are on for the set-up and the play
 //! (returns included), and off again for the audit.
 
+use chrono::{SubsecRound, Utc};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::audit::audit;
 use super::client::{Api, Dice, Tokens};
-use super::evening::{CATALOG, Evening, TRACKED_STOCK};
 use super::desk;
+use super::evening::{CATALOG, Evening, PROMOTIONS_LAST, TRACKED_STOCK};
+use super::promotions::{Promotion, Rule};
 use super::stats::{Outcome, ReturnsTally, RouteStats};
 use super::till::{till, upload};
 use crate::Answer;
@@ -34,7 +37,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
     if let Some(f) = &evening.faults {
         switch_faults(&api, &f.control, &json!(f.rates)).await?;
     }
-    set_up(evening, &api, &tokens).await?;
+    let promotions = set_up(evening, &api, &tokens).await?;
 
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -123,6 +126,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         failures,
         injected,
         returns: tally,
+        promotions: Vec::new(),
     };
     // A 500 is a bug. A 503 says "a dependency is down, retry": right in a drill, wrong otherwise.
     for (name, r) in &outcome.routes {
@@ -131,45 +135,51 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
             outcome.failures.insert(0, format!("{name} answered {status}"));
         }
     }
-    audit(evening, &api, &tokens, &sold, &returned, &mut outcome).await;
+    audit(evening, &api, &tokens, &promotions, &sold, &returned, &mut outcome).await;
     Ok(outcome)
 }
 
-/// Head office sets up the run's stores, catalog, prices and stock through the API.
-async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), String> {
+/// Head office sets up the run's stores, catalog, prices, stock and promotions through the API,
+/// and answers the promotions as stored. The promotions come last: the set-up ends once they
+/// have reached every checkout (10 s after they were stored, as the contract promises), since
+/// those that started before it (all of them, in a small evening) are not covered by the
+/// promise to apply from their first second, and a long-running API's checkouts may remember
+/// the promotions they read just before.
+async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Promotion>, String> {
     let ho = tokens.token("headoffice", None);
     let mut dice = Dice(u64::from(evening.run) << 20 | (1 << 18));
-    let expect = |what: String, a: Answer, ok: &[u16]| {
+    let expect = |what: String, a: &Answer, ok: &[u16]| {
         if ok.contains(&a.status) { Ok(()) } else { Err(format!("setting up, {what} answered {}: {}", a.status, a.body)) }
     };
     for i in 0..evening.stores {
         let id = evening.store_id(i);
         let body = json!({"name": format!("Harness {i}"), "region": if i % 2 == 0 { "EAST" } else { "WEST" }});
         let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/stores/{id}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
-        expect(format!("PUT /stores/{id}"), a, &[200, 201])?;
+        expect(format!("PUT /stores/{id}"), &a, &[200, 201])?;
     }
     let mut lines = Vec::new();
     for j in 0..CATALOG {
-        let sku = evening.sku(j);
-        let body = json!({"name": format!("Harness item {j}"), "unit": "each", "taxRateBp": if j % 3 == 0 { 900 } else { 1300 }, "barcodes": [evening.barcode(j)], "stockPolicy": "track"});
+        let item = evening.item(j);
+        let sku = &item.sku;
+        let body = json!({"name": format!("Harness item {j}"), "unit": "each", "taxRateBp": item.tax_rate_bp, "barcodes": [evening.barcode(j)], "category": item.category, "stockPolicy": "track"});
         let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/commodities/{sku}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
-        expect(format!("PUT /commodities/{sku}"), a, &[200, 201])?;
-        lines.push(json!({"sku": sku, "scope": "chain", "amount": 150 + 37 * j as i64, "validFrom": "2020-01-01T00:00:00Z"}));
+        expect(format!("PUT /commodities/{sku}"), &a, &[200, 201])?;
+        lines.push(json!({"sku": sku, "scope": "chain", "amount": item.price, "validFrom": "2020-01-01T00:00:00Z"}));
     }
-    let flash = evening.flash_sku();
-    let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": 1300, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict", "stockShards": evening.flash_shards});
-    let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/commodities/{flash}"))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
-    expect(format!("PUT /commodities/{flash}"), a, &[200, 201])?;
-    lines.push(json!({"sku": flash, "scope": "chain", "amount": 9_900, "validFrom": "2020-01-01T00:00:00Z"}));
+    let flash = evening.flash_item();
+    let body = json!({"name": "Harness flash item", "unit": "each", "taxRateBp": flash.tax_rate_bp, "barcodes": [evening.barcode(99_999)], "stockPolicy": "strict", "stockShards": evening.flash_shards});
+    let a = api.send_retrying(&mut dice, || api.http.put(api.url(&format!("/commodities/{}", flash.sku))).bearer_auth(&ho).json(&body), |_, _| {}).await?;
+    expect(format!("PUT /commodities/{}", flash.sku), &a, &[200, 201])?;
+    lines.push(json!({"sku": flash.sku, "scope": "chain", "amount": flash.price, "validFrom": "2020-01-01T00:00:00Z"}));
     let batch = json!({"batchId": format!("harness-{}", evening.run), "adjustments": lines});
     let a = api.send_retrying(&mut dice, || api.http.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch), |_, _| {}).await?;
-    expect("the price batch".into(), a, &[200, 201])?;
+    expect("the price batch".into(), &a, &[200, 201])?;
     for i in 0..evening.stores {
         let id = evening.store_id(i);
         let manager = tokens.token("store", Some(&id));
         let mut movements: Vec<Value> = (0..CATALOG).map(|j| json!({"sku": evening.sku(j), "delta": TRACKED_STOCK, "reason": "receipt"})).collect();
         if evening.flash_units_per_store > 0 {
-            movements.push(json!({"sku": flash, "delta": evening.flash_units_per_store, "reason": "receipt"}));
+            movements.push(json!({"sku": flash.sku, "delta": evening.flash_units_per_store, "reason": "receipt"}));
         }
         let body = json!({"movements": movements});
         let key = format!("harness-{}-stock-{id}", evening.run);
@@ -177,9 +187,75 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<(), Str
         let a = api
             .send_retrying(&mut dice, || api.http.post(&url).bearer_auth(&manager).header("Idempotency-Key", &key).json(&body), |_, _| {})
             .await?;
-        expect(format!("stock for {id}"), a, &[200])?;
+        expect(format!("stock for {id}"), &a, &[200])?;
     }
-    Ok(())
+
+    // The promotions: a multi-buy on the flash item (a basket holds one flash unit, so units of
+    // the tracked skus listed with it complete the groups), 5 % off the run's dairy, and a
+    // chain-wide spend-and-save on every sku of the run starting `spend_and_save_after` the end
+    // of set-up. The end of set-up is 10 s from now (once they have reached every checkout).
+    let now = Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1);
+    let end = now + chrono::Duration::seconds(10);
+    let (from, to) = (now - chrono::Duration::seconds(PROMOTIONS_LAST), now + chrono::Duration::seconds(PROMOTIONS_LAST));
+    let run = evening.run;
+    let every_sku: BTreeSet<String> = evening.items().into_iter().map(|i| i.sku).collect();
+    let multi_skus = (0..CATALOG).filter(|j| j % 3 == 1).map(|j| evening.sku(j)).chain([flash.sku.clone()]).collect();
+    let wanted = [
+        Promotion {
+            id: format!("h{run}-multi"),
+            name: "Harness: buy 3, the cheapest free".into(),
+            valid_from: from,
+            valid_to: to,
+            rule: Rule::MultiBuy { buy: 3, free: 1 },
+            skus: Some(multi_skus),
+            categories: None,
+        },
+        Promotion {
+            id: format!("h{run}-dairy"),
+            name: "Harness: 5 % off dairy".into(),
+            valid_from: from,
+            valid_to: to,
+            rule: Rule::PercentOff { percent_bp: 500 },
+            skus: None,
+            categories: Some([evening.dairy()].into()),
+        },
+        Promotion {
+            id: format!("h{run}-spend"),
+            name: "Harness: 1.50 off every 20.00".into(),
+            valid_from: end + chrono::Duration::seconds(evening.spend_and_save_after),
+            valid_to: end + chrono::Duration::seconds(PROMOTIONS_LAST),
+            rule: Rule::SpendAndSave { threshold: 2000, discount: 150, repeat: true },
+            skus: Some(every_sku),
+            categories: None,
+        },
+    ];
+    let mut stored = Vec::new();
+    for p in wanted {
+        let body = p.body();
+        let url = api.url(&format!("/promotions/{}", p.id));
+        let a = api.send_retrying(&mut dice, || api.http.put(&url).bearer_auth(&ho).json(&body), |_, _| {}).await?;
+        expect(format!("PUT /promotions/{}", p.id), &a, &[200, 201])?;
+        match Promotion::from_stored(&a.body) {
+            Ok(got) if got == p => stored.push(got),
+            Ok(_) => return Err(format!("setting up, promotion {} was stored as {}, not as put: {body}", p.id, a.body)),
+            Err(e) => return Err(format!("setting up, promotion {}: {e}", p.id)),
+        }
+    }
+    // Stored later than planned (retries): the set-up ends 10 s after the last was stored, and a
+    // spend-and-save starting after set-up must still have been stored 10 s before it starts.
+    let stored_at = Utc::now();
+    let end = end.max(stored_at + chrono::Duration::seconds(10));
+    let start = stored[2].valid_from;
+    if evening.spend_and_save_after > 0 && start < stored_at + chrono::Duration::seconds(10) {
+        return Err(format!(
+            "setting up, the promotions were stored at {stored_at}, less than 10 s before the spend-and-save starts at {start}: start it later than {} s after set-up",
+            evening.spend_and_save_after
+        ));
+    }
+    if let Ok(wait) = (end - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    Ok(stored)
 }
 
 /// Sets the fault layer's rates; answers its state (rates, and faults injected so far).

@@ -1,6 +1,6 @@
 //! The figures of an evening: latencies (HDR histograms) and statuses per route, how the flash
-//! stock's writes spread over its items, what the returns covered, and the outcome the harness
-//! prints.
+//! stock's writes spread over its items, what the returns covered, what each promotion took
+//! off, and the outcome the harness prints.
 
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -65,6 +65,22 @@ pub struct Outcome {
     pub injected: BTreeMap<String, u64>,
     /// What the service desk took back.
     pub returns: ReturnsTally,
+    /// Per promotion the evening set up, in the order it was set up: what it took off.
+    pub promotions: Vec<PromotionTally>,
+}
+
+/// What one promotion took off the evening's receipts (as they list it).
+#[derive(Debug, Clone)]
+pub struct PromotionTally {
+    pub id: String,
+    /// `multi_buy`, `percent_off` or `spend_and_save`.
+    pub kind: &'static str,
+    /// Receipts that list it: it took something off them.
+    pub receipts: usize,
+    /// What it took off them in all.
+    pub discount: i64,
+    /// Receipts dated inside its window (those it could have taken something off).
+    pub in_window: usize,
 }
 
 /// What the evening's returns covered, counted from the answers the desks checked.
@@ -157,6 +173,12 @@ impl Outcome {
             "returns: {} of {} sales brought back, {} refused for more than was left; {} at another store, {} with refunds named, {} with restock named, {} lines back in two returns or more, {} lines back whole, {} units restocked; by reason {:?}",
             r.receipts, r.sales, r.refused, r.cross_store, r.explicit_refunds, r.explicit_restock, r.lines_in_two_returns, r.lines_all_back, r.restocked_units, r.by_reason
         );
+        let listed: Vec<String> = self
+            .promotions
+            .iter()
+            .map(|p| format!("{} ({}) on {} of the {} receipts in its window, {} off", p.id, p.kind, p.receipts, p.in_window, p.discount))
+            .collect();
+        println!("promotions: {}; {} off in all", listed.join(", "), self.promotions.iter().map(|p| p.discount).sum::<i64>());
         println!("{:<10} {:>8} {:>10} {:>10} {:>10}  statuses", "route", "requests", "p50 ms", "p99 ms", "max ms");
         for (name, r) in &self.routes {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;

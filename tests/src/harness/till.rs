@@ -59,8 +59,10 @@ impl Api {
 
 /// A basket: a few tracked items, and the flash item for some. Paid mostly in cash, generously
 /// (the till does not know prices; the change comes back); the `n`th basket of a till puts a
-/// little on a card, or on a card and mobile, for one in three each (never more than the
-/// cheapest item costs, so never more than the total), so refunds have tenders to go back to.
+/// little on a card, or on a card and mobile, for one in three each, so refunds have tenders to
+/// go back to. Never more than the total after promotions: at most 1.40, and the smallest
+/// basket, one unit of the cheapest item (1.50, dairy), comes to 1.42 after its 5 % off; a
+/// multi-buy frees one unit of three, the spend-and-save 1.50 of every 20.00.
 fn basket(evening: &Evening, dice: &mut Dice, terminal: &str, occurred_at: Option<String>, n: usize) -> Value {
     let mut lines: Vec<Value> = (0..1 + dice.below(4)).map(|_| json!({"sku": evening.sku(dice.below(CATALOG)), "quantity": 1 + dice.below(3)})).collect();
     if dice.chance(evening.flash_share) {

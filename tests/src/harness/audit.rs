@@ -416,7 +416,8 @@ fn what_is_left(s: &Sold, returns: &[&Value], left: &Value, failures: &mut Vec<S
     }
     for (i, (line, f)) in lines.iter().zip(&found).enumerate() {
         let sold = line["quantity"].as_i64().or(line["weightGrams"].as_i64()).unwrap_or(0);
-        let paid = line.get("netAmount").unwrap_or(&line["lineAmount"]).as_i64().unwrap_or(0);
+        // What the customer paid for the line, after promotions: what its returns refund.
+        let paid = line["netAmount"].as_i64().unwrap_or(0);
         let (mut back, mut refunded) = (0, 0);
         for r in returns {
             for l in r["lines"].as_array().into_iter().flatten().filter(|l| l["line"] == i) {

@@ -67,12 +67,12 @@ impl Sale {
             .into_iter()
             .flatten()
             .map(|l| {
-                let net = l.get("netAmount").unwrap_or(&l["lineAmount"]).as_i64().unwrap_or(0);
                 (
                     l["sku"].as_str().unwrap_or_default().to_owned(),
                     l["name"].clone(),
                     l["quantity"].as_i64().unwrap_or(0),
-                    net,
+                    // What the customer paid for it, after promotions: what returns refund.
+                    l["netAmount"].as_i64().unwrap_or(0),
                     l["taxAmount"].as_i64().unwrap_or(0),
                 )
             })

@@ -456,7 +456,7 @@ async fn a_committed_sale_completes_its_key_takes_stock_and_reads_back<S: AllPor
     match s.claim_sale_key(&store.store_id, &key, &fingerprint, &ClaimToken::new(), t0() + Duration::minutes(1)).await.unwrap() {
         KeyClaim::Completed { fingerprint: f, answer } => {
             assert_eq!(f, fingerprint);
-            assert_eq!(*answer, KeyAnswer::Sale(record.receipt.clone()));
+            assert_eq!(*answer, KeyAnswer::Sale(Box::new(record.receipt.clone())));
         }
         other => panic!("expected the completed key, got {other:?}"),
     }
@@ -931,7 +931,7 @@ async fn a_sale_of_one_store_is_returned_in_another<S: AllPorts>(s: S) {
     // The sale's own key in S001 still answers with the sale.
     let sale_key = IdempotencyKey::parse("k-1").unwrap();
     match s.claim_sale_key(&s001.store_id, &sale_key, "fp-k-1", &ClaimToken::new(), now).await.unwrap() {
-        KeyClaim::Completed { answer, .. } => assert_eq!(*answer, KeyAnswer::Sale(sale.receipt.clone())),
+        KeyClaim::Completed { answer, .. } => assert_eq!(*answer, KeyAnswer::Sale(Box::new(sale.receipt.clone()))),
         other => panic!("expected the sale's completed key, got {other:?}"),
     }
 }

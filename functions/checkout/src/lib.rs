@@ -120,7 +120,7 @@ impl<S: ReturnsStore> Checkout<S> {
                 Ok(Sold::Recorded(sale)) => {
                     BatchResult { idempotency_key, status: 201, receipt: Some(sale.receipt.clone()), problem: None }
                 }
-                Ok(Sold::Replayed(receipt)) => BatchResult { idempotency_key, status: 200, receipt: Some(receipt), problem: None },
+                Ok(Sold::Replayed(receipt)) => BatchResult { idempotency_key, status: 200, receipt: Some(*receipt), problem: None },
                 Err(problem) => BatchResult {
                     idempotency_key,
                     status: problem.status.as_u16(),

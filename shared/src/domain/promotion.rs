@@ -422,8 +422,10 @@ pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) ->
     // 1. Line promotions, the one taking most first, on the lines still free.
     let mut claimed: Vec<bool> = lines.iter().map(|l| l.embedded).collect();
     let mut spent = vec![false; candidates.len()];
+    /// A candidate's take: its place among the candidates, its discount, each line's share.
+    type Take = (usize, i64, Vec<(usize, i64)>);
     loop {
-        let mut best: Option<(usize, i64, Vec<(usize, i64)>)> = None;
+        let mut best: Option<Take> = None;
         for (at, p) in candidates.iter().enumerate() {
             if spent[at] || p.rule.is_basket() {
                 continue;

@@ -63,7 +63,8 @@ impl StoreCache {
 #[derive(Debug)]
 pub struct PromotionCache {
     ttl: Duration,
-    list: Mutex<Option<(Instant, Arc<[Arc<Promotion>]>)>>,
+    /// The list and when its read began.
+    list: Mutex<Option<(Instant, PromotionList)>>,
     /// One read at a time: the sales that find the list stale together wait for one read
     /// instead of each sending its own (a warm `retail-local` serves many sales at once).
     reading: tokio::sync::Mutex<()>,
@@ -84,7 +85,7 @@ impl PromotionCache {
 
     /// The promotions a sale recorded at `now` may get, from memory while fresh, else from
     /// `load` (given the moment the list must reach back to: every promotion ending after it).
-    pub async fn get<F, Fut>(&self, now: DateTime<Utc>, load: F) -> StoreResult<Arc<[Arc<Promotion>]>>
+    pub async fn get<F, Fut>(&self, now: DateTime<Utc>, load: F) -> StoreResult<PromotionList>
     where
         F: FnOnce(DateTime<Utc>) -> Fut,
         Fut: Future<Output = StoreResult<Vec<Promotion>>>,
@@ -100,18 +101,21 @@ impl PromotionCache {
         // Timed from before the read: what the read sees is at least as new as this.
         let started = Instant::now();
         // A minute more than an offline sale's age covers every sale until the list is stale.
-        let list: Arc<[Arc<Promotion>]> = load(now - MAX_AGE - chrono::Duration::minutes(1)).await?.into_iter().map(Arc::new).collect();
+        let list: PromotionList = load(now - MAX_AGE - chrono::Duration::minutes(1)).await?.into_iter().map(Arc::new).collect();
         *self.list.lock().expect("promotion cache lock") = Some((started, list.clone()));
         Ok(list)
     }
 
-    fn fresh(&self) -> Option<Arc<[Arc<Promotion>]>> {
+    fn fresh(&self) -> Option<PromotionList> {
         match &*self.list.lock().expect("promotion cache lock") {
             Some((at, list)) if at.elapsed() < self.ttl => Some(list.clone()),
             _ => None,
         }
     }
 }
+
+/// The chain's promotions as read at one moment, shared by the sales that use it.
+pub type PromotionList = Arc<[Arc<Promotion>]>;
 
 /// What a warm checkout remembers between requests.
 #[derive(Debug, Default)]

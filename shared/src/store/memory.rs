@@ -473,7 +473,7 @@ impl SalesStore for MemoryStore {
             pending.key,
             KeyRecord {
                 fingerprint: pending.fingerprint,
-                state: KeyState::Completed { answer: KeyAnswer::Sale(record.receipt.clone()), at: pending.created_at },
+                state: KeyState::Completed { answer: KeyAnswer::Sale(Box::new(record.receipt.clone())), at: pending.created_at },
             },
         );
         state.sales.insert(record.receipt.sale_id.clone(), record.clone());

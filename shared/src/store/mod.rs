@@ -193,7 +193,7 @@ pub enum KeyClaim {
 /// What a completed key answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyAnswer {
-    Sale(Receipt),
+    Sale(Box<Receipt>),
     Return(Box<ReturnReceipt>),
 }
 

@@ -57,7 +57,7 @@ impl DynamoStore {
 
 fn key_claim(item: KeyItem) -> KeyClaim {
     let answer = match (item.receipt, item.return_receipt) {
-        (Some(receipt), _) => Some(KeyAnswer::Sale(receipt)),
+        (Some(receipt), _) => Some(KeyAnswer::Sale(Box::new(receipt))),
         (None, Some(receipt)) => Some(KeyAnswer::Return(Box::new(receipt))),
         (None, None) => None,
     };

@@ -11,7 +11,8 @@
 //!
 //! `cargo run --release --bin bench-checkout -- [--iterations N] [--each] [--growing]`
 //! (`--each`: every round's µs per sale and page faults too; `--growing`: one store per
-//! variant for the whole run, as before 2026-12-04)
+//! variant for the whole run, as before 2026-12-04). It runs itself again with
+//! `MIMALLOC_PURGE_DELAY=-1` unless that is set (see `main`).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use catalog_admin::CatalogAdmin;
@@ -115,30 +116,52 @@ fn minor_faults() -> u64 {
     stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)).and_then(|f| f.parse().ok()).unwrap_or(0)
 }
 
-/// A variant: its handler, and its time, response bytes and page faults per round.
+/// A path's measured rounds: time, response bytes and page faults of each.
+#[derive(Default)]
+struct Rounds {
+    times: Vec<Duration>,
+    bytes: usize,
+    faults: Vec<u64>,
+}
+
+impl Rounds {
+    /// Times `run` (which answers with its response bytes), counting its page faults.
+    fn time(run: impl FnOnce() -> usize) -> (Duration, usize, u64) {
+        let faults = minor_faults();
+        let start = Instant::now();
+        let bytes = run();
+        let elapsed = start.elapsed();
+        (elapsed, bytes, minor_faults() - faults)
+    }
+
+    fn record(&mut self, (time, bytes, faults): (Duration, usize, u64)) {
+        self.times.push(time);
+        self.bytes += bytes;
+        self.faults.push(faults);
+    }
+}
+
+/// A variant: its handler and its rounds.
 struct Variant {
     name: &'static str,
     promotions: bool,
     checkout: Checkout<MemoryStore>,
-    rounds: Vec<Duration>,
-    bytes: usize,
-    /// Page faults per round.
-    faults: Vec<u64>,
+    rounds: Rounds,
 }
 
 impl Variant {
     /// One checkout per event, timed together.
-    async fn run(&mut self, events: &[String]) -> Duration {
+    async fn run(&mut self, events: &[String]) -> (Duration, usize, u64) {
         let faults = minor_faults();
         let start = Instant::now();
+        let mut bytes = 0;
         for event in events {
             let response = self.checkout.call(lambda_http::request::from_str(event).expect("event")).await;
             assert_eq!(response.status(), 201);
-            self.bytes += encode(response).len();
+            bytes += encode(response).len();
         }
         let elapsed = start.elapsed();
-        self.faults.push(minor_faults() - faults);
-        elapsed
+        (elapsed, bytes, minor_faults() - faults)
     }
 
     /// A store of its own again, seeded and with one sale made (`event`), the old one dropped.
@@ -157,8 +180,28 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     (values[0], median, values[n - 1])
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+/// mimalloc's delay before it gives freed memory back to the system (its "purge").
+const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+
+fn main() {
+    // Each round drops a store of a round's sales, tens of MB freed at once; by default the
+    // allocator gives what is free back to the system a second later, so purges land inside
+    // later rounds and their memory is faulted in again there (2,000 to 2,800 page faults in a
+    // round, that round up to 40 % slower). A function's heap does not churn like that, so the
+    // bench keeps what it frees: it runs itself again with purging off unless told a delay.
+    // mimalloc reads its options when the process starts, hence a second process.
+    if std::env::var_os(PURGE_DELAY).is_none() {
+        let status = std::process::Command::new(std::env::current_exe().expect("the bench's own path"))
+            .args(std::env::args_os().skip(1))
+            .env(PURGE_DELAY, "-1")
+            .status()
+            .expect("the bench runs itself");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(bench());
+}
+
+async fn bench() {
     let iterations = arg("--iterations", 20_000) as usize;
     assert!(iterations > 0, "--iterations must be positive");
     // `--growing`: the method before 2026-12-04, one store per variant for every round, so
@@ -199,52 +242,51 @@ async fn main() {
     assert!(promoted_receipt["discountTotal"].as_i64().expect("discountTotal") > 0);
 
     let baseline = |events: &[String]| {
-        let start = Instant::now();
-        let mut bytes = 0;
-        for event in events {
-            let request = lambda_http::request::from_str(event).expect("event");
-            std::hint::black_box(&request);
-            let body = serde_json::to_vec(&receipt).expect("encodes");
-            let response = Response::builder().status(201).header("content-type", "application/json").body(Body::from(body)).expect("response");
-            bytes += encode(response).len();
-        }
-        (start.elapsed(), bytes)
+        Rounds::time(|| {
+            let mut bytes = 0;
+            for event in events {
+                let request = lambda_http::request::from_str(event).expect("event");
+                std::hint::black_box(&request);
+                let body = serde_json::to_vec(&receipt).expect("encodes");
+                let response = Response::builder().status(201).header("content-type", "application/json").body(Body::from(body)).expect("response");
+                bytes += encode(response).len();
+            }
+            bytes
+        })
     };
     let mut variants = [
-        Variant { name: "plain", promotions: false, checkout: plain, rounds: Vec::new(), bytes: 0, faults: Vec::new() },
-        Variant { name: "promotions", promotions: true, checkout: promoted, rounds: Vec::new(), bytes: 0, faults: Vec::new() },
+        Variant { name: "plain", promotions: false, checkout: plain, rounds: Rounds::default() },
+        Variant { name: "promotions", promotions: true, checkout: promoted, rounds: Rounds::default() },
     ];
-    // Warm up every path (without `--growing`, with as many sales as a round, so that the
-    // first round finds as much memory already touched as the others).
-    baseline(&events[..1000.min(iterations)]);
-    for variant in &mut variants {
-        variant.run(&events[iterations + 1..]).await;
-        variant.bytes = 0;
-        variant.faults.clear();
-    }
 
     // Rounds alternate the paths (the two variants in turn first), so that a neighbour's load
     // on a shared machine weighs on all alike. Before each round, outside the clock, each
     // variant gets a fresh store and the last one's is dropped: a store holds at most one
     // round's sales, and each round reuses the memory the last one freed (see the README).
-    let (mut base_rounds, mut base_bytes, mut base_faults) = (Vec::new(), 0, Vec::new());
+    // Warm-up rounds go first, the same but not counted (two without `--growing`: the first
+    // round after set-up still touches memory for the first time).
+    let warm_ups = if growing { 1 } else { 2 };
+    let warm = &events[iterations + 1..];
+    let mut base = Rounds::default();
     let mut sizes = Vec::new();
-    for (r, round) in events[..iterations].chunks(per_round).enumerate() {
+    for (r, round) in std::iter::repeat_n(warm, warm_ups).chain(events[..iterations].chunks(per_round)).enumerate() {
+        let counted = r >= warm_ups;
         if !growing {
             for variant in &mut variants {
                 variant.fresh_store(first).await;
             }
         }
-        let faults = minor_faults();
-        let (t, b) = baseline(round);
-        base_faults.push(minor_faults() - faults);
-        base_rounds.push(t);
-        base_bytes += b;
-        sizes.push(round.len());
+        let timed = baseline(round);
+        if counted {
+            base.record(timed);
+            sizes.push(round.len());
+        }
         for v in 0..variants.len() {
             let variant = &mut variants[(v + r) % variants.len()];
-            let t = variant.run(round).await;
-            variant.rounds.push(t);
+            let timed = variant.run(round).await;
+            if counted {
+                variant.rounds.record(timed);
+            }
         }
     }
 
@@ -252,28 +294,31 @@ async fn main() {
         println!("µs per sale (page faults) in each round");
         println!("{:<6} {:>15} {}", "round", "baseline", variants.iter().map(|v| format!("{:>18}", v.name)).collect::<String>());
         for (r, n) in sizes.iter().enumerate() {
-            let cell = |d: Duration, faults: u64| format!("{:.2} ({faults})", d.as_secs_f64() * 1e6 / *n as f64);
-            let cells: String = variants.iter().map(|v| format!("{:>18}", cell(v.rounds[r], v.faults[r]))).collect();
-            println!("{:<6} {:>15} {cells}", r + 1, cell(base_rounds[r], base_faults[r]));
+            let cell = |rounds: &Rounds| format!("{:.2} ({})", rounds.times[r].as_secs_f64() * 1e6 / *n as f64, rounds.faults[r]);
+            let cells: String = variants.iter().map(|v| format!("{:>18}", cell(&v.rounds))).collect();
+            println!("{:<6} {:>15} {cells}", r + 1, cell(&base));
         }
     }
-    let total = |rounds: &[Duration]| rounds.iter().sum::<Duration>();
+    let total = |rounds: &Rounds| rounds.times.iter().sum::<Duration>();
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
-    let per_round = |rounds: &[Duration]| spread(rounds.iter().zip(&sizes).map(|(d, &n)| per(*d, n)).collect());
+    let line = |name: &str, rounds: &Rounds| {
+        let (lo, mid, hi) = spread(rounds.times.iter().zip(&sizes).map(|(d, &n)| per(*d, n)).collect());
+        let faults = rounds.faults.iter().sum::<u64>();
+        println!("{name:<10} {:>12.2} {lo:>8.2} / {mid:>6.2} / {hi:>6.2} {:>14} {faults:>12}", per(total(rounds), iterations), rounds.bytes / iterations);
+    };
     println!(
-        "checkout of a {LINES}-line basket on the embedded store, {iterations} sales per variant in {ROUNDS} alternating rounds, one thread, {}",
-        if growing { "one store per variant for the run" } else { "a fresh store per variant each round" }
+        "checkout of a {LINES}-line basket on the embedded store, {iterations} sales per variant in {ROUNDS} alternating rounds, one thread, {}, {PURGE_DELAY}={}",
+        if growing { "one store per variant for the run" } else { "a fresh store per variant each round" },
+        std::env::var(PURGE_DELAY).unwrap_or_default()
     );
     println!("{:<10} {:>12} {:>26} {:>14} {:>12}", "path", "µs per sale", "rounds: min / median / max", "response bytes", "page faults");
-    let (lo, mid, hi) = per_round(&base_rounds);
-    println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14} {:>12}", "baseline", per(total(&base_rounds), iterations), lo, mid, hi, base_bytes / iterations, base_faults.iter().sum::<u64>());
+    line("baseline", &base);
     for v in &variants {
-        let (lo, mid, hi) = per_round(&v.rounds);
-        println!("{:<10} {:>12.2} {:>8.2} / {:>6.2} / {:>6.2} {:>14} {:>12}", v.name, per(total(&v.rounds), iterations), lo, mid, hi, v.bytes / iterations, v.faults.iter().sum::<u64>());
+        line(v.name, &v.rounds);
     }
     for v in &variants {
-        let ratio = total(&v.rounds).as_secs_f64() / total(&base_rounds).as_secs_f64();
-        let (lo, mid, hi) = spread(v.rounds.iter().zip(&base_rounds).map(|(c, b)| c.as_secs_f64() / b.as_secs_f64()).collect());
+        let ratio = total(&v.rounds).as_secs_f64() / total(&base).as_secs_f64();
+        let (lo, mid, hi) = spread(v.rounds.times.iter().zip(&base.times).map(|(c, b)| c.as_secs_f64() / b.as_secs_f64()).collect());
         println!(
             "{:<10} checkout/baseline: {ratio:.2} (rounds {lo:.2} / {mid:.2} / {hi:.2}; target ≤ 2.00): {}",
             v.name,

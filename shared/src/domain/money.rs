@@ -77,6 +77,13 @@ impl std::iter::Sum for Money {
 /// `numerator / denominator` rounded half away from zero, in exact integer arithmetic.
 pub fn div_round_half_away(numerator: i128, denominator: i128) -> i128 {
     assert!(denominator > 0, "denominator must be positive");
+    // Every amount a sale prices fits in 64 bits: the same arithmetic there, without a 128-bit
+    // division (a call to a runtime routine).
+    if let (Ok(n), Ok(d)) = (i64::try_from(numerator), i64::try_from(denominator)) {
+        let (q, r) = (n / d, n % d);
+        // |r| < d ≤ i64::MAX, so twice it fits in a u64.
+        return i128::from(if 2 * r.unsigned_abs() >= d.unsigned_abs() { q + n.signum() } else { q });
+    }
     let q = numerator / denominator;
     let r = numerator % denominator;
     if 2 * r.abs() >= denominator {
@@ -89,6 +96,7 @@ pub fn div_round_half_away(numerator: i128, denominator: i128) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn rounds_half_away_from_zero() {
@@ -98,6 +106,20 @@ mod tests {
         assert_eq!(div_round_half_away(15, 10), 2);
         assert_eq!(div_round_half_away(1499, 1000), 1);
         assert_eq!(div_round_half_away(1500, 1000), 2);
+    }
+
+    proptest! {
+        /// The 64-bit path gives what 128-bit arithmetic gives.
+        #[test]
+        fn rounds_as_in_128_bits(
+            numerator in prop_oneof![-1_000_000_000_000i128..1_000_000_000_000, any::<i64>().prop_map(i128::from), any::<i128>()],
+            denominator in prop_oneof![1i128..20_000, 1..=i128::from(i64::MAX), 1..=i128::MAX / 2],
+        ) {
+            let q = numerator / denominator;
+            let r = numerator % denominator;
+            let wide = if 2 * r.abs() >= denominator { q + numerator.signum() } else { q };
+            prop_assert_eq!(div_round_half_away(numerator, denominator), wide);
+        }
     }
 
     #[test]

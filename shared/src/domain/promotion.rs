@@ -34,6 +34,7 @@ pub struct Eligible {
 }
 
 impl Eligible {
+    #[inline]
     pub fn takes(&self, sku: &Sku, category: Option<&str>) -> bool {
         if self.skus.is_none() && self.categories.is_none() {
             return true;
@@ -413,11 +414,14 @@ pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) ->
     }
     let mut candidates: Vec<&Promotion> = in_force.to_vec();
     candidates.sort_by(|a, b| a.id.cmp(&b.id));
-    // Per promotion, which lines its rule looks at (worked out once).
-    let eligible: Vec<Vec<bool>> = candidates
-        .iter()
-        .map(|p| lines.iter().map(|l| p.rule.eligible().takes(l.sku, l.category)).collect())
-        .collect();
+    // Per promotion, which lines its rule looks at (worked out once, in one allocation).
+    let n = lines.len();
+    let mut eligibility = Vec::with_capacity(candidates.len() * n);
+    for p in &candidates {
+        let rule = p.rule.eligible();
+        eligibility.extend(lines.iter().map(|l| rule.takes(l.sku, l.category)));
+    }
+    let eligible = |at: usize, i: usize| eligibility[at * n + i];
 
     // 1. Line promotions, the one taking most first, on the lines still free.
     let mut claimed: Vec<bool> = lines.iter().map(|l| l.embedded).collect();
@@ -430,7 +434,7 @@ pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) ->
             if spent[at] || p.rule.is_basket() {
                 continue;
             }
-            let free_lines = |i: usize| eligible[at][i] && !claimed[i];
+            let free_lines = |i: usize| eligible(at, i) && !claimed[i];
             let Some((total, shares)) = line_discount(&p.rule, lines, free_lines) else { continue };
             // Candidates are in id order: a later one must take strictly more to win a tie.
             if best.as_ref().is_none_or(|(_, most, _)| total > *most) {
@@ -451,7 +455,7 @@ pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) ->
     let mut best: Option<(usize, i64)> = None;
     for (at, p) in candidates.iter().enumerate() {
         let Rule::SpendAndSave { threshold, discount, repeat, .. } = &p.rule else { continue };
-        let base: i64 = (0..lines.len()).filter(|&i| eligible[at][i]).map(|i| left[i]).sum();
+        let base: i64 = (0..n).filter(|&i| eligible(at, i)).map(|i| left[i]).sum();
         let times = if *repeat { base / threshold.minor_units() } else { i64::from(base >= threshold.minor_units()) };
         let off = times * discount.minor_units();
         if off > 0 && best.is_none_or(|(_, most)| off > most) {
@@ -459,7 +463,7 @@ pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) ->
         }
     }
     if let Some((at, off)) = best {
-        let weights: Vec<i64> = (0..lines.len()).map(|i| if eligible[at][i] { left[i] } else { 0 }).collect();
+        let weights: Vec<i64> = (0..n).map(|i| if eligible(at, i) { left[i] } else { 0 }).collect();
         for (i, share) in share_out(off, &weights).into_iter().enumerate() {
             discounts.lines[i] += Money::from_minor_units(share);
         }
@@ -533,15 +537,33 @@ pub fn share_out(total: i64, weights: &[i64]) -> Vec<i64> {
     }
     let mut shares = Vec::with_capacity(weights.len());
     let mut remainders = Vec::with_capacity(weights.len());
-    for (i, &w) in weights.iter().enumerate() {
-        let exact = i128::from(total) * i128::from(w);
-        shares.push((exact / sum) as i64);
-        remainders.push((exact % sum, i));
+    // In 64 bits when every product fits (any basket: the same numbers, without 128-bit
+    // division), else in 128.
+    match i64::try_from(sum) {
+        Ok(sum) if weights.iter().all(|&w| total.checked_mul(w).is_some()) => {
+            for (i, &w) in weights.iter().enumerate() {
+                let exact = total * w;
+                shares.push(exact / sum);
+                remainders.push((i128::from(exact % sum), i));
+            }
+        }
+        _ => {
+            for (i, &w) in weights.iter().enumerate() {
+                let exact = i128::from(total) * i128::from(w);
+                shares.push((exact / sum) as i64);
+                remainders.push((exact % sum, i));
+            }
+        }
     }
-    let left = total - shares.iter().sum::<i64>();
-    remainders.sort_by(|(ra, ia), (rb, ib)| rb.cmp(ra).then(ia.cmp(ib)));
-    for &(_, i) in remainders.iter().take(usize::try_from(left).unwrap_or(0)) {
-        shares[i] += 1;
+    let left = usize::try_from(total - shares.iter().sum::<i64>()).unwrap_or(0).min(remainders.len());
+    if left > 0 {
+        // The `left` largest remainders (ties: the earlier first), in any order: only which
+        // they are matters.
+        let order = |(ra, ia): &(i128, usize), (rb, ib): &(i128, usize)| rb.cmp(ra).then(ia.cmp(ib));
+        remainders.select_nth_unstable_by(left - 1, order);
+        for &(_, i) in &remainders[..left] {
+            shares[i] += 1;
+        }
     }
     shares
 }

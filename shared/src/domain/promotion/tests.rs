@@ -397,3 +397,186 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ against the first version
+
+/// `apply_promotions` and `share_out` as first written (128-bit arithmetic throughout, a full
+/// sort of the remainders, one vector per promotion's eligibility): the faster ones must give
+/// exactly the same discounts.
+#[allow(clippy::type_complexity)]
+mod reference {
+    use super::super::{AppliedPromotion, Discounts, Promotion, PromotionLine, Rule};
+    use crate::domain::money::Money;
+
+    fn reference_div_round_half_away(numerator: i128, denominator: i128) -> i128 {
+        let q = numerator / denominator;
+        let r = numerator % denominator;
+        if 2 * r.abs() >= denominator { q + numerator.signum() } else { q }
+    }
+
+    /// Applies the promotions in force (already filtered for the store and the moment) to priced
+    /// lines, as the contract says: line promotions greedily, the one taking most first (ties: the
+    /// smaller id), each line in at most one; then the best single spend-and-save on the amounts
+    /// left. Every discount is shared to the cent. The order of `in_force` does not matter.
+    pub fn apply_promotions(lines: &[PromotionLine<'_>], in_force: &[&Promotion]) -> Discounts {
+        let mut discounts = Discounts { lines: vec![Money::ZERO; lines.len()], applied: Vec::new() };
+        if in_force.is_empty() {
+            return discounts;
+        }
+        let mut candidates: Vec<&Promotion> = in_force.to_vec();
+        candidates.sort_by(|a, b| a.id.cmp(&b.id));
+        // Per promotion, which lines its rule looks at (worked out once).
+        let eligible: Vec<Vec<bool>> = candidates
+            .iter()
+            .map(|p| lines.iter().map(|l| p.rule.eligible().takes(l.sku, l.category)).collect())
+            .collect();
+
+        // 1. Line promotions, the one taking most first, on the lines still free.
+        let mut claimed: Vec<bool> = lines.iter().map(|l| l.embedded).collect();
+        let mut spent = vec![false; candidates.len()];
+        loop {
+            let mut best: Option<(usize, i64, Vec<(usize, i64)>)> = None;
+            for (at, p) in candidates.iter().enumerate() {
+                if spent[at] || p.rule.is_basket() {
+                    continue;
+                }
+                let free_lines = |i: usize| eligible[at][i] && !claimed[i];
+                let Some((total, shares)) = line_discount(&p.rule, lines, free_lines) else { continue };
+                // Candidates are in id order: a later one must take strictly more to win a tie.
+                if best.as_ref().is_none_or(|(_, most, _)| total > *most) {
+                    best = Some((at, total, shares));
+                }
+            }
+            let Some((at, total, shares)) = best else { break };
+            spent[at] = true;
+            for (i, share) in shares {
+                claimed[i] = true;
+                discounts.lines[i] += Money::from_minor_units(share);
+            }
+            discounts.applied.push(applied(candidates[at], total));
+        }
+
+        // 2. The best single spend-and-save, on what is left of each line.
+        let left: Vec<i64> = lines.iter().zip(&discounts.lines).map(|(l, d)| (l.line_amount - *d).minor_units()).collect();
+        let mut best: Option<(usize, i64)> = None;
+        for (at, p) in candidates.iter().enumerate() {
+            let Rule::SpendAndSave { threshold, discount, repeat, .. } = &p.rule else { continue };
+            let base: i64 = (0..lines.len()).filter(|&i| eligible[at][i]).map(|i| left[i]).sum();
+            let times = if *repeat { base / threshold.minor_units() } else { i64::from(base >= threshold.minor_units()) };
+            let off = times * discount.minor_units();
+            if off > 0 && best.is_none_or(|(_, most)| off > most) {
+                best = Some((at, off));
+            }
+        }
+        if let Some((at, off)) = best {
+            let weights: Vec<i64> = (0..lines.len()).map(|i| if eligible[at][i] { left[i] } else { 0 }).collect();
+            for (i, share) in share_out(off, &weights).into_iter().enumerate() {
+                discounts.lines[i] += Money::from_minor_units(share);
+            }
+            discounts.applied.push(applied(candidates[at], off));
+        }
+        discounts
+    }
+
+    fn applied(p: &Promotion, discount: i64) -> AppliedPromotion {
+        AppliedPromotion { promotion_id: p.id.clone(), name: p.name.clone(), discount: Money::from_minor_units(discount) }
+    }
+
+    /// A line promotion's discount on the lines `free` lets it use, and each line's share of it
+    /// (the lines that took part); `None` when it takes nothing.
+    fn line_discount(rule: &Rule, lines: &[PromotionLine<'_>], free: impl Fn(usize) -> bool) -> Option<(i64, Vec<(usize, i64)>)> {
+        match rule {
+            Rule::PercentOff { percent_bp, .. } => {
+                let shares: Vec<(usize, i64)> = (0..lines.len())
+                    .filter(|&i| free(i))
+                    .map(|i| (i, percent_of(lines[i].line_amount, *percent_bp)))
+                    .filter(|(_, d)| *d > 0)
+                    .collect();
+                let total: i64 = shares.iter().map(|(_, d)| d).sum();
+                (total > 0).then_some((total, shares))
+            }
+            Rule::MultiBuy { buy, free: free_units, .. } => {
+                // Most expensive first; equal prices, the earlier line first.
+                let mut taking: Vec<(usize, i64)> =
+                    (0..lines.len()).filter(|&i| free(i)).filter_map(|i| lines[i].units.filter(|&u| u > 0).map(|u| (i, u))).collect();
+                taking.sort_by(|(a, _), (b, _)| lines[*b].unit_amount.cmp(&lines[*a].unit_amount).then(a.cmp(b)));
+                let units: i64 = taking.iter().map(|(_, u)| u).sum();
+                let grouped = units / buy * buy;
+                if grouped == 0 {
+                    return None;
+                }
+                // Of the first `x` units in that order, how many are free: the last `free` of each group.
+                let free_before = |x: i64| x / buy * free_units + (x % buy - (buy - free_units)).max(0);
+                let mut total = 0;
+                let mut members = Vec::new();
+                let mut at = 0;
+                for (i, u) in taking {
+                    let (start, end) = (at.min(grouped), (at + u).min(grouped));
+                    if end > start {
+                        total += (free_before(end) - free_before(start)) * lines[i].unit_amount.minor_units();
+                        members.push(i);
+                    }
+                    at += u;
+                }
+                members.sort_unstable();
+                let weights: Vec<i64> = members.iter().map(|&i| lines[i].line_amount.minor_units()).collect();
+                let shares = members.into_iter().zip(share_out(total, &weights)).collect();
+                (total > 0).then_some((total, shares))
+            }
+            Rule::SpendAndSave { .. } => None,
+        }
+    }
+
+    /// `round(amount × bp / 10000)`, half away from zero.
+    fn percent_of(amount: Money, bp: i64) -> i64 {
+        reference_div_round_half_away(i128::from(amount.minor_units()) * i128::from(bp), 10_000) as i64
+    }
+
+    /// Shares `total` over `weights` in proportion, to the cent: each gets the floor of its exact
+    /// share, and the cents left go one each to the largest remainders (ties: the earlier first),
+    /// so the shares add up to exactly `total`. No share passes its weight when `total` does not
+    /// pass the weights' sum. All zeros when the weights are.
+    pub fn share_out(total: i64, weights: &[i64]) -> Vec<i64> {
+        let sum: i128 = weights.iter().map(|&w| i128::from(w)).sum();
+        if sum <= 0 {
+            return vec![0; weights.len()];
+        }
+        let mut shares = Vec::with_capacity(weights.len());
+        let mut remainders = Vec::with_capacity(weights.len());
+        for (i, &w) in weights.iter().enumerate() {
+            let exact = i128::from(total) * i128::from(w);
+            shares.push((exact / sum) as i64);
+            remainders.push((exact % sum, i));
+        }
+        let left = total - shares.iter().sum::<i64>();
+        remainders.sort_by(|(ra, ia), (rb, ib)| rb.cmp(ra).then(ia.cmp(ib)));
+        for &(_, i) in remainders.iter().take(usize::try_from(left).unwrap_or(0)) {
+            shares[i] += 1;
+        }
+        shares
+    }
+}
+
+proptest! {
+    #[test]
+    fn discounts_are_those_of_the_first_version(lines in arb_lines(), promotions in arb_promotions()) {
+        let seen: Vec<PromotionLine<'_>> = lines
+            .iter()
+            .map(|l| PromotionLine { sku: &l.sku, category: l.category, unit_amount: money(l.unit), line_amount: money(l.line), units: l.units, embedded: l.embedded })
+            .collect();
+        let refs: Vec<&Promotion> = promotions.iter().collect();
+        prop_assert_eq!(apply_promotions(&seen, &refs), reference::apply_promotions(&seen, &refs));
+    }
+
+    #[test]
+    fn shares_are_those_of_the_first_version(
+        total in prop_oneof![0..1_000_000i64, 0..=i64::MAX],
+        // Amounts of baskets, and weights whose products or sum pass 64 bits.
+        weights in prop_oneof![
+            proptest::collection::vec(0..1_000_000i64, 0..40),
+            proptest::collection::vec(prop_oneof![0..3i64, 0..=i64::MAX, (i64::MAX / 4)..=i64::MAX], 0..6),
+        ],
+    ) {
+        prop_assert_eq!(share_out(total, &weights), reference::share_out(total, &weights));
+    }
+}

@@ -186,8 +186,8 @@ const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 fn main() {
     // Each round drops a store of a round's sales, tens of MB freed at once; by default the
     // allocator gives what is free back to the system a second later, so purges land inside
-    // later rounds and their memory is faulted in again there (2,000 to 2,800 page faults in a
-    // round, that round up to 40 % slower). A function's heap does not churn like that, so the
+    // later rounds and their memory is faulted in again there (bursts of 1,000 to 2,900 page
+    // faults, such a round up to 40 % slower). A function's heap does not churn like that, so the
     // bench keeps what it frees: it runs itself again with purging off unless told a delay.
     // mimalloc reads its options when the process starts, hence a second process.
     if std::env::var_os(PURGE_DELAY).is_none() {

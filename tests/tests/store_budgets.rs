@@ -1,9 +1,15 @@
 //! Round-trip budgets of the DynamoDB adapter (ARCHITECTURE.md), measured on moto by an SDK
 //! interceptor that counts requests and sequential waves (a wave: requests in flight together;
-//! a request sent after all earlier ones answered starts a new one).
+//! a request sent after all earlier ones answered starts a new one). While it measures, every
+//! answer takes a network's round trip (`ROUND_TRIP`), so that scheduling noise on a busy
+//! machine cannot split requests the code sends together.
 
 use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use retail_core::domain::catalog::CommodityDraft;
 use retail_core::domain::price::{AdjustmentId, PriceScope};
@@ -29,6 +35,7 @@ use retail_core::usecases::sell::{Sold, sell};
 use retail_core::usecases::take_back::{TakenBack, take_back};
 use retail_tests::moto::Moto;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default, Clone)]
@@ -41,11 +48,13 @@ struct Count {
 }
 
 #[derive(Debug, Clone, Default)]
-struct Meter(Arc<Mutex<Count>>);
+struct Meter(Arc<Mutex<Count>>, Arc<AtomicBool>);
 
 impl Meter {
+    /// Starts a measurement: counts from zero, and from now on every answer takes a round trip.
     fn reset(&self) {
         *self.0.lock().unwrap() = Count::default();
+        self.1.store(true, Ordering::Relaxed);
     }
 
     fn take(&self) -> Count {
@@ -91,6 +100,49 @@ impl Intercept for Meter {
         let mut c = self.0.lock().unwrap();
         c.in_flight = c.in_flight.saturating_sub(1);
         Ok(())
+    }
+}
+
+/// While a measurement runs, no answer comes back sooner than this after its request left: a
+/// round trip of a network, not of loopback. Without it, a busy machine that starts one of two
+/// requests the code sends together a few milliseconds late could see the other already
+/// answered by moto, and count two waves where the code waits once (CI did, once).
+const ROUND_TRIP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The SDK's own HTTP client, its answers held until `ROUND_TRIP` once the meter measures.
+#[derive(Debug)]
+struct Network {
+    client: SharedHttpClient,
+    measuring: Arc<AtomicBool>,
+}
+
+impl HttpClient for Network {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(Link {
+            connector: self.client.http_connector(settings, components),
+            measuring: self.measuring.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Link {
+    connector: SharedHttpConnector,
+    measuring: Arc<AtomicBool>,
+}
+
+impl HttpConnector for Link {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let sent = tokio::time::Instant::now();
+        let answer = self.connector.call(request);
+        let slow = self.measuring.load(Ordering::Relaxed);
+        HttpConnectorFuture::new(async move {
+            let answer = answer.await;
+            if slow {
+                tokio::time::sleep_until(sent + ROUND_TRIP).await;
+            }
+            answer
+        })
     }
 }
 
@@ -145,7 +197,8 @@ fn price_batch(id: &str, applied: DateTime<Utc>, adjustments: Vec<PriceAdjustmen
 /// A store, 100 priced commodities (SKU00000 strict with stock), and a meter on the client.
 async fn setup(moto: &Moto) -> (DynamoStore, Meter, Store) {
     let meter = Meter::default();
-    let s = moto.store_with(endpoint_config(&moto.endpoint).interceptor(meter.clone())).await;
+    let network = Network { client: aws_smithy_http_client::Builder::new().build_http(), measuring: meter.1.clone() };
+    let s = moto.store_with(endpoint_config(&moto.endpoint).interceptor(meter.clone()).http_client(network)).await;
     let store = Store::new(StoreId::parse("S001").unwrap(), "Binjiang", RegionId::parse("EAST").unwrap(), None).unwrap();
     s.put_store(store.clone()).await.unwrap();
     let from = t0() - Duration::days(1);

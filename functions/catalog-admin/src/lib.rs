@@ -5,9 +5,9 @@ use http::StatusCode;
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 
-use retail_core::domain::catalog::CommodityDraft;
+use retail_core::domain::catalog::{CommodityDraft, StoredCommodity};
 use retail_core::domain::stock::{StockMovement, total_on_hand};
-use retail_core::domain::{Commodity, RegionId, Sku, StockPolicy, Store, StoreId};
+use retail_core::domain::{RegionId, Sku, StockPolicy, Store, StoreId};
 use chrono::Utc;
 use retail_core::http::body::{fingerprint, idempotency_key, raw_body, raw_path_param};
 use retail_core::http::function::{route_key, unknown_route};
@@ -44,15 +44,6 @@ struct StockLevel {
 #[derive(Serialize)]
 struct StockLevels {
     stock: Vec<StockLevel>,
-}
-
-/// A commodity as stored, with the stock split in force (head office's or the automatic one).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CommodityReply<'a> {
-    #[serde(flatten)]
-    commodity: &'a Commodity,
-    stock_shards: u16,
 }
 
 /// A (store, sku)'s stock item by item: what a manager checks when a flash sale runs hot.
@@ -104,7 +95,7 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         let draft: CommodityDraft = json_body(request)?;
         let sku = path_param(request, "sku", Sku::parse)?;
         let (commodity, w) = catalog::put_commodity(&self.db, sku, draft).await?;
-        Ok(Reply::json(written(w), &CommodityReply { commodity: &commodity, stock_shards: commodity.stock_shards().get() }))
+        Ok(Reply::json(written(w), &StoredCommodity(&commodity)))
     }
 
     async fn record_stock_movements(&self, request: &Request) -> Routed {

@@ -1,21 +1,22 @@
 //! `commodity-lookup`: what a till asks when it scans: the commodity, its price in force in this
-//! store now, and the stock on hand.
+//! store now, and the stock on hand; and the store's catalog a till syncs to sell offline.
 
 use chrono::{DateTime, Utc};
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 
 use retail_core::domain::barcode::Embedded;
+use retail_core::domain::catalog_feed::{CatalogChange, CatalogCursor};
 use retail_core::domain::time::{instant, optional_instant};
 use retail_core::domain::{
     AdjustmentId, Barcode, CURRENCY, Money, NotFound, Scan, Sku, StockPolicy, Store, StoreId, TaxRate, Unit, price_in_force,
 };
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{route_key, unknown_route};
-use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param};
+use retail_core::http::{Reply, Routed, Routes, Scope, authorize, json_body, path_param, query_param};
 use retail_core::store::cache::StoreCache;
-use retail_core::store::{CommodityView, LookupStore};
-use retail_core::usecases::{find_store, lookup};
+use retail_core::store::{CatalogFeed, CommodityView, LookupStore};
+use retail_core::usecases::{catalog_sync, find_store, lookup};
 
 pub use retail_core::usecases::lookup::MAX_LOOKUP;
 
@@ -122,11 +123,25 @@ struct LookupResult<'a> {
     not_found: Vec<&'a str>,
 }
 
-/// The DynamoDB tables this function uses: those of its one store port, [`LookupStore`]. Its
-/// `main` requires their variables at start, and template.yaml gives it exactly these.
-pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::LOOKUP_STORE_TABLES;
+/// A page of a till's catalog sync.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CatalogReply<'a> {
+    store_id: &'a StoreId,
+    changes: &'a [CatalogChange],
+    cursor: String,
+    more: bool,
+    #[serde(with = "instant")]
+    as_of: DateTime<Utc>,
+}
 
-impl<S: LookupStore> CommodityLookup<S> {
+/// The DynamoDB tables this function uses: those of its store ports, [`LookupStore`] and
+/// [`CatalogFeed`]. Its `main` requires their variables at start, and template.yaml gives it
+/// exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet =
+    retail_core::store::dynamo::LOOKUP_STORE_TABLES.union(retail_core::store::dynamo::CATALOG_FEED_TABLES);
+
+impl<S: LookupStore + CatalogFeed> CommodityLookup<S> {
     pub fn new(db: S) -> Self {
         CommodityLookup::with_store_cache(db, StoreCache::default())
     }
@@ -185,15 +200,34 @@ impl<S: LookupStore> CommodityLookup<S> {
         }
         Ok(Reply::ok(&result))
     }
+
+    /// A snapshot page (no cursor, or a snapshot's) or the changes since (a caught-up cursor).
+    /// Refused in the contract's order: a bad limit or cursor, or another store's (400); an
+    /// unknown store (404); a cursor past its lifetime (410).
+    async fn catalog(&self, request: &Request) -> Routed {
+        let store_id = path_param(request, "storeId", StoreId::parse)?;
+        let limit = catalog_sync::page_limit(query_param(request, "limit"))?;
+        let cursor = query_param(request, "cursor").map(|raw| CatalogCursor::decode(raw, &store_id)).transpose()?;
+        let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
+        let page = catalog_sync::catalog_page(&self.db, &store, cursor, limit, Utc::now()).await?;
+        Ok(Reply::ok(&CatalogReply {
+            store_id: &store_id,
+            changes: &page.changes,
+            cursor: page.cursor.encode(),
+            more: page.more,
+            as_of: page.as_of,
+        }))
+    }
 }
 
-impl<S: LookupStore> Routes for CommodityLookup<S> {
+impl<S: LookupStore + CatalogFeed> Routes for CommodityLookup<S> {
     async fn route(&self, request: &Request) -> Routed {
         authorize(request, SCOPES, raw_path_param(request, "storeId"))?;
         match route_key(request) {
             "GET /stores/{storeId}/commodities/{sku}" => self.by_sku(request).await,
             "GET /stores/{storeId}/barcodes/{barcode}" => self.by_barcode(request).await,
             "POST /stores/{storeId}/commodities/lookup" => self.batch(request).await,
+            "GET /stores/{storeId}/catalog" => self.catalog(request).await,
             _ => Err(unknown_route(request)),
         }
     }

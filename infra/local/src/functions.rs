@@ -5,7 +5,7 @@ use retail_core::http::HttpFunction;
 use retail_core::http::function::{Reply, ResponseFuture, request_id, respond};
 use retail_core::store::dynamo::TableSet;
 use retail_core::store::memory::MemoryStore;
-use retail_core::store::{AggregateStore, CatalogStore, LookupStore, PriceStore, PromotionStore, ReturnsStore};
+use retail_core::store::{AggregateStore, CatalogFeed, CatalogStore, LookupStore, PriceStore, PromotionStore, ReturnsStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ impl Functions {
     /// The workspace's HTTP functions in-process over `store` (clones share one client or state).
     pub fn over<S>(store: &S) -> Self
     where
-        S: CatalogStore + LookupStore + PriceStore + PromotionStore + ReturnsStore + AggregateStore,
+        S: CatalogStore + LookupStore + CatalogFeed + PriceStore + PromotionStore + ReturnsStore + AggregateStore,
     {
         Functions::empty()
             .with("catalog-admin", catalog_admin::CatalogAdmin::new(store.clone()))

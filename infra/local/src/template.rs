@@ -2,7 +2,7 @@
 //! that serves them, and the JWT authorizer in front of them. Intrinsics are resolved the way a
 //! deploy with default parameters would resolve them (`!Ref Param` is the parameter's Default).
 
-pub use retail_core::store::dynamo::TableSpec;
+pub use retail_core::store::dynamo::{IndexSpec, TableSpec};
 use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -264,7 +264,31 @@ fn table_spec(at: &str, id: &str, props: Option<&Value>) -> Result<TableSpec, Te
         .and_then(|t| t.get("AttributeName"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    Ok(TableSpec { logical_id: id.to_owned(), attributes, partition_key, sort_key, stream_view_type, ttl_attribute })
+    let mut indexes = Vec::new();
+    for (i, index) in props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten().enumerate() {
+        let at = format!("{at}.GlobalSecondaryIndexes[{i}]");
+        let name = field(index, "IndexName", &at)?;
+        let projection = index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str);
+        if projection != Some("ALL") {
+            return Err(invalid(&at, "only ProjectionType ALL is supported"));
+        }
+        let (mut hash, mut range) = (None, None);
+        for (j, k) in index.get("KeySchema").and_then(Value::as_sequence).into_iter().flatten().enumerate() {
+            let at = format!("{at}.KeySchema[{j}]");
+            let key = field(k, "AttributeName", &at)?;
+            if !attributes.iter().any(|(name, _)| *name == key) {
+                return Err(invalid(&at, format!("key {key} is not defined")));
+            }
+            match field(k, "KeyType", &at)?.as_str() {
+                "HASH" => hash = Some(key),
+                "RANGE" => range = Some(key),
+                other => return Err(invalid(at, format!("KeyType {other:?} is neither HASH nor RANGE"))),
+            }
+        }
+        let partition_key = hash.ok_or_else(|| invalid(format!("{at}.KeySchema"), "no HASH key"))?;
+        indexes.push(IndexSpec { name, partition_key, sort_key: range });
+    }
+    Ok(TableSpec { logical_id: id.to_owned(), attributes, partition_key, sort_key, stream_view_type, ttl_attribute, indexes })
 }
 
 fn key_str(key: &Value) -> Result<&str, TemplateError> {

@@ -101,6 +101,24 @@ pub struct Commodity {
     pub(crate) stock_shards_setting: Option<StockShards>,
 }
 
+/// A commodity as stored, as head office reads it back and a till syncs it: with the stock
+/// split in force (head office's or the automatic one).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredCommodity<'a>(pub &'a Commodity);
+
+impl Serialize for StoredCommodity<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            #[serde(flatten)]
+            commodity: &'a Commodity,
+            stock_shards: u16,
+        }
+        Wire { commodity: self.0, stock_shards: self.0.stock_shards().get() }.serialize(s)
+    }
+}
+
 /// Read-only outside retail-core: a commodity is built by `from_draft` (head office's checked
 /// draft) or read back by a store adapter, so its fields always hold what those checked.
 impl Commodity {

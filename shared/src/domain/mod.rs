@@ -13,6 +13,7 @@ pub type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 pub mod barcode;
 pub mod catalog;
+pub mod catalog_feed;
 pub mod ids;
 pub mod money;
 pub mod price;

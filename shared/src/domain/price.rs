@@ -146,7 +146,7 @@ impl PriceAdjustment {
 
     /// Higher wins: promotions before regular prices, then the most specific scope, then the
     /// latest `validFrom`, then the latest batch, then the later line in its batch.
-    fn precedence(&self) -> (bool, u8, DateTime<Utc>, DateTime<Utc>, &BatchId, u32) {
+    pub(crate) fn precedence(&self) -> (bool, u8, DateTime<Utc>, DateTime<Utc>, &BatchId, u32) {
         (
             self.is_promotion(),
             self.scope.specificity(),

@@ -142,6 +142,9 @@ pub enum CatalogRefusal {
     /// A change to a promotion that has started, other than ending it earlier.
     #[error("{0}")]
     PromotionStarted(String),
+    /// A catalog cursor older than its lifetime.
+    #[error("{0}")]
+    CursorExpired(String),
 }
 
 impl CatalogRefusal {

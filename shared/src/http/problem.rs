@@ -167,6 +167,7 @@ impl From<CatalogRefusal> for Problem {
             CatalogRefusal::InvalidScope(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_scope", detail),
             CatalogRefusal::InvalidWindow(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_window", detail),
             CatalogRefusal::PromotionStarted(_) => Problem::new(StatusCode::CONFLICT, "promotion_started", detail),
+            CatalogRefusal::CursorExpired(_) => Problem::new(StatusCode::GONE, "cursor_expired", detail),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    AggregateStore, BasketReading, BatchOutcome, CatalogStore, Claim, ClaimToken, CommodityView, Failure, IN_PROGRESS_EXPIRY,
+    AggregateStore, BasketReading, BatchOutcome, CatalogFeed, CatalogStore, FeedRead, Walked, Claim, ClaimToken, CommodityView, Failure, IN_PROGRESS_EXPIRY,
     KEY_RETENTION, KeyAnswer, KeyClaim, LookupStore, Moved, MovementKey, PendingReturn, PendingSale, PriceBatch, PriceBatchResult,
     PriceStore, PromotionSchedule, PromotionStore, ReturnsStore, SalesStore, StoreResult, Stores, Versioned, Written,
 };
@@ -23,7 +23,8 @@ use crate::domain::price::retain_live;
 use crate::domain::stock::{
     StockChange, StockShard, padded_levels, plan_movement, plan_take, spread_goods_in, total_on_hand,
 };
-use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, Sku, Store, StoreId};
+use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, PriceScope, Sku, Store, StoreId};
+use crate::domain::catalog_feed::{Changed, FEED_RETENTION, FeedEntry, FeedPosition, price_changes, promotion_changes};
 
 #[derive(Default)]
 struct State {
@@ -57,6 +58,8 @@ struct State {
     folded: HashSet<crate::domain::report::EntryId>,
     /// Head office's promotions, each with its version.
     promotions: BTreeMap<PromotionId, Versioned<Promotion>>,
+    /// The tills' catalog feed: each change by its position, then the scope it reaches.
+    catalog_changes: BTreeMap<(FeedPosition, PriceScope), Changed>,
 }
 
 /// A stock movement request's key: its body's fingerprint, its answer, and when it was given.
@@ -117,8 +120,25 @@ fn reaches_store<A: std::borrow::Borrow<PriceAdjustment>>(store: &Store) -> impl
 }
 
 impl State {
+    /// Adds changes to the tills' feed, dropping those past its retention.
+    fn record_changes(&mut self, entries: impl IntoIterator<Item = FeedEntry>) {
+        for e in entries {
+            self.catalog_changes.insert((e.position, e.audience), e.changed);
+        }
+        let oldest = FeedPosition::before(Utc::now() - FEED_RETENTION);
+        if self.catalog_changes.first_key_value().is_some_and(|((p, _), _)| *p < oldest) {
+            self.catalog_changes.retain(|(p, _), _| *p >= oldest);
+        }
+    }
+
     fn shards(&self, store: &StoreId, sku: &Sku) -> &[StockShard] {
         self.stock.get(store).and_then(|levels| levels.get(sku)).map_or(&[], Vec::as_slice)
+    }
+
+    /// A commodity with its schedule (at least what reaches the store).
+    fn catalog_entry(&self, _store: &Store, sku: &Sku) -> Option<(Arc<Commodity>, Schedule)> {
+        let commodity = self.commodities.get(sku)?.clone();
+        Some((commodity, self.schedules.get(sku).cloned().unwrap_or_default()))
     }
 
     fn on_hand(&self, store: &StoreId, sku: &Sku) -> i64 {
@@ -162,6 +182,8 @@ impl Stores for MemoryStore {
 impl CatalogStore for MemoryStore {
     async fn put_store(&self, store: Store) -> StoreResult<Written> {
         let mut state = self.write();
+        let id = store.store_id.clone();
+        state.record_changes([FeedEntry::new(PriceScope::Store(id.clone()), Utc::now(), Changed::Store(id))]);
         Ok(match state.stores.insert(store.store_id.clone(), store) {
             None => Written::Created,
             Some(_) => Written::Replaced,
@@ -203,6 +225,7 @@ impl CatalogStore for MemoryStore {
                 holders.sort();
             }
         }
+        state.record_changes([FeedEntry::new(PriceScope::Chain, Utc::now(), Changed::Commodity(commodity.sku.clone()))]);
         state.commodities.insert(commodity.sku.clone(), Arc::new(commodity));
         Ok(if previous.is_some() { Written::Replaced } else { Written::Created })
     }
@@ -308,6 +331,7 @@ impl PriceStore for MemoryStore {
             };
         }
         let now = batch.result.applied_at;
+        let changes = price_changes(&batch.adjustments, Utc::now());
         let mut touched = Vec::new();
         for adjustment in batch.adjustments {
             state.history.entry(adjustment.sku.clone()).or_default().push(adjustment.clone());
@@ -322,6 +346,7 @@ impl PriceStore for MemoryStore {
                 retain_live(Arc::make_mut(schedule), now - crate::domain::sale::MAX_AGE);
             }
         }
+        state.record_changes(changes);
         state.batches.insert(batch.result.batch_id.clone(), (batch.fingerprint, batch.result.clone()));
         Ok(BatchOutcome::Applied(batch.result))
     }
@@ -337,6 +362,37 @@ impl PriceStore for MemoryStore {
     async fn price_history(&self, store: &Store, sku: &Sku) -> StoreResult<Vec<PriceAdjustment>> {
         let state = self.read();
         Ok(state.history.get(sku).map(|h| h.iter().filter(reaches_store(store)).cloned().collect()).unwrap_or_default())
+    }
+}
+
+impl CatalogFeed for MemoryStore {
+    async fn walk(&self, store: &Store, after: Option<&Sku>, limit: usize) -> StoreResult<Walked> {
+        let state = self.read();
+        let mut skus: Vec<&Sku> = state.commodities.keys().filter(|s| after.is_none_or(|a| *s > a)).collect();
+        skus.sort_unstable();
+        let more = skus.len() > limit;
+        let entries = skus.into_iter().take(limit).map(|sku| state.catalog_entry(store, sku)).collect::<Option<_>>();
+        Ok(Walked { entries: entries.unwrap_or_default(), more })
+    }
+
+    async fn changes_after(&self, store: &Store, after: &FeedPosition, limit: usize) -> StoreResult<FeedRead> {
+        let state = self.read();
+        let mut reaching = state
+            .catalog_changes
+            .range((after.clone(), PriceScope::Chain)..)
+            .filter(|((p, scope), _)| p > after && scope.reaches(store))
+            .map(|((position, audience), changed)| FeedEntry {
+                audience: audience.clone(),
+                position: position.clone(),
+                changed: changed.clone(),
+            });
+        let entries: Vec<FeedEntry> = reaching.by_ref().take(limit).collect();
+        Ok(FeedRead { entries, more: reaching.next().is_some() })
+    }
+
+    async fn catalog_entries(&self, store: &Store, skus: &[Sku]) -> StoreResult<FxMap<Sku, (Arc<Commodity>, Schedule)>> {
+        let state = self.read();
+        Ok(skus.iter().filter_map(|sku| state.catalog_entry(store, sku).map(|e| (sku.clone(), e))).collect())
     }
 }
 
@@ -358,6 +414,8 @@ impl PromotionStore for MemoryStore {
         if stored != version {
             return Ok(false);
         }
+        let changes = promotion_changes(promotion, replacing.map(|p| &p.value), Utc::now());
+        state.record_changes(changes);
         state.promotions.insert(promotion.id.clone(), Versioned { value: promotion.clone(), version: version + 1 });
         Ok(true)
     }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::domain::catalog_feed::{FeedEntry, FeedPosition};
 use crate::domain::price::LineRejection;
 use crate::domain::{FxMap, Schedule};
 use crate::domain::stock::StockChange;
@@ -231,6 +232,48 @@ pub trait PromotionSchedule: Stores {
     /// Every promotion whose window ends after `after` (all a sale at or after that moment can
     /// get), whichever stores it reaches, in id order.
     fn promotions_ending_after(&self, after: DateTime<Utc>) -> impl Future<Output = StoreResult<Vec<Promotion>>> + Send;
+}
+
+/// A page of the catalog in sku order.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    /// Each commodity with its schedule (at least what reaches the store asked about).
+    pub entries: Vec<(Arc<Commodity>, Schedule)>,
+    /// Commodities follow the last one.
+    pub more: bool,
+}
+
+/// Changes read from the tills' feed, in position order.
+#[derive(Debug, Clone, Default)]
+pub struct FeedRead {
+    pub entries: Vec<FeedEntry>,
+    /// Changes follow the last one.
+    pub more: bool,
+}
+
+/// What a till syncs from (API.md, "Till catalog sync"): the catalog walked in sku order, and
+/// the changes recorded for the scopes that reach a store. The writers record those changes
+/// with what they write: `put_commodity` and `put_store`, `apply_price_batch` (one change per
+/// sku and scope), `put_promotion` (its scope, and the one it left).
+pub trait CatalogFeed: PromotionSchedule {
+    /// Up to `limit` commodities after `after`, in sku order.
+    fn walk(&self, store: &Store, after: Option<&Sku>, limit: usize) -> impl Future<Output = StoreResult<Walked>> + Send;
+
+    /// Up to `limit` changes after `after` for the chain, `store`'s region and `store`, in
+    /// position order (one read when there are none).
+    fn changes_after(
+        &self,
+        store: &Store,
+        after: &FeedPosition,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<FeedRead>> + Send;
+
+    /// The commodities named, with their schedules (an unknown sku is absent).
+    fn catalog_entries(
+        &self,
+        store: &Store,
+        skus: &[Sku],
+    ) -> impl Future<Output = StoreResult<FxMap<Sku, (Arc<Commodity>, Schedule)>>> + Send;
 }
 
 /// Head office's promotions.

@@ -3,6 +3,7 @@
 //! `lib.rs` authorizes, parses, calls one of these and replies.
 
 pub mod catalog;
+pub mod catalog_sync;
 pub mod lookup;
 pub mod prices;
 pub mod promotions;

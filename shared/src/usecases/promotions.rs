@@ -34,7 +34,10 @@ pub async fn put_promotion<S: PromotionStore>(db: &S, id: PromotionId, draft: &P
         };
         check_scope(&wanted, store_exists)?;
         let (promotion, created) = match revise(stored.as_ref().map(|s| &s.value), wanted, now)? {
-            Revision::Unchanged(p) => return Ok(Stored::Updated(p)),
+            // Written again all the same: a resend is how a client heals a first attempt whose
+            // answer was lost, and so the tills' feed gets the change even if that attempt's
+            // record of it failed.
+            Revision::Unchanged(p) => (p, false),
             Revision::Create(p) => (p, true),
             Revision::Change(p) => (p, false),
         };

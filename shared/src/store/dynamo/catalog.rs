@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use super::schema::*;
 use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, put, versioned_put};
 use super::{DynamoStore, unavailable};
+use crate::domain::catalog_feed::{Changed, FeedEntry};
+use crate::domain::PriceScope;
 use crate::domain::stock::{StockChange, StockShard, padded_levels, plan_movement};
 use crate::domain::{CatalogRefusal, Commodity, Invalid, NotFound, Sku, StockPolicy, Store, StoreId};
 use crate::store::{CatalogStore, Failure, KEY_RETENTION, Moved, MovementKey, StoreResult, Written};
@@ -111,6 +113,8 @@ impl CatalogStore for DynamoStore {
             .send()
             .await
             .map_err(|e| unavailable("PutItem", e))?;
+        let id = store.store_id.clone();
+        self.record_changes(&[FeedEntry::new(PriceScope::Store(id.clone()), Utc::now(), Changed::Store(id))]).await?;
         Ok(if out.attributes.is_some_and(|a| !a.is_empty()) { Written::Replaced } else { Written::Created })
     }
 
@@ -182,7 +186,11 @@ impl CatalogStore for DynamoStore {
                 return Err(Invalid::request("too many barcodes to change at once").into());
             }
             match self.transact(tx).await? {
-                Ok(()) => return Ok(if version == 0 { Written::Created } else { Written::Replaced }),
+                Ok(()) => {
+                    let changed = Changed::Commodity(commodity.sku.clone());
+                    self.record_changes(&[FeedEntry::new(PriceScope::Chain, Utc::now(), changed)]).await?;
+                    return Ok(if version == 0 { Written::Created } else { Written::Replaced });
+                }
                 Err(c) => {
                     for (i, barcode) in commodity.barcodes.iter().enumerate() {
                         if c.failed_condition(i + 1) {

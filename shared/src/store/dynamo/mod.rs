@@ -9,6 +9,7 @@ mod schema;
 // waves as the round-trip budgets allow (see ARCHITECTURE.md); the comments say which.
 mod aggregates;
 mod catalog;
+mod feed;
 mod lookup;
 mod prices;
 mod promotions;
@@ -46,7 +47,7 @@ pub struct ConfigError(pub String);
 
 mod tables;
 pub use tables::{
-    AGGREGATE_STORE_TABLES, CATALOG_STORE_TABLES, LOOKUP_STORE_TABLES, PRICE_STORE_TABLES, PROMOTION_STORE_TABLES, SALES_STORE_TABLES,
+    AGGREGATE_STORE_TABLES, CATALOG_FEED_TABLES, CATALOG_STORE_TABLES, LOOKUP_STORE_TABLES, PRICE_STORE_TABLES, PROMOTION_STORE_TABLES, SALES_STORE_TABLES,
     Table,
     TableSet, UnconfiguredTable,
 };
@@ -77,6 +78,7 @@ pub struct Tables {
     pub idempotency: String,
     pub aggregates: String,
     pub promotions: String,
+    pub catalog_changes: String,
     configured: TableSet,
 }
 
@@ -114,6 +116,7 @@ impl Tables {
             idempotency: name(Table::Idempotency),
             aggregates: name(Table::Aggregates),
             promotions: name(Table::Promotions),
+            catalog_changes: name(Table::CatalogChanges),
             configured: tables,
         })
     }
@@ -158,6 +161,7 @@ impl Tables {
             Table::Idempotency => &self.idempotency,
             Table::Aggregates => &self.aggregates,
             Table::Promotions => &self.promotions,
+            Table::CatalogChanges => &self.catalog_changes,
         })
     }
 
@@ -194,6 +198,16 @@ pub struct TableSpec {
     /// `NEW_IMAGE`, `NEW_AND_OLD_IMAGES`, ...
     pub stream_view_type: Option<String>,
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes, each projecting every attribute.
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index of a table (projection `ALL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
 }
 
 /// Per attempt and per call: a till must hear back fast, and a hung connection must not hold
@@ -353,11 +367,33 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
     if let Some(sk) = &spec.sort_key {
         keys.push(KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().map_err(bad)?);
     }
+    let mut indexes = Vec::new();
+    for index in &spec.indexes {
+        let mut keys = vec![
+            KeySchemaElement::builder().attribute_name(&index.partition_key).key_type(KeyType::Hash).build().map_err(bad)?,
+        ];
+        if let Some(sk) = &index.sort_key {
+            keys.push(KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().map_err(bad)?);
+        }
+        indexes.push(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(keys))
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(bad)?,
+        );
+    }
     let mut request = client
         .create_table()
         .table_name(name)
         .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(keys))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
         .billing_mode(BillingMode::PayPerRequest);
     if let Some(view) = &spec.stream_view_type {
         request = request.stream_specification(

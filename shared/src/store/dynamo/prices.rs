@@ -4,10 +4,14 @@
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono::Utc;
+
+use super::feed::CATALOG_ALL;
 use super::read::schedule_adjustments;
 use super::schema::*;
 use super::write::{ATTEMPTS, Task, backoff, build_err, busy};
 use super::{DynamoStore, in_parallel, unavailable};
+use crate::domain::catalog_feed::price_changes;
 use crate::domain::price::retain_live;
 use crate::domain::sale::MAX_AGE;
 use crate::domain::{BatchId, CatalogRefusal, Commodity, PriceAdjustment, Sku, Store, StoreId};
@@ -99,6 +103,8 @@ impl PriceStore for DynamoStore {
         for chunk in history.chunks(25) {
             tasks.push(Box::pin(self.clone().batch_write(self.tables.prices.clone(), chunk.to_vec())));
         }
+        // The tills' feed: one change per sku and scope, in the same wave.
+        tasks.extend(self.change_tasks(&price_changes(&adjustments, Utc::now()))?);
         let live_from = applied_at - MAX_AGE;
         for ((sku, sk), new) in groups {
             let new: Vec<PriceAdjustment> = new.into_iter().map(|a| PriceAdjustment { applied_at, ..a }).collect();
@@ -165,7 +171,7 @@ impl PriceStore for DynamoStore {
 }
 
 impl DynamoStore {
-    async fn batch_write(self, table: String, items: Vec<Item>) -> StoreResult<()> {
+    pub(super) async fn batch_write(self, table: String, items: Vec<Item>) -> StoreResult<()> {
         let mut requests: Vec<WriteRequest> = items
             .into_iter()
             .map(|i| {
@@ -201,18 +207,16 @@ impl DynamoStore {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut clauses = Vec::new();
-        if !set.is_empty() {
-            let parts: Vec<String> = set
-                .into_iter()
-                .enumerate()
-                .map(|(i, (attr, value))| {
-                    names.insert(format!("#s{i}"), attr);
-                    values.insert(format!(":s{i}"), value);
-                    format!("#s{i} = :s{i}")
-                })
-                .collect();
-            clauses.push(format!("SET {}", parts.join(", ")));
-        }
+        // In the `catalog` index, which a till's snapshot walks (feed.rs).
+        values.insert(":catalog".to_owned(), s(CATALOG_ALL));
+        let parts: Vec<String> = std::iter::once("catalog = :catalog".to_owned())
+            .chain(set.into_iter().enumerate().map(|(i, (attr, value))| {
+                names.insert(format!("#s{i}"), attr);
+                values.insert(format!(":s{i}"), value);
+                format!("#s{i} = :s{i}")
+            }))
+            .collect();
+        clauses.push(format!("SET {}", parts.join(", ")));
         if !remove.is_empty() {
             let parts: Vec<String> = remove
                 .into_iter()
@@ -230,7 +234,7 @@ impl DynamoStore {
             .set_key(Some(key(sku.as_str(), Some(&sk))))
             .update_expression(clauses.join(" "))
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await
             .map_err(|e| unavailable("UpdateItem", e))?;

@@ -6,6 +6,8 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, Utc};
+
+use crate::domain::catalog_feed::promotion_changes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -87,6 +89,10 @@ impl PromotionStore for DynamoStore {
             tx.push(TransactWriteItem::builder().delete(delete).build());
         }
         // A lost condition or a conflict alike: the caller reads again and judges afresh.
-        Ok(self.transact(tx).await?.is_ok())
+        if self.transact(tx).await?.is_err() {
+            return Ok(false);
+        }
+        self.record_changes(&promotion_changes(promotion, replacing.map(|p| &p.value), Utc::now())).await?;
+        Ok(true)
     }
 }

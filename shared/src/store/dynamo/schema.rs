@@ -143,6 +143,9 @@ pub struct CommodityItem {
     pub stock_shards_max: u16,
     /// Bumped on every write: a put whose read is stale fails its condition and starts over.
     pub version: u64,
+    /// `all`: in the `catalog` index a till's snapshot walks (feed.rs).
+    #[serde(default)]
+    pub catalog: Option<String>,
 }
 
 fn one_shard() -> u16 {
@@ -165,6 +168,7 @@ impl CommodityItem {
             stock_shards: c.stock_shards_setting.map(StockShards::get),
             stock_shards_max: widest.max(c.stock_shards().get()),
             version,
+            catalog: Some(super::feed::CATALOG_ALL.to_owned()),
         }
     }
 

@@ -18,11 +18,12 @@ pub enum Table {
     Idempotency,
     Aggregates,
     Promotions,
+    CatalogChanges,
 }
 
 impl Table {
     /// Every table, in the template's order.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Stores,
         Table::Commodities,
         Table::Barcodes,
@@ -33,6 +34,7 @@ impl Table {
         Table::Idempotency,
         Table::Aggregates,
         Table::Promotions,
+        Table::CatalogChanges,
     ];
 
     /// The environment variable that holds its physical name (`SALES_TABLE`).
@@ -48,6 +50,7 @@ impl Table {
             Table::Idempotency => "IDEMPOTENCY_TABLE",
             Table::Aggregates => "AGGREGATES_TABLE",
             Table::Promotions => "PROMOTIONS_TABLE",
+            Table::CatalogChanges => "CATALOG_CHANGES_TABLE",
         }
     }
 
@@ -64,6 +67,7 @@ impl Table {
             Table::Idempotency => "IdempotencyTable",
             Table::Aggregates => "AggregatesTable",
             Table::Promotions => "PromotionsTable",
+            Table::CatalogChanges => "CatalogChangesTable",
         }
     }
 
@@ -150,9 +154,15 @@ impl std::fmt::Debug for TableSet {
 // template.yaml (tests/tests/host.rs holds the template to it); its IAM policy names the same.
 
 /// [`crate::store::CatalogStore`]: stores; commodities with the barcodes they claim; stock
-/// movements and the stock items they land on.
-pub const CATALOG_STORE_TABLES: TableSet =
-    TableSet::of(&[Table::Stores, Table::Commodities, Table::Barcodes, Table::Stock, Table::Idempotency]);
+/// movements and the stock items they land on; the tills' feed of what changed.
+pub const CATALOG_STORE_TABLES: TableSet = TableSet::of(&[
+    Table::Stores,
+    Table::Commodities,
+    Table::Barcodes,
+    Table::Stock,
+    Table::Idempotency,
+    Table::CatalogChanges,
+]);
 
 /// [`crate::store::LookupStore`]: the store, then commodity, stock items and price schedule per
 /// sku; barcodes to skus.
@@ -160,9 +170,14 @@ pub const LOOKUP_STORE_TABLES: TableSet =
     TableSet::of(&[Table::Stores, Table::Commodities, Table::Barcodes, Table::Stock, Table::Prices]);
 
 /// [`crate::store::PriceStore`]: stores and commodities a batch names, the batch claim, price
-/// schedules and history.
+/// schedules and history, the tills' feed of what changed.
 pub const PRICE_STORE_TABLES: TableSet =
-    TableSet::of(&[Table::Stores, Table::Commodities, Table::Prices, Table::PriceBatches]);
+    TableSet::of(&[Table::Stores, Table::Commodities, Table::Prices, Table::PriceBatches, Table::CatalogChanges]);
+
+/// [`crate::store::CatalogFeed`]: the catalog walked through the commodities' and price
+/// schedules' `catalog` indexes, the feed, and the promotions.
+pub const CATALOG_FEED_TABLES: TableSet =
+    TableSet::of(&[Table::Stores, Table::Commodities, Table::Prices, Table::Promotions, Table::CatalogChanges]);
 
 /// [`crate::store::SalesStore`]: the store, the key claim and receipt counter, the basket
 /// (barcodes, commodities, price schedules), the promotions, and the commit (sale, key, stock).
@@ -177,11 +192,12 @@ pub const SALES_STORE_TABLES: TableSet = TableSet::of(&[
     Table::Promotions,
 ]);
 
+/// [`crate::store::PromotionStore`]: the stores a promotion names, the promotions, the tills'
+/// feed of what changed.
+pub const PROMOTION_STORE_TABLES: TableSet = TableSet::of(&[Table::Stores, Table::Promotions, Table::CatalogChanges]);
+
 /// [`crate::store::AggregateStore`]: store-days and their fold markers; the stores a chain day
 /// lists.
-/// [`crate::store::PromotionStore`]: the stores a promotion names, and the promotions.
-pub const PROMOTION_STORE_TABLES: TableSet = TableSet::of(&[Table::Stores, Table::Promotions]);
-
 pub const AGGREGATE_STORE_TABLES: TableSet = TableSet::of(&[Table::Stores, Table::Aggregates]);
 
 /// Why a request was refused before it left the process: it names a table this store was not
@@ -255,7 +271,7 @@ mod tests {
         assert!(set.contains(Table::Sales) && !set.contains(Table::Aggregates));
         assert_eq!(set.len(), 2);
         assert_eq!(set.union(AGGREGATE_STORE_TABLES).len(), 3);
-        assert_eq!(TableSet::ALL.len(), 10);
+        assert_eq!(TableSet::ALL.len(), 11);
         assert!(TableSet::EMPTY.is_empty());
         assert_eq!(Table::ALL.into_iter().collect::<TableSet>(), TableSet::ALL);
     }

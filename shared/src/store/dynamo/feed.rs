@@ -82,8 +82,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.catalog_changes)
             .set_key(Some(key(pk, Some(HEAD_SK))))
-            .update_expression("SET latest = :p")
-            .condition_expression("attribute_not_exists(latest) OR latest < :p")
+            .update_expression("SET #latest = :p")
+            .condition_expression("attribute_not_exists(#latest) OR #latest < :p")
+            .expression_attribute_names("#latest", "latest")
             .expression_attribute_values(":p", s(position))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
             .send()
@@ -105,12 +106,19 @@ impl DynamoStore {
         filter: Option<(&str, HashMap<String, AttributeValue>)>,
     ) -> StoreResult<(Vec<Item>, Option<String>)> {
         let mut values = HashMap::from([(":all".to_owned(), s(CATALOG_ALL))]);
-        let mut condition = "catalog = :all".to_owned();
+        // `catalog` is a reserved word in expressions.
+        let mut condition = "#catalog = :all".to_owned();
         if let Some(after) = after {
             condition.push_str(" AND pk > :after");
             values.insert(":after".to_owned(), s(after.as_str()));
         }
-        let mut query = self.client.query().table_name(table).index_name(CATALOG_INDEX).limit(limit);
+        let mut query = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(CATALOG_INDEX)
+            .expression_attribute_names("#catalog", "catalog")
+            .limit(limit);
         if let Some((expression, more)) = filter {
             query = query.filter_expression(expression);
             values.extend(more);

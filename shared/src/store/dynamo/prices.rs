@@ -207,9 +207,10 @@ impl DynamoStore {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut clauses = Vec::new();
-        // In the `catalog` index, which a till's snapshot walks (feed.rs).
+        // In the `catalog` index, which a till's snapshot walks (feed.rs); a reserved word.
+        names.insert("#catalog".to_owned(), "catalog".to_owned());
         values.insert(":catalog".to_owned(), s(CATALOG_ALL));
-        let parts: Vec<String> = std::iter::once("catalog = :catalog".to_owned())
+        let parts: Vec<String> = std::iter::once("#catalog = :catalog".to_owned())
             .chain(set.into_iter().enumerate().map(|(i, (attr, value))| {
                 names.insert(format!("#s{i}"), attr);
                 values.insert(format!(":s{i}"), value);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The routes of the HTTP API (function, method, path), as clients are promised them.
 /// Changing this list is a product decision, not a refactor.
-const CONTRACT: [(&str, &str, &str); 21] = [
+const CONTRACT: [(&str, &str, &str); 22] = [
     ("checkout", "POST", "/stores/{storeId}/returns"),
     ("checkout", "GET", "/stores/{storeId}/returns/{returnId}"),
     ("checkout", "GET", "/stores/{storeId}/sales/{saleId}/returnable"),
@@ -33,6 +33,8 @@ const CONTRACT: [(&str, &str, &str); 21] = [
         "POST",
         "/stores/{storeId}/commodities/lookup",
     ),
+    // A till's catalog, synced to sell through a network outage (`?cursor=&limit=`).
+    ("commodity-lookup", "GET", "/stores/{storeId}/catalog"),
     ("price-adjustment", "POST", "/price-adjustments"),
     ("price-adjustment", "GET", "/price-adjustments/{batchId}"),
     ("price-adjustment", "GET", "/stores/{storeId}/prices/{sku}"),
@@ -452,6 +454,16 @@ const REQUEST_HEADERS: [(&str, &str, &str, bool); 3] = [
     ),
 ];
 
+/// Query parameters the contract gives routes: (method, path, parameter, required).
+const QUERY_PARAMETERS: [(&str, &str, &str, bool); 6] = [
+    ("GET", "/stores/{storeId}/prices/{sku}", "at", false),
+    ("GET", "/stores/{storeId}/promotions", "at", false),
+    ("GET", "/stores/{storeId}/reports/daily", "date", true),
+    ("GET", "/reports/daily", "date", true),
+    ("GET", "/stores/{storeId}/catalog", "cursor", false),
+    ("GET", "/stores/{storeId}/catalog", "limit", false),
+];
+
 /// An operation's parameters, `$ref`s to `components/parameters` resolved.
 fn parameters<'v>(openapi: &'v Value, operation: &'v Value) -> Vec<&'v Value> {
     let Some(list) = operation.get("parameters").and_then(Value::as_sequence) else {
@@ -503,6 +515,52 @@ fn idempotency_keys_are_declared_with_their_replay_and_reuse_answers() {
     assert_eq!(
         declared, contract,
         "infra/openapi.yaml's request headers"
+    );
+}
+
+#[test]
+fn query_parameters_are_declared_as_the_contract_gives_them() {
+    let openapi = openapi();
+    let mut declared = BTreeSet::new();
+    for ((method, path), _) in openapi_routes(&openapi) {
+        let operation = &openapi["paths"][path.as_str()][method.to_ascii_lowercase().as_str()];
+        for p in parameters(&openapi, operation) {
+            if p["in"].as_str() == Some("query") {
+                let name = p["name"].as_str().expect("a parameter name").to_owned();
+                let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+                declared.insert((method.clone(), path.clone(), name, required));
+            }
+        }
+    }
+    let contract: BTreeSet<_> = QUERY_PARAMETERS
+        .iter()
+        .map(|(m, p, q, r)| (m.to_string(), p.to_string(), q.to_string(), *r))
+        .collect();
+    assert_eq!(declared, contract, "infra/openapi.yaml's query parameters");
+}
+
+/// A till's catalog cursor expires (API.md: older than 7 days, 410 `cursor_expired`): the
+/// document must say so, as problem details, or a till could not tell it from a bug.
+#[test]
+fn the_catalog_declares_its_expired_cursor_answer() {
+    let openapi = openapi();
+    let gone = &openapi["paths"]["/stores/{storeId}/catalog"]["get"]["responses"]["410"];
+    let reference = gone["$ref"].as_str().expect("410 refers to a shared response");
+    let name = reference
+        .strip_prefix("#/components/responses/")
+        .expect("a components/responses $ref");
+    let response = &openapi["components"]["responses"][name];
+    assert!(
+        response["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("`cursor_expired`")),
+        "{name} names the code"
+    );
+    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+    assert_eq!(
+        schema.as_str(),
+        Some("#/components/schemas/Problem"),
+        "{name} is problem details"
     );
 }
 

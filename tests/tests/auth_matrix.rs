@@ -60,6 +60,8 @@ fn routes() -> Vec<Route> {
         read("GET", "/stores/S001/barcodes/6901234567892", &["pos", "store", "headoffice"], true),
         Route { method: "POST", path: "/stores/S001/commodities/lookup", scopes: &["pos", "store", "headoffice"],
             store: true, any_store: false, body: Some(json!({"skus": ["MILK-1L"]})), first_write: None },
+        // A page of one commodity: an accepted token gets the snapshot's first page.
+        read("GET", "/stores/S001/catalog?limit=1", &["pos", "store", "headoffice"], true),
         Route { method: "POST", path: "/price-adjustments", scopes: &["headoffice"], store: false, any_store: false,
             body: Some(json!({"batchId": "authz-intruder", "adjustments": [{"sku": "MILK-1L", "scope": "chain", "amount": 1}]})),
             first_write: Some(created) },
@@ -261,6 +263,31 @@ async fn nothing_was_written(api: &SpawnedApi, headoffice: &str, stock_before: &
     assert_eq!(a.status, 404, "{}", a.body);
     let a = answer(get("/stores/S001/stock/MILK-1L").await.unwrap()).await;
     assert_eq!(&a.ok(200)["onHand"], stock_before, "the stock moved");
+}
+
+/// Whether the concrete `path` (its query aside) is an instance of the template's `pattern`.
+fn instance_of(pattern: &str, path: &str) -> bool {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let (want, got): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    want.len() == got.len() && want.iter().zip(&got).all(|(w, g)| (w.starts_with('{') && w.ends_with('}')) || w == g)
+}
+
+#[test]
+fn the_matrix_has_every_route_of_the_template_once() {
+    let template = Template::load(&retail_tests::workspace_root().join("template.yaml")).expect("template.yaml parses");
+    let routes = routes();
+    let mut missing = Vec::new();
+    for declared in &template.routes {
+        let found = routes.iter().filter(|r| r.method == declared.method && instance_of(&declared.path, r.path)).count();
+        if found != 1 {
+            missing.push(format!("{} {} ({found} in the matrix)", declared.method, declared.path));
+        }
+    }
+    assert!(missing.is_empty(), "the matrix must have each route of template.yaml once: {missing:?}");
+    for route in &routes {
+        let served = template.routes.iter().filter(|d| d.method == route.method && instance_of(&d.path, route.path)).count();
+        assert_eq!(served, 1, "{} {} is one route of template.yaml", route.method, route.path);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

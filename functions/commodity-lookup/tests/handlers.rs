@@ -84,6 +84,7 @@ mod who_may_call {
             ("by sku", |s| by_sku_event(s, "MILK")),
             ("by barcode", |s| by_barcode_event(s, "6901234567892")),
             ("batch", |s| batch_lookup_event(s).json(&json!({"skus": ["MILK"]}))),
+            ("catalog", |s| Event::new("GET", "/stores/{storeId}/catalog", &format!("/stores/{s}/catalog?limit=1"))),
         ]
     }
 

@@ -3,7 +3,8 @@
 //! depth, numbers at and past the edges, and header edge cases. Each answer's status and code is
 //! API.md's ("Conventions", the error table), never a 500; and nothing is written: after every
 //! refusal, the route's first good request is still its first write (201, or a stock movement
-//! that is not a replay and moves the stock exactly once).
+//! that is not a replay and moves the stock exactly once). And the query of the one route that
+//! pages with a cursor, a till's catalog: limits and cursors past the edges.
 
 use retail_tests::{Answer, SpawnedApi, answer, client};
 use serde_json::{Value, json};
@@ -273,4 +274,124 @@ async fn every_body_route_refuses_bad_input_with_the_contracts_code_and_writes_n
     // The good sale took 2 and the good batch entry 2 more; the good movement brought 7.
     assert_eq!(stock_after, stock_before + 7 - 2 - 2, "the stock moved by the good requests only");
     println!("bad input: {checked} refusals over {} body routes, as API.md gives them", routes().len());
+}
+
+/// `GET /stores/{storeId}/catalog?cursor=&limit=`: a `limit` that is not a whole number from 1 to
+/// 1000, or a `cursor` this API did not give, gave for another store, or longer than any it
+/// gives, is 400 `invalid_request` (before an unknown store's 404); a cursor older than 7 days is
+/// 410 `cursor_expired`. A till's token is refused the same way as head office's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_catalog_refuses_bad_query_parameters_with_the_contracts_code() {
+    use chrono::{Duration, Utc};
+    use retail_core::domain::catalog_feed::{CatalogCursor, FeedPosition, Position};
+    use retail_core::domain::{RegionId, StoreId};
+
+    let api = SpawnedApi::spawn(&[]);
+    let headoffice = api.token("headoffice", None);
+    let till = api.token("pos", Some("S001"));
+    let get = |token: &str, store: &str, query: &str| {
+        let url = api.url(&format!("/stores/{store}/catalog?{query}"));
+        let request = client().get(url).bearer_auth(token);
+        async move { answer(request.send().await.expect("an answer")).await }
+    };
+    // A real cursor of S002, as the route gives it.
+    let of_s002 = get(&headoffice, "S002", "limit=1").await;
+    let of_s002 = of_s002.ok(200)["cursor"].as_str().expect("a cursor").to_owned();
+    // A cursor this API could have given but for its length: a position past any it writes.
+    let s001 = StoreId::parse("S001").expect("a store id");
+    let east = RegionId::parse("EAST").expect("a region");
+    let long_position = FeedPosition::parse(&format!("{:016}#{}", 0, "x".repeat(1_000))).expect("a position");
+    let too_long = CatalogCursor {
+        store: s001,
+        region: east.clone(),
+        issued: Utc::now(),
+        position: Position::Changes { after: long_position },
+    }
+    .encode();
+    assert!(too_long.len() > 1024, "{} characters", too_long.len());
+    // Cursors only the clock could make: given 8 days ago.
+    let expired_of = |store: &str| {
+        let issued = Utc::now() - Duration::days(8);
+        CatalogCursor {
+            store: StoreId::parse(store).expect("a store id"),
+            region: east.clone(),
+            issued,
+            position: Position::Changes { after: FeedPosition::before(issued) },
+        }
+        .encode()
+    };
+    let expired = expired_of("S001");
+
+    let huge = "9".repeat(40);
+    let garbage_cursor = format!("cursor={}", "A".repeat(1025));
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("limit 0", "limit=0".into(), 400, "invalid_request"),
+        ("limit 1001", "limit=1001".into(), 400, "invalid_request"),
+        ("limit -1", "limit=-1".into(), 400, "invalid_request"),
+        ("limit 1.5", "limit=1.5".into(), 400, "invalid_request"),
+        ("limit 1.0", "limit=1.0".into(), 400, "invalid_request"),
+        ("limit 1e2", "limit=1e2".into(), 400, "invalid_request"),
+        ("limit +5", "limit=%2B5".into(), 400, "invalid_request"),
+        // `+` in a query is a space.
+        ("limit ' 5'", "limit=+5".into(), 400, "invalid_request"),
+        ("limit abc", "limit=abc".into(), 400, "invalid_request"),
+        ("limit 0x10", "limit=0x10".into(), 400, "invalid_request"),
+        ("an empty limit", "limit=".into(), 400, "invalid_request"),
+        ("a huge limit", format!("limit={huge}"), 400, "invalid_request"),
+        ("limit 2^64", "limit=18446744073709551616".into(), 400, "invalid_request"),
+        ("a full-width digit", "limit=%EF%BC%95".into(), 400, "invalid_request"),
+        ("an empty cursor", "cursor=".into(), 400, "invalid_request"),
+        ("a garbage cursor", "cursor=garbage".into(), 400, "invalid_request"),
+        ("a cursor of JSON", "cursor=%7B%7D".into(), 400, "invalid_request"),
+        ("a NUL cursor", "cursor=%00".into(), 400, "invalid_request"),
+        ("1025 characters of cursor", garbage_cursor, 400, "invalid_request"),
+        ("an over-long cursor, well-formed", format!("cursor={too_long}"), 400, "invalid_request"),
+        ("a cursor of S002", format!("cursor={of_s002}"), 400, "invalid_request"),
+        ("a cursor of S002 with a bad limit", format!("cursor={of_s002}&limit=0"), 400, "invalid_request"),
+        ("a cursor of S002 with a tail", format!("cursor={of_s002}x"), 400, "invalid_request"),
+        ("a cursor older than 7 days", format!("cursor={expired}"), 410, "cursor_expired"),
+        ("an expired cursor with a bad limit", format!("cursor={expired}&limit=1001"), 400, "invalid_request"),
+    ];
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (who, token) in [("head office", &headoffice), ("a till of S001", &till)] {
+        for (what, query, status, code) in &cases {
+            let a = get(token, "S001", query).await;
+            checked += 1;
+            if (a.status, a.content_type(), a.body["code"].as_str()) != (*status, "application/problem+json", Some(*code))
+                || a.body["status"] != *status
+            {
+                let body = a.body.to_string();
+                failures.push(format!("{who}, {what} (?{}): {} {} {}; want {status} {code}",
+                    &query[..query.len().min(80)], a.status, a.content_type(), &body[..body.len().min(300)]));
+            }
+        }
+    }
+    // 400 before 404: a bad limit, or another store's cursor, on a store that does not exist;
+    // 404 before 410: the store is looked up before the cursor's age.
+    for (what, query, status, code) in [
+        ("a bad limit", "limit=0".to_owned(), 400, "invalid_request"),
+        ("a cursor of S002", format!("cursor={of_s002}"), 400, "invalid_request"),
+        ("an expired cursor of S001", format!("cursor={expired}"), 400, "invalid_request"),
+        ("an expired cursor of its own", format!("cursor={}", expired_of("S404")), 404, "not_found"),
+        ("no cursor", String::new(), 404, "not_found"),
+    ] {
+        let a = get(&headoffice, "S404", &query).await;
+        checked += 1;
+        if (a.status, a.content_type(), a.body["code"].as_str()) != (status, "application/problem+json", Some(code)) {
+            failures.push(format!("S404, {what}: {} {}; want {status} {code}", a.status, a.body));
+        }
+    }
+    // The edges that are accepted: 1 and 1000, no limit, and S002's own cursor.
+    for (store, query) in [("S001", "limit=1".to_owned()), ("S001", "limit=1000".to_owned()), ("S001", String::new()),
+        ("S002", format!("cursor={of_s002}"))]
+    {
+        let a = get(&headoffice, store, &query).await;
+        if a.status != 200 || a.body["storeId"] != store {
+            failures.push(format!("{store} ?{query}: {} {}; want 200", a.status, a.body));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {checked} answers differ from API.md:\n{}", failures.len(), failures.join("\n"));
+    println!("bad input: {checked} refusals of the catalog's query, as API.md gives them");
 }

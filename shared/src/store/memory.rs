@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use tokio::sync::Notify;
 use crate::domain::price::retain_live;
 use crate::domain::stock::{
-    StockChange, StockShard, padded_levels, plan_movement, plan_take, spread_goods_in, total_on_hand,
+    StockChange, StockShard, padded_levels, plan_movement, plan_take, restock_spread, total_on_hand,
 };
 use crate::domain::{Barcode, BatchId, Commodity, PriceAdjustment, PriceScope, Sku, Store, StoreId};
 use crate::domain::catalog_feed::{Changed, FEED_RETENTION, FeedEntry, FeedPosition, price_changes, promotion_changes};
@@ -579,8 +579,7 @@ impl ReturnsStore for MemoryStore {
             pending.created_at,
         ));
         for restock in &pending.plan.restocks {
-            let plan: Vec<(usize, i64)> =
-                spread_goods_in(restock.amount, restock.shards).into_iter().enumerate().filter(|(_, d)| *d != 0).collect();
+            let plan = restock_spread(restock.amount, restock.shards, receipt.return_id.as_str());
             state.move_stock(store_id, &restock.sku, &plan);
         }
         let summary = ReturnSummary {

@@ -14,7 +14,7 @@ use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, backoff, build_err, bus
 use super::DynamoStore;
 use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
 use crate::domain::sale::SaleRecord;
-use crate::domain::stock::spread_goods_in;
+use crate::domain::stock::restock_spread;
 use crate::domain::{ReturnId, SaleId, Sku, StoreId};
 use crate::store::sale_item::{
     KIND_SALE_RETURN, return_from_item, return_item, return_sk, sale_from_item, sale_return_from_item, sale_return_item,
@@ -81,10 +81,8 @@ impl ReturnsStore for DynamoStore {
         let mut tx = self.return_head(&pending, &receipt, &key_pk)?;
         let mut restocks = Vec::new();
         for restock in &pending.plan.restocks {
-            for (shard, amount) in spread_goods_in(restock.amount, restock.shards).into_iter().enumerate() {
-                if amount != 0 {
-                    restocks.push((restock.sku.clone(), shard, amount));
-                }
+            for (shard, amount) in restock_spread(restock.amount, restock.shards, pending.return_id.as_str()) {
+                restocks.push((restock.sku.clone(), shard, amount));
             }
         }
         let (restock_in, restock_after) = restocks.split_at(restocks.len().min(MAX_TRANSACTION - HEAD));

@@ -46,7 +46,7 @@ fn commodity(i: usize, name: u8) -> Commodity {
         unit: Unit::Each,
         tax_rate_bp: 1300,
         barcodes: Vec::new(),
-        category: Some(if i % 2 == 0 { "dairy".into() } else { "snacks".into() }),
+        category: Some(if i.is_multiple_of(2) { "dairy".into() } else { "snacks".into() }),
         stock_policy: StockPolicy::Track,
         allow_shared_barcodes: None,
         stock_shards: None,

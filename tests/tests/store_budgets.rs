@@ -31,6 +31,8 @@ use retail_core::domain::sale::{LineDraft, SaleDraft};
 use retail_core::domain::{Promotion, PromotionId};
 use retail_core::store::PromotionStore;
 use retail_core::store::cache::{StoreCache, Warm};
+use retail_core::domain::catalog_feed::{CatalogChange, CatalogCursor, FeedPosition, Position};
+use retail_core::usecases::catalog_sync::catalog_page;
 use retail_core::usecases::sell::{Sold, sell};
 use retail_core::usecases::take_back::{TakenBack, take_back};
 use retail_tests::moto::Moto;
@@ -385,9 +387,63 @@ async fn a_price_batch_of_5000_lines_costs_two_waves() {
     let c = meter.take();
     println!("price batch of 5000 lines: {c:?}");
     assert!(c.waves <= 2, "{c:?}");
+    // The tills' feed: one change per sku and scope (500), 25 a request, and the chain's head;
+    // the rest is the history (200 requests) and the 500 schedules.
+    assert_eq!(c.operations.get("BatchWriteItem"), Some(&(200 + 20)), "{c:?}");
+    assert_eq!(c.operations.get("UpdateItem"), Some(&(500 + 1)), "{c:?}");
     let views = s.commodity_views(&store, &[sku(3)], at + Duration::days(4)).await.unwrap();
     let view = views[0].clone().unwrap();
     let price = retail_core::domain::price_in_force(view.prices.iter(), &store, at + Duration::days(4) + Duration::hours(1));
     assert_eq!(price.map(|a| a.amount.minor_units()), Some(2004));
     assert_eq!(s.price_history(&store, &sku(3)).await.unwrap().len(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catalog_page_costs_one_wave_an_idle_poll_one_request_and_news_three_waves() {
+    let moto = Moto::start();
+    let (s, meter, store) = setup(&moto).await;
+    let now = chrono::Utc::now();
+    // A snapshot of the 100 commodities, 40 a page: each page one wave (both catalog indexes
+    // side by side, and on the first page the promotions too).
+    let mut cursor = None;
+    let mut pages = 0;
+    let mut skus = 0;
+    loop {
+        let page = catalog_page(&s, &store, cursor.take(), 40, now).await.unwrap();
+        let c = meter.take();
+        println!("snapshot page {pages}: {c:?}");
+        assert_eq!(c.waves, 1, "{c:?}");
+        assert_eq!(c.operations.get("Query"), Some(&if pages == 0 { 3 } else { 2 }), "{c:?}");
+        skus += page.changes.iter().filter(|c| matches!(c, CatalogChange::Prices { prices, .. } if prices.len() == 1)).count();
+        pages += 1;
+        cursor = Some(page.cursor);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(skus, 100, "every commodity came with its one chain price");
+    assert!(pages <= 4, "{pages} pages");
+
+    // Caught up a while ago (past the resend window) and nothing new: one request.
+    let idle = CatalogCursor {
+        position: Position::Changes { after: FeedPosition::before(chrono::Utc::now()) },
+        ..cursor.clone().unwrap()
+    };
+    let page = catalog_page(&s, &store, Some(idle.clone()), 500, chrono::Utc::now()).await.unwrap();
+    assert!(page.changes.is_empty() && !page.more);
+    let c = meter.take();
+    println!("idle poll: {c:?}");
+    assert_eq!((c.requests, c.waves, c.operations.get("BatchGetItem")), (1, 1, Some(&1)), "{c:?}");
+
+    // One sku repriced for the chain: the heads, that partition, the sku's state.
+    let at = chrono::Utc::now();
+    s.apply_price_batch(price_batch("news", at, vec![adjustment("news", 0, sku(7), "chain", 777, at, at)])).await.unwrap();
+    meter.reset();
+    let page = catalog_page(&s, &store, Some(idle), 500, chrono::Utc::now()).await.unwrap();
+    let c = meter.take();
+    println!("poll with one change: {c:?}");
+    assert_eq!((c.requests, c.waves), (3, 3), "{c:?}");
+    let [CatalogChange::Prices { sku: changed, prices }] = page.changes.as_slice() else { panic!("{:?}", page.changes) };
+    assert_eq!(changed, &sku(7));
+    assert_eq!(prices.last().map(|a| a.amount.minor_units()), Some(777));
 }

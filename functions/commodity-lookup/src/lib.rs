@@ -207,9 +207,10 @@ impl<S: LookupStore + CatalogFeed> CommodityLookup<S> {
     async fn catalog(&self, request: &Request) -> Routed {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let limit = catalog_sync::page_limit(query_param(request, "limit"))?;
-        let cursor = query_param(request, "cursor").map(|raw| CatalogCursor::decode(raw, &store_id)).transpose()?;
+        let now = Utc::now();
+        let cursor = query_param(request, "cursor").map(|raw| CatalogCursor::decode_at(raw, &store_id, now)).transpose()?;
         let store = find_store::<_, NotFound>(&self.db, &self.stores, &store_id).await?;
-        let page = catalog_sync::catalog_page(&self.db, &store, cursor, limit, Utc::now()).await?;
+        let page = catalog_sync::catalog_page(&self.db, &store, cursor, limit, now).await?;
         Ok(Reply::ok(&CatalogReply {
             store_id: &store_id,
             changes: &page.changes,

@@ -92,9 +92,14 @@ impl FeedPosition {
         FeedPosition(format!("{:016}", micros(at)))
     }
 
+    /// A bound (16 digits) or a change's position (16 digits, `#`, what it names).
     pub fn parse(raw: &str) -> Option<Self> {
-        let digits = raw.split_once('#').map_or(raw, |(d, _)| d);
-        (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| FeedPosition(raw.to_owned()))
+        let (digits, changed) = match raw.split_once('#') {
+            Some((digits, changed)) => (digits, Some(changed)),
+            None => (raw, None),
+        };
+        let digits_ok = digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit());
+        (digits_ok && changed.is_none_or(|c| Changed::parse_key(c).is_some())).then(|| FeedPosition(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -200,8 +205,14 @@ impl CatalogCursor {
     }
 
     /// A cursor this API gave for `store` (400 otherwise). Its age is checked apart
-    /// ([`CatalogCursor::check_fresh`]), after the store is known to exist.
+    /// ([`CatalogCursor::check_fresh`]), after the store is known to exist. Not signed: a till
+    /// that forges one reads only its own store, which its token allows anyway; one issued in
+    /// the future (beyond clock skew) is refused, so no cursor escapes its lifetime.
     pub fn decode(raw: &str, store: &StoreId) -> Result<CatalogCursor, Invalid> {
+        Self::decode_at(raw, store, Utc::now())
+    }
+
+    pub fn decode_at(raw: &str, store: &StoreId, now: DateTime<Utc>) -> Result<CatalogCursor, Invalid> {
         let bad = || Invalid::request("cursor is not one this API gave: start again without one");
         if raw.len() > MAX_CURSOR_LENGTH {
             return Err(bad());
@@ -221,12 +232,8 @@ impl CatalogCursor {
             (None, Some(after)) => Position::Changes { after: FeedPosition::parse(&after).ok_or_else(bad)? },
             _ => return Err(bad()),
         };
-        Ok(CatalogCursor {
-            store: cursor_store,
-            region: RegionId::parse(&wire.r).map_err(|_| bad())?,
-            issued: DateTime::from_timestamp(wire.i, 0).ok_or_else(bad)?,
-            position,
-        })
+        let issued = DateTime::from_timestamp(wire.i, 0).filter(|i| *i <= now + Duration::minutes(5)).ok_or_else(bad)?;
+        Ok(CatalogCursor { store: cursor_store, region: RegionId::parse(&wire.r).map_err(|_| bad())?, issued, position })
     }
 
     /// 410 `cursor_expired` once older than [`CURSOR_LIFETIME`].

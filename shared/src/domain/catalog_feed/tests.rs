@@ -73,6 +73,11 @@ fn a_cursor_not_given_by_the_api_is_refused() {
         forged(r#"{"s":"s 1","r":"EAST","i":0,"c":"0000000000000000"}"#),
         forged(r#"{"s":"S001","r":"EAST","i":0,"w":["bad sku","0000000000000000",false]}"#),
         forged(r#"{"s":"S001","r":"EAST","i":99999999999999999,"c":"0000000000000000"}"#),
+        // Issued in the future: it would never expire.
+        forged(r#"{"s":"S001","r":"EAST","i":4102444800,"c":"0000000000000000"}"#),
+        // A position naming nothing this API records.
+        forged(r#"{"s":"S001","r":"EAST","i":0,"c":"0000000000000000#junk"}"#),
+        forged(r#"{"s":"S001","r":"EAST","i":0,"c":"0000000000000000#prices#bad sku"}"#),
         "A".repeat(2000),
     ] {
         assert!(CatalogCursor::decode(&raw, &s001).is_err(), "{raw}");

@@ -280,3 +280,105 @@ fn a_till_that_applies_every_page_prices_as_dynamodb_does() {
         })
         .unwrap();
 }
+
+/// How much a snapshot weighs: every page of at most `limit` commodities, each page's changes
+/// as JSON. Returns (pages, bytes, the largest page, commodities).
+async fn weigh_snapshot<S: Ports>(db: &S, store: &Store, limit: usize) -> (usize, usize, usize, usize) {
+    let (mut pages, mut bytes, mut largest, mut commodities) = (0, 0, 0, 0);
+    let mut cursor = None;
+    loop {
+        let page = catalog_page(db, store, cursor.take(), limit, Utc::now()).await.unwrap();
+        let size = serde_json::to_vec(&page.changes).unwrap().len();
+        assert!(size <= 1_000_000, "a page of {size} bytes");
+        pages += 1;
+        bytes += size;
+        largest = largest.max(size);
+        commodities += page.changes.iter().filter(|c| matches!(c, CatalogChange::Commodity { .. })).count();
+        cursor = Some(page.cursor);
+        if !page.more {
+            return (pages, bytes, largest, commodities);
+        }
+    }
+}
+
+fn priced(batch: &str, lines: impl Iterator<Item = (usize, PriceScope, i64, i64)>) -> PriceBatch {
+    let now = Utc::now();
+    let id = BatchId::parse(batch).unwrap();
+    let adjustments: Vec<PriceAdjustment> = lines
+        .enumerate()
+        .map(|(i, (s, scope, amount, from_days))| PriceAdjustment {
+            id: AdjustmentId { batch_id: id.clone(), index: i as u32 },
+            sku: Sku::parse(&format!("BIG{s:05}")).unwrap(),
+            scope,
+            amount: Money::from_minor_units(amount),
+            valid_from: now + Duration::days(from_days),
+            valid_to: None,
+            reason: None,
+            applied_at: now,
+        })
+        .collect();
+    let result = PriceBatchResult { batch_id: id, accepted: adjustments.len() as u32, rejected: Vec::new(), applied_at: now };
+    PriceBatch { result, adjustments, fingerprint: batch.to_owned() }
+}
+
+/// A hypermarket's 20,000 skus, each with a chain price and one in ten with a regional one: the
+/// snapshot's pages and weight (README, "For till developers"). And pages stay under 1 MB
+/// however many prices a sku has scheduled: 1,000 skus with twelve each fill less than a page
+/// of 1,000, so the page ends early and the next one goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_of_twenty_thousand_skus_comes_in_pages_under_a_megabyte() {
+    let db = retail_core::store::memory::MemoryStore::new();
+    let store = shop("S001", true);
+    db.put_store(store.clone()).await.unwrap();
+    for i in 0..20_000 {
+        let c = Commodity::from_draft(Sku::parse(&format!("BIG{i:05}")).unwrap(), CommodityDraft {
+            name: format!("Hypermarket item number {i}"),
+            unit: if i % 10 == 0 { Unit::Kg } else { Unit::Each },
+            tax_rate_bp: 1300,
+            barcodes: vec![ean13(&format!("69{i:010}"))],
+            category: Some(format!("aisle-{}", i % 40)),
+            stock_policy: StockPolicy::Track,
+            allow_shared_barcodes: None,
+            stock_shards: None,
+        })
+        .unwrap();
+        db.put_commodity(c).await.unwrap();
+    }
+    for part in 0..4 {
+        let lines = (part * 5000..(part + 1) * 5000).map(|i| (i, PriceScope::Chain, 1000 + i as i64 % 900, -1));
+        db.apply_price_batch(priced(&format!("chain-{part}"), lines)).await.unwrap();
+    }
+    let lines = (0..20_000).step_by(10).map(|i| (i, PriceScope::Region(region(true)), 900 + i as i64 % 900, -1));
+    db.apply_price_batch(priced("east", lines)).await.unwrap();
+    let (pages, bytes, largest, commodities) = weigh_snapshot(&db, &store, 1000).await;
+    println!("20,000 skus, pages of 1,000: {pages} pages, {bytes} bytes, the largest {largest} bytes");
+    assert_eq!(commodities, 20_000);
+    assert_eq!(pages, 20);
+
+    let db = retail_core::store::memory::MemoryStore::new();
+    db.put_store(store.clone()).await.unwrap();
+    for i in 0..1000 {
+        db.put_commodity(Commodity::from_draft(Sku::parse(&format!("BIG{i:05}")).unwrap(), CommodityDraft {
+            name: format!("Item {i}"),
+            unit: Unit::Each,
+            tax_rate_bp: 1300,
+            barcodes: Vec::new(),
+            category: None,
+            stock_policy: StockPolicy::Track,
+            allow_shared_barcodes: None,
+            stock_shards: None,
+        }).unwrap()).await.unwrap();
+    }
+    for day in 0..12 {
+        let lines = (0..1000).map(move |i| (i, PriceScope::Chain, 1000 + day * 10, day));
+        db.apply_price_batch(priced(&format!("day-{day}"), lines)).await.unwrap();
+    }
+    let (pages, bytes, largest, commodities) = weigh_snapshot(&db, &store, 1000).await;
+    println!("1,000 skus with 12 prices each, pages of 1,000: {pages} pages, {bytes} bytes, the largest {largest} bytes");
+    assert_eq!(commodities, 1000);
+    assert!(pages >= 2, "{pages} pages: a page over 1 MB was not cut");
+}
+
+fn ean13(body12: &str) -> String {
+    format!("{body12}{}", retail_core::domain::barcode::gs1_check_digit(body12.as_bytes()))
+}

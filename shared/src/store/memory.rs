@@ -135,8 +135,8 @@ impl State {
         self.stock.get(store).and_then(|levels| levels.get(sku)).map_or(&[], Vec::as_slice)
     }
 
-    /// A commodity with its schedule (at least what reaches the store).
-    fn catalog_entry(&self, _store: &Store, sku: &Sku) -> Option<(Arc<Commodity>, Schedule)> {
+    /// A commodity with its whole schedule (a till's `till_prices` keeps what reaches its store).
+    fn catalog_entry(&self, sku: &Sku) -> Option<(Arc<Commodity>, Schedule)> {
         let commodity = self.commodities.get(sku)?.clone();
         Some((commodity, self.schedules.get(sku).cloned().unwrap_or_default()))
     }
@@ -366,12 +366,12 @@ impl PriceStore for MemoryStore {
 }
 
 impl CatalogFeed for MemoryStore {
-    async fn walk(&self, store: &Store, after: Option<&Sku>, limit: usize) -> StoreResult<Walked> {
+    async fn walk(&self, _store: &Store, after: Option<&Sku>, limit: usize) -> StoreResult<Walked> {
         let state = self.read();
         let mut skus: Vec<&Sku> = state.commodities.keys().filter(|s| after.is_none_or(|a| *s > a)).collect();
         skus.sort_unstable();
         let more = skus.len() > limit;
-        let entries = skus.into_iter().take(limit).map(|sku| state.catalog_entry(store, sku)).collect::<Option<_>>();
+        let entries = skus.into_iter().take(limit).map(|sku| state.catalog_entry(sku)).collect::<Option<_>>();
         Ok(Walked { entries: entries.unwrap_or_default(), more })
     }
 
@@ -390,9 +390,9 @@ impl CatalogFeed for MemoryStore {
         Ok(FeedRead { entries, more: reaching.next().is_some() })
     }
 
-    async fn catalog_entries(&self, store: &Store, skus: &[Sku]) -> StoreResult<FxMap<Sku, (Arc<Commodity>, Schedule)>> {
+    async fn catalog_entries(&self, _store: &Store, skus: &[Sku]) -> StoreResult<FxMap<Sku, (Arc<Commodity>, Schedule)>> {
         let state = self.read();
-        Ok(skus.iter().filter_map(|sku| state.catalog_entry(store, sku).map(|e| (sku.clone(), e))).collect())
+        Ok(skus.iter().filter_map(|sku| state.catalog_entry(sku).map(|e| (sku.clone(), e))).collect())
     }
 }
 

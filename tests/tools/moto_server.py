@@ -47,6 +47,10 @@ The call recorder (`MOTO_RECORD_CALLS=/path/file.jsonl`): one JSON line per IAM 
 request asks for, appended and flushed inside the one-at-a-time lock, whatever the answer:
     {"key": "<access key id of the request's SigV4 Credential>", "action": "dynamodb:PutItem",
      "table": "retail-SalesTable"}
+A Query or Scan of an index (its `IndexName`) asks for the action on the index's ARN
+(`<table ARN>/index/<name>`), not the table's: its line names the table and the index,
+    {"key": "...", "action": "dynamodb:Query", "table": "retail-PricesTable", "index": "catalog"}
+and only such a line has "index".
 TransactWriteItems: one line per item (Put -> PutItem, Update -> UpdateItem, Delete ->
 DeleteItem, ConditionCheck -> ConditionCheckItem); TransactGetItems: one GetItem per item;
 BatchGetItem and BatchWriteItem: one line per table named; any other operation one line with
@@ -230,7 +234,8 @@ _TRANSACT_ACTIONS = {
 
 def iam_actions(target, body):
     """The (action, table) pairs one request asks IAM for: `target` is its X-Amz-Target
-    (`DynamoDB_20120810.PutItem`), `body` its parsed JSON (or {})."""
+    (`DynamoDB_20120810.PutItem`), `body` its parsed JSON (or {}). For a Query or Scan of an
+    index, the table is (table, index name): the resource IAM checks is the index."""
     service, _, operation = target.partition(".")
     if not operation:
         return []
@@ -249,6 +254,10 @@ def iam_actions(target, body):
     if operation in ("BatchGetItem", "BatchWriteItem"):
         requested = body.get("RequestItems")
         return [(operation, table) for table in (requested if isinstance(requested, dict) else {})]
+    if operation in ("Query", "Scan"):
+        index = body.get("IndexName")
+        if isinstance(index, str):
+            return [(operation, (_table_name(body), index))]
     return [(operation, _table_name(body))]
 
 
@@ -288,7 +297,11 @@ class CallRecorder:
         found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         key = found.group(1) if found else ""
         for action, table in iam_actions(target, body):
-            line = {"key": key, "action": f"dynamodb:{action}", "table": table}
+            line = {"key": key, "action": f"dynamodb:{action}"}
+            if isinstance(table, tuple):
+                line["table"], line["index"] = table
+            else:
+                line["table"] = table
             self.file.write(json.dumps(line) + "\n")
         self.file.flush()
 

@@ -2,11 +2,13 @@
 //! Interface Emulator on moto, with the environment template.yaml gives it and an access key of
 //! its own (its logical id), through a day that takes every path its code has to DynamoDB
 //! (sales, replays, refusals after a claim, a keyed delivery in parts, an expired key, price
-//! batches, lookups, reports, the stream batch). moto records each request's IAM actions per
-//! access key (`MOTO_RECORD_CALLS`, tests/tools/moto_server.py). Then, for every function and
-//! table, the actions its code called must be exactly the actions its policy grants on that
-//! table: a call not granted is an AccessDenied in AWS, a grant never called is privilege to
-//! take away.
+//! batches, lookups, reports, the stream batch, a till's catalog sync: snapshot pages, a poll
+//! with changes, an idle poll). moto records each request's IAM actions per access key
+//! (`MOTO_RECORD_CALLS`, tests/tools/moto_server.py), a Query or Scan of an index on the index.
+//! Then, for every function and table or index, the actions its code called must be exactly
+//! the actions its policy grants on that resource (`!GetAtt XTable.Arn`, or
+//! `!Sub "${XTable.Arn}/index/NAME"`, which IAM checks apart from the table's): a call not
+//! granted is an AccessDenied in AWS, a grant never called is privilege to take away.
 //!
 //! Only the statements on tables are compared: the aggregator's role also lets Lambda's event
 //! source mapping read the sales stream and send failed batches to the queue, which the service
@@ -15,6 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use retail_core::domain::catalog_feed::{CatalogCursor, FeedPosition, Position};
+use retail_core::domain::{RegionId, StoreId};
 use retail_local::environment::function_environment;
 use retail_local::template::Template;
 use retail_tests::lambda::{EmulatedBinary, http_event, lambda_env, sale_stream_event};
@@ -23,8 +27,14 @@ use retail_tests::workspace_root;
 use serde_json::{Value, json};
 use serde_norway::Value as Yaml;
 
-/// (action, table logical id)
+/// (action, resource): a table's logical id (`PricesTable`), or one of its indexes
+/// (`PricesTable/index/catalog`), which IAM checks on its own ARN for a Query or Scan of it.
 type Grants = BTreeSet<(String, String)>;
+
+/// The resource a grant or a call names: the table, or `table/index/name`.
+fn resource(table: &str, index: Option<&str>) -> String {
+    index.map_or_else(|| table.to_owned(), |index| format!("{table}/index/{index}"))
+}
 
 /// Calls the code makes only when DynamoDB's answer is lost or races another request, which a
 /// day on moto does not produce: granted, and counted as called, with the path that needs them.
@@ -35,14 +45,50 @@ const ON_LOST_ANSWERS: [(&str, &str, &str, &str); 2] = [
         "a taken barcode's holders read back when the cancellation carries no item (store/dynamo/catalog.rs)"),
 ];
 
-/// What each function's policy grants on each table, from template.yaml: the function's own
-/// `Policies` statements, or its `Role`'s.
+/// The table resource a policy's `Resource` entry names: `!GetAtt XTable.Arn` (the table) or
+/// `!Sub "${XTable.Arn}/index/NAME"` (an index of it, which must exist); `None` for what is not a
+/// table or an index (queues, `!GetAtt XTable.StreamArn`, `!Sub "${XTable.Arn}/stream/*"`).
+fn table_resource(id: &str, entry: &Yaml, indexes: &BTreeMap<&str, BTreeSet<&str>>) -> Option<String> {
+    let Yaml::Tagged(t) = entry else { return None };
+    if t.tag == "GetAtt" {
+        let table = t.value.as_str().and_then(|v| v.strip_suffix(".Arn"))?;
+        return indexes.contains_key(table).then(|| table.to_owned());
+    }
+    if t.tag != "Sub" {
+        return None;
+    }
+    let text = t.value.as_str().unwrap_or_else(|| panic!("{id}: a !Sub resource this test cannot read: {:?}", t.value));
+    let (table, rest) = text.strip_prefix("${")?.split_once(".Arn}")?;
+    let table_indexes = indexes.get(table)?;
+    if rest.starts_with("/stream/") {
+        return None;
+    }
+    if rest.is_empty() {
+        return Some(table.to_owned());
+    }
+    let index = rest.strip_prefix("/index/").unwrap_or_else(|| panic!("{id}: a resource of {table} this test cannot read: {text}"));
+    assert!(!index.contains('*'), "{id}: a wildcard index {text}");
+    assert!(table_indexes.contains(index), "{id}: {text} names no index of {table}");
+    Some(resource(table, Some(index)))
+}
+
+/// What each function's policy grants on each table and index, from template.yaml: the
+/// function's own `Policies` statements, or its `Role`'s.
 fn granted(template: &Yaml) -> BTreeMap<String, Grants> {
     let resources = template["Resources"].as_mapping().expect("Resources");
-    let tables: BTreeSet<&str> = resources
+    // Each table's logical id, with the names of its global secondary indexes.
+    let indexes: BTreeMap<&str, BTreeSet<&str>> = resources
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
-        .map(|(id, _)| id.as_str().expect("an id"))
+        .map(|(id, r)| {
+            let names = r["Properties"]["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|i| i["IndexName"].as_str().expect("an IndexName"))
+                .collect();
+            (id.as_str().expect("an id"), names)
+        })
         .collect();
     let mut out = BTreeMap::new();
     for (id, resource) in resources {
@@ -72,15 +118,11 @@ fn granted(template: &Yaml) -> BTreeMap<String, Grants> {
                     r => vec![r],
                 };
                 for resource in resources {
-                    // `!GetAtt XTable.Arn` names a table; stream ARNs and queues are not tables.
-                    let Yaml::Tagged(t) = resource else { continue };
-                    let Some(table) = t.value.as_str().and_then(|v| v.strip_suffix(".Arn")) else { continue };
-                    if t.tag != "GetAtt" || !tables.contains(table) {
-                        continue;
-                    }
+                    // Stream ARNs and queues are neither tables nor indexes.
+                    let Some(table) = table_resource(&id, resource, &indexes) else { continue };
                     for action in &actions {
                         assert!(!action.contains('*'), "{id}: a wildcard action {action} on {table}");
-                        grants.insert((action.to_string(), table.to_owned()));
+                        grants.insert((action.to_string(), table.clone()));
                     }
                 }
             }
@@ -285,8 +327,108 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     expect("the store's day", report.call("GET /stores/{storeId}/reports/daily", &day, &s001, HO, None, None), 200);
     expect("the chain's day", report.call("GET /reports/daily", &format!("/reports/daily?date={business_day}"), &[], HO, None, None), 200);
 
+    // A till syncs its store's catalog. BULK-00 is priced in 13 other regions first: more
+    // schedule items than a one-commodity page reads of the prices' `catalog` index, so that
+    // page reads its prices by key.
+    let regions: Vec<Value> = (1..=13)
+        .map(|r| json!({"sku": "BULK-00", "scope": format!("region:R{r:02}"), "amount": 100 + r, "validFrom": "2020-01-01T00:00:00Z"}))
+        .collect();
+    expect("prices in other regions", prices.call("POST /price-adjustments", "/price-adjustments", &[], HO, None,
+        Some(json!({"batchId": "iam-regions", "adjustments": regions}))), 201);
+    let catalog_route = "GET /stores/{storeId}/catalog";
+    let sync = |what: &str, query: &str| {
+        expect(what, lookup.call(catalog_route, &format!("/stores/S001/catalog?{query}"), &s001, TILL, None, None), 200)
+    };
+    let skus_of = |page: &Value, kind: &str| -> Vec<String> {
+        let changes = page["changes"].as_array().unwrap_or_else(|| panic!("a page's changes: {page}"));
+        changes.iter().filter(|c| c["kind"] == kind).map(|c| c["sku"].as_str().expect("a sku").to_owned()).collect()
+    };
+    // What moto recorded from line `from` on, and how many lines it holds.
+    let recorded = |from: usize| -> (Vec<Value>, usize) {
+        let text = std::fs::read_to_string(&record).expect("moto's record");
+        let lines: Vec<&str> = text.lines().collect();
+        (lines[from.min(lines.len())..].iter().map(|l| serde_json::from_str(l).expect("a JSON line")).collect(), lines.len())
+    };
+    let table_of = |id: &str| tables.by_logical_id(id).expect("a table of the template").to_owned();
+    let lookup_call = |action: &str, table: &str| json!({"key": "CommodityLookupFunction", "action": action, "table": table_of(table)});
+    let (_, before) = recorded(0);
+    let first = sync("a one-commodity snapshot page", "limit=1");
+    assert_eq!(skus_of(&first, "commodity"), ["BULK-00"], "{first}");
+    assert_eq!(first["more"], true, "{first}");
+    let (calls, _) = recorded(before);
+    assert!(calls.contains(&lookup_call("dynamodb:BatchGetItem", "PricesTable")), "BULK-00's prices read by key: {calls:?}");
+    // The snapshot: the store and its promotions, then 40 commodities a page with their prices,
+    // through both `catalog` indexes, until the cursor turns to the changes.
+    let mut page = sync("a snapshot", "limit=40");
+    let mut walked = skus_of(&page, "commodity");
+    let mut pages = 1;
+    while page["more"] == true {
+        assert!(pages < 10, "the snapshot does not end: {page}");
+        let cursor = page["cursor"].as_str().expect("a cursor").to_owned();
+        page = sync("a snapshot page", &format!("cursor={cursor}&limit=40"));
+        walked.extend(skus_of(&page, "commodity"));
+        pages += 1;
+    }
+    let distinct: BTreeSet<&String> = walked.iter().collect();
+    assert_eq!((walked.len(), distinct.len()), (many.len() + 2, many.len() + 2), "every commodity once: {walked:?}");
+    assert!(pages >= 3, "the snapshot pages: {pages}");
+    let caught_up = page["cursor"].as_str().expect("a cursor").to_owned();
+
+    // Head office changes a price, a commodity, the store and a promotion; the till's next poll
+    // reads the heads, the partitions with news, and each change's current state.
+    expect("a price change", prices.call("POST /price-adjustments", "/price-adjustments", &[], HO, None,
+        Some(json!({"batchId": "iam-2", "adjustments": [
+            {"sku": "FLASH-001", "scope": "region:EAST", "amount": 18900, "validFrom": "2020-01-01T00:00:00Z"}]}))), 201);
+    expect("a new commodity", admin.call("PUT /commodities/{sku}", "/commodities/BREAD-1", &[("sku", "BREAD-1")], HO, None,
+        Some(commodity("BREAD-1", "6901234567861", "track"))), 201);
+    expect("the store renamed", admin.call("PUT /stores/{storeId}", "/stores/S001", &s001, HO, None,
+        Some(json!({"name": "Binjiang Riverside", "region": "EAST"}))), 200);
+    let flash_promotion = json!({"name": "Flash 5 % off", "scope": "store:S001", "validFrom": from, "validTo": to,
+        "rule": {"kind": "percent_off", "percentBp": 500, "skus": ["FLASH-001"]}});
+    expect("a new promotion", prices.call("PUT /promotions/{promotionId}", "/promotions/iam-flash", &[("promotionId", "iam-flash")],
+        HO, None, Some(flash_promotion)), 201);
+    let mut page = sync("the changes", &format!("cursor={caught_up}"));
+    let mut changes: Vec<Value> = Vec::new();
+    loop {
+        changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
+        if page["more"] != true {
+            break;
+        }
+        assert!(changes.len() < 10_000, "the changes do not end: {page}");
+        let cursor = page["cursor"].as_str().expect("a cursor").to_owned();
+        page = sync("more changes", &format!("cursor={cursor}"));
+    }
+    let has = |kind: &str, field: &str, id: &str| changes.iter().any(|c| c["kind"] == kind && c[field] == id);
+    assert!(has("prices", "sku", "FLASH-001"), "the price change: {changes:?}");
+    assert!(has("commodity", "sku", "BREAD-1"), "the new commodity: {changes:?}");
+    assert!(changes.iter().any(|c| c["kind"] == "store"), "the store: {changes:?}");
+    assert!(has("promotion", "promotionId", "iam-flash"), "the promotion: {changes:?}");
+
+    // An idle poll: the cursor a till holds a minute after that poll (the resend window past)
+    // finds nothing new, and reads only the three heads.
+    let now = chrono::Utc::now();
+    let idle = CatalogCursor {
+        store: StoreId::parse("S001").expect("a store id"),
+        region: RegionId::parse("EAST").expect("a region"),
+        issued: now,
+        position: Position::Changes { after: FeedPosition::before(now) },
+    }
+    .encode();
+    let (_, before) = recorded(0);
+    let polled = sync("an idle poll", &format!("cursor={idle}"));
+    assert_eq!((&polled["changes"], &polled["more"]), (&json!([]), &json!(false)), "{polled}");
+    // Its calls: the heads (one BatchGetItem of the feed), and the store unless still cached.
+    let heads = lookup_call("dynamodb:BatchGetItem", "CatalogChangesTable");
+    let the_store = lookup_call("dynamodb:GetItem", "StoresTable");
+    let (calls, _) = recorded(before);
+    assert!(
+        calls.contains(&heads) && calls.iter().all(|c| *c == heads || *c == the_store),
+        "an idle poll reads the three heads and nothing else: {calls:?}"
+    );
+
     drop((admin, prices, lookup, checkout, report, aggregator));
-    // The record: (access key, action, table name) per line.
+    // The record: (access key, action, table name, and the index for a Query or Scan of one)
+    // per line.
     let names: BTreeMap<String, String> = template
         .tables
         .iter()
@@ -301,7 +443,8 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
         }
         let table = call["table"].as_str().unwrap_or_default();
         let table = names.get(table).unwrap_or_else(|| panic!("{key} called {} on {table:?}, not a table of the template", call["action"]));
-        called.entry(key.to_owned()).or_default().insert((call["action"].as_str().expect("an action").to_owned(), table.clone()));
+        let on = resource(table, call.get("index").map(|i| i.as_str().expect("an index name")));
+        called.entry(key.to_owned()).or_default().insert((call["action"].as_str().expect("an action").to_owned(), on));
     }
     let _ = std::fs::remove_file(&record);
 

@@ -8,7 +8,7 @@ use crate::domain::catalog_feed::{
     CatalogChange, CatalogCursor, Changed, DEFAULT_LIMIT, FeedPosition, MAX_LIMIT, MAX_PAGE_BYTES, Position, RESEND_WINDOW,
     json_size, till_prices,
 };
-use crate::domain::{CatalogRefusal, Invalid, PriceScope, Promotion, PromotionId, Sku, Store};
+use crate::domain::{CatalogRefusal, Invalid, Promotion, PromotionId, Sku, Store};
 use crate::store::{CatalogFeed, Failure};
 
 /// One page of a till's sync.
@@ -119,8 +119,10 @@ async fn walk<S: CatalogFeed>(
         for p in promotions {
             if p.scope.reaches(store) {
                 head.push(CatalogChange::Promotion { id: p.id.clone(), promotion: Some(p) });
-            } else if rewalk && matches!(p.scope, PriceScope::Region(_)) {
-                // It may have reached the store in the region it left.
+            } else if rewalk {
+                // It may have reached the store in the region it left, or have moved from that
+                // region to another scope (its change then went to the old region's feed, which
+                // this store no longer reads): a till drops it; one it never held costs a line.
                 head.push(CatalogChange::Promotion { id: p.id.clone(), promotion: None });
             }
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::schema::*;
 use super::write::Task;
-use super::read::schedule_adjustments;
+use super::read::schedule_of;
 use super::{DynamoStore, in_parallel, unavailable};
 use crate::domain::catalog_feed::{FEED_RETENTION, FeedEntry, FeedPosition};
 use crate::domain::{Commodity, FxMap, PriceScope, Schedule, Sku, Store};
@@ -162,12 +162,8 @@ impl CatalogFeed for DynamoStore {
                 covered_all = false;
                 break;
             }
-            let mut adjustments = Vec::new();
-            for schedule in by_sku.get(commodity.sku().as_str()).into_iter().flatten() {
-                adjustments.extend(schedule_adjustments(schedule)?);
-            }
-            adjustments.sort_by(|a, b| (a.applied_at, &a.id).cmp(&(b.applied_at, &b.id)));
-            entries.push((Arc::new(commodity), Arc::new(adjustments.into_iter().map(Arc::new).collect())));
+            let schedule = schedule_of(by_sku.get(commodity.sku().as_str()).into_iter().flatten().copied())?;
+            entries.push((Arc::new(commodity), schedule));
         }
         if entries.is_empty() && !commodity_items.is_empty() {
             let first = from_item::<CommodityItem>("commodity", commodity_items[0].clone())?.commodity()?;

@@ -93,14 +93,8 @@ impl DynamoStore {
 
     /// The adjustments of a sku's schedule items that reach `store`, oldest batch first.
     pub(super) fn found_schedule(&self, found: &Found, store: &Store, sku: &Sku) -> StoreResult<Schedule> {
-        let mut out = Vec::new();
-        for sk in schedule_sks(store) {
-            if let Some(item) = found.get(&(self.tables.prices.clone(), sku.to_string(), sk)) {
-                out.extend(schedule_adjustments(item)?);
-            }
-        }
-        out.sort_by(|a, b| (a.applied_at, &a.id).cmp(&(b.applied_at, &b.id)));
-        Ok(Arc::new(out.into_iter().map(Arc::new).collect()))
+        let items = schedule_sks(store).into_iter().filter_map(|sk| found.get(&(self.tables.prices.clone(), sku.to_string(), sk)));
+        schedule_of(items)
     }
 
     pub(super) fn found_holders(&self, found: &Found, barcode: &Barcode) -> StoreResult<Option<Vec<Sku>>> {
@@ -114,6 +108,16 @@ impl DynamoStore {
         skus.sort();
         Ok((!skus.is_empty()).then_some(skus))
     }
+}
+
+/// One sku's schedule from its schedule items, oldest batch first.
+pub(super) fn schedule_of<'a>(items: impl IntoIterator<Item = &'a Item>) -> StoreResult<Schedule> {
+    let mut out = Vec::new();
+    for item in items {
+        out.extend(schedule_adjustments(item)?);
+    }
+    out.sort_by(|a, b| (a.applied_at, &a.id).cmp(&(b.applied_at, &b.id)));
+    Ok(Arc::new(out.into_iter().map(Arc::new).collect()))
 }
 
 pub(super) fn schedule_adjustments(item: &Item) -> StoreResult<Vec<PriceAdjustment>> {

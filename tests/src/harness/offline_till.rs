@@ -317,12 +317,12 @@ impl OfflineTill {
                 tokio::time::sleep(wait).await;
             }
         };
-        loop {
+        // (Set-up took its snapshot and its first delta. A set-up slowed by faults may end
+        // after the offline stretch began: then the till is offline already, and polls nothing
+        // that would drop a promotion ended since from its copy.)
+        while Utc::now() + chrono::Duration::seconds(1) < plan.offline_from {
             if let Err(e) = self.sync(&api).await {
                 self.log.problems.push(format!("offline till, online: {e}"));
-            }
-            if Utc::now() + chrono::Duration::seconds(1) >= plan.offline_from {
-                break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

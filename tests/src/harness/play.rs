@@ -214,7 +214,8 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens, offline: Option<&
         expect(format!("stock for {id}"), &a, &[200])?;
     }
 
-    if let Some(till) = offline {
+    let mut offline = offline;
+    if let Some(till) = offline.as_deref_mut() {
         till.sync(api).await.map_err(|e| format!("setting up, the offline till's snapshot: {e}"))?;
     }
 
@@ -297,6 +298,12 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens, offline: Option<&
             Ok(_) => return Err(format!("setting up, promotion {} was stored as {}, not as put: {body}", p.id, a.body)),
             Err(e) => return Err(format!("setting up, promotion {}: {e}", p.id)),
         }
+    }
+    // The offline till's first delta, at once: it brings the flash price and the promotions
+    // while the one that ends mid-evening is still in force (however long set-up takes under
+    // faults, it ends after the promotions reach every checkout, possibly after that end).
+    if let Some(till) = offline {
+        till.sync(api).await.map_err(|e| format!("setting up, the offline till's first delta: {e}"))?;
     }
     // Stored later than planned (retries): the set-up ends 10 s after the last was stored, and a
     // spend-and-save starting after set-up must still have been stored 10 s before it starts.

@@ -19,6 +19,11 @@ fn small(api: &SpawnedApi) -> Evening {
         returns_share: 0.4,
         // Started half an hour before the rush: after the offline sales (dated an hour back).
         spend_and_save_after: -1800,
+        // The reference till sells 20 sales offline over 6 s starting 2 s into the evening: a
+        // flash price starts 2 s in, a promotion ends 4 s in.
+        offline_till_sales: 20,
+        offline_till_after: 2,
+        offline_till_for: 6,
         run: 4242,
         progress: false,
         faults: None,
@@ -45,8 +50,10 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
     assert_eq!(checkout.count(), 48);
     assert_eq!(resend.statuses.get(&200), checkout.statuses.get(&201), "every sale replayed once");
     assert_eq!(checkout.statuses.get(&201).copied().unwrap_or(0) + checkout.statuses.get(&409).copied().unwrap_or(0), 48);
-    assert_eq!(outcome.receipts as u64, checkout.statuses[&201] + 8 * 3, "the offline burst sold too");
+    let till = the_offline_till_sold_as_it_priced(&outcome);
+    assert_eq!(outcome.receipts as u64, checkout.statuses[&201] + 8 * 3 + till, "the offline burst and the offline till sold too");
     assert_eq!(outcome.routes["upload"].statuses.get(&200), Some(&8));
+    assert_eq!(outcome.routes["offline-till-upload"].statuses.get(&200), Some(&1), "20 sales, one batch");
     // The service desks took back part of the evening, every case coming up at least once; each
     // return was replayed once, each attempt at more than was left refused both times.
     let r = &outcome.returns;
@@ -65,7 +72,8 @@ async fn a_small_evening_balances_the_books(mode: Mode) {
 /// started within the evening: the receipts dated before it (the offline ones) did not get it.
 fn every_promotion_took_something(outcome: &Outcome) {
     let p = &outcome.promotions;
-    assert_eq!(p.iter().map(|p| p.kind).collect::<Vec<_>>(), ["multi_buy", "percent_off", "spend_and_save"], "{p:?}");
+    // The fourth is the offline till's: it ends while the till is offline.
+    assert_eq!(p.iter().map(|p| p.kind).collect::<Vec<_>>(), ["multi_buy", "percent_off", "spend_and_save", "percent_off"], "{p:?}");
     for promotion in p {
         assert!(promotion.receipts > 0 && promotion.discount > 0, "{promotion:?}");
     }
@@ -73,6 +81,19 @@ fn every_promotion_took_something(outcome: &Outcome) {
     let spend = &p[2];
     assert!(spend.in_window < outcome.receipts, "every receipt was dated after the spend-and-save started: {spend:?}");
     assert!(spend.receipts < outcome.receipts, "{spend:?}");
+}
+
+/// The reference till synced its store's catalog (a snapshot, then deltas), sold its 20 sales
+/// offline on both sides of the flash price's start and of the promotion's end, and every one
+/// was recorded with exactly the total, tax and discount it worked out (the audit failed
+/// otherwise); answers how many it sold.
+fn the_offline_till_sold_as_it_priced(outcome: &Outcome) -> u64 {
+    let t = outcome.offline_till.as_ref().expect("the offline till played");
+    assert!(t.snapshot_pages >= 1 && t.delta_polls >= 2 && t.delta_changes > 0, "{t:?}");
+    assert_eq!((t.rung, t.recorded, t.agreed), (20, 20, 20), "{t:?}");
+    assert!(t.before_flash > 0 && t.after_flash > 0 && t.before_end > 0 && t.after_end > 0, "{t:?}");
+    assert_eq!(t.before_flash + t.after_flash, 20, "{t:?}");
+    t.recorded as u64
 }
 
 /// The small evening's returns cover every case: partial, lines in two returns, lines back
@@ -111,7 +132,8 @@ async fn a_drill(mode: Mode, kinds: &[&str], rate: f64) {
     assert_eq!(outcome.flash_sold, 10);
     // Every first send ended in a receipt or a refusal for stock; each sale was replayed once.
     let resend = &outcome.routes["resend"];
-    assert_eq!(outcome.receipts as u64, resend.statuses.get(&200).copied().unwrap_or(0) + 8 * 3, "{:?}", resend.statuses);
+    let till = the_offline_till_sold_as_it_priced(&outcome);
+    assert_eq!(outcome.receipts as u64, resend.statuses.get(&200).copied().unwrap_or(0) + 8 * 3 + till, "{:?}", resend.statuses);
     // Returns were taken under the faults too (the audit checked none was doubled by a lost
     // answer: what is left of each sale, the stock restocked, the reports); each return that
     // was recorded was replayed once.
@@ -157,6 +179,9 @@ fn settings_that_make_no_evening_are_refused() {
         offline_per_till: 0,
         returns_share: 0.0,
         spend_and_save_after: 15,
+        offline_till_sales: 0,
+        offline_till_after: 0,
+        offline_till_for: 0,
         run: 1,
         progress: false,
         faults: None,
@@ -188,4 +213,10 @@ fn settings_that_make_no_evening_are_refused() {
     assert!(refused(Evening { spend_and_save_after: 1, ..good.clone() }).contains("at least 10 s"));
     assert!(refused(Evening { spend_and_save_after: 7200, ..good.clone() }).contains("spend-and-save"));
     assert!(refused(Evening { spend_and_save_after: -90 * 86_400, ..good.clone() }).contains("spend-and-save"));
+    let till = Evening { offline_till_sales: 20, offline_till_after: 2, offline_till_for: 6, ..good.clone() };
+    assert_eq!(till.check(), Ok(()));
+    assert!(refused(Evening { offline_till_sales: 2, ..till.clone() }).contains("offline till"));
+    assert!(refused(Evening { offline_till_for: 2, ..till.clone() }).contains("offline till"));
+    assert!(refused(Evening { offline_till_after: -1, ..till.clone() }).contains("offline till"));
+    assert!(refused(Evening { offline_till_after: 7200, ..till.clone() }).contains("offline till"));
 }

@@ -50,6 +50,18 @@ struct Args {
     /// from 2 hours before set-up to 2 hours after.
     #[arg(long, value_name = "SECONDS", default_value_t = 15, allow_negative_numbers = true)]
     spend_and_save_after: i64,
+    /// Sales the reference offline till rings up while offline (0: no offline till). It syncs
+    /// the first store's catalog at set-up, polls the deltas, goes offline, prices its sales
+    /// from its copy (a flash price starts and a promotion ends meanwhile) and uploads them when
+    /// back; the audit checks the server recorded exactly the totals it worked out.
+    #[arg(long, default_value_t = 20)]
+    offline_till_sales: usize,
+    /// When the offline till goes offline, in seconds after set-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    offline_till_after: i64,
+    /// How long the offline till stays offline, in seconds (at least 3).
+    #[arg(long, value_name = "SECONDS", default_value_t = 9)]
+    offline_till_for: i64,
     /// Names this run's stores and commodities [default: from the clock].
     #[arg(long)]
     run: Option<u32>,
@@ -72,6 +84,9 @@ fn main() -> ExitCode {
         offline_per_till: args.offline_per_till,
         returns_share: args.returns_share,
         spend_and_save_after: args.spend_and_save_after,
+        offline_till_sales: args.offline_till_sales,
+        offline_till_after: args.offline_till_after,
+        offline_till_for: args.offline_till_for,
         run,
         progress: true,
         faults: None,

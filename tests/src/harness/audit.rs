@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{Api, Tokens};
 use super::evening::{CATALOG, Evening, TRACKED_STOCK};
-use super::promotions::{Item, Promotion, check_receipt};
+use super::promotions::{FlashPrice, Item, Promotion, check_receipt};
 use super::stats::{Outcome, PromotionTally, Spread};
 use super::till::{Returned, Sold};
 use crate::answer;
@@ -26,11 +26,13 @@ const REPORT_CATCH_UP: Duration = Duration::from_secs(60);
 const METHODS: [&str; 3] = ["cash", "card", "mobile"];
 
 /// The books, from the API alone.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn audit(
     evening: &Evening,
     api: &Api,
     tokens: &Tokens,
     promotions: &[Promotion],
+    flash: &[FlashPrice],
     sold: &[Sold],
     returned: &[Returned],
     outcome: &mut Outcome,
@@ -73,7 +75,7 @@ pub(super) async fn audit(
     // took off), the discount total, the total and the tax.
     let items: HashMap<String, Item> = evening.items().into_iter().map(|i| (i.sku.clone(), i)).collect();
     for s in sold {
-        let wrong = check_receipt(&s.receipt, promotions, &items);
+        let wrong = check_receipt(&s.receipt, promotions, &items, flash);
         if !wrong.is_empty() {
             failures.push(format!("store {}, key {}: sale {} is not what its promotions make of it: {}", s.store, s.key, s.receipt["saleId"], wrong.join("; ")));
         }

@@ -35,6 +35,13 @@ pub struct Evening {
     /// every checkout within 10 s of being stored, so one starting after set-up starts at least
     /// 10 s after it. The evening's other promotions run from 2 hours before set-up to 2 after.
     pub spend_and_save_after: i64,
+    /// Sales the reference offline till rings up while offline (0: no such till). It syncs
+    /// the first store's catalog at set-up, polls deltas, goes offline `offline_till_after`
+    /// seconds after set-up for `offline_till_for` seconds, and uploads them when back; a
+    /// flash price starts a third into that stretch and a promotion ends two thirds into it.
+    pub offline_till_sales: usize,
+    pub offline_till_after: i64,
+    pub offline_till_for: i64,
     /// Names this run's stores and commodities; also seeds the tills' choices.
     pub run: u32,
     /// Print a progress line on standard error while playing.
@@ -101,6 +108,19 @@ impl Evening {
         }
         if self.offline_per_till > 100 {
             return Err("offline sales per till must be between 0 and 100 (one batch upload)".into());
+        }
+        if self.offline_till_sales > 0 {
+            if !(3..=10_000).contains(&self.offline_till_sales) {
+                return Err("the offline till's sales must be 0 (no offline till) or between 3 and 10,000 (one on each side of each moment)".into());
+            }
+            if self.offline_till_for < 3 {
+                return Err("the offline till must stay offline at least 3 s (a flash price starts a third into it, a promotion ends two thirds into it)".into());
+            }
+            if self.offline_till_after < 0 || self.offline_till_after + self.offline_till_for >= PROMOTIONS_LAST {
+                return Err(format!(
+                    "the offline till must go offline at or after the end of set-up and be back before the evening's promotions end ({PROMOTIONS_LAST} s after set-up)"
+                ));
+            }
         }
         let after = self.spend_and_save_after;
         if (1..10).contains(&after) {

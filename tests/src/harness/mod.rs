@@ -11,12 +11,15 @@
 //!
 //! `evening` says what to play, `play` plays it, each `till` rings up its sales (retrying as a
 //! real till would), each `desk` takes goods back, `audit` checks the books, `promotions` is the
-//! harness's own reading of how a sale applies promotions, `stats` keeps the figures.
+//! harness's own reading of how a sale applies promotions, `stats` keeps the figures, and
+//! `offline_till` is a reference till that syncs its store's catalog, goes offline mid-evening,
+//! prices its sales from its copy with the harness's own pricing and uploads them when back.
 
 mod audit;
 mod client;
 mod desk;
 mod evening;
+mod offline_till;
 mod play;
 mod promotions;
 mod stats;
@@ -24,4 +27,4 @@ mod till;
 
 pub use evening::{Evening, Faults};
 pub use play::play;
-pub use stats::{Outcome, PromotionTally, ReturnsTally, RouteStats, Spread};
+pub use stats::{OfflineTillTally, Outcome, PromotionTally, ReturnsTally, RouteStats, Spread};

@@ -15,7 +15,8 @@ use super::audit::audit;
 use super::client::{Api, Dice, Tokens};
 use super::desk;
 use super::evening::{CATALOG, Evening, PROMOTIONS_LAST, TRACKED_STOCK};
-use super::promotions::{Promotion, Rule};
+use super::offline_till::{self, ENDING_ITEM, OfflineTill, Plan};
+use super::promotions::{FlashPrice, Promotion, Rule};
 use super::stats::{Outcome, ReturnsTally, RouteStats};
 use super::till::{till, upload};
 use crate::Answer;
@@ -37,7 +38,10 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
     if let Some(f) = &evening.faults {
         switch_faults(&api, &f.control, &json!(f.rates)).await?;
     }
-    let promotions = set_up(evening, &api, &tokens).await?;
+    // The reference till that sells offline takes its store's snapshot during set-up, before
+    // the flash price and the promotions are put (so they reach it in a delta).
+    let mut offline = (evening.offline_till_sales > 0).then(|| OfflineTill::new(evening, &tokens));
+    let SetUp { promotions, flash, plan } = set_up(evening, &api, &tokens, offline.as_mut()).await?;
 
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -56,11 +60,21 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         let (evening, api, tokens, done) = (evening.clone(), Arc::clone(&api), Arc::clone(&tokens), Arc::clone(&done));
         tills.spawn(async move { till(&evening, t, &api, &tokens, &done).await });
     }
+    let offline = match (offline, &plan) {
+        (Some(t), Some(plan)) => Some(tokio::spawn(t.evening(evening.clone(), plan.clone(), Arc::clone(&api)))),
+        _ => None,
+    };
     let mut logs = Vec::new();
     while let Some(log) = tills.join_next().await {
         logs.push(log.map_err(|e| format!("a till crashed: {e}"))?);
     }
     let rush = started.elapsed();
+    // The offline till is back and has uploaded its sales before the burst.
+    let offline = match offline {
+        Some(t) => Some(t.await.map_err(|e| format!("the offline till crashed: {e}"))?),
+        None => None,
+    };
+    let offline_sold: Vec<_> = offline.iter().flat_map(|o| o.log.sold.iter().cloned()).collect();
 
     // The offline burst: every till comes back online at once with its batch, while the service
     // desks take back a share of the evening's sales. At the same moment, so that returns meet
@@ -102,6 +116,10 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         eprintln!();
     }
 
+    let offline_rung = offline.map(|mut o| {
+        logs.push(std::mem::take(&mut o.log));
+        o
+    });
     let mut routes: BTreeMap<&'static str, RouteStats> = BTreeMap::new();
     let mut sold = Vec::new();
     let mut returned = Vec::new();
@@ -127,6 +145,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
         injected,
         returns: tally,
         promotions: Vec::new(),
+        offline_till: None,
     };
     // A 500 is a bug. A 503 says "a dependency is down, retry": right in a drill, wrong otherwise.
     for (name, r) in &outcome.routes {
@@ -135,7 +154,12 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
             outcome.failures.insert(0, format!("{name} answered {status}"));
         }
     }
-    audit(evening, &api, &tokens, &promotions, &sold, &returned, &mut outcome).await;
+    audit(evening, &api, &tokens, &promotions, &flash, &sold, &returned, &mut outcome).await;
+    if let (Some(run), Some(plan)) = (&offline_rung, &plan) {
+        let (failures, tally) = offline_till::audit(plan, run, &offline_sold);
+        outcome.failures.extend(failures);
+        outcome.offline_till = Some(tally);
+    }
     Ok(outcome)
 }
 
@@ -145,7 +169,7 @@ pub async fn play(evening: &Evening) -> Result<Outcome, String> {
 /// those that started before it (all of them, in a small evening) are not covered by the
 /// promise to apply from their first second, and a long-running API's checkouts may remember
 /// the promotions they read just before.
-async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Promotion>, String> {
+async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens, offline: Option<&mut OfflineTill>) -> Result<SetUp, String> {
     let ho = tokens.token("headoffice", None);
     let mut dice = Dice(u64::from(evening.run) << 20 | (1 << 18));
     let expect = |what: String, a: &Answer, ok: &[u16]| {
@@ -190,6 +214,11 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Pro
         expect(format!("stock for {id}"), &a, &[200])?;
     }
 
+    let mut offline = offline;
+    if let Some(till) = offline.as_deref_mut() {
+        till.sync(api).await.map_err(|e| format!("setting up, the offline till's snapshot: {e}"))?;
+    }
+
     // The promotions: a multi-buy on the flash item (a basket holds one flash unit, so units of
     // the tracked skus listed with it complete the groups), 5 % off the run's dairy, and a
     // chain-wide spend-and-save on every sku of the run starting `spend_and_save_after` the end
@@ -200,7 +229,7 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Pro
     let run = evening.run;
     let every_sku: BTreeSet<String> = evening.items().into_iter().map(|i| i.sku).collect();
     let multi_skus = (0..CATALOG).filter(|j| j % 3 == 1).map(|j| evening.sku(j)).chain([flash.sku.clone()]).collect();
-    let wanted = [
+    let mut wanted = vec![
         Promotion {
             id: format!("h{run}-multi"),
             name: "Harness: buy 3, the cheapest free".into(),
@@ -229,6 +258,35 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Pro
             categories: None,
         },
     ];
+    // With the offline till: a promotion ending two thirds into its offline stretch, and a
+    // flash price on its store starting a third into it (put now, before the promotions, and
+    // so reaching the till in a delta before it goes offline).
+    let plan = (evening.offline_till_sales > 0).then(|| Plan::place(evening, end, to));
+    let mut flash = Vec::new();
+    if let Some(plan) = &plan {
+        wanted.push(Promotion {
+            id: plan.ending.clone(),
+            name: "Harness: 10 % off item 2, ending mid-evening".into(),
+            valid_from: from,
+            valid_to: plan.ends_at,
+            rule: Rule::PercentOff { percent_bp: 1000 },
+            skus: Some([evening.sku(ENDING_ITEM)].into()),
+            categories: None,
+        });
+        let f = &plan.flash;
+        let batch = json!({
+            "batchId": format!("harness-{run}-flash-{}", f.valid_from.timestamp()),
+            "adjustments": [{"sku": f.sku, "scope": format!("store:{}", f.store), "amount": f.amount,
+                "validFrom": f.valid_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "validTo": f.valid_to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "reason": "harness flash price"}]
+        });
+        let a = api.send_retrying(&mut dice, || api.http.post(api.url("/price-adjustments")).bearer_auth(&ho).json(&batch), |_, _| {}).await?;
+        expect("the flash price".into(), &a, &[200, 201])?;
+        if a.body["accepted"] != 1 {
+            return Err(format!("setting up, the flash price was not accepted: {}", a.body));
+        }
+        flash.push(f.clone());
+    }
     let mut stored = Vec::new();
     for p in wanted {
         let body = p.body();
@@ -240,6 +298,12 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Pro
             Ok(_) => return Err(format!("setting up, promotion {} was stored as {}, not as put: {body}", p.id, a.body)),
             Err(e) => return Err(format!("setting up, promotion {}: {e}", p.id)),
         }
+    }
+    // The offline till's first delta, at once: it brings the flash price and the promotions
+    // while the one that ends mid-evening is still in force (however long set-up takes under
+    // faults, it ends after the promotions reach every checkout, possibly after that end).
+    if let Some(till) = offline {
+        till.sync(api).await.map_err(|e| format!("setting up, the offline till's first delta: {e}"))?;
     }
     // Stored later than planned (retries): the set-up ends 10 s after the last was stored, and a
     // spend-and-save starting after set-up must still have been stored 10 s before it starts.
@@ -255,7 +319,15 @@ async fn set_up(evening: &Evening, api: &Api, tokens: &Tokens) -> Result<Vec<Pro
     if let Ok(wait) = (end - Utc::now()).to_std() {
         tokio::time::sleep(wait).await;
     }
-    Ok(stored)
+    Ok(SetUp { promotions: stored, flash, plan })
+}
+
+/// What the set-up put that the evening and its audit need: the promotions as stored, the
+/// flash prices, and the offline till's plan.
+struct SetUp {
+    promotions: Vec<Promotion>,
+    flash: Vec<FlashPrice>,
+    plan: Option<Plan>,
 }
 
 /// Sets the fault layer's rates; answers its state (rates, and faults injected so far).

@@ -72,13 +72,20 @@ impl Promotion {
 
     /// Reads a stored promotion (`PUT` or `GET /promotions/{promotionId}`); only chain-wide ones.
     pub(super) fn from_stored(v: &Value) -> Result<Promotion, String> {
+        if v["scope"] != "chain" {
+            return Err(format!("the harness only puts chain-wide promotions: {v}"));
+        }
+        Promotion::scoped(v).map(|(_, p)| p)
+    }
+
+    /// Reads a stored promotion of any scope (as a till's synced copy holds them): its scope
+    /// (`chain`, `region:EAST`, `store:S001`) and the promotion.
+    pub(super) fn scoped(v: &Value) -> Result<(String, Promotion), String> {
         let text = |m: &str| v[m].as_str().map(str::to_owned).ok_or_else(|| format!("no `{m}` in {v}"));
         let time = |m: &str| -> Result<DateTime<Utc>, String> {
             DateTime::parse_from_rfc3339(&text(m)?).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("`{m}` in {v}: {e}"))
         };
-        if v["scope"] != "chain" {
-            return Err(format!("the harness only puts chain-wide promotions: {v}"));
-        }
+        let scope = text("scope")?;
         let r = &v["rule"];
         let int = |m: &str| r[m].as_i64().ok_or_else(|| format!("no integer `rule.{m}` in {v}"));
         let rule = match r["kind"].as_str() {
@@ -98,7 +105,7 @@ impl Promotion {
                 _ => Err(format!("`rule.{m}` in {v}")),
             }
         };
-        Ok(Promotion {
+        let promotion = Promotion {
             id: text("promotionId")?,
             name: text("name")?,
             valid_from: time("validFrom")?,
@@ -106,7 +113,8 @@ impl Promotion {
             rule,
             skus: set("skus")?,
             categories: set("categories")?,
-        })
+        };
+        Ok((scope, promotion))
     }
 
     /// In force at `t`: `validFrom` ≤ t < `validTo` (chain-wide, so in every store).
@@ -297,9 +305,28 @@ pub(super) struct Item {
     pub(super) category: Option<String>,
 }
 
+/// A flash price the harness put on one sku in one store: a promotion-type adjustment (with a
+/// `validTo`) of that store's scope, so it beats the sku's chain-wide regular price while in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FlashPrice {
+    pub(super) store: String,
+    pub(super) sku: String,
+    pub(super) amount: i64,
+    pub(super) valid_from: DateTime<Utc>,
+    /// Exclusive.
+    pub(super) valid_to: DateTime<Utc>,
+}
+
+impl FlashPrice {
+    pub(super) fn in_force(&self, store: &str, sku: &str, t: DateTime<Utc>) -> bool {
+        self.store == store && self.sku == sku && self.valid_from <= t && t < self.valid_to
+    }
+}
+
 /// Where a receipt of the run differs from what the promotions in force at its `occurredAt`
-/// make of its lines (the lines priced as the harness set them up); empty when it agrees.
-pub(super) fn check_receipt(receipt: &Value, promotions: &[Promotion], items: &HashMap<String, Item>) -> Vec<String> {
+/// make of its lines (the lines priced as the harness set them up, or at a flash price of its
+/// store in force then); empty when it agrees.
+pub(super) fn check_receipt(receipt: &Value, promotions: &[Promotion], items: &HashMap<String, Item>, flash: &[FlashPrice]) -> Vec<String> {
     let mut wrong = Vec::new();
     let Some(at) = receipt["occurredAt"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)) else {
         return vec![format!("no occurredAt the harness can read: {}", receipt["occurredAt"])];
@@ -314,8 +341,10 @@ pub(super) fn check_receipt(receipt: &Value, promotions: &[Promotion], items: &H
         let quantity = l["quantity"].as_i64();
         let (unit, amount) = (l["unitAmount"].as_i64().unwrap_or(-1), l["lineAmount"].as_i64().unwrap_or(-1));
         let embedded = l["adjustmentId"].is_null();
-        if !embedded && unit != item.price {
-            wrong.push(format!("line {i} ({sku}): unitAmount {unit}, not its price {}", item.price));
+        let store = receipt["storeId"].as_str().unwrap_or_default();
+        let price = flash.iter().rev().find(|f| f.in_force(store, sku, at)).map_or(item.price, |f| f.amount);
+        if !embedded && unit != price {
+            wrong.push(format!("line {i} ({sku}): unitAmount {unit}, not its price {price}"));
         }
         if let Some(q) = quantity.filter(|_| !embedded)
             && amount != unit * q

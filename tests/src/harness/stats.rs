@@ -67,6 +67,30 @@ pub struct Outcome {
     pub returns: ReturnsTally,
     /// Per promotion the evening set up, in the order it was set up: what it took off.
     pub promotions: Vec<PromotionTally>,
+    /// What the reference till that sold offline did; None when it was off.
+    pub offline_till: Option<OfflineTillTally>,
+}
+
+/// The reference till that went offline mid-evening: its sync, its offline sales, and how many
+/// of their receipts agree with what it worked out from its copy.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineTillTally {
+    /// Snapshot pages read at set-up; delta polls while online and on coming back, and the
+    /// changes they brought.
+    pub snapshot_pages: usize,
+    pub delta_polls: usize,
+    pub delta_changes: usize,
+    /// Sales rung up offline; of them recorded by the server; of those, with exactly the
+    /// till's total, tax, discount, prices and promotions.
+    pub rung: usize,
+    pub recorded: usize,
+    pub agreed: usize,
+    /// Recorded offline sales dated before and after the flash price's start, and before and
+    /// after the promotion's end.
+    pub before_flash: usize,
+    pub after_flash: usize,
+    pub before_end: usize,
+    pub after_end: usize,
 }
 
 /// What one promotion took off the evening's receipts (as they list it).
@@ -179,6 +203,12 @@ impl Outcome {
             .map(|p| format!("{} ({}) on {} of the {} receipts in its window, {} off", p.id, p.kind, p.receipts, p.in_window, p.discount))
             .collect();
         println!("promotions: {}; {} off in all", listed.join(", "), self.promotions.iter().map(|p| p.discount).sum::<i64>());
+        if let Some(t) = &self.offline_till {
+            println!(
+                "offline till: snapshot of {} pages, {} delta polls bringing {} changes; {} sales rung up offline, {} recorded, {} exactly as the till priced them; {} before and {} after the flash price started, {} before and {} after the promotion ended",
+                t.snapshot_pages, t.delta_polls, t.delta_changes, t.rung, t.recorded, t.agreed, t.before_flash, t.after_flash, t.before_end, t.after_end
+            );
+        }
         println!("{:<10} {:>8} {:>10} {:>10} {:>10}  statuses", "route", "requests", "p50 ms", "p99 ms", "max ms");
         for (name, r) in &self.routes {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;

@@ -150,14 +150,28 @@ pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Toke
             sale
         })
         .collect();
+    upload_sales(api, &mut log, &mut dice, "upload", &store, &token, sales).await;
+    log
+}
+
+/// Uploads offline sales (each with its `idempotencyKey`) in batches of at most 100, every
+/// attempt recorded under `route`; each receipt answered goes into `log.sold`, each refusal
+/// into `log.problems`.
+pub(super) async fn upload_sales(api: &Api, log: &mut TillLog, dice: &mut Dice, route: &'static str, store: &str, token: &str, sales: Vec<Value>) {
+    for chunk in sales.chunks(100) {
+        upload_batch(api, log, dice, route, store, token, chunk.to_vec()).await;
+    }
+}
+
+async fn upload_batch(api: &Api, log: &mut TillLog, dice: &mut Dice, route: &'static str, store: &str, token: &str, sales: Vec<Value>) {
     // Entries answered "try again" (503, or 409 in_progress) go up again in the next upload,
     // with their keys, until every one has its answer.
     let mut pending = sales;
     let started = Instant::now();
     let mut round = 0u32;
     while !pending.is_empty() {
-        let request = || api.http.post(api.url(&format!("/stores/{store}/sales/batch"))).bearer_auth(&token).json(&json!({"sales": pending}));
-        let answer = match api.send_as_till(&mut log, "upload", &mut dice, request).await {
+        let request = || api.http.post(api.url(&format!("/stores/{store}/sales/batch"))).bearer_auth(token).json(&json!({"sales": pending}));
+        let answer = match api.send_as_till(log, route, dice, request).await {
             Ok(a) => a,
             Err(e) => {
                 log.problems.push(format!("store {store}: an offline upload got {e}"));
@@ -175,7 +189,7 @@ pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Toke
             match r["status"].as_u64() {
                 // 200: an earlier upload recorded it and its answer was lost.
                 Some(201 | 200) => log.sold.push(Sold {
-                    store: store.clone(),
+                    store: store.to_owned(),
                     key: r["idempotencyKey"].as_str().unwrap_or_default().to_owned(),
                     receipt: r["receipt"].clone(),
                 }),
@@ -189,5 +203,4 @@ pub(super) async fn upload(evening: &Evening, t: usize, api: &Api, tokens: &Toke
             round += 1;
         }
     }
-    log
 }

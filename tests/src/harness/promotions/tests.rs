@@ -166,20 +166,20 @@ fn a_receipt_is_checked_against_the_promotions_in_force_at_its_occurred_at() {
         1142,
         127,
     );
-    assert_eq!(check_receipt(&right, std::slice::from_ref(&pct), &items), Vec::<String>::new());
+    assert_eq!(check_receipt(&right, std::slice::from_ref(&pct), &items, &[]), Vec::<String>::new());
     // A cent short on the line (rounded half down), and the totals that follow from it.
     let mut wrong = right.clone();
     wrong["lines"][0] = line("D", 1, 150, 7, 143, 12);
-    let found = check_receipt(&wrong, std::slice::from_ref(&pct), &items);
+    let found = check_receipt(&wrong, std::slice::from_ref(&pct), &items, &[]);
     assert!(found[0].contains("line 0 (D): discountAmount 7, not 8"), "{found:?}");
     assert!(found.iter().any(|f| f.starts_with("line 0 (D): netAmount 143, not 142")), "{found:?}");
     // The second before the promotion starts: nothing off, and a receipt that took 8 is wrong.
     let before = Promotion { valid_from: "2026-11-11T10:00:01Z".parse().unwrap(), ..pct.clone() };
-    let found = check_receipt(&right, &[before], &items);
+    let found = check_receipt(&right, &[before], &items, &[]);
     assert!(found.iter().any(|f| f.starts_with("promotions [")), "{found:?}");
     assert!(found.iter().any(|f| f.starts_with("total 1142, not 1150")), "{found:?}");
     // A price the harness never set.
     let mut dear = right.clone();
     dear["lines"][1] = line("X", 1, 1100, 0, 1100, 127);
-    assert_eq!(check_receipt(&dear, &[pct], &items), ["line 1 (X): unitAmount 1100, not its price 1000"]);
+    assert_eq!(check_receipt(&dear, &[pct], &items, &[]), ["line 1 (X): unitAmount 1100, not its price 1000"]);
 }

@@ -382,3 +382,32 @@ async fn a_snapshot_of_twenty_thousand_skus_comes_in_pages_under_a_megabyte() {
 fn ean13(body12: &str) -> String {
     format!("{body12}{}", retail_core::domain::barcode::gs1_check_digit(body12.as_bytes()))
 }
+
+/// A function remembers a store for up to a minute (`StoreCache`); a store change in a delta is
+/// sent as the store is now, not as remembered, or a till polling less often than the resend
+/// window would keep the old name for good.
+async fn a_renamed_store_reaches_the_till_as_it_is_now<S: Ports>(db: &S) {
+    let remembered = shop(STORE, true);
+    db.put_store(remembered.clone()).await.unwrap();
+    db.put_commodity(commodity(0, 0)).await.unwrap();
+    let mut till = Till::default();
+    till.catch_up(db, 5).await;
+    let renamed = Store::new(remembered.store_id.clone(), "Shop on the corner", region(true), None).unwrap();
+    db.put_store(renamed.clone()).await.unwrap();
+    let page = catalog_page(db, &remembered, till.cursor.take(), 5, Utc::now()).await.unwrap();
+    let sent: Vec<&Store> = page.changes.iter().filter_map(|c| if let CatalogChange::Store(s) = c { Some(s) } else { None }).collect();
+    assert_eq!(sent, [&renamed], "{:?}", page.changes);
+}
+
+#[tokio::test]
+async fn a_store_change_is_sent_as_the_store_is_now_on_the_embedded_store() {
+    a_renamed_store_reaches_the_till_as_it_is_now(&retail_core::store::memory::MemoryStore::new()).await;
+}
+
+#[test]
+fn a_store_change_is_sent_as_the_store_is_now_on_dynamodb() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let moto = retail_tests::moto::Moto::start();
+    let db = rt.block_on(moto.store());
+    rt.block_on(a_renamed_store_reaches_the_till_as_it_is_now(&db));
+}

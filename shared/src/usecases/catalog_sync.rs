@@ -165,9 +165,16 @@ async fn changes<S: CatalogFeed>(
     skus.sort();
     skus.dedup();
     let promotions_changed = read.entries.iter().any(|e| matches!(e.changed, Changed::Promotion(_)));
-    let (entries, promotions) = tokio::try_join!(db.catalog_entries(store, &skus), async {
-        if promotions_changed { db.promotions_ending_after(now).await } else { Ok(Vec::new()) }
-    })?;
+    let store_changed = read.entries.iter().any(|e| matches!(e.changed, Changed::Store(_)));
+    // A store change is sent with the store read now, not as the function remembers it (up to
+    // a minute old): a till polling less often than the resend window would otherwise keep the
+    // old name or timezone for good.
+    let (entries, promotions, store_now) = tokio::try_join!(
+        db.catalog_entries(store, &skus),
+        async { if promotions_changed { db.promotions_ending_after(now).await } else { Ok(Vec::new()) } },
+        async { if store_changed { db.store(&store.store_id).await } else { Ok(None) } },
+    )?;
+    let store_now = store_now.unwrap_or_else(|| store.clone());
     let promotion = |id: &PromotionId| promotions.iter().find(|p: &&Promotion| p.id == *id && p.scope.reaches(store)).cloned();
     let mut page = Filler::new();
     let mut sent = HashSet::new();
@@ -184,7 +191,7 @@ async fn changes<S: CatalogFeed>(
                     prices: entries.get(sku).map(|(_, s)| till_prices(s.iter().map(|a| &**a), store, now)).unwrap_or_default(),
                 },
                 Changed::Promotion(id) => CatalogChange::Promotion { id: id.clone(), promotion: promotion(id) },
-                Changed::Store(_) => CatalogChange::Store(store.clone()),
+                Changed::Store(_) => CatalogChange::Store(store_now.clone()),
             };
             if !page.fits([change]) {
                 cut = true;

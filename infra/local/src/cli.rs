@@ -1,4 +1,4 @@
-//! The command line: `retail-local [serve]` and `retail-local token`.
+//! The command line: `retail-local [serve]`, `retail-local token` and `retail-local backfill-catalog`.
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -34,6 +34,20 @@ enum Command {
     Serve(ServeArgs),
     /// Print one signed development token on stdout.
     Token(TokenArgs),
+    /// Put the commodities and price schedules written before the tills' catalog sync into its
+    /// indexes, in tables of a stack deployed before it (after `sam deploy` added the indexes).
+    /// Credentials, region and endpoint come from the environment, as the functions' do.
+    BackfillCatalog(BackfillArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackfillArgs {
+    /// The commodities table (the stack's output `CommoditiesTableName`).
+    #[arg(long, value_name = "NAME")]
+    commodities_table: String,
+    /// The prices table (the stack's output `PricesTableName`).
+    #[arg(long, value_name = "NAME")]
+    prices_table: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,7 +155,29 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Token(args) => token(args),
         Command::Serve(args) => serve(args),
+        Command::BackfillCatalog(args) => backfill(args),
     }
+}
+
+fn backfill(args: BackfillArgs) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let client = retail_core::store::dynamo::client_from_env().await;
+        match retail_core::store::dynamo::backfill_catalog(&client, &args.commodities_table, &args.prices_table).await {
+            Ok(done) => {
+                println!(
+                    "put {} commodities and {} price schedules into the catalog indexes (the rest had it already)",
+                    done.commodities, done.schedules
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
 }
 
 fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> ! {

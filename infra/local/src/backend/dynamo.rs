@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use retail_core::store::dynamo::{DynamoStore, Tables};
+use retail_core::store::dynamo::{Backfilled, DynamoStore, Tables, backfill_catalog};
 use sales_aggregator::SalesAggregator;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -41,6 +41,9 @@ pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> R
         Err(why) => return Err(tables_error(why)),
     };
     store.check_tables().await.map_err(tables_error)?;
+    if created.len() < store.tables().all().len() {
+        upgrade_tables(&store, &template).await.map_err(tables_error)?;
+    }
 
     // Which function the sales table's stream feeds, and in what batches.
     let fed = template.functions.iter().find_map(|f| {
@@ -118,6 +121,23 @@ pub(crate) async fn start_dynamo(options: &Options, dynamo: &DynamoOptions) -> R
     api.feed = feed;
     api.dynamo = Some((store, created));
     Ok(api)
+}
+
+/// Tables an earlier release made, brought up to this one's: the indexes the template has and
+/// they lack, and the items written before the tills' catalog sync put into its indexes.
+async fn upgrade_tables(store: &DynamoStore, template: &Template) -> Result<(), String> {
+    let added = store.add_missing_indexes(&template.tables).await?;
+    let tables = store.tables();
+    let backfilled = backfill_catalog(store.client(), &tables.commodities, &tables.prices).await?;
+    if !added.is_empty() || backfilled != Backfilled::default() {
+        tracing::info!(
+            indexes = ?added,
+            commodities = backfilled.commodities,
+            price_schedules = backfilled.schedules,
+            "tables made by an earlier release brought up to this one (the catalog indexes a till's snapshot walks)"
+        );
+    }
+    Ok(())
 }
 
 /// Where `retail-local` notes how far the demo seed got on a set of tables: one item of the

@@ -16,6 +16,7 @@ mod promotions;
 mod read;
 mod returns;
 mod sales;
+mod upgrade;
 mod write;
 
 use aws_sdk_dynamodb::Client;
@@ -39,6 +40,7 @@ use tokio::task::JoinSet;
 use crate::store::StoreError;
 use crate::store::StoreResult;
 pub use schema::Item;
+pub use upgrade::{Backfilled, backfill_catalog};
 
 /// A configuration problem found at start-up (a missing variable, an unreachable table).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -250,6 +252,19 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
         .retry_config(retry_config())
 }
 
+/// A client the Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB`
+/// included) from the environment, with the functions' timeouts and retries.
+pub async fn client_from_env() -> Client {
+    // An explicit endpoint is a local one (in AWS the variable is never set).
+    let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(if local { local_timeout_config() } else { timeout_config() })
+        .retry_config(retry_config())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 /// Requests one operation keeps in flight at most (a 5000-line batch is thousands of writes).
 const MAX_IN_FLIGHT: usize = 48;
 
@@ -292,14 +307,7 @@ impl DynamoStore {
     /// required; the other tables stay unconfigured).
     pub async fn from_env(tables: TableSet) -> Result<DynamoStore, ConfigError> {
         let tables = Tables::from_env(tables)?;
-        // An explicit endpoint is a local one (in AWS the variable is never set).
-        let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(if local { local_timeout_config() } else { timeout_config() })
-            .retry_config(retry_config())
-            .load()
-            .await;
-        Ok(DynamoStore::new(Client::new(&config), tables))
+        Ok(DynamoStore::new(client_from_env().await, tables))
     }
 
     /// A store on an explicit endpoint with development credentials.

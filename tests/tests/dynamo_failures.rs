@@ -1,5 +1,7 @@
 //! The DynamoDB adapter when DynamoDB is not there: a missing table is named, and an endpoint
-//! that never answers or refuses connections is a quick `Unavailable` (503), never a hang.
+//! that never answers or refuses connections is a quick `Unavailable` (503), never a hang. And
+//! when DynamoDB refuses for good (an item over 400 KB, a table that does not exist): a
+//! `Permanent` failure with DynamoDB's own words, sent once.
 
 use retail_core::domain::StoreId;
 use retail_core::store::{StoreError, Stores};
@@ -53,7 +55,7 @@ async fn a_refused_connection_is_unavailable_at_once() {
 }
 
 /// A store given only some tables (as a function is) refuses any call to the others before it is
-/// sent: at once, as `Unavailable` naming the variable, never a call to some other table.
+/// sent: at once, as a permanent failure naming the variable, never a call to some other table.
 #[tokio::test]
 async fn a_call_to_a_table_the_store_was_not_given_is_refused_naming_its_variable() {
     use retail_core::domain::Barcode;
@@ -74,10 +76,122 @@ async fn a_call_to_a_table_the_store_was_not_given_is_refused_naming_its_variabl
 
     let started = Instant::now();
     let sale = SalesStore::sale(&store, &StoreId::parse("S001").unwrap(), &retail_core::domain::SaleId::generate()).await;
-    assert!(matches!(&sale, Err(StoreError::Unavailable(why)) if why.contains("SALES_TABLE is not set")), "{sale:?}");
+    assert!(matches!(&sale, Err(StoreError::Permanent { message, .. }) if message.contains("SALES_TABLE is not set")), "{sale:?}");
     // Through a batch read too.
     let skus = retail_core::store::LookupStore::skus_by_barcode(&store, &[Barcode::register("6901234567892").unwrap()]).await;
-    assert!(matches!(&skus, Err(StoreError::Unavailable(why)) if why.contains("BARCODES_TABLE")), "{skus:?}");
+    assert!(matches!(&skus, Err(StoreError::Permanent { message, .. }) if message.contains("BARCODES_TABLE")), "{skus:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "refused without a round trip: {:?}", started.elapsed());
     held.abort();
+}
+
+/// Counts the requests a client sends (each attempt, the SDK's retries included).
+#[derive(Debug, Clone, Default)]
+struct Attempts(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_sdk_dynamodb::config::Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "Attempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Attempts {
+    fn take(&self) -> usize {
+        self.0.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A store named in 410,000 bytes: an item over DynamoDB's 400 KB (moto enforces it).
+fn a_store_too_large_for_one_item() -> retail_core::domain::Store {
+    let mut store = a_store("Central");
+    store.name = "x".repeat(410_000);
+    store
+}
+
+fn a_store(name: &str) -> retail_core::domain::Store {
+    let region = retail_core::domain::RegionId::parse("EAST").unwrap();
+    retail_core::domain::Store::new(StoreId::parse("S001").unwrap(), name, region, None).unwrap()
+}
+
+fn a_commodity_with_a_barcode() -> retail_core::domain::Commodity {
+    let draft = retail_core::domain::catalog::CommodityDraft {
+        name: "Milk 1l".into(),
+        unit: retail_core::domain::Unit::Each,
+        tax_rate_bp: 1300,
+        barcodes: vec!["6901234567892".into()],
+        category: None,
+        stock_policy: retail_core::domain::StockPolicy::Track,
+        allow_shared_barcodes: None,
+        stock_shards: None,
+    };
+    retail_core::domain::Commodity::from_draft(retail_core::domain::Sku::parse("MILK").unwrap(), draft).unwrap()
+}
+
+#[tokio::test]
+async fn an_item_over_the_size_limit_is_refused_for_good_and_sent_once() {
+    use retail_core::store::CatalogStore;
+    let moto = retail_tests::moto::Moto::start();
+    let attempts = Attempts::default();
+    let store = moto.store_with(endpoint_config(&moto.endpoint).interceptor(attempts.clone())).await;
+    attempts.take();
+    let answer = store.put_store(a_store_too_large_for_one_item()).await;
+    let Err(StoreError::Permanent { operation, code, message }) = &answer else { panic!("{answer:?}") };
+    assert_eq!((operation.as_str(), code.as_str()), ("PutItem", "ValidationException"));
+    assert!(message.contains("Item size has exceeded the maximum allowed size"), "{message}");
+    assert!(answer.as_ref().unwrap_err().is_permanent());
+    // Not retried like a throttle: one request, and nothing written.
+    assert_eq!(attempts.take(), 1);
+    assert_eq!(store.store(&StoreId::parse("S001").unwrap()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_write_to_a_table_that_does_not_exist_is_refused_for_good() {
+    use retail_core::store::CatalogStore;
+    let moto = retail_tests::moto::Moto::start();
+    let store = DynamoStore::for_endpoint(&moto.endpoint, Tables::with_prefix("absent-"));
+    let answer = store.put_store(a_store("Central")).await;
+    assert!(
+        matches!(&answer, Err(StoreError::Permanent { operation, code, .. }) if operation == "PutItem" && code == "ResourceNotFoundException"),
+        "{answer:?}"
+    );
+}
+
+/// A transaction naming a table that does not exist: DynamoDB answers the exception, moto
+/// cancels the transaction with it as the item's reason. Either way, no retry loop runs.
+#[tokio::test]
+async fn a_transaction_cancelled_for_good_leaves_the_retry_loop_at_once() {
+    use retail_core::store::CatalogStore;
+    use retail_core::store::dynamo::{Table, TableSet};
+    let moto = retail_tests::moto::Moto::start();
+    let made = moto.store().await;
+    // Every table as made, but the barcodes one is not there.
+    let tables = Tables::from_lookup(
+        |var| {
+            let table = Table::from_variable(var)?;
+            if table == Table::Barcodes { Some("absent-barcodes".to_owned()) } else { made.tables().name(table).map(str::to_owned) }
+        },
+        TableSet::ALL,
+    )
+    .unwrap();
+    let attempts = Attempts::default();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(endpoint_config(&moto.endpoint).interceptor(attempts.clone()).build()),
+        tables,
+    );
+    let answer = store.put_commodity(a_commodity_with_a_barcode()).await;
+    assert!(
+        matches!(&answer, Err(retail_core::store::Failure::Store(e)) if e.is_permanent()),
+        "{answer:?}"
+    );
+    // The commodity read, then the transaction once: no backoff and try again.
+    assert_eq!(attempts.take(), 2);
 }

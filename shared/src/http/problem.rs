@@ -180,7 +180,9 @@ fn out_of_stock(detail: String, shortages: &[Shortage]) -> Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => {
+            // A permanent failure is an operator's to fix (a misconfigured table, an item
+            // grown past the limit); the client hears what it hears of an outage.
+            StoreError::Unavailable(_) | StoreError::Permanent { .. } => {
                 // The cause is logged where it happened; the client only learns to retry.
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is busy; retry shortly")
                     .retry_after(1)
@@ -204,5 +206,21 @@ where
             Failure::Refused(r) => r.into(),
             Failure::Store(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permanent_store_failure_answers_as_an_outage_without_the_databases_words() {
+        let refused = StoreError::permanent("PutItem", "ValidationException", "Item size has exceeded the maximum allowed size");
+        let problem = Problem::from(refused);
+        let outage = Problem::from(StoreError::unavailable("the database is unavailable"));
+        assert_eq!((problem.status, problem.code, problem.retry_after), (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(1)));
+        assert_eq!(problem.detail, outage.detail);
+        let body = problem.to_json("r1").to_string();
+        assert!(!body.contains("ValidationException") && !body.contains("PutItem"), "{body}");
     }
 }

@@ -1,5 +1,6 @@
 //! How the store fails, apart from what the shop refuses: a busy or unreachable database
-//! (safe to retry) or data that cannot be read back (never guessed at).
+//! (safe to retry), a request the database refuses for good (retrying it as it stands cannot
+//! help), or data that cannot be read back (never guessed at).
 
 use crate::domain::refusal::{CatalogRefusal, Invalid, NotFound, SaleRefusal};
 
@@ -8,6 +9,12 @@ pub enum StoreError {
     /// Throttled, timed out or down: the same request may succeed shortly.
     #[error("{0}")]
     Unavailable(String),
+    /// Refused, and refused again however often it is sent as it stands: a request the
+    /// database judges invalid (an item over DynamoDB's 400 KB), a table that does not exist,
+    /// credentials or permissions it does not accept. A bug or a misconfigured deployment, for
+    /// an operator: `code` and `message` are the database's own.
+    #[error("{operation} was refused for good: {code}: {message}")]
+    Permanent { operation: String, code: String, message: String },
     /// A stored item that does not hold what this code wrote there.
     #[error("damaged item in {table} at {key}: {detail}")]
     Damaged { table: String, key: String, detail: String },
@@ -16,6 +23,15 @@ pub enum StoreError {
 impl StoreError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         StoreError::Unavailable(detail.into())
+    }
+
+    pub fn permanent(operation: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::Permanent { operation: operation.into(), code: code.into(), message: message.into() }
+    }
+
+    /// Whether sending the same request again cannot succeed (an operator must act first).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Permanent { .. })
     }
 
     pub fn damaged(table: impl Into<String>, key: impl Into<String>, detail: impl Into<String>) -> Self {

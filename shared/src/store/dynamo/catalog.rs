@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::schema::*;
 use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, put, versioned_put};
-use super::{DynamoStore, unavailable};
+use super::{DynamoStore, call_failed};
 use crate::domain::catalog_feed::{Changed, FeedEntry};
 use crate::domain::PriceScope;
 use crate::domain::stock::{StockChange, StockShard, padded_levels, plan_movement};
@@ -43,7 +43,7 @@ impl DynamoStore {
             return match gone {
                 Ok(_) => Ok(None),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
-                Err(e) => Err(unavailable("DeleteItem", e).into()),
+                Err(e) => Err(call_failed("DeleteItem", e).into()),
             };
         }
         if held.fingerprint != k.fingerprint {
@@ -112,7 +112,7 @@ impl CatalogStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| unavailable("PutItem", e))?;
+            .map_err(|e| call_failed("PutItem", e))?;
         let id = store.store_id.clone();
         self.record_changes(&[FeedEntry::new(PriceScope::Store(id.clone()), Utc::now(), Changed::Store(id))]).await?;
         Ok(if out.attributes.is_some_and(|a| !a.is_empty()) { Written::Replaced } else { Written::Created })

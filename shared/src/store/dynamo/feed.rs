@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::schema::*;
 use super::write::Task;
 use super::read::schedule_of;
-use super::{DynamoStore, in_parallel, unavailable};
+use super::{DynamoStore, call_failed, in_parallel};
 use crate::domain::catalog_feed::{FEED_RETENTION, FeedEntry, FeedPosition};
 use crate::domain::{Commodity, FxMap, PriceScope, Schedule, Sku, Store};
 use crate::store::{CatalogFeed, FeedRead, StoreResult, Walked};
@@ -92,7 +92,7 @@ impl DynamoStore {
         match out {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable("UpdateItem", e)),
+            Err(e) => Err(call_failed("UpdateItem", e)),
         }
     }
 
@@ -128,7 +128,7 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await
-            .map_err(|e| unavailable("Query", e))?;
+            .map_err(|e| call_failed("Query", e))?;
         let last = out.last_evaluated_key.as_ref().and_then(|k| string(k, "pk")).map(str::to_owned);
         Ok((out.items.unwrap_or_default(), last))
     }
@@ -214,7 +214,7 @@ impl CatalogFeed for DynamoStore {
                         .limit(limit as i32 + 1)
                         .send()
                         .await
-                        .map_err(|e| unavailable("Query", e))?;
+                        .map_err(|e| call_failed("Query", e))?;
                     let mut entries = Vec::new();
                     for item in out.items.unwrap_or_default() {
                         let sk = string(&item, "sk").unwrap_or_default();

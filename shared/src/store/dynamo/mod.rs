@@ -1,14 +1,17 @@
 //! The DynamoDB adapter: every store port on aws-sdk-dynamodb, held to the embedded store's
 //! behaviour by the shared conformance suite. Writes are conditional, a checkout commits in one
 //! `TransactWriteItems`, reads go by key (never a scan of history), and every AWS failure is
-//! logged here and leaves as `StoreError::Unavailable` (503 with Retry-After) or as the
-//! refusal a cancelled condition means; an item that cannot be read back is `StoreError::Damaged`.
+//! logged here and leaves as `StoreError::Unavailable` (503 with Retry-After), as
+//! `StoreError::Permanent` when DynamoDB will refuse the request again (still a 503 to a
+//! client, an error for an operator), or as the refusal a cancelled condition means; an item
+//! that cannot be read back is `StoreError::Damaged`.
 
 mod schema;
 // The store ports on DynamoDB. Each operation's requests are grouped into as few sequential
 // waves as the round-trip budgets allow (see ARCHITECTURE.md); the comments say which.
 mod aggregates;
 mod catalog;
+mod failure;
 mod feed;
 mod lookup;
 mod prices;
@@ -21,12 +24,10 @@ mod write;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -40,6 +41,7 @@ use tokio::task::JoinSet;
 use crate::store::StoreError;
 use crate::store::StoreResult;
 pub use schema::Item;
+pub(crate) use failure::{call_failed, refused_for_good};
 pub use upgrade::{Backfilled, backfill_catalog};
 
 /// A configuration problem found at start-up (a missing variable, an unreachable table).
@@ -432,44 +434,8 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
     Ok(())
 }
 
-/// Any DynamoDB failure the caller did not turn into a domain error: logged in full, answered
-/// as "retry shortly" (throttling, 5xx, timeouts and an unreachable endpoint are all transient
-/// to a till; the rest is logged as an error for an operator).
-pub(crate) fn unavailable<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    if let Some(table) = tables::unconfigured_table(&err) {
-        // A bug, not an outage: the port's declared tables (tables.rs) miss one it uses.
-        let refused = UnconfiguredTable(table);
-        tracing::error!(operation, table = table.variable(), error = %refused, "DynamoDB call refused");
-        return StoreError::Unavailable(refused.to_string());
-    }
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => matches!(
-            service.err().code(),
-            Some(
-                "ThrottlingException"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "TransactionInProgressException"
-            )
-        ) || service.raw().status().as_u16() >= 500,
-        _ => false,
-    };
-    if transient {
-        tracing::warn!(operation, error = %DisplayErrorContext(&err), "DynamoDB is unavailable");
-    } else {
-        tracing::error!(operation, error = %DisplayErrorContext(&err), "DynamoDB call failed");
-    }
-    StoreError::Unavailable("the database is unavailable".to_owned())
-}
-
 /// Runs futures at once (at most `MAX_IN_FLIGHT` in flight): one wave of requests. Results in
-/// the order given; the first failure wins.
+/// the order given; the first failure wins, unless a later one is permanent.
 pub(crate) async fn in_parallel<T, F>(futures: Vec<F>) -> StoreResult<Vec<T>>
 where
     T: Send + 'static,
@@ -490,8 +456,11 @@ where
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok((i, Ok(v))) => out[i] = Some(v),
+            // What the caller hears is the most telling failure: one that will recur wins.
             Ok((_, Err(e))) => {
-                failure.get_or_insert(e);
+                if failure.as_ref().is_none_or(|f: &StoreError| !f.is_permanent() && e.is_permanent()) {
+                    failure = Some(e);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "a DynamoDB request task failed");

@@ -10,7 +10,7 @@ use super::feed::CATALOG_ALL;
 use super::read::schedule_adjustments;
 use super::schema::*;
 use super::write::{ATTEMPTS, Task, backoff, build_err, busy};
-use super::{DynamoStore, in_parallel, unavailable};
+use super::{DynamoStore, call_failed, in_parallel};
 use crate::domain::catalog_feed::price_changes;
 use crate::domain::price::retain_live;
 use crate::domain::sale::MAX_AGE;
@@ -73,7 +73,7 @@ impl PriceStore for DynamoStore {
                         }
                         _ => None,
                     },
-                    _ => return Err(unavailable("PutItem", e).into()),
+                    _ => return Err(call_failed("PutItem", e).into()),
                 };
                 let item = match item.filter(|i| !i.is_empty()) {
                     Some(i) => Some(i),
@@ -185,7 +185,7 @@ impl DynamoStore {
                 .request_items(table.clone(), requests)
                 .send()
                 .await
-                .map_err(|e| unavailable("BatchWriteItem", e))?;
+                .map_err(|e| call_failed("BatchWriteItem", e))?;
             match out.unprocessed_items.and_then(|mut u| u.remove(&table)).filter(|r| !r.is_empty()) {
                 None => return Ok(()),
                 Some(rest) => {
@@ -238,7 +238,7 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await
-            .map_err(|e| unavailable("UpdateItem", e))?;
+            .map_err(|e| call_failed("UpdateItem", e))?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::schema::*;
-use super::{DynamoStore, in_parallel, unavailable};
+use super::{DynamoStore, call_failed, in_parallel};
 use crate::domain::stock::StockShard;
 use crate::domain::{Barcode, Commodity, PriceAdjustment, Sku, Store, StoreId};
 use crate::domain::Schedule;
@@ -24,7 +24,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| unavailable("GetItem", e))?;
+            .map_err(|e| call_failed("GetItem", e))?;
         Ok(out.item.filter(|i| !i.is_empty()))
     }
 
@@ -178,7 +178,7 @@ impl DynamoStore {
                             .set_request_items(Some(request))
                             .send()
                             .await
-                            .map_err(|e| unavailable("BatchGetItem", e))?;
+                            .map_err(|e| call_failed("BatchGetItem", e))?;
                         for (table, items) in out.responses.unwrap_or_default() {
                             found.extend(items.into_iter().map(|i| (table.clone(), i)));
                         }
@@ -225,7 +225,7 @@ impl DynamoStore {
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
-                        .map_err(|e| unavailable("Query", e))?;
+                        .map_err(|e| call_failed("Query", e))?;
                     (o.items, o.last_evaluated_key)
                 }
                 None => {
@@ -237,7 +237,7 @@ impl DynamoStore {
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
-                        .map_err(|e| unavailable("Scan", e))?;
+                        .map_err(|e| call_failed("Scan", e))?;
                     (o.items, o.last_evaluated_key)
                 }
             };

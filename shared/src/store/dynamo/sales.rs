@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::schema::*;
 use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, Task, backoff, build_err, busy, put, rand_u32};
-use super::{DynamoStore, in_parallel, unavailable};
+use super::{DynamoStore, call_failed, in_parallel};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
 use crate::domain::stock::{StockShard, padded_levels, plan_take, total_on_hand};
 use crate::domain::{Barcode, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
@@ -31,7 +31,7 @@ impl DynamoStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| unavailable("UpdateItem", e))?;
+            .map_err(|e| call_failed("UpdateItem", e))?;
         let sequence = match &out.attributes {
             Some(a) => number("receipt counter", a, "sequence")?,
             None => 1,
@@ -116,7 +116,7 @@ impl SalesStore for DynamoStore {
                     Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
                         c.item().cloned().filter(|i| !i.is_empty())
                     }
-                    _ => return Err(unavailable("PutItem", e)),
+                    _ => return Err(call_failed("PutItem", e)),
                 };
                 let held = match held {
                     Some(i) => i,
@@ -153,7 +153,7 @@ impl SalesStore for DynamoStore {
             Ok(_) => Ok(()),
             // Completed or gone: nothing to give back.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable("DeleteItem", e)),
+            Err(e) => Err(call_failed("DeleteItem", e)),
         }
     }
 
@@ -450,7 +450,7 @@ impl DynamoStore {
                         .expression_attribute_values(":one", n(1))
                         .send()
                         .await
-                        .map_err(|e| unavailable("UpdateItem", e))?;
+                        .map_err(|e| call_failed("UpdateItem", e))?;
                     Ok(())
                 })
             })

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::schema::*;
-use super::{DynamoStore, unavailable};
+use super::{DynamoStore, call_failed, refused_for_good};
 use crate::domain::{Sku, StoreId};
 use crate::store::{StoreError, StoreResult};
 
@@ -65,6 +65,14 @@ impl Cancelled {
 
 fn cancelled(err: SdkError<TransactWriteItemsError, HttpResponse>) -> Result<Cancelled, StoreError> {
     if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error() {
+        // An item DynamoDB refuses as it stands (over 400 KB, say) cancels the transaction
+        // like a lost race would: sent again, it fails again, so it leaves here, not as a retry.
+        if let Some(reason) = e.cancellation_reasons().iter().find(|r| r.code().is_some_and(refused_for_good)) {
+            let code = reason.code().unwrap_or_default();
+            let message = reason.message().unwrap_or("(no message)");
+            tracing::error!(operation = "TransactWriteItems", code, message, "DynamoDB refused a transaction's item for good: retrying it cannot help");
+            return Err(StoreError::permanent("TransactWriteItems", code, message));
+        }
         let reasons = e
             .cancellation_reasons()
             .iter()
@@ -75,7 +83,7 @@ fn cancelled(err: SdkError<TransactWriteItemsError, HttpResponse>) -> Result<Can
     if err.as_service_error().is_some_and(|e| e.code() == Some("TransactionConflictException")) {
         return Ok(Cancelled { reasons: vec![(Some("TransactionConflict".to_owned()), None)] });
     }
-    Err(unavailable("TransactWriteItems", err))
+    Err(call_failed("TransactWriteItems", err))
 }
 
 /// A transaction's put; `version` (when given) must still be the item's (expressions take no
@@ -117,5 +125,38 @@ impl DynamoStore {
             update = update.condition_expression("onHand >= :need").expression_attribute_values(":need", n(-delta));
         }
         Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn cancelled_with(reasons: &[(&str, &str)]) -> Result<Cancelled, StoreError> {
+        let mut e = TransactionCanceledException::builder().message("Transaction cancelled");
+        for (code, message) in reasons {
+            e = e.cancellation_reasons(CancellationReason::builder().code(*code).message(*message).build());
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        cancelled(SdkError::service_error(TransactWriteItemsError::TransactionCanceledException(e.build()), raw))
+    }
+
+    #[test]
+    fn an_item_over_the_size_limit_cancels_the_transaction_for_good() {
+        let size = "Item size has exceeded the maximum allowed size";
+        let e = cancelled_with(&[("None", ""), ("ValidationError", size)]).err().expect("not a race to retry");
+        assert_eq!(e, StoreError::permanent("TransactWriteItems", "ValidationError", size));
+    }
+
+    #[test]
+    fn a_lost_race_or_a_failed_condition_is_a_cancellation_to_judge() {
+        let c = cancelled_with(&[("ConditionalCheckFailed", "The conditional request failed"), ("None", "")]).ok().unwrap();
+        assert!(c.failed_condition(0) && !c.only_conflicts());
+        let c = cancelled_with(&[("TransactionConflict", "in flight"), ("None", "")]).ok().unwrap();
+        assert!(c.only_conflicts());
     }
 }

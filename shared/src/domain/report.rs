@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::catalog::Store;
 use super::ids::{PromotionId, ReturnId, SaleId, Sku, StoreId, TerminalId};
+use super::refusal::Invalid;
 use super::money::{CURRENCY, Money};
 use super::returns::ReturnReceipt;
 use super::sale::{PaymentMethod, SaleRecord};
@@ -91,8 +92,7 @@ pub struct CommodityTotals {
     pub weight_grams: i64,
     pub amount: Money,
     /// Units of `each` lines taken back in the store that day (whichever store sold them).
-    /// The returned members are left out of the stored day while zero: most commodities of a
-    /// day never come back, and the day is one item.
+    /// The returned members are left out while zero: most commodities of a day never come back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub returned_quantity: i64,
     /// Grams of `kg` lines taken back.
@@ -107,6 +107,92 @@ impl CommodityTotals {
     /// Whether any of it was sold that day (not only taken back).
     pub fn sold(&self) -> bool {
         self.quantity != 0 || self.weight_grams != 0
+    }
+
+    /// What it took that day net of what its returns refunded: what the top commodities rank by.
+    pub fn net_amount(&self) -> Money {
+        self.amount - self.returns_amount
+    }
+
+    /// Sold or taken back by weight.
+    pub fn by_weight(&self) -> bool {
+        self.weight_grams != 0 || self.returned_weight_grams != 0
+    }
+
+    /// Sold or taken back by the piece (both, for a commodity whose unit changed that day).
+    pub fn by_units(&self) -> bool {
+        self.quantity != 0 || self.returned_quantity != 0
+    }
+
+    /// Adds figures folded after these (one entry's, or a batch's summed by [`Self::absorb`]
+    /// too): the name of the latest sale wins; a return names a commodity only while it has
+    /// none (one sold in another store). Merging in any grouping gives what folding the entries
+    /// one by one gives, so a store may sum a batch per commodity before writing it.
+    pub fn absorb(&mut self, later: &CommodityTotals) {
+        if later.sold() || self.name.is_empty() {
+            self.name.clone_from(&later.name);
+        }
+        self.quantity += later.quantity;
+        self.weight_grams += later.weight_grams;
+        self.amount += later.amount;
+        self.returned_quantity += later.returned_quantity;
+        self.returned_weight_grams += later.returned_weight_grams;
+        self.returns_amount += later.returns_amount;
+    }
+}
+
+/// What one sale or return adds to each commodity it names (its lines of a sku summed).
+pub fn commodity_changes(entry: &LedgerEntry) -> BTreeMap<Sku, CommodityTotals> {
+    let mut out: BTreeMap<Sku, CommodityTotals> = BTreeMap::new();
+    match entry {
+        LedgerEntry::Sale(sale) => {
+            for line in &sale.receipt.lines {
+                let c = out.entry(line.sku.clone()).or_default();
+                c.name = line.name.to_string();
+                c.amount += line.net_amount;
+                match (line.quantity, line.weight_grams) {
+                    (Some(q), _) => c.quantity += q,
+                    (None, Some(g)) => c.weight_grams += g,
+                    (None, None) => {}
+                }
+            }
+        }
+        LedgerEntry::Return(r) => {
+            for line in &r.lines {
+                let c = out.entry(line.sku.clone()).or_default();
+                c.name = line.name.to_string();
+                c.returns_amount += line.refund_amount;
+                match (line.quantity, line.weight_grams) {
+                    (Some(q), _) => c.returned_quantity += q,
+                    (None, Some(g)) => c.returned_weight_grams += g,
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A store-day folded whole in one place (the embedded store, tests): its head and every
+/// commodity's figures. A DynamoDB store keeps each commodity in an item of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldedDay {
+    pub day: StoreDay,
+    pub commodities: BTreeMap<Sku, CommodityTotals>,
+}
+
+impl FoldedDay {
+    /// Adds a sale or a return; the caller makes sure each entry is folded once.
+    pub fn fold_entry(&mut self, entry: &LedgerEntry) {
+        self.day.fold_entry(entry);
+        for (sku, change) in commodity_changes(entry) {
+            self.commodities.entry(sku).or_default().absorb(&change);
+        }
+    }
+
+    /// The day's report, its top commodities ranked among all of them.
+    pub fn report(&self, store: &StoreId, date: NaiveDate) -> StoreDailyReport {
+        store_report(store, date, Some(&self.day), top_commodities(&self.commodities))
     }
 }
 
@@ -142,7 +228,8 @@ pub struct PromotionTotals {
     pub discount: Money,
 }
 
-/// One store's business day, as folded so far.
+/// One store's business day, as folded so far: its head, whose size does not grow with the
+/// commodities sold (each commodity's figures are kept apart, see [`commodity_changes`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreDay {
@@ -152,7 +239,6 @@ pub struct StoreDay {
     pub tax_amount: Money,
     pub by_hour: Vec<HourTotals>,
     pub by_payment_method: ByPaymentMethod,
-    pub commodities: BTreeMap<Sku, CommodityTotals>,
     /// Days folded before terminals were counted read as none.
     #[serde(default)]
     pub by_terminal: BTreeMap<TerminalId, TerminalTotals>,
@@ -221,20 +307,9 @@ impl StoreDay {
         let cash: Money = r.payments.iter().filter(|p| p.method == PaymentMethod::Cash).map(|p| p.amount).sum();
         terminal.cash_in += cash - r.change;
         for line in &r.lines {
-            let c = self.commodities.entry(line.sku.clone()).or_default();
-            if *c.name != *line.name {
-                c.name = line.name.to_string();
-            }
-            c.amount += line.net_amount;
             match (line.quantity, line.weight_grams) {
-                (Some(q), _) => {
-                    c.quantity += q;
-                    self.items_sold += q;
-                }
-                (None, Some(g)) => {
-                    c.weight_grams += g;
-                    self.items_sold += 1;
-                }
+                (Some(q), _) => self.items_sold += q,
+                (None, Some(_)) => self.items_sold += 1,
                 (None, None) => {}
             }
         }
@@ -257,19 +332,6 @@ impl StoreDay {
         terminal.returns_count += 1;
         terminal.returns_amount += r.total;
         terminal.cash_out += r.refunds.iter().filter(|p| p.method == PaymentMethod::Cash).map(|p| p.amount).sum();
-        for line in &r.lines {
-            let c = self.commodities.entry(line.sku.clone()).or_default();
-            // A sale's name for the commodity wins; a return names one only sold elsewhere.
-            if c.name.is_empty() {
-                c.name = line.name.to_string();
-            }
-            c.returns_amount += line.refund_amount;
-            match (line.quantity, line.weight_grams) {
-                (Some(q), _) => c.returned_quantity += q,
-                (None, Some(g)) => c.returned_weight_grams += g,
-                (None, None) => {}
-            }
-        }
         self.as_of = self.as_of.max(Some(r.created_at));
     }
 
@@ -280,6 +342,7 @@ impl StoreDay {
     }
 }
 
+/// A top commodity's figures are net of the returns taken back in the store that day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopCommodity {
@@ -353,29 +416,35 @@ pub struct StoreDailyReport {
     pub as_of: Option<DateTime<Utc>>,
 }
 
-/// A store's report for a day: all zeros when nothing was sold or taken back.
-pub fn store_report(store: &StoreId, date: NaiveDate, day: Option<&StoreDay>) -> StoreDailyReport {
+/// The day's best sellers: among the commodities sold that day (one only taken back is no
+/// seller), up to [`TOP_COMMODITIES`] by amount net of returns, highest first, then by sku;
+/// their figures net of returns too. `candidates` must hold every commodity that can rank (a
+/// store reads only the highest net amounts).
+pub fn top_commodities<'a>(candidates: impl IntoIterator<Item = (&'a Sku, &'a CommodityTotals)>) -> Vec<TopCommodity> {
+    let mut ranked: Vec<(&Sku, &CommodityTotals)> = candidates.into_iter().filter(|(_, c)| c.sold()).collect();
+    ranked.sort_by(|a, b| b.1.net_amount().cmp(&a.1.net_amount()).then_with(|| a.0.cmp(b.0)));
+    ranked
+        .into_iter()
+        .take(TOP_COMMODITIES)
+        .map(|(sku, c)| TopCommodity {
+            sku: sku.clone(),
+            name: c.name.clone(),
+            quantity: (c.by_units() || !c.by_weight()).then_some(c.quantity - c.returned_quantity),
+            weight_grams: c.by_weight().then_some(c.weight_grams - c.returned_weight_grams),
+            amount: c.net_amount(),
+        })
+        .collect()
+}
+
+/// A store's report for a day, with its [`top_commodities`]: all zeros when nothing was sold
+/// or taken back.
+pub fn store_report(store: &StoreId, date: NaiveDate, day: Option<&StoreDay>, top_commodities: Vec<TopCommodity>) -> StoreDailyReport {
     let empty = StoreDay::default();
     let day = day.unwrap_or(&empty);
     let by_hour = (0..24u8)
         .map(|h| {
             let t = day.by_hour.get(usize::from(h)).copied().unwrap_or_default();
             HourRow { hour: h, sales_count: t.sales_count, gross_amount: t.gross_amount }
-        })
-        .collect();
-    // Ranked among what was sold: a commodity only taken back that day is not a top seller.
-    let mut ranked: Vec<(&Sku, &CommodityTotals)> = day.commodities.iter().filter(|(_, c)| c.sold()).collect();
-    // By amount, highest first, then by sku.
-    ranked.sort_by(|a, b| b.1.amount.cmp(&a.1.amount).then_with(|| a.0.cmp(b.0)));
-    let top_commodities = ranked
-        .into_iter()
-        .take(TOP_COMMODITIES)
-        .map(|(sku, c)| TopCommodity {
-            sku: sku.clone(),
-            name: c.name.clone(),
-            quantity: (c.quantity != 0 || c.weight_grams == 0).then_some(c.quantity),
-            weight_grams: (c.weight_grams != 0).then_some(c.weight_grams),
-            amount: c.amount,
         })
         .collect();
     StoreDailyReport {
@@ -485,6 +554,110 @@ pub fn chain_report(date: NaiveDate, stores: &[Store], days: &BTreeMap<StoreId, 
     report
 }
 
+/// How many commodities a page of a day's commodities holds unless asked otherwise, and at most.
+pub const DEFAULT_COMMODITIES_LIMIT: usize = 200;
+pub const MAX_COMMODITIES_LIMIT: usize = 1000;
+const MAX_CURSOR_LENGTH: usize = 1024;
+
+/// The `limit` of a page of a day's commodities: a whole number from 1 to 1000 (no sign), or
+/// absent for 200.
+pub fn commodities_limit(raw: Option<&str>) -> Result<usize, Invalid> {
+    let Some(raw) = raw else { return Ok(DEFAULT_COMMODITIES_LIMIT) };
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=MAX_COMMODITIES_LIMIT).contains(&n) && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(Invalid::request(format!("limit must be a whole number from 1 to {MAX_COMMODITIES_LIMIT}, not {raw:?}"))),
+    }
+}
+
+/// One commodity of a store-day, as the commodities route lists it: what was sold and what was
+/// taken back, by the piece or by weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayCommodityRow {
+    pub sku: Sku,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<i64>,
+    pub amount: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returned_quantity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returned_weight_grams: Option<i64>,
+    pub returns_amount: Money,
+}
+
+impl DayCommodityRow {
+    pub fn of(sku: Sku, c: CommodityTotals) -> DayCommodityRow {
+        let (units, weight) = (c.by_units() || !c.by_weight(), c.by_weight());
+        DayCommodityRow {
+            sku,
+            quantity: units.then_some(c.quantity),
+            weight_grams: weight.then_some(c.weight_grams),
+            amount: c.amount,
+            returned_quantity: units.then_some(c.returned_quantity),
+            returned_weight_grams: weight.then_some(c.returned_weight_grams),
+            returns_amount: c.returns_amount,
+            name: c.name,
+        }
+    }
+}
+
+/// A page of a store-day's commodities, by sku.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayCommoditiesPage {
+    pub store_id: StoreId,
+    pub date: NaiveDate,
+    pub items: Vec<DayCommodityRow>,
+    /// The next page's cursor; `None` (null) on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a manager's walk through a store-day's commodities stands (opaque to the client): the
+/// store and day it walks, and the last sku it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCommoditiesCursor {
+    pub store: StoreId,
+    pub date: NaiveDate,
+    pub after: Sku,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorWire {
+    s: String,
+    d: NaiveDate,
+    a: String,
+}
+
+impl DayCommoditiesCursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let wire = CursorWire { s: self.store.to_string(), d: self.date, a: self.after.to_string() };
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).expect("a cursor serializes"))
+    }
+
+    /// A cursor this API gave for the same store and day (400 otherwise). Not signed: one forged
+    /// reads only what the token may read anyway.
+    pub fn decode(raw: &str, store: &StoreId, date: NaiveDate) -> Result<DayCommoditiesCursor, Invalid> {
+        use base64::Engine;
+        let bad = || Invalid::request("cursor is not one this API gave: start again without one");
+        if raw.len() > MAX_CURSOR_LENGTH {
+            return Err(bad());
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+        let wire: CursorWire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        let cursor_store = StoreId::parse(&wire.s).map_err(|_| bad())?;
+        let after = Sku::parse(&wire.a).map_err(|_| bad())?;
+        if cursor_store != *store || wire.d != date {
+            return Err(Invalid::request(format!("this cursor walks store {cursor_store} on {}, not {store} on {date}", wire.d)));
+        }
+        Ok(DayCommoditiesCursor { store: cursor_store, date, after })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! A day folded sale by sale and return by return, checked by hand to the cent, and the
@@ -580,10 +753,10 @@ mod tests {
         }
     }
 
-    fn fold_all<'a>(sales: impl IntoIterator<Item = &'a SaleRecord>) -> StoreDay {
-        let mut d = StoreDay::default();
+    fn fold_all<'a>(sales: impl IntoIterator<Item = &'a SaleRecord>) -> FoldedDay {
+        let mut d = FoldedDay::default();
         for s in sales {
-            d.fold(s);
+            d.fold_entry(&LedgerEntry::Sale(Arc::new(s.clone())));
         }
         d
     }
@@ -643,8 +816,8 @@ mod tests {
         }
     }
 
-    fn fold_entries<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> StoreDay {
-        let mut d = StoreDay::default();
+    fn fold_entries<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> FoldedDay {
+        let mut d = FoldedDay::default();
         for e in entries {
             d.fold_entry(e);
         }
@@ -671,23 +844,23 @@ mod tests {
     #[test]
     fn a_day_folds_to_the_sum_of_its_receipts() {
         let d = fold_all(&three_sales());
-        assert_eq!(d.sales_count, 3);
+        assert_eq!(d.day.sales_count, 3);
         // Units of each lines (3 + 1 + 1 + 1 + 1) and one per weighed line (1).
-        assert_eq!(d.items_sold, 8);
-        assert_eq!(d.gross_amount, Money::from_minor_units(5869 + 1798 + 31_199));
-        assert_eq!(d.tax_amount, Money::from_minor_units(448 + 163 + 103 + 103 + 149 + 3440));
+        assert_eq!(d.day.items_sold, 8);
+        assert_eq!(d.day.gross_amount, Money::from_minor_units(5869 + 1798 + 31_199));
+        assert_eq!(d.day.tax_amount, Money::from_minor_units(448 + 163 + 103 + 103 + 149 + 3440));
         // Cash net of change: 100.00 − 41.31 and 200.00 − 88.01.
-        assert_eq!(d.by_payment_method, ByPaymentMethod { cash: Money::from_minor_units(5869 + 11_199), card: Money::from_minor_units(1798), mobile: Money::from_minor_units(20_000) });
-        assert_eq!(d.by_hour[9], HourTotals { sales_count: 2, gross_amount: Money::from_minor_units(7667) });
-        assert_eq!(d.by_hour[20], HourTotals { sales_count: 1, gross_amount: Money::from_minor_units(31_199) });
-        assert_eq!(d.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), 3);
-        assert_eq!(d.as_of, Some(t0() + Duration::hours(11)));
+        assert_eq!(d.day.by_payment_method, ByPaymentMethod { cash: Money::from_minor_units(5869 + 11_199), card: Money::from_minor_units(1798), mobile: Money::from_minor_units(20_000) });
+        assert_eq!(d.day.by_hour[9], HourTotals { sales_count: 2, gross_amount: Money::from_minor_units(7667) });
+        assert_eq!(d.day.by_hour[20], HourTotals { sales_count: 1, gross_amount: Money::from_minor_units(31_199) });
+        assert_eq!(d.day.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), 3);
+        assert_eq!(d.day.as_of, Some(t0() + Duration::hours(11)));
     }
 
     #[test]
     fn a_store_report_reads_as_the_contract_says() {
         let d = fold_all(&three_sales());
-        let report = serde_json::to_value(store_report(&s001(), day(), Some(&d))).unwrap();
+        let report = serde_json::to_value(d.report(&s001(), day())).unwrap();
         let mut by_hour: Vec<_> = (0..24).map(|h| json!({"hour": h, "salesCount": 0, "grossAmount": 0})).collect();
         by_hour[9] = json!({"hour": 9, "salesCount": 2, "grossAmount": 7667});
         by_hour[20] = json!({"hour": 20, "salesCount": 1, "grossAmount": 31_199});
@@ -728,8 +901,8 @@ mod tests {
         };
         sales.extend([at(5), at(6), at(72 * 60)]);
         let d = fold_all(&sales);
-        let t01 = &d.by_terminal[&TerminalId::parse("T01").unwrap()];
-        let t02 = &d.by_terminal[&TerminalId::parse("T02").unwrap()];
+        let t01 = &d.day.by_terminal[&TerminalId::parse("T01").unwrap()];
+        let t02 = &d.day.by_terminal[&TerminalId::parse("T02").unwrap()];
         assert_eq!((t01.sales_count, t01.offline_sales_count), (3, 0));
         assert_eq!((t02.sales_count, t02.offline_sales_count, t02.cash_in), (3, 2, Money::ZERO), "exactly five minutes is not late");
         assert_eq!(t02.gross_amount, Money::from_minor_units(3 * 1299));
@@ -737,7 +910,7 @@ mod tests {
 
     #[test]
     fn a_day_without_sales_is_all_zeros() {
-        let report = serde_json::to_value(store_report(&s001(), day(), None)).unwrap();
+        let report = serde_json::to_value(store_report(&s001(), day(), None, vec![])).unwrap();
         let by_hour: Vec<_> = (0..24).map(|h| json!({"hour": h, "salesCount": 0, "grossAmount": 0})).collect();
         assert_eq!(
             report,
@@ -763,7 +936,7 @@ mod tests {
         let lines: Vec<Line> = (0..12).map(|i| each(&format!("K{:02}", 11 - i), 1, 100 * (i / 2 + 1), 0)).collect();
         let d = fold_all(&[sale("x", 10, t0(), &lines, &[(Cash, 4200)])]);
         let top: Vec<(String, i64)> =
-            store_report(&s001(), day(), Some(&d)).top_commodities.iter().map(|t| (t.sku.to_string(), t.amount.minor_units())).collect();
+            d.report(&s001(), day()).top_commodities.iter().map(|t| (t.sku.to_string(), t.amount.minor_units())).collect();
         let expected: Vec<(String, i64)> = [
             ("K00", 600), ("K01", 600), ("K02", 500), ("K03", 500), ("K04", 400),
             ("K05", 400), ("K06", 300), ("K07", 300), ("K08", 200), ("K09", 200),
@@ -779,11 +952,11 @@ mod tests {
         let store = |id: &str| Store::new(StoreId::parse(id).unwrap(), "Shop", RegionId::parse("EAST").unwrap(), None).unwrap();
         let stores = vec![store("S003"), store("S001"), store("S002")];
         let mut days = BTreeMap::new();
-        days.insert(s001(), fold_all(&three_sales()));
+        days.insert(s001(), fold_all(&three_sales()).day);
         let mut s3 = three_sales()[1].clone();
         s3.receipt.store_id = StoreId::parse("S003").unwrap();
         s3.receipt.created_at = t0() + Duration::hours(12);
-        days.insert(s3.receipt.store_id.clone(), fold_all([&s3]));
+        days.insert(s3.receipt.store_id.clone(), fold_all([&s3]).day);
         let report = serde_json::to_value(chain_report(day(), &stores, &days)).unwrap();
         assert_eq!(
             report,
@@ -843,12 +1016,12 @@ mod tests {
         let folded = fold_entries(&entries);
         let sales_only = fold_all(&d.sales);
         // The sales' figures are the sales' alone.
-        assert_eq!((folded.sales_count, folded.items_sold, folded.gross_amount, folded.tax_amount), (3, 8, sales_only.gross_amount, sales_only.tax_amount));
-        assert_eq!((folded.by_payment_method, &folded.by_hour), (sales_only.by_payment_method, &sales_only.by_hour));
-        assert_eq!(folded.returns_count, 2);
-        assert_eq!(folded.returns_amount, Money::from_minor_units(3271 + 1498));
-        assert_eq!(folded.returns_tax, Money::from_minor_units(149 + 163 + 124));
-        assert_eq!(folded.refunds_by_method, ByPaymentMethod { cash: Money::from_minor_units(3271), card: Money::from_minor_units(1498), mobile: Money::ZERO });
+        assert_eq!((folded.day.sales_count, folded.day.items_sold, folded.day.gross_amount, folded.day.tax_amount), (3, 8, sales_only.day.gross_amount, sales_only.day.tax_amount));
+        assert_eq!((folded.day.by_payment_method, &folded.day.by_hour), (sales_only.day.by_payment_method, &sales_only.day.by_hour));
+        assert_eq!(folded.day.returns_count, 2);
+        assert_eq!(folded.day.returns_amount, Money::from_minor_units(3271 + 1498));
+        assert_eq!(folded.day.returns_tax, Money::from_minor_units(149 + 163 + 124));
+        assert_eq!(folded.day.refunds_by_method, ByPaymentMethod { cash: Money::from_minor_units(3271), card: Money::from_minor_units(1498), mobile: Money::ZERO });
         // Per commodity, for the route that lists them all: what came back beside what was sold.
         let milk = &folded.commodities[&Sku::parse("MILK").unwrap()];
         assert_eq!((milk.quantity, milk.amount, milk.returned_quantity, milk.returns_amount), (4, Money::from_minor_units(5196), 1, Money::from_minor_units(1299)));
@@ -868,12 +1041,22 @@ mod tests {
             }
         );
         // The evening's return is the latest thing folded in.
-        assert_eq!(folded.as_of, Some(t0() + Duration::hours(12)));
+        assert_eq!(folded.day.as_of, Some(t0() + Duration::hours(12)));
 
-        let report = serde_json::to_value(store_report(&s001(), day(), Some(&folded))).unwrap();
-        let sales_report = serde_json::to_value(store_report(&s001(), day(), Some(&sales_only))).unwrap();
-        // A commodity only taken back is not a top seller.
-        assert_eq!(report["topCommodities"], sales_report["topCommodities"]);
+        let report = serde_json::to_value(folded.report(&s001(), day())).unwrap();
+        let sales_report = serde_json::to_value(sales_only.report(&s001(), day())).unwrap();
+        // The top commodities rank net of what came back, and show net figures: a milk of
+        // four and all the apples came back. A commodity only taken back (the rice) is no seller.
+        assert_eq!(
+            report["topCommodities"],
+            json!([
+                {"sku": "COOKER", "name": "COOKER name", "quantity": 1, "amount": 29_900},
+                {"sku": "MILK", "name": "MILK name", "quantity": 3, "amount": 5196 - 1299},
+                {"sku": "CAKE", "name": "CAKE name", "quantity": 2, "amount": 1798},
+                {"sku": "APPLE", "name": "APPLE name", "weightGrams": 0, "amount": 0}
+            ])
+        );
+        assert_ne!(report["topCommodities"], sales_report["topCommodities"]);
         assert_eq!((&report["byHour"], &report["byPaymentMethod"]), (&sales_report["byHour"], &sales_report["byPaymentMethod"]));
         assert_eq!((report["returnsCount"].clone(), report["returnsAmount"].clone(), report["returnsTax"].clone()), (json!(2), json!(4769), json!(436)));
         assert_eq!(report["refundsByMethod"], json!({"cash": 3271, "card": 1498, "mobile": 0}));
@@ -898,7 +1081,7 @@ mod tests {
         // A second T01 return, of the evening basket's milk, told to go back in cash although
         // that basket was paid part by mobile.
         entries.push(LedgerEntry::Return(Arc::new(give_back("r4", "S001", "T01", t0() + Duration::hours(11), &d.sales[2], &[(0, 1, 1299, 149)], &[(Cash, 1299)]))));
-        let report = store_report(&s001(), day(), Some(&fold_entries(&entries)));
+        let report = fold_entries(&entries).report(&s001(), day());
         let t01 = report.by_terminal.iter().find(|t| t.terminal_id.as_str() == "T01").unwrap();
         // Cash in: 100.00 − 41.31 and 200.00 − 88.01; cash out: 32.71 and 12.99.
         assert_eq!((t01.cash_in, t01.cash_out), (Money::from_minor_units(5869 + 11_199), Money::from_minor_units(3271 + 1299)));
@@ -913,9 +1096,9 @@ mod tests {
     #[test]
     fn a_day_of_returns_only_nets_below_zero_and_is_as_of_its_latest_return() {
         let d = returns_day();
-        let mut only = StoreDay::default();
-        only.fold_return(&d.at_s003);
-        let report = serde_json::to_value(store_report(&StoreId::parse("S003").unwrap(), day(), Some(&only))).unwrap();
+        let mut only = FoldedDay::default();
+        only.fold_entry(&LedgerEntry::Return(Arc::new(d.at_s003.clone())));
+        let report = serde_json::to_value(only.report(&StoreId::parse("S003").unwrap(), day())).unwrap();
         assert_eq!((report["salesCount"].clone(), report["grossAmount"].clone(), report["itemsSold"].clone()), (json!(0), json!(0), json!(0)));
         assert_eq!((report["returnsAmount"].clone(), report["netAmount"].clone()), (json!(899), json!(-899)));
         assert_eq!(report["topCommodities"], json!([]));
@@ -929,8 +1112,8 @@ mod tests {
         let store = |id: &str| Store::new(StoreId::parse(id).unwrap(), "Shop", RegionId::parse("EAST").unwrap(), None).unwrap();
         let stores = vec![store("S002"), store("S003"), store("S001")];
         let mut days = BTreeMap::new();
-        days.insert(s001(), fold_entries(&s001_entries(&d)));
-        days.insert(StoreId::parse("S002").unwrap(), fold_all([&d.rice]));
+        days.insert(s001(), fold_entries(&s001_entries(&d)).day);
+        days.insert(StoreId::parse("S002").unwrap(), fold_all([&d.rice]).day);
         let mut s003 = StoreDay::default();
         s003.fold_return(&d.at_s003);
         days.insert(StoreId::parse("S003").unwrap(), s003);
@@ -956,7 +1139,7 @@ mod tests {
 
     #[test]
     fn a_day_stored_before_returns_were_counted_reads_as_none_returned() {
-        let d = fold_all(&three_sales());
+        let d = fold_all(&three_sales()).day;
         let mut stored = serde_json::to_value(&d).unwrap();
         // What a day folded before returns holds: none of the members returns brought.
         for member in ["returnsCount", "returnsAmount", "returnsTax", "refundsByMethod"] {
@@ -967,8 +1150,9 @@ mod tests {
                 assert!(terminal.as_object_mut().unwrap().remove(member).is_some(), "{member}");
             }
         }
-        // A commodity nobody brought back is stored without returned members at all.
-        assert_eq!(stored["commodities"]["MILK"], json!({"name": "MILK name", "quantity": 4, "weightGrams": 0, "amount": 5196}));
+        // A head written before commodities had items of their own still holds them: read past.
+        assert!(stored.get("commodities").is_none());
+        stored["commodities"] = json!({"MILK": {"name": "MILK name", "quantity": 4, "weightGrams": 0, "amount": 5196}});
         let read: StoreDay = serde_json::from_value(stored).unwrap();
         assert_eq!(read, d);
     }
@@ -1055,21 +1239,21 @@ mod tests {
         fn money_balances_by_method_by_hour_and_by_commodity(sales in arb_day()) {
             let d = fold_all(&sales);
             let gross: i64 = sales.iter().map(|s| s.receipt.total.minor_units()).sum();
-            prop_assert_eq!(d.gross_amount.minor_units(), gross);
-            prop_assert_eq!(d.tax_amount.minor_units(), sales.iter().map(|s| s.receipt.tax_total.minor_units()).sum::<i64>());
-            prop_assert_eq!(d.sales_count, sales.len() as u64);
-            let m = d.by_payment_method;
+            prop_assert_eq!(d.day.gross_amount.minor_units(), gross);
+            prop_assert_eq!(d.day.tax_amount.minor_units(), sales.iter().map(|s| s.receipt.tax_total.minor_units()).sum::<i64>());
+            prop_assert_eq!(d.day.sales_count, sales.len() as u64);
+            let m = d.day.by_payment_method;
             prop_assert_eq!(m.cash.minor_units() + m.card.minor_units() + m.mobile.minor_units(), gross);
             prop_assert!(m.cash.minor_units() >= 0);
-            prop_assert_eq!(d.by_hour.len(), 24);
-            prop_assert_eq!(d.by_hour.iter().map(|h| h.gross_amount.minor_units()).sum::<i64>(), gross);
-            prop_assert_eq!(d.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), sales.len() as u64);
+            prop_assert_eq!(d.day.by_hour.len(), 24);
+            prop_assert_eq!(d.day.by_hour.iter().map(|h| h.gross_amount.minor_units()).sum::<i64>(), gross);
+            prop_assert_eq!(d.day.by_hour.iter().map(|h| h.sales_count).sum::<u64>(), sales.len() as u64);
             prop_assert_eq!(d.commodities.values().map(|c| c.amount.minor_units()).sum::<i64>(), gross);
             let lines = sales.iter().flat_map(|s| &s.receipt.lines);
             let items: i64 = lines.map(|l| l.quantity.unwrap_or(1)).sum();
-            prop_assert_eq!(d.items_sold, items);
-            prop_assert_eq!(d.as_of, sales.iter().map(|s| s.receipt.created_at).max());
-            let report = store_report(&s001(), day(), Some(&d));
+            prop_assert_eq!(d.day.items_sold, items);
+            prop_assert_eq!(d.day.as_of, sales.iter().map(|s| s.receipt.created_at).max());
+            let report = d.report(&s001(), day());
             prop_assert_eq!(report.by_hour.iter().map(|h| h.gross_amount.minor_units()).sum::<i64>(), gross);
             prop_assert!(report.top_commodities.len() <= TOP_COMMODITIES);
             prop_assert!(report.top_commodities.windows(2).all(|w| (std::cmp::Reverse(w[0].amount), &w[0].sku) < (std::cmp::Reverse(w[1].amount), &w[1].sku)));
@@ -1100,21 +1284,21 @@ mod tests {
             let returns: Vec<&ReturnReceipt> = entries.iter().filter_map(|e| match e { LedgerEntry::Return(r) => Some(&**r), _ => None }).collect();
             let sales: Vec<&SaleRecord> = entries.iter().filter_map(|e| match e { LedgerEntry::Sale(s) => Some(&**s), _ => None }).collect();
             let refunded: i64 = returns.iter().map(|r| r.total.minor_units()).sum();
-            prop_assert_eq!(d.returns_count, returns.len() as u64);
-            prop_assert_eq!(d.returns_amount.minor_units(), refunded);
-            prop_assert_eq!(d.returns_tax.minor_units(), returns.iter().map(|r| r.tax_total.minor_units()).sum::<i64>());
-            let m = d.refunds_by_method;
+            prop_assert_eq!(d.day.returns_count, returns.len() as u64);
+            prop_assert_eq!(d.day.returns_amount.minor_units(), refunded);
+            prop_assert_eq!(d.day.returns_tax.minor_units(), returns.iter().map(|r| r.tax_total.minor_units()).sum::<i64>());
+            let m = d.day.refunds_by_method;
             prop_assert_eq!(m.cash.minor_units() + m.card.minor_units() + m.mobile.minor_units(), refunded);
-            prop_assert_eq!(d.by_terminal.values().map(|t| t.returns_amount.minor_units()).sum::<i64>(), refunded);
-            prop_assert_eq!(d.by_terminal.values().map(|t| t.returns_count).sum::<u64>(), returns.len() as u64);
-            prop_assert_eq!(d.by_terminal.values().map(|t| t.cash_out).sum::<Money>(), m.cash);
+            prop_assert_eq!(d.day.by_terminal.values().map(|t| t.returns_amount.minor_units()).sum::<i64>(), refunded);
+            prop_assert_eq!(d.day.by_terminal.values().map(|t| t.returns_count).sum::<u64>(), returns.len() as u64);
+            prop_assert_eq!(d.day.by_terminal.values().map(|t| t.cash_out).sum::<Money>(), m.cash);
             prop_assert_eq!(d.commodities.values().map(|c| c.returns_amount.minor_units()).sum::<i64>(), refunded);
             // The sales' figures are untouched by returns.
-            prop_assert_eq!(&fold_all(sales.iter().copied()).by_payment_method, &d.by_payment_method);
-            prop_assert_eq!(d.sales_count, sales.len() as u64);
+            prop_assert_eq!(&fold_all(sales.iter().copied()).day.by_payment_method, &d.day.by_payment_method);
+            prop_assert_eq!(d.day.sales_count, sales.len() as u64);
             let latest = entries.iter().map(|e| match e { LedgerEntry::Sale(s) => s.receipt.created_at, LedgerEntry::Return(r) => r.created_at }).max();
-            prop_assert_eq!(d.as_of, latest);
-            let report = store_report(&s001(), day(), Some(&d));
+            prop_assert_eq!(d.day.as_of, latest);
+            let report = d.report(&s001(), day());
             prop_assert_eq!(report.net_amount, report.gross_amount - report.returns_amount);
             prop_assert!(report.top_commodities.iter().all(|t| d.commodities[&t.sku].sold()));
             // Any order of the stream folds to the same day.
@@ -1131,7 +1315,7 @@ mod tests {
             let days: BTreeMap<StoreId, StoreDay> = per_store
                 .iter()
                 .zip(&stores)
-                .filter_map(|(sales, store)| sales.as_ref().map(|s| (store.store_id.clone(), fold_all(s))))
+                .filter_map(|(sales, store)| sales.as_ref().map(|s| (store.store_id.clone(), fold_all(s).day)))
                 .collect();
             let report = chain_report(day(), &stores, &days);
             prop_assert_eq!(report.stores.len(), stores.len());

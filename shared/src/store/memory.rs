@@ -11,7 +11,7 @@ use super::{
     PriceStore, PromotionSchedule, PromotionStore, ReturnsStore, SalesStore, StoreResult, Stores, Versioned, Written,
 };
 use crate::domain::{Promotion, PromotionId};
-use crate::domain::report::{LedgerEntry, StoreDay};
+use crate::domain::report::{CommodityTotals, FoldedDay, LedgerEntry, StoreDay};
 use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
 use crate::domain::ReturnId;
 use crate::domain::sale::{Receipt, SaleRecord, record_sale};
@@ -53,7 +53,8 @@ struct State {
     returns: HashMap<StoreId, FxMap<ReturnId, Arc<ReturnReceipt>>>,
     /// Every committed sale and return in commit order: the embedded store's change stream.
     feed: Vec<LedgerEntry>,
-    days: HashMap<(StoreId, BusinessDay), StoreDay>,
+    /// Each store-day folded whole: its head and its commodities.
+    days: HashMap<(StoreId, BusinessDay), FoldedDay>,
     /// The sales and returns folded into `days` (sale ids and return ids kept apart).
     folded: HashSet<crate::domain::report::EntryId>,
     /// Head office's promotions, each with its version.
@@ -626,7 +627,31 @@ impl AggregateStore for MemoryStore {
     }
 
     async fn store_day(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Option<StoreDay>> {
-        Ok(self.read().days.get(&(store.clone(), day)).cloned())
+        Ok(self.read().days.get(&(store.clone(), day)).map(|d| d.day.clone()))
+    }
+
+    /// All of them: the embedded store ranks in memory.
+    async fn top_commodity_candidates(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Vec<(Sku, CommodityTotals)>> {
+        let state = self.read();
+        let Some(folded) = state.days.get(&(store.clone(), day)) else { return Ok(Vec::new()) };
+        let top = crate::domain::report::top_commodities(&folded.commodities);
+        Ok(top.into_iter().map(|t| (t.sku.clone(), folded.commodities[&t.sku].clone())).collect())
+    }
+
+    async fn day_commodities(
+        &self,
+        store: &StoreId,
+        day: BusinessDay,
+        after: Option<&Sku>,
+        limit: usize,
+    ) -> StoreResult<(Vec<(Sku, CommodityTotals)>, bool)> {
+        use std::ops::Bound;
+        let state = self.read();
+        let Some(folded) = state.days.get(&(store.clone(), day)) else { return Ok((Vec::new(), false)) };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = folded.commodities.range::<Sku, _>((from, Bound::Unbounded));
+        let page: Vec<(Sku, CommodityTotals)> = rest.by_ref().take(limit).map(|(s, c)| (s.clone(), c.clone())).collect();
+        Ok((page, rest.next().is_some()))
     }
 
     async fn chain_day(&self, day: BusinessDay) -> StoreResult<(Vec<Store>, BTreeMap<StoreId, StoreDay>)> {
@@ -634,7 +659,7 @@ impl AggregateStore for MemoryStore {
         let stores: Vec<Store> = state.stores.values().cloned().collect();
         let days = stores
             .iter()
-            .filter_map(|s| state.days.get(&(s.store_id.clone(), day)).map(|d| (s.store_id.clone(), d.clone())))
+            .filter_map(|s| state.days.get(&(s.store_id.clone(), day)).map(|d| (s.store_id.clone(), d.day.clone())))
             .collect();
         Ok((stores, days))
     }

@@ -376,11 +376,31 @@ pub trait AggregateStore: Stores {
         entries: &[crate::domain::report::LedgerEntry],
     ) -> impl Future<Output = StoreResult<usize>> + Send;
 
+    /// The head of a store-day: every figure but the commodities'.
     fn store_day(
         &self,
         store: &StoreId,
         day: BusinessDay,
     ) -> impl Future<Output = StoreResult<Option<crate::domain::report::StoreDay>>> + Send;
+
+    /// The commodities of a store-day that may rank among its top ones: at least every one that
+    /// does ([`crate::domain::report::top_commodities`] ranks them), a bounded read however many
+    /// the day sold.
+    fn top_commodity_candidates(
+        &self,
+        store: &StoreId,
+        day: BusinessDay,
+    ) -> impl Future<Output = StoreResult<Vec<(Sku, crate::domain::report::CommodityTotals)>>> + Send;
+
+    /// Up to `limit` commodities of a store-day by sku, after `after` (from the first without),
+    /// and whether more follow.
+    fn day_commodities(
+        &self,
+        store: &StoreId,
+        day: BusinessDay,
+        after: Option<&Sku>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<(Vec<(Sku, crate::domain::report::CommodityTotals)>, bool)>> + Send;
 
     /// Every store, and the store-days of `date` that have sales.
     fn chain_day(

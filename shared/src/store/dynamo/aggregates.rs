@@ -1,15 +1,29 @@
 //! `AggregateStore` on DynamoDB: sales and returns folded into store-days, each once, and a
 //! chain's day. Touches the aggregates table, and reads stores.
+//!
+//! A store-day is a small head (pk `day#<date>`, sk the store: totals, hours, tenders,
+//! terminals, promotions) and one item per commodity (pk `dayc#<date>#<store>`, sk the sku),
+//! so no item grows with the number of skus a store sells: a hypermarket's 20,000 a day are
+//! 20,000 small items, never one over DynamoDB's 400 KB.
 
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::schema::*;
-use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, busy, put, versioned_put};
-use super::{DynamoStore, in_parallel};
-use crate::domain::report::{EntryId, LedgerEntry, StoreDay};
-use crate::domain::{BusinessDay, Store, StoreId};
+use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, versioned_put, put};
+use super::{DynamoStore, call_failed, in_parallel};
+use crate::domain::report::{CommodityTotals, EntryId, LedgerEntry, StoreDay, TOP_COMMODITIES, commodity_changes};
+use crate::domain::{BusinessDay, Sku, Store, StoreId};
 use crate::store::{AggregateStore, StoreResult};
+
+/// The commodities of an entry one part of its fold writes: a transaction holds the head, the
+/// part's marker and one update per commodity.
+const PART_COMMODITIES: usize = MAX_TRANSACTION - 2;
+
+/// How many of a store-day's commodities a report reads by net amount at first: the ten that
+/// rank and room for ties and for commodities only taken back (which do not rank).
+const TOP_READ: i32 = 40;
 
 /// The partition key of an entry's marker: a sale's by its sale id, a return's by its return id
 /// under a prefix of its own.
@@ -20,57 +34,159 @@ fn marker_pk(entry: &LedgerEntry) -> String {
     }
 }
 
+/// One part of an entry's fold: its marker and the commodity figures it adds. An entry (a sale
+/// of up to 200 lines) may name more commodities than one transaction holds; it is folded in
+/// parts, each written with its own marker, so a replay writes only the parts not yet written.
+/// Part 0 carries the head's figures and is written last (marker: the entry's own, as before
+/// parts existed), so an entry whose part 0 is marked is folded whole.
+struct Part<'a> {
+    entry: &'a LedgerEntry,
+    index: usize,
+    marker: String,
+    commodities: Vec<(Sku, CommodityTotals)>,
+}
+
+/// An entry's parts in the order they are written: the highest first, part 0 last.
+fn parts(entry: &LedgerEntry) -> Vec<Part<'_>> {
+    let changes: Vec<(Sku, CommodityTotals)> = commodity_changes(entry).into_iter().collect();
+    let marker = marker_pk(entry);
+    let mut out: Vec<Part<'_>> = changes
+        .chunks(PART_COMMODITIES)
+        .enumerate()
+        .map(|(index, chunk)| Part {
+            entry,
+            index,
+            marker: if index == 0 { marker.clone() } else { format!("{marker}#{index}") },
+            commodities: chunk.to_vec(),
+        })
+        .collect();
+    if out.is_empty() {
+        out.push(Part { entry, index: 0, marker, commodities: Vec::new() });
+    }
+    out.reverse();
+    out
+}
+
+/// The update that adds `c` to a commodity's item: numbers by `ADD`, so concurrent days never
+/// read-modify-write; the name a sale gives wins, a return's only fills a name not yet there.
+fn commodity_update(table: &str, pk: &str, sku: &Sku, c: &CommodityTotals) -> StoreResult<TransactWriteItem> {
+    let name = if c.sold() { "#name = :name" } else { "#name = if_not_exists(#name, :name)" };
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, Some(sku.as_str()))))
+        .update_expression(format!(
+            "SET {name} ADD #quantity :quantity, #weightGrams :weightGrams, #amount :amount, \
+             #returnedQuantity :returnedQuantity, #returnedWeightGrams :returnedWeightGrams, \
+             #returnsAmount :returnsAmount, #netAmount :netAmount"
+        ))
+        .expression_attribute_names("#name", "name")
+        .expression_attribute_values(":name", s(c.name.as_str()));
+    let numbers = [
+        ("quantity", c.quantity),
+        ("weightGrams", c.weight_grams),
+        ("amount", c.amount.minor_units()),
+        ("returnedQuantity", c.returned_quantity),
+        ("returnedWeightGrams", c.returned_weight_grams),
+        ("returnsAmount", c.returns_amount.minor_units()),
+        ("netAmount", c.net_amount().minor_units()),
+    ];
+    let update = numbers.into_iter().fold(update, |u, (attr, value)| {
+        u.expression_attribute_names(format!("#{attr}"), attr).expression_attribute_values(format!(":{attr}"), n(value))
+    });
+    let update = update.build().map_err(build_err)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 impl DynamoStore {
-    /// Folds one store-day's sales and returns: read the day and the entries' markers, fold the
-    /// unmarked ones, then one transaction writes the day (if its version is unchanged) and a
-    /// marker per entry (if absent). A replay finds the markers; a race loses the version and
-    /// starts over.
+    /// Folds one store-day's sales and returns: read the head and every part's marker, then
+    /// write the unmarked parts in transactions of at most 100 items, each the head (if its
+    /// version is unchanged), the parts' markers (if absent) and one `ADD` per commodity they
+    /// touch. A replay finds the markers; a race loses the version, reads again and goes on.
     async fn fold_day(self, store: StoreId, date: NaiveDate, entries: Vec<LedgerEntry>) -> StoreResult<usize> {
         let table = self.tables.aggregates.clone();
-        let day_key = (table.clone(), day_pk(date), store.to_string());
-        let markers: Vec<String> = entries.iter().map(marker_pk).collect();
+        let head_key = (table.clone(), day_pk(date), store.to_string());
+        let commodities_pk = day_commodities_pk(date, &store);
+        let all: Vec<Part<'_>> = entries.iter().flat_map(parts).collect();
         let mut folded = 0;
         let mut failures = 0;
-        loop {
+        'read: loop {
             let mut keys = vec![(table.clone(), key(day_pk(date), Some(store.as_str())))];
-            keys.extend(markers.iter().map(|m| (table.clone(), key(m.clone(), Some(ONLY)))));
+            keys.extend(all.iter().map(|p| (table.clone(), key(p.marker.clone(), Some(ONLY)))));
             let found = self.batch_get(keys).await?;
-            let (version, mut day) = match found.get(&day_key) {
+            let (mut version, mut day) = match found.get(&head_key) {
                 Some(item) => {
                     let d: DayItem = from_item("store day", item.clone())?;
                     (d.version, d.day)
                 }
                 None => (0, StoreDay::default()),
             };
-            let new: Vec<(&LedgerEntry, &String)> = entries
-                .iter()
-                .zip(&markers)
-                .filter(|(_, m)| !found.contains_key(&(table.clone(), (*m).clone(), ONLY.to_owned())))
-                .take(MAX_TRANSACTION - 1)
-                .collect();
-            if new.is_empty() {
-                return Ok(folded);
-            }
-            for (entry, _) in &new {
-                day.fold_entry(entry);
-            }
-            let item = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day })?;
-            let (condition, v) = if version == 0 { ("attribute_not_exists(pk)", None) } else { ("version = :v", Some(version)) };
-            let mut tx = vec![versioned_put(&table, item, Some(condition), v)?];
-            for (_, marker) in &new {
-                tx.push(put(&table, key((*marker).clone(), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
-            }
-            match self.transact(tx).await? {
-                Ok(()) => folded += new.len(),
-                Err(_) => {
-                    failures += 1;
-                    if failures >= ATTEMPTS {
-                        return Err(busy());
+            let mut pending: &[&Part<'_>] =
+                &all.iter().filter(|p| !found.contains_key(&(table.clone(), p.marker.clone(), ONLY.to_owned()))).collect::<Vec<_>>();
+            while !pending.is_empty() {
+                // As many parts as fit, in order (an entry's part 0 after its others).
+                let mut changes: BTreeMap<&Sku, CommodityTotals> = BTreeMap::new();
+                let mut taken = 0;
+                for part in pending {
+                    let added = part.commodities.iter().filter(|(sku, _)| !changes.contains_key(sku)).count();
+                    if taken > 0 && 1 + (taken + 1) + changes.len() + added > MAX_TRANSACTION {
+                        break;
                     }
-                    backoff(failures).await;
+                    for (sku, c) in &part.commodities {
+                        changes.entry(sku).or_default().absorb(c);
+                    }
+                    taken += 1;
+                }
+                let (batch, rest) = pending.split_at(taken);
+                let mut next = day.clone();
+                for part in batch.iter().filter(|p| p.index == 0) {
+                    next.fold_entry(part.entry);
+                }
+                let item = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day: next.clone() })?;
+                let (condition, v) = if version == 0 { ("attribute_not_exists(pk)", None) } else { ("version = :v", Some(version)) };
+                let mut tx = vec![versioned_put(&table, item, Some(condition), v)?];
+                for part in batch {
+                    tx.push(put(&table, key(part.marker.clone(), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
+                }
+                for (sku, c) in &changes {
+                    tx.push(commodity_update(&table, &commodities_pk, sku, c)?);
+                }
+                match self.transact(tx).await? {
+                    Ok(()) => {
+                        folded += batch.iter().filter(|p| p.index == 0).count();
+                        version += 1;
+                        day = next;
+                        pending = rest;
+                    }
+                    Err(_) => {
+                        failures += 1;
+                        if failures >= ATTEMPTS {
+                            return Err(busy());
+                        }
+                        backoff(failures).await;
+                        continue 'read;
+                    }
                 }
             }
+            return Ok(folded);
         }
+    }
+
+    /// One page of the commodities index, highest net amount first.
+    async fn top_page(&self, pk: &str, start: Option<Item>) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.aggregates)
+            .index_name(TOP_COMMODITIES_INDEX)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(false)
+            .limit(TOP_READ)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| call_failed("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
 }
 
@@ -96,6 +212,72 @@ impl AggregateStore for DynamoStore {
             .map(|i| from_item::<DayItem>("store day", i))
             .transpose()?
             .map(|d| d.day))
+    }
+
+    /// One Query of the index for the highest net amounts; another page only while fewer than
+    /// ten commodities sold rank strictly above the lowest amount read (ties there, or many
+    /// commodities only taken back), which a real day's top hardly ever has.
+    async fn top_commodity_candidates(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Vec<(Sku, CommodityTotals)>> {
+        let pk = day_commodities_pk(day.date(), store);
+        let mut out: Vec<(Sku, CommodityTotals)> = Vec::new();
+        let mut start = None;
+        loop {
+            let (items, last) = self.top_page(&pk, start).await?;
+            for item in items {
+                out.push(from_item::<DayCommodityItem>("day commodity", item)?.commodity()?);
+            }
+            let Some(lowest) = out.last().map(|(_, c)| c.net_amount()) else { return Ok(out) };
+            let above = out.iter().filter(|(_, c)| c.sold() && c.net_amount() > lowest).count();
+            match last {
+                Some(k) if above < TOP_COMMODITIES => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// A strongly consistent Query of the store-day's commodities partition, by sku; one more
+    /// than asked for tells whether more follow.
+    async fn day_commodities(
+        &self,
+        store: &StoreId,
+        day: BusinessDay,
+        after: Option<&Sku>,
+        limit: usize,
+    ) -> StoreResult<(Vec<(Sku, CommodityTotals)>, bool)> {
+        let mut values = HashMap::from([(":pk".to_owned(), s(day_commodities_pk(day.date(), store)))]);
+        let condition = match after {
+            Some(sku) => {
+                values.insert(":after".to_owned(), s(sku.as_str()));
+                "pk = :pk AND sk > :after"
+            }
+            None => "pk = :pk",
+        };
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.aggregates)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .consistent_read(true)
+                .limit(i32::try_from(limit + 1 - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| call_failed("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<DayCommodityItem>("day commodity", item)?.commodity()?);
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) if out.len() <= limit => start = Some(k),
+                _ => break,
+            }
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
     }
 
     /// One wave: the stores (a scan of a small table) and the day's store-days (one query).

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::domain::catalog::TaxRate;
 use crate::domain::price::{AdjustmentId, PriceScope};
-use crate::domain::report::StoreDay;
+use crate::domain::report::{CommodityTotals, StoreDay};
 use crate::domain::sale::Receipt;
 use crate::domain::time::{instant, optional_instant};
 use crate::domain::{
@@ -371,10 +371,66 @@ pub fn folded_return_pk(return_id: &str) -> String {
     format!("folded-return#{return_id}")
 }
 
+/// The head of a store-day (pk [`day_pk`], sk the store): every figure but the commodities',
+/// so its size does not grow with what the store sells. (A head written before commodities had
+/// items of their own holds them in `day.commodities`, which reads as nothing now.)
 #[derive(Serialize, Deserialize)]
 pub struct DayItem {
     pub pk: String,
     pub sk: String,
     pub version: u64,
     pub day: StoreDay,
+}
+
+/// The partition of a store-day's commodities: one item per sku (sort key the sku), each folded
+/// by `ADD`, so no item grows with the day.
+pub fn day_commodities_pk(date: chrono::NaiveDate, store: &StoreId) -> String {
+    format!("dayc#{date}#{store}")
+}
+
+/// The aggregates table's sparse index of commodity items (only they carry `netAmount`), each
+/// store-day's partition sorted by net amount: a report reads the top ones and no more.
+pub const TOP_COMMODITIES_INDEX: &str = "top-commodities";
+
+/// One commodity of a store-day. `netAmount` (`amount` − `returnsAmount`) is kept beside them
+/// as the index's sort key.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayCommodityItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub quantity: i64,
+    #[serde(default)]
+    pub weight_grams: i64,
+    #[serde(default)]
+    pub amount: i64,
+    #[serde(default)]
+    pub returned_quantity: i64,
+    #[serde(default)]
+    pub returned_weight_grams: i64,
+    #[serde(default)]
+    pub returns_amount: i64,
+    #[serde(default)]
+    pub net_amount: i64,
+}
+
+impl DayCommodityItem {
+    pub fn commodity(self) -> Result<(Sku, CommodityTotals), StoreError> {
+        let sku = Sku::parse(&self.sk).map_err(|e| damaged("day commodity", &format!("{}/{}", self.pk, self.sk), e))?;
+        Ok((
+            sku,
+            CommodityTotals {
+                name: self.name,
+                quantity: self.quantity,
+                weight_grams: self.weight_grams,
+                amount: Money::from_minor_units(self.amount),
+                returned_quantity: self.returned_quantity,
+                returned_weight_grams: self.returned_weight_grams,
+                returns_amount: Money::from_minor_units(self.returns_amount),
+            },
+        ))
+    }
 }

@@ -26,7 +26,8 @@ impl<S: AggregateStore> SalesAggregator<S> {
     /// Folds every new sale and return of the batch. A record that is neither (nor a sale's
     /// note of a return, which counts nothing) is reported as a batch item failure (the stream
     /// retries from it, then hands it to the on-failure queue) while the good ones still count;
-    /// a store that fails fails the whole batch, to be retried.
+    /// a store that fails fails the whole batch, to be retried, and says whether the failure
+    /// is one retries can mend ([`StoreError::is_permanent`]).
     pub async fn fold(&self, event: Event) -> Result<DynamoDbEventResponse, StoreError> {
         let mut entries = Vec::with_capacity(event.records.len());
         let mut failures = Vec::new();
@@ -49,7 +50,25 @@ impl<S: AggregateStore> SalesAggregator<S> {
                 }
             }
         }
-        let folded = self.db.fold(&entries).await?;
+        let folded = match self.db.fold(&entries).await {
+            Ok(folded) => folded,
+            // The stream retries the batch either way (halved, up to the template's
+            // MaximumRetryAttempts, then to the on-failure queue): only an operator can make a
+            // permanent failure pass, so it is said so, with the database's reason.
+            Err(e) if e.is_permanent() => {
+                tracing::error!(
+                    entries = entries.len(),
+                    reason = %e,
+                    "the batch cannot be folded, and retrying it will not help until an operator acts: \
+                     it goes to the on-failure queue after the stream's retries"
+                );
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!(entries = entries.len(), reason = %e, "the batch could not be folded now; the stream retries it");
+                return Err(e);
+            }
+        };
         tracing::debug!(received = entries.len(), folded, "folded a batch of sales and returns");
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = failures;

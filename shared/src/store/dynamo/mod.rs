@@ -10,6 +10,7 @@ mod schema;
 // The store ports on DynamoDB. Each operation's requests are grouped into as few sequential
 // waves as the round-trip budgets allow (see ARCHITECTURE.md); the comments say which.
 mod aggregates;
+pub mod capacity;
 mod catalog;
 mod failure;
 mod feed;

@@ -74,6 +74,7 @@ fn routes() -> Vec<Route> {
             first_write: Some(|a| a.status == 200 && a.body["results"][0]["status"] == 201) },
         read("GET", "/stores/S001/sales/0b7d7a55-5d3c-4f0e-9d38-2a6f3c1e9a01", &["pos", "store", "headoffice"], true),
         read("GET", "/stores/S001/reports/daily?date=2026-11-11", &["store", "headoffice"], true),
+        read("GET", "/stores/S001/reports/daily/commodities?date=2026-11-11&limit=5", &["store", "headoffice"], true),
         read("GET", "/reports/daily?date=2026-11-11", &["headoffice"], false),
         Route { method: "POST", path: "/stores/S001/returns", scopes: &["pos", "store"], store: true, any_store: false,
             body: Some(a_return), first_write: None },

@@ -3,8 +3,9 @@
 //! depth, numbers at and past the edges, and header edge cases. Each answer's status and code is
 //! API.md's ("Conventions", the error table), never a 500; and nothing is written: after every
 //! refusal, the route's first good request is still its first write (201, or a stock movement
-//! that is not a replay and moves the stock exactly once). And the query of the one route that
-//! pages with a cursor, a till's catalog: limits and cursors past the edges.
+//! that is not a replay and moves the stock exactly once). And the query of the routes that
+//! page with a cursor, a till's catalog and a store-day's commodities: limits and cursors past
+//! the edges.
 
 use retail_tests::{Answer, SpawnedApi, answer, client};
 use serde_json::{Value, json};
@@ -396,4 +397,105 @@ async fn the_catalog_refuses_bad_query_parameters_with_the_contracts_code() {
     }
     assert!(failures.is_empty(), "{} of {checked} answers differ from API.md:\n{}", failures.len(), failures.join("\n"));
     println!("bad input: {checked} refusals of the catalog's query, as API.md gives them");
+}
+
+/// `GET /stores/{storeId}/reports/daily/commodities?date=&cursor=&limit=`: a missing or malformed
+/// `date`, a `limit` that is not a whole number from 1 to 1000, or a `cursor` this API did not
+/// give, gave for another store or another date, or longer than any it gives, is 400
+/// `invalid_request`, before an unknown store's 404. A manager's token is refused the same way as
+/// head office's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_commodities_refuse_bad_query_parameters_with_the_contracts_code() {
+    use chrono::NaiveDate;
+    use retail_core::domain::report::DayCommoditiesCursor;
+    use retail_core::domain::{Sku, StoreId};
+
+    let api = SpawnedApi::spawn(&[]);
+    let headoffice = api.token("headoffice", None);
+    let manager = api.token("store", Some("S001"));
+    let get = |token: &str, store: &str, query: &str| {
+        let url = api.url(&format!("/stores/{store}/reports/daily/commodities?{query}"));
+        let request = client().get(url).bearer_auth(token);
+        async move { answer(request.send().await.expect("an answer")).await }
+    };
+    let date = NaiveDate::from_ymd_opt(2026, 11, 11).expect("a date");
+    let cursor_of = |store: &str, date: NaiveDate| {
+        DayCommoditiesCursor { store: StoreId::parse(store).expect("a store id"), date, after: Sku::parse("MILK-1L").expect("a sku") }
+            .encode()
+    };
+    let own = cursor_of("S001", date);
+    let of_s002 = cursor_of("S002", date);
+    let of_the_day_before = cursor_of("S001", date.pred_opt().expect("a day before"));
+    let too_long = format!("{own}{}", "A".repeat(1_100));
+    let huge = "9".repeat(40);
+    let d = "date=2026-11-11";
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("no date", String::new(), 400, "invalid_request"),
+        ("an empty date", "date=".into(), 400, "invalid_request"),
+        ("a date of month 13", "date=2026-13-01".into(), 400, "invalid_request"),
+        ("a date written the American way", "date=11%2F11%2F2026".into(), 400, "invalid_request"),
+        ("a date with a time", "date=2026-11-11T00:00:00Z".into(), 400, "invalid_request"),
+        ("a cursor without a date", format!("cursor={own}"), 400, "invalid_request"),
+        ("limit 0", format!("{d}&limit=0"), 400, "invalid_request"),
+        ("limit 1001", format!("{d}&limit=1001"), 400, "invalid_request"),
+        ("limit -1", format!("{d}&limit=-1"), 400, "invalid_request"),
+        ("limit 1.5", format!("{d}&limit=1.5"), 400, "invalid_request"),
+        ("limit 1e2", format!("{d}&limit=1e2"), 400, "invalid_request"),
+        ("limit +5", format!("{d}&limit=%2B5"), 400, "invalid_request"),
+        // `+` in a query is a space.
+        ("limit ' 5'", format!("{d}&limit=+5"), 400, "invalid_request"),
+        ("limit abc", format!("{d}&limit=abc"), 400, "invalid_request"),
+        ("an empty limit", format!("{d}&limit="), 400, "invalid_request"),
+        ("a huge limit", format!("{d}&limit={huge}"), 400, "invalid_request"),
+        ("a full-width digit", format!("{d}&limit=%EF%BC%95"), 400, "invalid_request"),
+        ("an empty cursor", format!("{d}&cursor="), 400, "invalid_request"),
+        ("a garbage cursor", format!("{d}&cursor=garbage"), 400, "invalid_request"),
+        ("a cursor of JSON", format!("{d}&cursor=%7B%7D"), 400, "invalid_request"),
+        ("a NUL cursor", format!("{d}&cursor=%00"), 400, "invalid_request"),
+        ("1025 characters of cursor", format!("{d}&cursor={}", "A".repeat(1025)), 400, "invalid_request"),
+        ("an over-long cursor, well-formed", format!("{d}&cursor={too_long}"), 400, "invalid_request"),
+        ("a cursor of S002", format!("{d}&cursor={of_s002}"), 400, "invalid_request"),
+        ("a cursor of the day before", format!("{d}&cursor={of_the_day_before}"), 400, "invalid_request"),
+        ("a cursor with a tail", format!("{d}&cursor={own}x"), 400, "invalid_request"),
+        ("a cursor of S002 with a bad limit", format!("{d}&cursor={of_s002}&limit=0"), 400, "invalid_request"),
+    ];
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (who, token) in [("head office", &headoffice), ("a manager of S001", &manager)] {
+        for (what, query, status, code) in &cases {
+            let a = get(token, "S001", query).await;
+            checked += 1;
+            if (a.status, a.content_type(), a.body["code"].as_str()) != (*status, "application/problem+json", Some(*code))
+                || a.body["status"] != *status
+            {
+                let body = a.body.to_string();
+                failures.push(format!("{who}, {what} (?{}): {} {} {}; want {status} {code}",
+                    &query[..query.len().min(80)], a.status, a.content_type(), &body[..body.len().min(300)]));
+            }
+        }
+    }
+    // 400 before 404: a bad date, limit or cursor on a store that does not exist.
+    for (what, query, status, code) in [
+        ("no date", String::new(), 400, "invalid_request"),
+        ("a bad limit", format!("{d}&limit=0"), 400, "invalid_request"),
+        ("a cursor of S001", format!("{d}&cursor={own}"), 400, "invalid_request"),
+        ("a cursor of its own", format!("{d}&cursor={}", cursor_of("S404", date)), 404, "not_found"),
+        ("no cursor", d.to_owned(), 404, "not_found"),
+    ] {
+        let a = get(&headoffice, "S404", &query).await;
+        checked += 1;
+        if (a.status, a.content_type(), a.body["code"].as_str()) != (status, "application/problem+json", Some(code)) {
+            failures.push(format!("S404, {what}: {} {}; want {status} {code}", a.status, a.body));
+        }
+    }
+    // The edges that are accepted: 1 and 1000, no limit, and the store's own cursor.
+    for query in [format!("{d}&limit=1"), format!("{d}&limit=1000"), d.to_owned(), format!("{d}&cursor={own}")] {
+        let a = get(&manager, "S001", &query).await;
+        if a.status != 200 || a.body["storeId"] != "S001" || a.body["date"] != "2026-11-11" {
+            failures.push(format!("S001 ?{query}: {} {}; want 200", a.status, a.body));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {checked} answers differ from API.md:\n{}", failures.len(), failures.join("\n"));
+    println!("bad input: {checked} refusals of a store-day's commodities query, as API.md gives them");
 }

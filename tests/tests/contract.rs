@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The routes of the HTTP API (function, method, path), as clients are promised them.
 /// Changing this list is a product decision, not a refactor.
-const CONTRACT: [(&str, &str, &str); 22] = [
+const CONTRACT: [(&str, &str, &str); 23] = [
     ("checkout", "POST", "/stores/{storeId}/returns"),
     ("checkout", "GET", "/stores/{storeId}/returns/{returnId}"),
     ("checkout", "GET", "/stores/{storeId}/sales/{saleId}/returnable"),
@@ -45,6 +45,8 @@ const CONTRACT: [(&str, &str, &str); 22] = [
     ("checkout", "POST", "/stores/{storeId}/sales/batch"),
     ("checkout", "GET", "/stores/{storeId}/sales/{saleId}"),
     ("sales-report", "GET", "/stores/{storeId}/reports/daily"),
+    // Every commodity of a store-day, a page at a time (`?date=&cursor=&limit=`).
+    ("sales-report", "GET", "/stores/{storeId}/reports/daily/commodities"),
     ("sales-report", "GET", "/reports/daily"),
 ];
 
@@ -455,10 +457,13 @@ const REQUEST_HEADERS: [(&str, &str, &str, bool); 3] = [
 ];
 
 /// Query parameters the contract gives routes: (method, path, parameter, required).
-const QUERY_PARAMETERS: [(&str, &str, &str, bool); 6] = [
+const QUERY_PARAMETERS: [(&str, &str, &str, bool); 9] = [
     ("GET", "/stores/{storeId}/prices/{sku}", "at", false),
     ("GET", "/stores/{storeId}/promotions", "at", false),
     ("GET", "/stores/{storeId}/reports/daily", "date", true),
+    ("GET", "/stores/{storeId}/reports/daily/commodities", "date", true),
+    ("GET", "/stores/{storeId}/reports/daily/commodities", "cursor", false),
+    ("GET", "/stores/{storeId}/reports/daily/commodities", "limit", false),
     ("GET", "/reports/daily", "date", true),
     ("GET", "/stores/{storeId}/catalog", "cursor", false),
     ("GET", "/stores/{storeId}/catalog", "limit", false),

@@ -325,6 +325,9 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     assert_eq!(folded["batchItemFailures"], json!([]), "{folded}");
     let day = format!("/stores/S001/reports/daily?date={business_day}");
     expect("the store's day", report.call("GET /stores/{storeId}/reports/daily", &day, &s001, HO, None, None), 200);
+    let commodities = format!("/stores/S001/reports/daily/commodities?date={business_day}&limit=1");
+    let page = expect("the store-day's commodities", report.call("GET /stores/{storeId}/reports/daily/commodities", &commodities, &s001, HO, None, None), 200);
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
     expect("the chain's day", report.call("GET /reports/daily", &format!("/reports/daily?date={business_day}"), &[], HO, None, None), 200);
 
     // A till syncs its store's catalog. BULK-00 is priced in 13 other regions first: more

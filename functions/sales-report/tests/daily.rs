@@ -19,10 +19,14 @@ use retail_core::usecases::take_back::{TakenBack, take_back};
 use sales_aggregator::SalesAggregator;
 use sales_report::SalesReport;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn store_report_event(store: &str, query: &str) -> Event {
     Event::new("GET", "/stores/{storeId}/reports/daily", &format!("/stores/{store}/reports/daily{query}"))
+}
+
+fn commodities_event(store: &str, query: &str) -> Event {
+    Event::new("GET", "/stores/{storeId}/reports/daily/commodities", &format!("/stores/{store}/reports/daily/commodities{query}"))
 }
 
 fn chain_report_event(query: &str) -> Event {
@@ -123,6 +127,27 @@ impl Office {
         self.call(store_report_event(store, &format!("?date={date}")).claims(HO, None)).await.ok(200).clone()
     }
 
+    /// Every page of a store-day's commodities, `limit` at a time, following `nextCursor`.
+    async fn commodities(&self, store: &str, date: NaiveDate, limit: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = match &cursor {
+                Some(c) => format!("?date={date}&limit={limit}&cursor={c}"),
+                None => format!("?date={date}&limit={limit}"),
+            };
+            let page = self.call(commodities_event(store, &query).claims("store", Some(store))).await.ok(200).clone();
+            assert_eq!((&page["storeId"], &page["date"]), (&json!(store), &json!(date.to_string())));
+            assert!(page["items"].as_array().unwrap().len() <= limit, "{page}");
+            cursor = page["nextCursor"].as_str().map(str::to_owned);
+            pages.push(page);
+            if cursor.is_none() {
+                return pages;
+            }
+            assert!(pages.len() < 100, "the pages end");
+        }
+    }
+
     async fn chain_day(&self, date: NaiveDate) -> Value {
         self.call(chain_report_event(&format!("?date={date}")).claims(HO, None)).await.ok(200).clone()
     }
@@ -216,6 +241,20 @@ fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: N
         }
     }
     let mut refunds = BTreeMap::from([("cash", 0), ("card", 0), ("mobile", 0)]);
+    // The top commodities' figures are net of what came back; one only taken back does not rank.
+    let mut weighed: BTreeSet<String> = skus.iter().filter(|(_, e)| e.2 > 0).map(|(sku, _)| sku.clone()).collect();
+    for l in returns.iter().flat_map(|r| r["lines"].as_array().unwrap()) {
+        let Some(e) = skus.get_mut(l["sku"].as_str().unwrap()) else { continue };
+        match (l["quantity"].as_i64(), l["weightGrams"].as_i64()) {
+            (Some(q), None) => e.1 -= q,
+            (None, Some(g)) => {
+                e.2 -= g;
+                weighed.insert(l["sku"].as_str().unwrap().to_owned());
+            }
+            other => panic!("a returned line with {other:?}"),
+        }
+        e.3 -= l["refundAmount"].as_i64().unwrap();
+    }
     for r in returns {
         let t = terminals.entry(r["terminalId"].as_str().unwrap().to_owned()).or_default();
         t.returns += 1;
@@ -235,7 +274,7 @@ fn sums_with_returns(receipts: &[Value], returns: &[Value], store: &str, date: N
         .take(10)
         .map(|(sku, (name, q, g, amount))| {
             let mut t = json!({"sku": sku, "name": name, "amount": amount});
-            if g > 0 {
+            if weighed.contains(&sku) {
                 t["weightGrams"] = json!(g);
             } else {
                 t["quantity"] = json!(q);
@@ -627,8 +666,95 @@ async fn a_day_without_sales_is_all_zeros_not_404() {
     );
 }
 
+#[tokio::test]
+async fn a_store_days_commodities_page_by_sku_with_what_was_sold_and_what_came_back() {
+    let mut office = Office::new().await;
+    let (receipts, s002) = a_sales_day_and_its_neighbours(&office).await;
+    office.drain().await;
+    let d = report_day();
+    let evening: DateTime<Utc> = shanghai(d, "18:30").parse().unwrap();
+    let milk = office.take_back("S001", "back-1", "T01", &receipts[0], &[(0, Some(1))], evening).await;
+    let rice = office.take_back("S001", "back-2", "T05", &s002, &[(0, None)], evening + Duration::minutes(5)).await;
+    office.drain().await;
+
+    // What the receipts say, per sku: sold (units, grams, amount) and taken back.
+    let mut want: BTreeMap<String, Value> = BTreeMap::new();
+    for l in receipts.iter().flat_map(|r| r["lines"].as_array().unwrap()) {
+        let e = want.entry(l["sku"].as_str().unwrap().to_owned()).or_insert_with(|| {
+            let mut row = json!({"sku": l["sku"], "name": l["name"], "amount": 0, "returnsAmount": 0});
+            let (sold, back) = if l.get("weightGrams").is_some() { ("weightGrams", "returnedWeightGrams") } else { ("quantity", "returnedQuantity") };
+            row[sold] = json!(0);
+            row[back] = json!(0);
+            row
+        });
+        let (member, measure) = match l.get("weightGrams") { Some(g) => ("weightGrams", g), None => ("quantity", &l["quantity"]) };
+        e[member] = json!(e[member].as_i64().unwrap() + measure.as_i64().unwrap());
+        e["amount"] = json!(e["amount"].as_i64().unwrap() + l["netAmount"].as_i64().unwrap());
+    }
+    // The rice was sold in S002 and came back in S001 (which sold rice of its own too).
+    let rice_row = want.get_mut("RICE").unwrap();
+    rice_row["returnedWeightGrams"] = rice["lines"][0]["weightGrams"].clone();
+    rice_row["returnsAmount"] = json!(1498);
+    let milk_row = want.get_mut(milk["lines"][0]["sku"].as_str().unwrap()).unwrap();
+    milk_row["returnedQuantity"] = json!(1);
+    milk_row["returnsAmount"] = json!(1299);
+    assert_eq!(want.len(), 12, "twelve sold");
+
+    for limit in [1, 5, 12, 200] {
+        let pages = office.commodities("S001", d, limit).await;
+        assert_eq!(pages.len(), want.len().div_ceil(limit).max(1), "limit {limit}");
+        let listed: Vec<Value> = pages.iter().flat_map(|p| p["items"].as_array().unwrap().clone()).collect();
+        // Every commodity once, by sku, each as the receipts sum it.
+        assert_eq!(listed, want.values().cloned().collect::<Vec<_>>(), "limit {limit}");
+    }
+    // The top commodities are net of the returns: the milk ranks by what it kept.
+    let report = office.store_day("S001", d).await;
+    let top = report["topCommodities"].as_array().unwrap();
+    let milk_top = top.iter().find(|t| t["sku"] == milk_row_sku(&milk)).unwrap();
+    let milk_sold = &want[milk_row_sku(&milk)];
+    assert_eq!(milk_top["amount"], json!(milk_sold["amount"].as_i64().unwrap() - 1299));
+    assert_eq!(milk_top["quantity"], json!(milk_sold["quantity"].as_i64().unwrap() - 1));
+    // A day without sales lists nothing, in one page.
+    let empty = office.commodities("S004", d, 10).await;
+    assert_eq!((empty.len(), &empty[0]["items"], &empty[0]["nextCursor"]), (1, &json!([]), &json!(null)));
+}
+
+fn milk_row_sku(milk_return: &Value) -> &str {
+    milk_return["lines"][0]["sku"].as_str().unwrap()
+}
+
 mod refusals {
     use super::*;
+
+    #[tokio::test]
+    async fn the_commodities_route_refuses_a_bad_date_limit_or_cursor_before_an_unknown_store() {
+        let office = Office::new().await;
+        let at = |store: &str, query: &str| commodities_event(store, query).claims(HO, None);
+        for query in ["", "?date=2026-13-01", "?date=2026-11-11&limit=0", "?date=2026-11-11&limit=1001", "?date=2026-11-11&limit=%2B5",
+            "?date=2026-11-11&limit=x", "?date=2026-11-11&cursor=", "?date=2026-11-11&cursor=nonsense"]
+        {
+            office.call(at("S001", query)).await.problem(400, "invalid_request");
+            office.call(at("S999", query)).await.problem(400, "invalid_request");
+        }
+        let cursor = |store: &str, date: &str| {
+            retail_core::domain::report::DayCommoditiesCursor {
+                store: StoreId::parse(store).unwrap(),
+                date: date.parse().unwrap(),
+                after: retail_core::domain::Sku::parse("MILK").unwrap(),
+            }
+            .encode()
+        };
+        // Another store's or another day's cursor is 400; one's own is a page.
+        office.call(at("S001", &format!("?date=2026-11-11&cursor={}", cursor("S002", "2026-11-11")))).await.problem(400, "invalid_request");
+        office.call(at("S001", &format!("?date=2026-11-11&cursor={}", cursor("S001", "2026-11-10")))).await.problem(400, "invalid_request");
+        office.call(at("S001", &format!("?date=2026-11-11&cursor={}", cursor("S001", "2026-11-11")))).await.ok(200);
+        office.call(at("S999", &format!("?date=2026-11-11&cursor={}", cursor("S999", "2026-11-11")))).await.problem(404, "not_found");
+        office.call(at("S999", "?date=2026-11-11")).await.problem(404, "not_found");
+        // A till may not read it; a manager only their own store's.
+        office.call(commodities_event("S001", "?date=2026-11-11").claims("pos", Some("S001"))).await.problem(403, "forbidden_scope");
+        office.call(commodities_event("S001", "?date=2026-11-11").claims("store", Some("S002"))).await.problem(403, "forbidden_store");
+        office.call(commodities_event("S001", "?date=2026-11-11").claims("store", Some("S001"))).await.ok(200);
+    }
 
     #[tokio::test]
     async fn a_missing_or_malformed_date_is_400() {

@@ -299,3 +299,155 @@ impl AggregateStore for DynamoStore {
         Ok((stores, out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The shape of what a fold writes, without a database: parts that fit a transaction, and a
+    //! head whose size does not depend on how many commodities the day sold.
+
+    use super::*;
+    use crate::domain::sale::{Payment, PaymentMethod, Receipt, ReceiptLine, SaleRecord};
+    use crate::domain::{Money, SaleId, TerminalId};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+
+    /// Sale `n` of S001 at terminal T`n % 40`: one unit of each sku, 1.00 each, paid in cash.
+    fn sale(n: u32, skus: &[String]) -> LedgerEntry {
+        let at = Utc.with_ymd_and_hms(2026, 11, 11, 12, 0, 0).unwrap() + chrono::Duration::seconds(i64::from(n));
+        let total = Money::from_minor_units(100 * skus.len() as i64);
+        LedgerEntry::Sale(Arc::new(SaleRecord {
+            receipt: Receipt {
+                sale_id: SaleId::parse(&format!("00000000-0000-4000-8000-{n:012}")).unwrap(),
+                receipt_no: format!("T01-{n:06}"),
+                store_id: StoreId::parse("S001").unwrap(),
+                terminal_id: TerminalId::parse(&format!("T{:02}", n % 40)).unwrap(),
+                business_day: NaiveDate::from_ymd_opt(2026, 11, 11).unwrap(),
+                occurred_at: at,
+                created_at: at,
+                lines: skus
+                    .iter()
+                    .map(|sku| ReceiptLine {
+                        sku: Sku::parse(sku).unwrap(),
+                        name: format!("{sku} thirty characters of name..").into(),
+                        quantity: Some(1),
+                        weight_grams: None,
+                        unit_amount: Money::from_minor_units(100),
+                        line_amount: Money::from_minor_units(100),
+                        discount_amount: Money::ZERO,
+                        net_amount: Money::from_minor_units(100),
+                        tax_amount: Money::from_minor_units(12),
+                        adjustment_id: None,
+                    })
+                    .collect(),
+                promotions: vec![],
+                discount_total: Money::ZERO,
+                payments: vec![Payment { method: PaymentMethod::Cash, amount: total }],
+                total,
+                tax_total: Money::from_minor_units(12 * skus.len() as i64),
+                paid: total,
+                change: Money::ZERO,
+                currency: "CNY".into(),
+            },
+            local_hour: 20,
+            stock_shards: vec![],
+        }))
+    }
+
+    /// An item's size by DynamoDB's rules: each attribute's name and value; a number about one
+    /// byte per two digits plus one; maps and lists 3 bytes plus their members (a member of a
+    /// list 1 byte more).
+    fn size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + size(v) + 1).sum::<usize>(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| size(v) + 1).sum::<usize>(),
+            other => panic!("not written by the fold: {other:?}"),
+        }
+    }
+
+    fn item_size(item: &Item) -> usize {
+        item.iter().map(|(k, v)| k.len() + size(v)).sum()
+    }
+
+    /// The head a store-day of `entries` writes.
+    fn head(entries: &[LedgerEntry]) -> Item {
+        let mut day = StoreDay::default();
+        for e in entries {
+            day.fold_entry(e);
+        }
+        let date = NaiveDate::from_ymd_opt(2026, 11, 11).unwrap();
+        to_item("store day", &DayItem { pk: day_pk(date), sk: "S001".into(), version: 1, day }).unwrap()
+    }
+
+    #[test]
+    fn a_store_days_head_is_as_large_at_twenty_thousand_skus_as_at_one() {
+        // 100 baskets of 200 lines: 20,000 different skus, or the same sku on every line.
+        let many: Vec<LedgerEntry> =
+            (0..100).map(|n| sale(n, &(0..200).map(|i| format!("SKU-{:05}", n * 200 + i)).collect::<Vec<_>>())).collect();
+        let one: Vec<LedgerEntry> = (0..100).map(|n| sale(n, &vec!["SKU-00000".to_owned(); 200])).collect();
+        let distinct: HashSet<Sku> = many.iter().flat_map(|e| commodity_changes(e).into_keys()).collect();
+        assert_eq!(distinct.len(), 20_000);
+        let (many, one) = (head(&many), head(&one));
+        assert_eq!(many, one, "the head holds nothing per sku");
+        let bytes = item_size(&many);
+        println!("the head of a day of 100 sales at 40 terminals: {bytes} bytes");
+        assert!(bytes < 64 * 1024, "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_commodity_item_stays_small() {
+        let c = CommodityTotals {
+            name: "N".repeat(200),
+            quantity: 1_000_000_000,
+            weight_grams: 1_000_000_000,
+            amount: Money::from_minor_units(1_000_000_000_000),
+            returned_quantity: 1_000_000_000,
+            returned_weight_grams: 1_000_000_000,
+            returns_amount: Money::from_minor_units(1_000_000_000_000),
+        };
+        let item = to_item(
+            "day commodity",
+            &DayCommodityItem {
+                pk: day_commodities_pk(NaiveDate::from_ymd_opt(2026, 11, 11).unwrap(), &StoreId::parse("S0123456789ABCDE").unwrap()),
+                sk: "A".repeat(32),
+                name: c.name.clone(),
+                quantity: c.quantity,
+                weight_grams: c.weight_grams,
+                amount: c.amount.minor_units(),
+                returned_quantity: c.returned_quantity,
+                returned_weight_grams: c.returned_weight_grams,
+                returns_amount: c.returns_amount.minor_units(),
+                net_amount: 0,
+            },
+        )
+        .unwrap();
+        assert!(item_size(&item) < 1024, "{} bytes: one write unit", item_size(&item));
+    }
+
+    #[test]
+    fn a_sale_of_more_commodities_than_a_transaction_holds_is_folded_in_parts_its_own_last() {
+        let skus: Vec<String> = (0..200).map(|i| format!("SKU-{i:03}")).collect();
+        let entry = sale(7, &skus);
+        let written = parts(&entry);
+        let marker = marker_pk(&entry);
+        let listed: Vec<(usize, &str, usize)> = written.iter().map(|p| (p.index, p.marker.as_str(), p.commodities.len())).collect();
+        assert_eq!(
+            listed,
+            vec![(2, format!("{marker}#2").as_str(), 4), (1, format!("{marker}#1").as_str(), 98), (0, marker.as_str(), 98)]
+        );
+        // Each commodity in one part; each part fits a transaction with the head and its marker.
+        let covered: BTreeMap<&Sku, usize> = written.iter().flat_map(|p| p.commodities.iter().map(|(s, _)| s)).fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s).or_default() += 1;
+            m
+        });
+        assert_eq!((covered.len(), covered.values().all(|n| *n == 1)), (200, true));
+        assert!(written.iter().all(|p| 2 + p.commodities.len() <= MAX_TRANSACTION));
+        // An entry of a few commodities is one part under its own marker, as before parts.
+        let small = sale(8, &skus[..3]);
+        let one = parts(&small);
+        assert_eq!((one.len(), one[0].index, one[0].marker.clone()), (1, 0, marker_pk(&small)));
+    }
+}

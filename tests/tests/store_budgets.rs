@@ -244,7 +244,7 @@ async fn a_lookup_costs_one_request_and_a_hundred_one_wave_and_split_stock_one_m
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_checkout_costs_two_waves_and_a_report_one_request() {
+async fn a_checkout_costs_two_waves_and_a_report_one_wave() {
     let moto = Moto::start();
     let (s, meter, store) = setup(&moto).await;
     // Three promotions in force that the basket meets: a percent-off, a multi-buy and a
@@ -294,11 +294,20 @@ async fn a_checkout_costs_two_waves_and_a_report_one_request() {
 
     s.fold(&[retail_core::domain::report::LedgerEntry::Sale(record.clone())]).await.unwrap();
     meter.reset();
-    let day = s.store_day(&store.store_id, BusinessDay::from(record.receipt.business_day)).await.unwrap();
-    assert_eq!(day.unwrap().sales_count, 1);
+    let business_day = BusinessDay::from(record.receipt.business_day);
+    // One wave: the store, the day's head and its top commodities (one Query of the index).
+    let report = retail_core::usecases::reports::store_daily(&s, &store.store_id, business_day).await.unwrap();
+    assert_eq!((report.sales_count, report.top_commodities.len()), (1, 10));
     let c = meter.take();
     println!("store report: {c:?}");
-    assert_eq!((c.requests, c.waves), (1, 1), "{c:?}");
+    assert_eq!((c.requests, c.waves), (3, 1), "{c:?}");
+    assert_eq!((c.operations.get("GetItem"), c.operations.get("Query")), (Some(&2), Some(&1)), "{c:?}");
+    // A page of the day's commodities: the store and one Query, in one wave.
+    let page = retail_core::usecases::reports::day_commodities(&s, &store.store_id, business_day, None, 15).await.unwrap();
+    assert_eq!((page.items.len(), page.next_cursor.is_some()), (15, true));
+    let c = meter.take();
+    println!("a page of the store-day's commodities: {c:?}");
+    assert_eq!((c.requests, c.waves), (2, 1), "{c:?}");
     let (_, days) = s.chain_day(BusinessDay::from(record.receipt.business_day)).await.unwrap();
     assert_eq!(days.len(), 1);
     let c = meter.take();

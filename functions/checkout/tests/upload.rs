@@ -194,7 +194,7 @@ async fn only_a_till_of_the_store_may_upload() {
 
 /// An upload under DynamoDB trouble can outlast the function's timeout, and the gateway would
 /// answer it 500 with some entries recorded and the till told nothing. So an upload stops
-/// starting entries 4 s before its invocation's deadline (the first always starts): the rest are
+/// starting entries 6 s before its invocation's deadline (the first always starts): the rest are
 /// answered 503 `unavailable`, recorded nowhere, and go through when sent again.
 #[tokio::test]
 async fn an_upload_near_its_deadline_answers_the_entries_it_cannot_start_503() {

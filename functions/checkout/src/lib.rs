@@ -4,7 +4,8 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
+use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -20,6 +21,29 @@ use retail_core::store::cache::Warm;
 use retail_core::usecases::find_store;
 use retail_core::usecases::sell::{self, Sold};
 use retail_core::usecases::take_back::{self, TakenBack};
+
+/// What an upload leaves of the function's time when it stops starting entries. An upload under
+/// DynamoDB trouble (throttles, slow answers, retries) can outlast the function's timeout (10 s
+/// in the template), and then the gateway answers the whole upload 500: the entries already
+/// recorded stay recorded, and the till learns nothing of any. An entry takes milliseconds on a
+/// good day and, with the SDK's retries, seconds on a bad one (3 s per call in AWS; 3.4 s for
+/// the slowest in the emulated all-faults drill): 4 s of a 10 s timeout still start 100 entries
+/// at 40 ms.
+const ENTRY_RESERVE: Duration = Duration::from_secs(6);
+
+/// When an upload stops starting entries (the first always starts, so an upload always moves
+/// on): [`ENTRY_RESERVE`] before the invocation's deadline. `None` outside Lambda (retail-local
+/// in-process), where nothing cuts a request short.
+fn stop_starting_at(request: &Request) -> Option<SystemTime> {
+    let deadline = request.lambda_context_ref()?.deadline();
+    Some(deadline.checked_sub(ENTRY_RESERVE).unwrap_or(SystemTime::UNIX_EPOCH))
+}
+
+/// The answer of an entry the upload had no time left to start: send it again, same key.
+fn out_of_time() -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the upload ran out of time before this sale; send it again")
+        .retry_after(1)
+}
 
 pub struct Checkout<S> {
     db: S,
@@ -109,11 +133,19 @@ impl<S: ReturnsStore> Checkout<S> {
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         let store = find_store::<_, NotFound>(&self.db, &self.warm.stores, &store_id).await?;
         let id = request_id(request);
+        let stop_starting = stop_starting_at(request);
         let mut results = Vec::with_capacity(entries.len());
-        for (key, raw) in entries {
-            let outcome = match offline_draft(raw.get()) {
-                Ok(draft) => sell::sell_in(&self.db, &self.warm.promotions, &store, &key, &draft, Utc::now()).await.map_err(Problem::from),
-                Err(problem) => Err(problem),
+        for (i, (key, raw)) in entries.into_iter().enumerate() {
+            let outcome = if i > 0 && stop_starting.is_some_and(|at| SystemTime::now() >= at) {
+                // Not started: answered in time instead, for the till to send again.
+                Err(out_of_time())
+            } else {
+                match offline_draft(raw.get()) {
+                    Ok(draft) => {
+                        sell::sell_in(&self.db, &self.warm.promotions, &store, &key, &draft, Utc::now()).await.map_err(Problem::from)
+                    }
+                    Err(problem) => Err(problem),
+                }
             };
             let idempotency_key = key.to_string();
             results.push(match outcome {

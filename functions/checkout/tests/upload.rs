@@ -191,3 +191,35 @@ async fn only_a_till_of_the_store_may_upload() {
     till.call(upload_event("S009").claims("pos", Some("S009")).json(&body)).await.problem(404, "not_found");
     assert!(till.recorded().is_empty());
 }
+
+/// An upload under DynamoDB trouble can outlast the function's timeout, and the gateway would
+/// answer it 500 with some entries recorded and the till told nothing. So an upload stops
+/// starting entries 6 s before its invocation's deadline (the first always starts): the rest are
+/// answered 503 `unavailable`, recorded nowhere, and go through when sent again.
+#[tokio::test]
+async fn an_upload_near_its_deadline_answers_the_entries_it_cannot_start_503() {
+    use lambda_http::RequestExt;
+    let till = stocked_till().await;
+    let sales = json!({"sales": [entry("late-1", &milk("T01")), entry("late-2", &milk("T01")), entry("late-3", &milk("T01"))]});
+    let mut context = lambda_http::Context::default();
+    context.deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(2))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let request = upload_event("S001").claims("pos", Some("S001")).json(&sales).request().with_lambda_context(context);
+    let answer = till.call_request(request).await;
+    let results = answer.ok(200)["results"].as_array().unwrap().clone();
+    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [201, 503, 503], "{results:?}");
+    for r in &results[1..] {
+        assert_eq!(r["problem"]["code"], "unavailable", "{r}");
+        assert!(r["receipt"].is_null(), "{r}");
+    }
+    assert_eq!(till.recorded().len(), 1, "only the first was recorded");
+
+    // Sent again with time to spare: the first is a replay, the others are recorded now.
+    let again = till.upload("S001", &sales).await;
+    let statuses: Vec<u64> = again.ok(200)["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 201, 201]);
+    assert_eq!(till.recorded().len(), 3);
+}

@@ -189,7 +189,12 @@ impl Till {
     }
 
     pub async fn call(&self, event: Event) -> Answer {
-        Answer::from(self.checkout.call(event.request()).await)
+        self.call_request(event.request()).await
+    }
+
+    /// The same with a request built by the test (a Lambda context added, for instance).
+    pub async fn call_request(&self, request: lambda_http::Request) -> Answer {
+        Answer::from(self.checkout.call(request).await)
     }
 
     /// `POST /stores/{store}/sales` as a till of that store, with `key` as `Idempotency-Key`.

@@ -16,7 +16,7 @@ use retail_core::domain::{IdempotencyKey, Invalid, NotFound, ReturnId, SaleId, S
 use retail_core::http::body::raw_path_param;
 use retail_core::http::function::{request_id, route_key, unknown_route};
 use retail_core::http::{Problem, Reply, Routed, Routes, Scope, authorize, json_body, path_param};
-use retail_core::store::ReturnsStore;
+use retail_core::store::{ReturnsStore, StoreError};
 use retail_core::store::cache::Warm;
 use retail_core::usecases::find_store;
 use retail_core::usecases::sell::{self, Sold};
@@ -39,10 +39,11 @@ fn stop_starting_at(request: &Request) -> Option<SystemTime> {
     Some(deadline.checked_sub(ENTRY_RESERVE).unwrap_or(SystemTime::UNIX_EPOCH))
 }
 
-/// The answer of an entry the upload had no time left to start: send it again, same key.
+/// The answer of an entry the upload had no time left to start: what a busy dependency gets
+/// (send it again, same key), saying why.
 fn out_of_time() -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the upload ran out of time before this sale; send it again")
-        .retry_after(1)
+    Problem::from(StoreError::Unavailable("the upload ran out of time".into()))
+        .detail("the upload ran out of time before this sale; send it again")
 }
 
 pub struct Checkout<S> {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::feed::CATALOG_ALL;
 use super::schema::COMMODITY_SK;
-use super::{DynamoStore, IndexSpec, TableSpec};
+use super::{DynamoStore, IndexSpec, TableSpec, in_parallel, unavailable};
 
 /// How long `retail-local` waits for an index it added to become active.
 const INDEX_WAIT: Duration = Duration::from_secs(600);
@@ -143,46 +143,37 @@ async fn backfill(client: &Client, table: &str, filter: &str, kind: &str) -> Res
             .send()
             .await
             .map_err(|e| format!("cannot scan {table}: {}", DisplayErrorContext(&e)))?;
-        let mut writes = tokio::task::JoinSet::new();
-        for key in page.items.unwrap_or_default() {
-            let (client, table) = (client.clone(), table.to_owned());
-            writes.spawn(async move {
-                let set = client
-                    .update_item()
-                    .table_name(&table)
-                    .set_key(Some(key))
-                    .update_expression("SET #catalog = :all")
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_names("#catalog", "catalog")
-                    .expression_attribute_values(":all", AttributeValue::S(CATALOG_ALL.to_owned()))
-                    .send()
-                    .await;
-                match set {
-                    Ok(_) => Ok(true),
-                    // Deleted since the scan read it: nothing to put in the index.
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-                    Err(e) => Err(format!("cannot update an item of {table}: {}", DisplayErrorContext(&e))),
+        let writes: Vec<_> = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|key| {
+                let (client, table) = (client.clone(), table.to_owned());
+                async move {
+                    let set = client
+                        .update_item()
+                        .table_name(&table)
+                        .set_key(Some(key))
+                        .update_expression("SET #catalog = :all")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_names("#catalog", "catalog")
+                        .expression_attribute_values(":all", AttributeValue::S(CATALOG_ALL.to_owned()))
+                        .send()
+                        .await;
+                    match set {
+                        Ok(_) => Ok(true),
+                        // Deleted since the scan read it: nothing to put in the index.
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+                        Err(e) => Err(unavailable("UpdateItem", e)),
+                    }
                 }
-            });
-            // A scan page holds up to 1 MB of keys: keep a bounded number in flight.
-            while writes.len() >= 32 {
-                updated += usize::from(joined(writes.join_next().await)?);
-            }
-        }
-        while !writes.is_empty() {
-            updated += usize::from(joined(writes.join_next().await)?);
-        }
+            })
+            .collect();
+        let done = in_parallel(writes).await.map_err(|e| format!("cannot update the items of {table}: {e}"))?;
+        updated += done.into_iter().filter(|&set| set).count();
         match page.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(updated),
         }
-    }
-}
-
-fn joined(next: Option<Result<Result<bool, String>, tokio::task::JoinError>>) -> Result<bool, String> {
-    match next {
-        Some(Ok(done)) => done,
-        Some(Err(e)) => Err(format!("a backfill write failed: {e}")),
-        None => Ok(false),
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::feed::CATALOG_ALL;
 use super::schema::COMMODITY_SK;
-use super::{DynamoStore, IndexSpec, TableSpec, in_parallel, unavailable};
+use super::{DynamoStore, IndexSpec, TableSpec, in_parallel, call_failed};
 
 /// How long `retail-local` waits for an index it added to become active.
 const INDEX_WAIT: Duration = Duration::from_secs(600);
@@ -164,7 +164,7 @@ async fn backfill(client: &Client, table: &str, filter: &str, kind: &str) -> Res
                         Ok(_) => Ok(true),
                         // Deleted since the scan read it: nothing to put in the index.
                         Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-                        Err(e) => Err(unavailable("UpdateItem", e)),
+                        Err(e) => Err(call_failed("UpdateItem", e)),
                     }
                 }
             })

@@ -308,7 +308,6 @@ mod tests {
     use super::*;
     use crate::domain::sale::{Payment, PaymentMethod, Receipt, ReceiptLine, SaleRecord};
     use crate::domain::{Money, SaleId, TerminalId};
-    use aws_sdk_dynamodb::types::AttributeValue;
     use chrono::{TimeZone, Utc};
     use std::sync::Arc;
 
@@ -354,22 +353,8 @@ mod tests {
         }))
     }
 
-    /// An item's size by DynamoDB's rules: each attribute's name and value; a number about one
-    /// byte per two digits plus one; maps and lists 3 bytes plus their members (a member of a
-    /// list 1 byte more).
-    fn size(value: &AttributeValue) -> usize {
-        match value {
-            AttributeValue::S(s) => s.len(),
-            AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
-            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + size(v) + 1).sum::<usize>(),
-            AttributeValue::L(l) => 3 + l.iter().map(|v| size(v) + 1).sum::<usize>(),
-            other => panic!("not written by the fold: {other:?}"),
-        }
-    }
-
-    fn item_size(item: &Item) -> usize {
-        item.iter().map(|(k, v)| k.len() + size(v)).sum()
+    fn item_size(item: &Item) -> u64 {
+        super::super::capacity::item_size(item)
     }
 
     /// The head a store-day of `entries` writes.

@@ -145,6 +145,21 @@ impl EmulatedBinary {
         (status as u16, body.unwrap_or(Value::Null))
     }
 
+    /// The function process's peak resident memory so far (`VmHWM`, kB): the emulator's own
+    /// child. The emulator's `REPORT` "Max Memory Used" only repeats the configured size.
+    pub fn function_peak_kb(&self) -> Option<u64> {
+        let children = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?.flatten().flat_map(|task| {
+            std::fs::read_to_string(task.path().join("children")).unwrap_or_default().split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+        });
+        children
+            .filter_map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+                line.split_whitespace().nth(1)?.parse().ok()
+            })
+            .max()
+    }
+
     /// Everything the emulator and the function wrote so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")

@@ -19,12 +19,15 @@
 //! }
 //! ```
 
+use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Request, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::http::function::{HttpFunction, route_key};
-use crate::store::dynamo::{ConfigError, DynamoStore};
+use crate::store::dynamo::{CapacityMeter, ConfigError, Consumed, DynamoStore};
 use crate::store::memory::MemoryStore;
 pub use crate::store::dynamo::{Table, TableSet};
 
@@ -167,6 +170,10 @@ where
             Err(e) => return failed(&e),
         };
         tracing::debug!(store = store.kind(), ?tables, "store ready");
+        if let HostedStore::Dynamo(dynamo) = &store {
+            // The store moves into the function; its meter stays here for `after_invocation`.
+            let _ = METER.set(dynamo.meter().clone());
+        }
         tokio::select! {
             served = serve(store) => match served {
                 Ok(()) => std::process::ExitCode::SUCCESS,
@@ -204,7 +211,8 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// What a Lambda `main` calls once its store is built: serve invocations until shut down.
-/// Each invocation logs its route and status inside the runtime's span (so with its request id).
+/// Each invocation logs its route and status inside the runtime's span (so with its request id),
+/// then what it consumed of DynamoDB ([`after_invocation`]).
 pub async fn run_lambda<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let function = Arc::new(function);
     lambda_http::run(service_fn(move |request: Request| {
@@ -213,10 +221,71 @@ pub async fn run_lambda<F: HttpFunction>(function: F) -> Result<(), lambda_http:
             let route = route_key(&request).to_owned();
             let response = function.call(request).await;
             tracing::info!(route, status = response.status().as_u16(), "answered");
+            after_invocation();
             Ok::<_, std::convert::Infallible>(response)
         }
     }))
     .await
+}
+
+/// The same for a function that handles events other than HTTP (the sales stream's batches):
+/// `handler` per invocation, then what it consumed of DynamoDB ([`after_invocation`]).
+pub async fn run_events<E, R, H, Fut>(handler: H) -> Result<(), lambda_http::Error>
+where
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(LambdaEvent<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, lambda_http::Error>> + Send,
+{
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            let answer = handler(event).await;
+            after_invocation();
+            answer
+        }
+    }))
+    .await
+}
+
+/// The cost meter of the DynamoDB store this process hosts, set once by [`lambda_main`] (unset
+/// on the embedded store, which has nothing to meter).
+static METER: OnceLock<CapacityMeter> = OnceLock::new();
+
+/// After each invocation: what it consumed of DynamoDB, drained from the hosted store's meter
+/// and logged as one line ([`log_consumed`]) when anything was. Lambda runs one invocation at a
+/// time per process, so the figures are exactly that invocation's.
+pub fn after_invocation() {
+    if let Some(meter) = METER.get() {
+        log_consumed(&meter.take());
+    }
+}
+
+/// The message of the line [`log_consumed`] writes.
+pub const CAPACITY_MESSAGE: &str = "dynamodb capacity";
+
+/// One INFO line, "dynamodb capacity", when `consumed` holds anything: the totals as numbers
+/// (`requests`, `readUnits`, `writeUnits`, `reportedReadUnits`, `reportedWriteUnits`) and
+/// `calls`, a JSON object (as a string) of the same per operation and table:
+/// `{"TransactWriteItems": {"SalesTable": {"requests": 1, "readUnits": 0.0, "writeUnits": 2.0,
+/// "reportedReadUnits": 0.0, "reportedWriteUnits": 2.0}}}`. Computed units follow DynamoDB's
+/// sizing rules (`store::dynamo::meter` says which are estimates); `reported*` are what
+/// DynamoDB said it consumed (zero where it said nothing).
+pub fn log_consumed(consumed: &Consumed) {
+    if consumed.is_empty() {
+        return;
+    }
+    let total = consumed.total();
+    tracing::info!(
+        requests = total.requests,
+        readUnits = total.read_units,
+        writeUnits = total.write_units,
+        reportedReadUnits = total.reported_read_units,
+        reportedWriteUnits = total.reported_write_units,
+        calls = %consumed.to_json(),
+        "{CAPACITY_MESSAGE}"
+    );
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! sales table's stream until shut down.
 
 use aws_lambda_events::dynamodb::Event;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use retail_core::host::{HostedStore, lambda_main};
+use lambda_runtime::{Error, LambdaEvent};
+use retail_core::host::{HostedStore, lambda_main, run_events};
 use retail_core::store::AggregateStore;
 use sales_aggregator::SalesAggregator;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
 
 async fn fold_stream<S: AggregateStore>(aggregator: SalesAggregator<S>) -> Result<(), Error> {
     let aggregator = Arc::new(aggregator);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    run_events(move |event: LambdaEvent<Event>| {
         let aggregator = Arc::clone(&aggregator);
         async move {
             let records = event.payload.records.len();
@@ -27,6 +27,6 @@ async fn fold_stream<S: AggregateStore>(aggregator: SalesAggregator<S>) -> Resul
             tracing::info!(records, failed = response.batch_item_failures.len(), "folded");
             Ok::<_, Error>(response)
         }
-    }))
+    })
     .await
 }

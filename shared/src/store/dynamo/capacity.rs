@@ -131,12 +131,34 @@ pub fn items_read_units(item_sizes: impl IntoIterator<Item = u64>, read: Read) -
     item_sizes.into_iter().map(|bytes| read_units(bytes, read)).sum()
 }
 
-/// What one operation consumed: requests sent and the units they were billed.
+/// What one (operation, table) consumed: requests sent and the units they were billed, as
+/// computed by the rules above (`read_units`, `write_units`) and as DynamoDB itself reported them
+/// in `ConsumedCapacity` (`reported_*`: zero where it reported nothing, as moto often does).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tally {
     pub requests: u64,
     pub read_units: f64,
     pub write_units: f64,
+    pub reported_read_units: f64,
+    pub reported_write_units: f64,
+}
+
+impl Tally {
+    /// One request's computed units.
+    pub fn request(read_units: f64, write_units: f64) -> Tally {
+        Tally { requests: 1, read_units, write_units, ..Tally::default() }
+    }
+
+    /// `{"requests", "readUnits", "writeUnits", "reportedReadUnits", "reportedWriteUnits"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "requests": self.requests,
+            "readUnits": self.read_units,
+            "writeUnits": self.write_units,
+            "reportedReadUnits": self.reported_read_units,
+            "reportedWriteUnits": self.reported_write_units,
+        })
+    }
 }
 
 impl std::ops::AddAssign for Tally {
@@ -144,60 +166,94 @@ impl std::ops::AddAssign for Tally {
         self.requests += other.requests;
         self.read_units += other.read_units;
         self.write_units += other.write_units;
+        self.reported_read_units += other.reported_read_units;
+        self.reported_write_units += other.reported_write_units;
     }
 }
 
-/// Units consumed, by operation name (a business operation such as `commit_sale`, or an API
-/// call such as `PutItem`: the caller chooses), in name order.
+/// Units consumed, by operation (an API call such as `PutItem`, or a business operation such as
+/// `commit_sale`: the caller chooses) and table (the template's logical id, `SalesTable`), in
+/// name order. A request that touches several tables (a transaction, a batch) counts once under
+/// each of them and once in [`Consumed::total`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Consumed {
-    by_operation: BTreeMap<String, Tally>,
+    by_call: BTreeMap<(String, String), Tally>,
+    requests: u64,
 }
 
 impl Consumed {
-    /// One request of `operation` that read `units`.
-    pub fn read(&mut self, operation: &str, units: f64) {
-        self.add(operation, Tally { requests: 1, read_units: units, write_units: 0.0 });
+    /// One request of `operation` on `table` that read `units`.
+    pub fn read(&mut self, operation: &str, table: &str, units: f64) {
+        self.record(operation, [(table, Tally::request(units, 0.0))]);
     }
 
-    /// One request of `operation` that wrote `units`.
-    pub fn write(&mut self, operation: &str, units: f64) {
-        self.add(operation, Tally { requests: 1, read_units: 0.0, write_units: units });
+    /// One request of `operation` on `table` that wrote `units`.
+    pub fn write(&mut self, operation: &str, table: &str, units: f64) {
+        self.record(operation, [(table, Tally::request(0.0, units))]);
     }
 
-    pub fn add(&mut self, operation: &str, tally: Tally) {
-        match self.by_operation.get_mut(operation) {
+    /// One request of `operation`, with what it consumed on each table it touched (each tally's
+    /// `requests` is 1).
+    pub fn record<'a>(&mut self, operation: &str, tables: impl IntoIterator<Item = (&'a str, Tally)>) {
+        self.requests += 1;
+        for (table, tally) in tables {
+            self.add(operation, table, tally);
+        }
+    }
+
+    fn add(&mut self, operation: &str, table: &str, tally: Tally) {
+        match self.by_call.get_mut(&(operation.to_owned(), table.to_owned())) {
             Some(sum) => *sum += tally,
             None => {
-                self.by_operation.insert(operation.to_owned(), tally);
+                self.by_call.insert((operation.to_owned(), table.to_owned()), tally);
             }
         }
     }
 
     /// Another accumulator's figures added to these (a function's instances, a run's parts).
     pub fn merge(&mut self, other: &Consumed) {
-        for (operation, tally) in &other.by_operation {
-            self.add(operation, *tally);
+        self.requests += other.requests;
+        for ((operation, table), tally) in &other.by_call {
+            self.add(operation, table, *tally);
         }
     }
 
-    /// What `operation` consumed (zero if it never ran).
-    pub fn of(&self, operation: &str) -> Tally {
-        self.by_operation.get(operation).copied().unwrap_or_default()
+    /// What `operation` consumed on `table` (zero if it never ran there).
+    pub fn of(&self, operation: &str, table: &str) -> Tally {
+        self.by_call.get(&(operation.to_owned(), table.to_owned())).copied().unwrap_or_default()
     }
 
-    /// Every operation's figures, in name order.
-    pub fn operations(&self) -> impl Iterator<Item = (&str, &Tally)> {
-        self.by_operation.iter().map(|(name, tally)| (name.as_str(), tally))
+    /// Every (operation, table)'s figures, in name order.
+    pub fn calls(&self) -> impl Iterator<Item = (&str, &str, &Tally)> {
+        self.by_call.iter().map(|((operation, table), tally)| (operation.as_str(), table.as_str(), tally))
     }
 
-    /// All operations together.
+    /// Nothing recorded.
+    pub fn is_empty(&self) -> bool {
+        self.requests == 0 && self.by_call.is_empty()
+    }
+
+    /// All operations together: the requests sent (each once, whatever tables it touched) and
+    /// every unit.
     pub fn total(&self) -> Tally {
         let mut total = Tally::default();
-        for tally in self.by_operation.values() {
+        for tally in self.by_call.values() {
             total += *tally;
         }
+        total.requests = self.requests;
         total
+    }
+
+    /// `{"PutItem": {"SalesTable": {"requests": 1, "readUnits": 0.0, ...}}, ...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for ((operation, table), tally) in &self.by_call {
+            let tables = out.entry(operation.clone()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let serde_json::Value::Object(tables) = tables {
+                tables.insert(table.clone(), tally.to_json());
+            }
+        }
+        serde_json::Value::Object(out)
     }
 }
 
@@ -328,22 +384,46 @@ mod tests {
     }
 
     #[test]
-    fn consumed_units_add_up_by_operation() {
+    fn consumed_units_add_up_by_operation_and_table() {
         let mut consumed = Consumed::default();
-        consumed.write("commit_sale", write_units(1500, Write::Transactional));
-        consumed.write("commit_sale", write_units(200, Write::Transactional));
-        consumed.read("read_basket", items_read_units([300, 300], Read::Strong));
-        assert_eq!(consumed.of("commit_sale"), Tally { requests: 2, read_units: 0.0, write_units: 6.0 });
-        assert_eq!(consumed.of("read_basket"), Tally { requests: 1, read_units: 2.0, write_units: 0.0 });
-        assert_eq!(consumed.of("fold"), Tally::default());
+        consumed.write("commit_sale", "SalesTable", write_units(1500, Write::Transactional));
+        consumed.write("commit_sale", "SalesTable", write_units(200, Write::Transactional));
+        consumed.read("read_basket", "PricesTable", items_read_units([300, 300], Read::Strong));
+        assert_eq!(consumed.of("commit_sale", "SalesTable"), Tally { requests: 2, write_units: 6.0, ..Tally::default() });
+        assert_eq!(consumed.of("read_basket", "PricesTable"), Tally { requests: 1, read_units: 2.0, ..Tally::default() });
+        assert_eq!(consumed.of("commit_sale", "PricesTable"), Tally::default());
+        assert_eq!(consumed.of("fold", "AggregatesTable"), Tally::default());
 
+        // One transaction on two tables: once under each, once in the total.
         let mut other = Consumed::default();
-        other.read("read_basket", 0.5);
-        other.write("fold", 4.0);
+        other.record(
+            "TransactWriteItems",
+            [
+                ("SalesTable", Tally { requests: 1, write_units: 2.0, reported_write_units: 2.0, ..Tally::default() }),
+                ("StockTable", Tally { requests: 1, write_units: 4.0, reported_write_units: 3.0, ..Tally::default() }),
+            ],
+        );
+        other.read("read_basket", "PricesTable", 0.5);
         consumed.merge(&other);
-        let names: Vec<&str> = consumed.operations().map(|(name, _)| name).collect();
-        assert_eq!(names, ["commit_sale", "fold", "read_basket"]);
-        assert_eq!(consumed.of("read_basket").read_units, 2.5);
-        assert_eq!(consumed.total(), Tally { requests: 5, read_units: 2.5, write_units: 10.0 });
+        let names: Vec<(&str, &str)> = consumed.calls().map(|(op, table, _)| (op, table)).collect();
+        assert_eq!(
+            names,
+            [
+                ("TransactWriteItems", "SalesTable"),
+                ("TransactWriteItems", "StockTable"),
+                ("commit_sale", "SalesTable"),
+                ("read_basket", "PricesTable"),
+            ]
+        );
+        assert_eq!(consumed.of("read_basket", "PricesTable").read_units, 2.5);
+        assert_eq!(
+            consumed.total(),
+            Tally { requests: 5, read_units: 2.5, write_units: 12.0, reported_read_units: 0.0, reported_write_units: 5.0 }
+        );
+        assert_eq!(
+            consumed.to_json()["TransactWriteItems"]["StockTable"],
+            serde_json::json!({"requests": 1, "readUnits": 0.0, "writeUnits": 4.0, "reportedReadUnits": 0.0, "reportedWriteUnits": 3.0})
+        );
+        assert!(!consumed.is_empty() && Consumed::default().is_empty());
     }
 }

@@ -15,6 +15,7 @@ mod catalog;
 mod failure;
 mod feed;
 mod lookup;
+pub mod meter;
 mod prices;
 mod promotions;
 mod read;
@@ -41,6 +42,8 @@ use tokio::task::JoinSet;
 
 use crate::store::StoreError;
 use crate::store::StoreResult;
+pub use capacity::Consumed;
+pub use meter::CapacityMeter;
 pub use schema::Item;
 pub(crate) use failure::{call_failed, refused_for_good};
 pub use upgrade::{Backfilled, backfill_catalog};
@@ -283,26 +286,41 @@ pub struct DynamoStore {
     /// next sale reads the shards before it writes, rather than sending a transaction bound
     /// to fail.
     pub(crate) sold_out: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The cost meter on `client`: what its calls consumed since the last take.
+    meter: CapacityMeter,
 }
 
 impl DynamoStore {
-    /// A store over `client`. Where `tables` leaves tables unconfigured, the client gets a guard
-    /// that refuses any request naming one of them before it is sent.
+    /// A store over `client`, which gets the cost meter ([`meter`]: every data-plane call asks
+    /// for `ReturnConsumedCapacity: TOTAL`, and what it consumed is tallied until
+    /// [`DynamoStore::take_consumed`]). Where `tables` leaves tables unconfigured, the client also
+    /// gets a guard that refuses any request naming one of them before it is sent.
     pub fn new(client: Client, tables: Tables) -> DynamoStore {
         let unconfigured: Vec<Table> = Table::ALL.into_iter().filter(|t| !tables.configured.contains(*t)).collect();
-        let client = if unconfigured.is_empty() {
-            client
-        } else {
-            Client::from_conf(
-                client.config().to_builder().interceptor(self::tables::UnconfiguredTableGuard::new(unconfigured)).build(),
-            )
-        };
+        let meter = CapacityMeter::new(&tables);
+        let mut config = client.config().to_builder().interceptor(meter.clone());
+        if !unconfigured.is_empty() {
+            config = config.interceptor(self::tables::UnconfiguredTableGuard::new(unconfigured));
+        }
         DynamoStore {
-            client,
+            client: Client::from_conf(config.build()),
             tables: Arc::new(tables),
             turns: Default::default(),
             sold_out: Default::default(),
+            meter,
         }
+    }
+
+    /// What this store's calls consumed since the last take (by operation and table), leaving
+    /// the tally empty. Clones share it: with requests in flight at once, as in `retail-local`,
+    /// a take holds whatever finished meanwhile, not one request's own.
+    pub fn take_consumed(&self) -> Consumed {
+        self.meter.take()
+    }
+
+    /// A handle on the meter that outlives the store moved into a function.
+    pub fn meter(&self) -> &CapacityMeter {
+        &self.meter
     }
 
     /// The Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` included)

@@ -226,6 +226,8 @@ impl Function {
         env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
         env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), fenv.memory_mb.to_string()));
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), moto.endpoint.clone()));
+        // What Lambda sets from the template's LoggingConfig: the functions log JSON lines.
+        env.push(("AWS_LAMBDA_LOG_FORMAT".into(), fenv.log_format.to_uppercase()));
         env.extend(fenv.variables);
         Function { name, memory_mb: fenv.memory_mb, emulated: EmulatedBinary::start(binary, &env) }
     }
@@ -259,18 +261,20 @@ impl Function {
     }
 }
 
-/// The computed units of one `dynamodb capacity` log line, by table's logical id.
-fn capacity_by_table(doc: &Value) -> BTreeMap<String, (f64, f64)> {
+/// The computed units of one `dynamodb capacity` log line, by table's logical id: its `calls`
+/// field is a JSON object (as a string) of operation → table → tally (see `host::log_consumed`).
+fn capacity_by_table(line: &Value) -> BTreeMap<String, (f64, f64)> {
     let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    let Some(operations) = doc.pointer("/fields/capacity").or_else(|| doc.get("capacity")).and_then(Value::as_object) else {
+    let calls = line.pointer("/fields/calls").or_else(|| line.get("calls")).and_then(Value::as_str);
+    let Some(calls) = calls.and_then(|c| serde_json::from_str::<Value>(c).ok()) else {
         return out;
     };
-    for (key, tally) in operations {
-        // "<Operation> <Table>"
-        let table = key.rsplit(' ').next().unwrap_or(key).to_owned();
-        let entry = out.entry(table).or_default();
-        entry.0 += tally.get("readUnits").and_then(Value::as_f64).unwrap_or(0.0);
-        entry.1 += tally.get("writeUnits").and_then(Value::as_f64).unwrap_or(0.0);
+    for tables in calls.as_object().into_iter().flat_map(|o| o.values()) {
+        for (table, tally) in tables.as_object().into_iter().flatten() {
+            let entry = out.entry(table.clone()).or_default();
+            entry.0 += tally.get("readUnits").and_then(Value::as_f64).unwrap_or(0.0);
+            entry.1 += tally.get("writeUnits").and_then(Value::as_f64).unwrap_or(0.0);
+        }
     }
     out
 }
@@ -434,8 +438,8 @@ async fn main() {
     let (_, final_report) = report.emulated.call(&event);
     assert_eq!(final_report["salesCount"].as_u64(), Some(recorded), "the report counts every sale once: {final_report}");
 
-    if std::env::args().any(|a| a == "--show-reports") {
-        for line in aggregator.emulated.output().lines().filter(|l| l.contains("REPORT")) {
+    if std::env::args().any(|a| a == "--show-log") {
+        for line in aggregator.emulated.output().lines().chain(checkout.emulated.output().lines().take(30)).filter(|l| l.contains("REPORT") || l.contains("capacity")) {
             eprintln!("{line}");
         }
     }
@@ -480,6 +484,7 @@ fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64) {
         println!("  {name:<16} {:>8.2}  {:>5.1} %", per_million(dollars), 100.0 * dollars / total.max(f64::MIN_POSITIVE));
     }
     println!("  {:<16} {:>8.2}", "total", per_million(total));
+    let json_line = std::env::args().any(|a| a == "--json");
     println!("per function (units per checkout; Lambda median duration, peak memory):");
     for (f, u) in usages {
         let mut durations = u.durations_ms.clone();
@@ -495,5 +500,18 @@ fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64) {
             u.peak_kb as f64 / 1024.0,
             u.units.iter().map(|(t, (r, w))| format!("{t} {:.2}/{:.2}", r / sales, w / sales)).collect::<Vec<_>>()
         );
+    }
+    if json_line {
+        // For the smoke test (tests/tests/bench_cost.rs): the same figures, one JSON line.
+        let functions: serde_json::Map<String, Value> = usages
+            .iter()
+            .map(|(f, u)| {
+                let units: serde_json::Map<String, Value> =
+                    u.units.iter().map(|(t, (r, w))| (t.clone(), json!({"readUnits": r, "writeUnits": w}))).collect();
+                (f.name.to_owned(), json!({"invocations": u.invocations, "billedMs": u.billed_ms, "memoryMb": f.memory_mb, "peakKb": u.peak_kb, "units": units}))
+            })
+            .collect();
+        let split: serde_json::Map<String, Value> = rows.iter().map(|(name, d)| ((*name).to_owned(), json!(per_million(*d)))).collect();
+        println!("{}", json!({"sales": sales, "apiRequests": api_requests, "perMillion": split, "totalPerMillion": per_million(total), "functions": functions}));
     }
 }

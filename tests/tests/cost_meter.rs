@@ -14,7 +14,7 @@ use retail_core::domain::price::{AdjustmentId, PriceScope};
 use retail_core::domain::{BatchId, Commodity, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId, Unit};
 use retail_core::store::dynamo::capacity::Tally;
 use retail_core::store::dynamo::{DynamoStore, Table, endpoint_config};
-use retail_core::store::{CatalogStore, PriceBatch, PriceBatchResult, PriceStore, Stores};
+use retail_core::store::{CatalogStore, PriceBatch, PriceBatchResult, PriceStore};
 use retail_tests::lambda::{EmulatedBinary, http_event, lambda_env};
 use retail_tests::moto::Moto;
 use serde_json::{Value, json};

@@ -31,6 +31,7 @@
 use catalog_admin::CatalogAdmin;
 use chrono::{Duration as Days, SecondsFormat, Utc};
 use price_adjustment::PriceAdjustments;
+use retail_core::host::CAPACITY_MESSAGE;
 use retail_core::http::HttpFunction;
 use retail_core::store::dynamo::DynamoStore;
 use retail_core::testing::Event;
@@ -247,13 +248,13 @@ impl Function {
                     usage.durations_ms.push(ms);
                     usage.billed_ms += field("Billed Duration:").map(|b| b as u64).unwrap_or(ms.ceil() as u64);
                 }
-            } else if line.contains("dynamodb capacity") {
-                if let Some(doc) = line.find('{').and_then(|at| serde_json::from_str::<Value>(&line[at..]).ok()) {
-                    for (table, (read, write)) in capacity_by_table(&doc) {
-                        let entry = usage.units.entry(table).or_default();
-                        entry.0 += read;
-                        entry.1 += write;
-                    }
+            } else if let Some(doc) =
+                line.find('{').filter(|_| line.contains(CAPACITY_MESSAGE)).and_then(|at| serde_json::from_str::<Value>(&line[at..]).ok())
+            {
+                for (table, (read, write)) in capacity_by_table(&doc) {
+                    let entry = usage.units.entry(table).or_default();
+                    entry.0 += read;
+                    entry.1 += write;
                 }
             }
         }
@@ -436,6 +437,7 @@ async fn main() {
         None,
     );
     let (_, final_report) = report.emulated.call(&event);
+    api_requests += 1;
     assert_eq!(final_report["salesCount"].as_u64(), Some(recorded), "the report counts every sale once: {final_report}");
 
     if std::env::args().any(|a| a == "--show-log") {

@@ -26,7 +26,9 @@
 //! stock), report reads, Lambda, API.
 //!
 //! `cargo build --release --workspace --bins && cargo run --release --bin bench-cost --
-//! [--sales N] [--skus N] [--lines N] [--report-every N]`
+//! [--sales N] [--skus N] [--lines N] [--report-every N] [--json] [--show-log]` (`--json`: the
+//! figures as one JSON line too; `--show-log`: the capacity and REPORT lines of the aggregator
+//! and of the first checkouts).
 
 use catalog_admin::CatalogAdmin;
 use chrono::{Duration as Days, SecondsFormat, Utc};
@@ -318,10 +320,8 @@ impl SalesStream {
 
     async fn next(&mut self, limit: usize) -> Vec<Value> {
         let Some(iterator) = self.iterator.clone() else { return Vec::new() };
-        let asked = std::time::Instant::now();
         let out = self.client.get_records().shard_iterator(iterator).limit(limit as i32).send().await.expect("records");
         self.iterator = out.next_shard_iterator.clone();
-        eprintln!("GetRecords: {} records in {:.1?}", out.records().len(), asked.elapsed());
         out.records().iter().map(|r| retail_local::dynamo_stream::record_json(r, &self.arn, "us-east-1")).collect()
     }
 }

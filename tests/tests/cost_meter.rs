@@ -303,3 +303,20 @@ async fn a_checkout_under_the_emulator_logs_its_capacity_line() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The meter bills a write's global secondary indexes from `Table::index_keys`: it names
+/// exactly the indexes template.yaml declares, with their key attributes.
+#[test]
+fn the_meters_indexes_are_the_templates() {
+    let template = retail_local::template::Template::load(&retail_tests::workspace_root().join("template.yaml")).expect("template.yaml parses");
+    for table in Table::ALL {
+        let spec = template.tables.iter().find(|s| s.logical_id == table.logical_id()).expect("every table is in the template");
+        let declared: Vec<Vec<String>> = spec
+            .indexes
+            .iter()
+            .map(|i| std::iter::once(i.partition_key.clone()).chain(i.sort_key.clone()).collect())
+            .collect();
+        let metered: Vec<Vec<String>> = table.index_keys().iter().map(|keys| keys.iter().map(|k| (*k).to_owned()).collect()).collect();
+        assert_eq!(metered, declared, "{}", table.logical_id());
+    }
+}

@@ -38,6 +38,18 @@
 //!   transaction bills. Any other failure (throttling, conflicts, validation, a call refused
 //!   before it was sent) counts as a request of no units, or not at all if unanswered.
 //!
+//! - Global secondary indexes (every index of this project's tables projects all attributes):
+//!   a write that succeeded also writes each index its item is in, one unit per started KB of
+//!   the item, and two when it changes the item's index key (delete the old index entry, put
+//!   the new: "Global secondary indexes", GSI.Writes, in the developer guide). A Put is in an
+//!   index when it carries all of that index's key attributes (one write; replacing an item
+//!   indexed under another key would be a second, not counted). An Update that names one of an
+//!   index's key attributes is counted as moving the item's index key (two writes; one where
+//!   the item was new). An Update naming none, and a Delete, are counted as touching no index
+//!   (the item's other attributes are unseen). Inside a transaction an index write is counted
+//!   once, not twice (the guide doubles a transaction's item writes and says nothing of its
+//!   indexes): an estimate. [`Table::index_keys`] says which indexes exist.
+//!
 //! Reported units: the answer's `ConsumedCapacity` entries, by their table: `ReadCapacityUnits`
 //! and `WriteCapacityUnits` when given, else `CapacityUnits` counted as reads for a read
 //! operation and writes for a write. Failed calls carry none.
@@ -77,18 +89,36 @@ pub struct CapacityMeter {
     consumed: Arc<Mutex<Consumed>>,
     /// Physical table name → logical id.
     names: Arc<HashMap<String, &'static str>>,
+    /// Physical table name → the key attributes of each of its global secondary indexes.
+    indexes: Arc<HashMap<String, &'static [&'static [&'static str]]>>,
 }
 
 impl CapacityMeter {
     /// A meter that names `tables` by their logical ids.
     pub fn new(tables: &Tables) -> CapacityMeter {
         let names = Table::ALL.into_iter().filter_map(|t| Some((tables.name(t)?.to_owned(), t.logical_id()))).collect();
-        CapacityMeter { consumed: Arc::default(), names: Arc::new(names) }
+        let indexes = Table::ALL.into_iter().filter_map(|t| Some((tables.name(t)?.to_owned(), t.index_keys()))).collect();
+        CapacityMeter { consumed: Arc::default(), names: Arc::new(names), indexes: Arc::new(indexes) }
     }
 
     /// Everything recorded since the last take, leaving the tally empty.
     pub fn take(&self) -> Consumed {
         std::mem::take(&mut *self.consumed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Per table, what one answered attempt of `planned` consumed, the writes to global
+    /// secondary indexes of a call that succeeded included.
+    fn bill(&self, planned: &Planned, answer: Result<&Output, &OrchestratorError<Error>>) -> Vec<(String, Tally)> {
+        let mut billed = bill(planned, answer);
+        if answer.is_ok() {
+            for (table, units) in index_writes(&planned.touched, &self.indexes) {
+                match billed.iter_mut().find(|(t, _)| *t == table) {
+                    Some((_, tally)) => tally.write_units += units,
+                    None => billed.push((table, Tally { requests: 1, write_units: units, ..Tally::default() })),
+                }
+            }
+        }
+        billed
     }
 
     fn record(&self, operation: &str, billed: Vec<(String, Tally)>) {
@@ -126,7 +156,7 @@ impl Intercept for CapacityMeter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(planned) = cfg.load::<Planned>() {
-            self.record(planned.operation, bill(planned, context.output_or_error()));
+            self.record(planned.operation, self.bill(planned, context.output_or_error()));
         }
         Ok(())
     }
@@ -137,6 +167,65 @@ impl Intercept for CapacityMeter {
 pub(crate) struct Planned {
     operation: &'static str,
     shape: Shape,
+    /// The items it writes, as the indexes see them.
+    touched: Vec<Touched>,
+}
+
+/// A written item as the global secondary indexes see it: its table, its (estimated) size,
+/// and the attributes it carries (a Put) or its update expression names (an Update).
+#[derive(Debug, Clone, PartialEq)]
+struct Touched {
+    table: String,
+    bytes: u64,
+    put: bool,
+    names: Vec<String>,
+}
+
+impl Touched {
+    fn put(table: &str, item: &Attributes) -> Touched {
+        Touched { table: table.to_owned(), bytes: capacity::item_size(item), put: true, names: item.keys().cloned().collect() }
+    }
+
+    /// The attributes an update expression names: through `#placeholders` or bare.
+    fn update(table: &str, bytes: u64, expression: &str, placeholders: Option<&HashMap<String, String>>) -> Touched {
+        const KEYWORDS: [&str; 6] = ["SET", "ADD", "REMOVE", "DELETE", "if_not_exists", "list_append"];
+        let names = expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == ':'))
+            .filter(|w| !w.is_empty() && !w.starts_with(':') && !KEYWORDS.contains(w))
+            .filter_map(|w| match w.strip_prefix('#') {
+                Some(_) => placeholders.and_then(|p| p.get(w)).cloned(),
+                None => Some(w.to_owned()),
+            })
+            .collect();
+        Touched { table: table.to_owned(), bytes, put: false, names }
+    }
+}
+
+/// Per table, the write units a successful call also spent on global secondary indexes
+/// (see the module's doc).
+fn index_writes(touched: &[Touched], indexes: &HashMap<String, &'static [&'static [&'static str]]>) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for item in touched {
+        let Some(keys) = indexes.get(&item.table) else { continue };
+        let has = |attr: &&str| item.names.iter().any(|n| n == attr);
+        let writes: u64 = keys
+            .iter()
+            .map(|index| match item.put {
+                true if index.iter().all(has) => 1,
+                false if index.iter().any(has) => 2,
+                _ => 0,
+            })
+            .sum();
+        if writes == 0 {
+            continue;
+        }
+        let units = writes as f64 * capacity::write_units(item.bytes, Write::Standard);
+        match out.iter_mut().find(|(t, _)| *t == item.table) {
+            Some((_, u)) => *u += units,
+            None => out.push((item.table.clone(), units)),
+        }
+    }
+    out
 }
 
 impl Storable for Planned {
@@ -186,12 +275,18 @@ fn table(name: &Option<String>) -> String {
 /// for any other operation (DescribeTable, CreateTable, ...), left as it is.
 pub(crate) fn ask_for_capacity(input: &mut Input) -> Option<Planned> {
     let total = Some(ReturnConsumedCapacity::Total);
+    let mut touched = Vec::new();
     let (operation, shape) = if let Some(i) = input.downcast_mut::<PutItemInput>() {
         i.return_consumed_capacity = total;
+        if let Some(item) = &i.item {
+            touched.push(Touched::put(&table(&i.table_name), item));
+        }
         ("PutItem", Shape::Write { table: table(&i.table_name), bytes: size(i.item.as_ref()) })
     } else if let Some(i) = input.downcast_mut::<UpdateItemInput>() {
         i.return_consumed_capacity = total;
         let bytes = estimate(i.key.as_ref(), i.expression_attribute_values.as_ref());
+        let expression = i.update_expression.as_deref().unwrap_or_default();
+        touched.push(Touched::update(&table(&i.table_name), bytes, expression, i.expression_attribute_names.as_ref()));
         ("UpdateItem", Shape::Write { table: table(&i.table_name), bytes })
     } else if let Some(i) = input.downcast_mut::<DeleteItemInput>() {
         i.return_consumed_capacity = total;
@@ -218,6 +313,9 @@ pub(crate) fn ask_for_capacity(input: &mut Input) -> Option<Planned> {
         ("BatchGetItem", Shape::BatchGet { tables })
     } else if let Some(i) = input.downcast_mut::<BatchWriteItemInput>() {
         i.return_consumed_capacity = total;
+        for (name, writes) in i.request_items.iter().flatten() {
+            touched.extend(writes.iter().filter_map(|w| w.put_request.as_ref()).map(|p| Touched::put(name, &p.item)));
+        }
         ("BatchWriteItem", Shape::BatchWrite { items: batch_writes(i.request_items.as_ref()) })
     } else if let Some(i) = input.downcast_mut::<TransactGetItemsInput>() {
         i.return_consumed_capacity = total;
@@ -231,9 +329,12 @@ pub(crate) fn ask_for_capacity(input: &mut Input) -> Option<Planned> {
             .flatten()
             .map(|t| {
                 if let Some(p) = &t.put {
+                    touched.push(Touched::put(&p.table_name, &p.item));
                     (p.table_name.clone(), capacity::item_size(&p.item))
                 } else if let Some(u) = &t.update {
-                    (u.table_name.clone(), estimate(Some(&u.key), u.expression_attribute_values.as_ref()))
+                    let bytes = estimate(Some(&u.key), u.expression_attribute_values.as_ref());
+                    touched.push(Touched::update(&u.table_name, bytes, &u.update_expression, u.expression_attribute_names.as_ref()));
+                    (u.table_name.clone(), bytes)
                 } else if let Some(d) = &t.delete {
                     (d.table_name.clone(), estimate(Some(&d.key), d.expression_attribute_values.as_ref()))
                 } else if let Some(c) = &t.condition_check {
@@ -247,7 +348,7 @@ pub(crate) fn ask_for_capacity(input: &mut Input) -> Option<Planned> {
     } else {
         return None;
     };
-    Some(Planned { operation, shape })
+    Some(Planned { operation, shape, touched })
 }
 
 /// A BatchWriteItem's items (its tables in name order): a Put's size, a Delete's key's.
@@ -529,8 +630,72 @@ mod tests {
         let planned = ask_for_capacity(&mut input).expect("a data-plane call");
         assert!(format!("{input:?}").contains("return_consumed_capacity: Some(Total)"), "{input:?}");
         let answer = answer.map_err(OrchestratorError::operation);
-        meter.record(planned.operation, bill(&planned, answer.as_ref()));
+        meter.record(planned.operation, meter.bill(&planned, answer.as_ref()));
         meter.take()
+    }
+
+    #[test]
+    fn a_write_that_succeeds_also_pays_for_the_indexes_its_item_is_in() {
+        let m = meter();
+        // A commodity carrying `catalog` and `pk` is in the commodities' catalog index: its 19
+        // bytes written twice, 1 + 1.
+        let commodity = HashMap::from([("pk".to_owned(), s("MILK")), ("catalog".to_owned(), s("all")), ("sk".to_owned(), s("c"))]);
+        assert_eq!(capacity::item_size(&commodity), 19);
+        let input = PutItemInput::builder().table_name("t-CommoditiesTable").set_item(Some(commodity.clone())).build().unwrap();
+        assert_eq!(call(&m, input.clone(), Ok(Output::erase(PutItemOutput::builder().build()))).of("PutItem", "CommoditiesTable").write_units, 2.0);
+        // The same item without `catalog` is in no index; a failed condition writes no index.
+        let plain = HashMap::from([("pk".to_owned(), s("MILK")), ("sk".to_owned(), s("c"))]);
+        let input_plain = PutItemInput::builder().table_name("t-CommoditiesTable").set_item(Some(plain)).build().unwrap();
+        assert_eq!(call(&m, input_plain, Ok(Output::erase(PutItemOutput::builder().build()))).of("PutItem", "CommoditiesTable").write_units, 1.0);
+        let failed = Error::erase(PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().message("no").build()));
+        assert_eq!(call(&m, input, Err(failed)).of("PutItem", "CommoditiesTable").write_units, 1.0);
+
+        // An update that moves `netAmount`, the top-commodities index's sort key, through a
+        // placeholder: 1 for the item, 2 for the index (the old entry deleted, the new put).
+        let update = |names: &[(&str, &str)], expression: &str| {
+            let mut u = UpdateItemInput::builder().table_name("t-AggregatesTable").set_key(Some(key())).update_expression(expression);
+            for (placeholder, name) in names {
+                u = u.expression_attribute_names(*placeholder, *name);
+            }
+            u.expression_attribute_values(":q", n("1")).build().unwrap()
+        };
+        let moved = update(&[("#net", "netAmount"), ("#q", "quantity")], "ADD #net :q, #q :q");
+        assert_eq!(call(&m, moved, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 3.0);
+        // Named bare, the same; naming no index key, the item alone.
+        let bare = update(&[], "SET netAmount = :q");
+        assert_eq!(call(&m, bare, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 3.0);
+        let other = update(&[("#q", "quantity")], "ADD #q :q");
+        assert_eq!(call(&m, other, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 1.0);
+        // A table without indexes: the item alone, whatever it names.
+        let stock = UpdateItemInput::builder()
+            .table_name("t-StockTable")
+            .set_key(Some(key()))
+            .update_expression("ADD netAmount :q")
+            .expression_attribute_values(":q", n("1"))
+            .build()
+            .unwrap();
+        assert_eq!(call(&m, stock, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "StockTable").write_units, 1.0);
+
+        // In a transaction: the item twice (transactional), its index writes once each: 2 + 2.
+        let tx = TransactWriteItemsInput::builder()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("t-AggregatesTable")
+                            .set_key(Some(key()))
+                            .update_expression("ADD #net :q")
+                            .expression_attribute_names("#net", "netAmount")
+                            .expression_attribute_values(":q", n("1"))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let output = Output::erase(TransactWriteItemsOutput::builder().build());
+        assert_eq!(call(&m, tx, Ok(output)).of("TransactWriteItems", "AggregatesTable").write_units, 4.0);
     }
 
     fn tally(requests: u64, read: f64, write: f64, reported_read: f64, reported_write: f64) -> Tally {
@@ -574,7 +739,7 @@ mod tests {
             .build()
             .unwrap();
         let plan = ask_for_capacity(&mut Input::erase(input.clone())).unwrap();
-        assert_eq!(plan, Planned { operation: "UpdateItem", shape: Shape::Write { table: "t-StockTable".into(), bytes: 21 } });
+        assert_eq!((plan.operation, plan.shape), ("UpdateItem", Shape::Write { table: "t-StockTable".into(), bytes: 21 }));
         let output = UpdateItemOutput::builder().consumed_capacity(reported("t-StockTable", Some(0.0), Some(1.0), 1.0)).build();
         assert_eq!(call(&m, input.clone(), Ok(Output::erase(output))).of("UpdateItem", "StockTable"), tally(1, 0.0, 1.0, 0.0, 1.0));
         // The same returning ALL_NEW, 1500 bytes: 2 units.

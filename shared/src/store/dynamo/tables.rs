@@ -55,6 +55,17 @@ impl Table {
     }
 
     /// Its logical id in template.yaml (`SalesTable`).
+    /// The key attributes of each of this table's global secondary indexes in template.yaml
+    /// (each projects every attribute): what a write also pays for ([`super::meter`]). A test
+    /// (`tests/tests/cost_meter.rs`) holds it to the template.
+    pub const fn index_keys(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Table::Commodities | Table::Prices => &[&["catalog", "pk"]],
+            Table::Aggregates => &[&["pk", "netAmount"]],
+            _ => &[],
+        }
+    }
+
     pub const fn logical_id(self) -> &'static str {
         match self {
             Table::Stores => "StoresTable",

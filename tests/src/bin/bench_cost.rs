@@ -39,6 +39,7 @@ use retail_core::store::dynamo::DynamoStore;
 use retail_core::testing::Event;
 use retail_local::environment::function_environment;
 use retail_local::template::Template;
+use retail_tests::harness::Dice;
 use retail_tests::lambda::{EmulatedBinary, http_event, lambda_env};
 use retail_tests::moto::Moto;
 use retail_tests::workspace_root;
@@ -72,23 +73,6 @@ const FLASH: usize = 5;
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().expect("a number")).unwrap_or(default)
-}
-
-/// splitmix64: the evening is the same on every run.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Picks ranks 0..n with probability ∝ 1/(rank+1): a catalog's long tail.
@@ -368,12 +352,22 @@ async fn main() {
     let till = ("pos", Some(STORE));
     let manager = ("store", Some(STORE));
     let today = Utc::now().with_timezone(&chrono_tz_shanghai()).date_naive().to_string();
+    // A manager's read of today's store report (its token's claims are fresh for an hour).
+    let report_event = http_event(
+        "GET /stores/{storeId}/reports/daily",
+        &format!("/stores/{STORE}/reports/daily"),
+        &[("storeId", STORE)],
+        &format!("date={today}"),
+        manager,
+        &[],
+        None,
+    );
     let (mut api_requests, mut stream_batches, mut recorded) = (0u64, 0u64, 0u64);
     let played = std::time::Instant::now();
     for n in 0..sales {
         let mut picked: Vec<String> = Vec::new();
         if dice.unit() < 0.1 {
-            picked.push(flash_sku((dice.next() % FLASH as u64) as usize));
+            picked.push(flash_sku(dice.below(FLASH)));
         }
         while picked.len() < lines {
             let s = sku(tail.pick(&mut dice));
@@ -381,7 +375,7 @@ async fn main() {
                 picked.push(s);
             }
         }
-        let basket: Vec<Value> = picked.iter().map(|s| json!({"sku": s, "quantity": 1 + dice.next() % 3})).collect();
+        let basket: Vec<Value> = picked.iter().map(|s| json!({"sku": s, "quantity": 1 + dice.below(3)})).collect();
         let body = json!({"terminalId": format!("T{:02}", n % 40), "lines": basket, "payments": [{"method": "cash", "amount": 10_000_000}]});
         let key = format!("cost-{n}");
         let event = http_event(
@@ -410,16 +404,7 @@ async fn main() {
             }
         }
         if (n + 1) % report_every == 0 {
-            let event = http_event(
-                "GET /stores/{storeId}/reports/daily",
-                &format!("/stores/{STORE}/reports/daily"),
-                &[("storeId", STORE)],
-                &format!("date={today}"),
-                manager,
-                &[],
-                None,
-            );
-            let (status, answer) = report.emulated.call(&event);
+            let (status, answer) = report.emulated.call(&report_event);
             api_requests += 1;
             assert_eq!(status, 200, "the report: {answer}");
         }
@@ -427,16 +412,7 @@ async fn main() {
     eprintln!("played {sales} checkouts in {:.0?}, {stream_batches} stream batches", played.elapsed());
 
     // The report after the stream drained counts every sale once.
-    let event = http_event(
-        "GET /stores/{storeId}/reports/daily",
-        &format!("/stores/{STORE}/reports/daily"),
-        &[("storeId", STORE)],
-        &format!("date={today}"),
-        manager,
-        &[],
-        None,
-    );
-    let (_, final_report) = report.emulated.call(&event);
+    let (_, final_report) = report.emulated.call(&report_event);
     api_requests += 1;
     assert_eq!(final_report["salesCount"].as_u64(), Some(recorded), "the report counts every sale once: {final_report}");
 

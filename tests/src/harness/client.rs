@@ -13,8 +13,9 @@ type Signer = dyn Fn(&[&str], Option<&str>) -> String + Send + Sync;
 /// 30 s, and under heavy faults on moto one attempt can take seconds, so well beyond that.
 pub(super) const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A small deterministic generator (splitmix64): each till's choices follow from the run id.
-pub(super) struct Dice(pub(super) u64);
+/// A small deterministic generator (splitmix64): each till's choices follow from the run id
+/// (and `bench-cost`'s evening from its seed).
+pub struct Dice(pub u64);
 
 impl Dice {
     fn next(&mut self) -> u64 {
@@ -25,12 +26,17 @@ impl Dice {
         z ^ (z >> 31)
     }
 
-    pub(super) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    pub(super) fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() <= p && p > 0.0
     }
 }
 

@@ -25,6 +25,7 @@ mod promotions;
 mod stats;
 mod till;
 
+pub use client::Dice;
 pub use evening::{Evening, Faults};
 pub use play::play;
 pub use stats::{OfflineTillTally, Outcome, PromotionTally, ReturnsTally, RouteStats, Spread};

@@ -306,14 +306,6 @@ impl DynamoStore {
         created_at: DateTime<Utc>,
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let sale_item: Item = crate::store::sale_item::sale_item(record).into();
-        // What the sale's item costs by DynamoDB's sizing rules (moto reports no such figure).
-        let bytes = super::capacity::item_size(&sale_item);
-        tracing::debug!(
-            sale = %record.receipt.sale_id,
-            bytes,
-            write_units = super::capacity::write_units(bytes, super::capacity::Write::Transactional),
-            "sale item sized"
-        );
         let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
             .map_err(|e| damaged("receipt", record.receipt.sale_id.as_str(), e))?;
 

@@ -15,6 +15,7 @@ mod catalog;
 mod failure;
 mod feed;
 mod lookup;
+mod once;
 mod prices;
 mod promotions;
 mod read;
@@ -42,6 +43,9 @@ use tokio::task::JoinSet;
 use crate::store::StoreError;
 use crate::store::StoreResult;
 pub use schema::Item;
+/// The exactly-once stream fold, proven on moto by the suites until a port uses it.
+#[doc(hidden)]
+pub use once::{CHECKPOINT_PREFIX, Folded, StreamFold};
 pub(crate) use failure::{call_failed, refused_for_good};
 pub use upgrade::{Backfilled, backfill_catalog};
 

@@ -23,6 +23,7 @@ pub mod report;
 pub mod returns;
 pub mod sale;
 pub mod stock;
+pub mod stream;
 pub mod time;
 
 pub use barcode::{Barcode, Scan};

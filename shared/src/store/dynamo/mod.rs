@@ -16,6 +16,7 @@ mod failure;
 mod feed;
 mod lookup;
 pub mod meter;
+mod once;
 mod prices;
 mod promotions;
 mod read;
@@ -45,6 +46,9 @@ use crate::store::StoreResult;
 pub use capacity::Consumed;
 pub use meter::CapacityMeter;
 pub use schema::Item;
+/// The exactly-once stream fold, proven on moto by the suites until a port uses it.
+#[doc(hidden)]
+pub use once::{CHECKPOINT_PREFIX, Folded, StreamFold};
 pub(crate) use failure::{call_failed, refused_for_good};
 pub use upgrade::{Backfilled, backfill_catalog};
 

@@ -292,7 +292,7 @@ async fn a_checkout_costs_two_waves_and_a_report_one_wave() {
     assert!(c.waves <= 2, "{c:?}");
     assert_eq!((c.operations.get("Query"), c.operations.get("TransactWriteItems")), (None, Some(&1)), "{c:?}");
 
-    s.fold(&[retail_core::domain::report::LedgerEntry::Sale(record.clone())]).await.unwrap();
+    s.fold(&[retail_core::testing::stream::streamed(1, retail_core::domain::report::LedgerEntry::Sale(record.clone()))]).await.unwrap();
     meter.reset();
     let business_day = BusinessDay::from(record.receipt.business_day);
     // One wave: the store, the day's head and its top commodities (one Query of the index).

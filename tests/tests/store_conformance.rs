@@ -2,6 +2,7 @@
 //! DynamoDB adapter on moto's server: the adapters must answer alike.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use retail_core::testing::stream::streamed;
 use retail_core::domain::barcode::gs1_check_digit;
 use retail_core::domain::catalog::CommodityDraft;
 use retail_core::domain::price::{AdjustmentId, PriceScope};
@@ -550,12 +551,12 @@ async fn folding_counts_each_sale_once_under_replay<S: AllPorts>(s: S) {
         let sale = pending(&s, &store, &format!("k-{i}"), "T01", &[("T1", i + 1)]).await;
         let sale = s.commit_sale(sale).await.unwrap();
         records.push((*sale).clone());
-        entries.push(retail_core::domain::report::LedgerEntry::Sale(sale));
+        entries.push(streamed(i as u64 + 1, retail_core::domain::report::LedgerEntry::Sale(sale)));
     }
     let date = BusinessDay::from(records[0].receipt.business_day);
     assert_eq!(s.store_day(&store.store_id, date).await.unwrap(), None);
     assert_eq!(s.fold(&entries[..2]).await.unwrap(), 2);
-    // The stream replays the batch, then delivers the next one overlapping it.
+    // The stream replays the batch, then delivers the next one overlapping it (a record twice).
     assert_eq!(s.fold(&entries[..2]).await.unwrap(), 0);
     assert_eq!(s.fold(&[entries[1].clone(), entries[2].clone(), entries[2].clone()]).await.unwrap(), 1);
     let day = s.store_day(&store.store_id, date).await.unwrap().unwrap();
@@ -626,11 +627,12 @@ async fn folding_counts_each_return_once_in_the_store_that_took_it_back<S: AllPo
     s.put_store(other.clone()).await.unwrap();
     let sale = s.commit_sale(pending(&s, &store, "k-1", "T01", &[("T1", 3)]).await).await.unwrap();
     let date = BusinessDay::from(sale.receipt.business_day);
-    let sold = LedgerEntry::Sale(sale.clone());
-    let here = given_back(&sale, &store.store_id, ReturnId::generate(), 30);
-    // A return whose id is the sale's own UUID: its marker stands apart from the sale's.
-    let twin = given_back(&sale, &store.store_id, ReturnId::parse(sale.receipt.sale_id.as_str()).unwrap(), 60);
-    let elsewhere = given_back(&sale, &other.store_id, ReturnId::generate(), 90);
+    // In stream order: the sale, a return here, a return whose id is the sale's own UUID (told
+    // apart from the sale), a return in the other store.
+    let sold = streamed(1, LedgerEntry::Sale(sale.clone()));
+    let here = streamed(2, given_back(&sale, &store.store_id, ReturnId::generate(), 30));
+    let twin = streamed(3, given_back(&sale, &store.store_id, ReturnId::parse(sale.receipt.sale_id.as_str()).unwrap(), 60));
+    let elsewhere = streamed(4, given_back(&sale, &other.store_id, ReturnId::generate(), 90));
 
     // A sale and a return of one store-day in one batch, the return delivered twice in it.
     assert_eq!(s.fold(&[sold.clone(), here.clone(), here.clone()]).await.unwrap(), 2);

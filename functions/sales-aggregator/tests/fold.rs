@@ -182,3 +182,24 @@ async fn an_empty_batch_folds_nothing() {
     let first = &sales[0].receipt;
     assert_eq!(till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap(), None);
 }
+
+/// Without the template's tumbling window the event names no shard, and sales cannot be folded
+/// exactly once: the batch fails for good, naming the setting, and nothing is counted. A batch
+/// with no sale in it (a window's last call) still passes, and the answer carries the window's
+/// state, which a windowed invocation must.
+#[tokio::test]
+async fn a_batch_without_its_shard_fails_for_good_and_folds_nothing() {
+    let (till, sales) = a_days_sales().await;
+    let aggregator = SalesAggregator::new(till.shop.store.clone());
+    let unwindowed: sales_aggregator::StreamBatch =
+        serde_json::from_value(json!({"Records": inserts(1, sales.iter().map(|s| &**s))})).unwrap();
+    let err = aggregator.fold(unwindowed).await.unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("TumblingWindowInSeconds"), "{err}");
+    let first = &sales[0].receipt;
+    assert_eq!(till.shop.store.store_day(&first.store_id, first.business_day.into()).await.unwrap(), None);
+
+    let last_call = aggregator.fold(event(vec![])).await.unwrap();
+    let answer = serde_json::to_value(&last_call).unwrap();
+    assert_eq!(answer, json!({"state": {}, "batchItemFailures": []}));
+}

@@ -203,7 +203,7 @@ impl Feed {
         let state = if records.is_empty() {
             ShardState::Idle
         } else {
-            self.deliver(stream_arn, records).await;
+            self.deliver(stream_arn, shard, records).await;
             position.last_sequence = records.last().and_then(|r| r.dynamodb()?.sequence_number()).map(str::to_owned);
             ShardState::Delivered
         };
@@ -214,12 +214,13 @@ impl Feed {
         Ok(state)
     }
 
-    /// One batch, retried as the template's event source mapping would.
-    async fn deliver(&self, stream_arn: &str, records: &[Record]) {
+    /// One batch of `shard`, retried as the template's event source mapping (with its tumbling
+    /// window, which names the shard) would.
+    async fn deliver(&self, stream_arn: &str, shard: &str, records: &[Record]) {
         let mut pending: Vec<Value> = records.iter().map(|r| record_json(r, stream_arn, &self.region)).collect();
         let mut attempt = 0;
         loop {
-            let result = self.consumer.deliver(json!({ "Records": pending })).await;
+            let result = self.consumer.deliver(json!({ "Records": pending, "shardId": shard })).await;
             let why = match result {
                 Ok(failures) if failures.is_empty() => return,
                 Ok(failures) => {

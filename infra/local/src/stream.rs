@@ -2,12 +2,11 @@
 //! change feed, delivered to `sales-aggregator` as DynamoDB stream events, the way Lambda's event
 //! source mapping would (batches in commit order, retried until folded).
 
-use aws_lambda_events::dynamodb::Event;
 use chrono::{SecondsFormat, Utc};
 use retail_core::domain::report::LedgerEntry;
 use retail_core::store::memory::MemoryStore;
 use retail_core::store::sale_item::{return_item, sale_item};
-use sales_aggregator::SalesAggregator;
+use sales_aggregator::{SalesAggregator, StreamBatch};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// The stream records of `entries` (each as the sales table holds it), starting at sequence
 /// number `first` (1-based, in commit order).
-pub fn stream_event(entries: &[LedgerEntry], first: usize) -> Event {
+pub fn stream_event(entries: &[LedgerEntry], first: usize) -> StreamBatch {
     let records: Vec<Value> = entries
         .iter()
         .enumerate()
@@ -49,7 +48,8 @@ pub fn stream_event(entries: &[LedgerEntry], first: usize) -> Event {
             })
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).expect("stream records match the event type")
+    // One shard, as the embedded store's feed is one ordered log.
+    serde_json::from_value(json!({ "Records": records, "shardId": "shardId-local" })).expect("stream records match the event type")
 }
 
 /// Feeds every sale and return the store commits to the aggregator, in batches of at most

@@ -120,6 +120,39 @@ pub struct Position {
     pub sequence: SequenceNumber,
 }
 
+/// A record of the stream as a consumer folds it: where it sits, when it was written (epoch
+/// seconds, its `ApproximateCreationDateTime`) and what it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streamed<T> {
+    pub position: Position,
+    pub at: i64,
+    pub value: T,
+}
+
+/// The checkpoints `checkpoints` become once `records` (of any shards, in any order) are
+/// applied, and those records that lie after them: exactly the ones not yet applied, given the
+/// guarantees of the module doc. Checkpoints older than [`KEEP`] are dropped as they advance.
+pub fn advance<'a, T>(checkpoints: &Checkpoints, records: &'a [Streamed<T>]) -> (Checkpoints, Vec<&'a Streamed<T>>) {
+    let mut fresh: Vec<&Streamed<T>> = Vec::new();
+    let mut last: BTreeMap<&ShardId, Checkpoint> = BTreeMap::new();
+    for r in records {
+        if checkpoints.get(&r.position.shard).is_some_and(|c| r.position.sequence <= c.sequence) {
+            continue;
+        }
+        fresh.push(r);
+        let ck = last.entry(&r.position.shard).or_insert_with(|| Checkpoint { sequence: r.position.sequence.clone(), at: r.at });
+        if r.position.sequence > ck.sequence {
+            ck.sequence = r.position.sequence.clone();
+        }
+        ck.at = ck.at.max(r.at);
+    }
+    let mut next = checkpoints.clone();
+    for (shard, ck) in last {
+        next.record(shard.clone(), ck);
+    }
+    (next, fresh)
+}
+
 /// An item's checkpoint for one shard: the last record of the shard applied to the item, and that
 /// record's approximate creation time (epoch seconds, the record's `ApproximateCreationDateTime`).
 #[derive(Debug, Clone, PartialEq, Eq)]

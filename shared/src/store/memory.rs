@@ -12,6 +12,7 @@ use super::{
 };
 use crate::domain::{Promotion, PromotionId};
 use crate::domain::report::{CommodityTotals, FoldedDay, LedgerEntry, StoreDay};
+use crate::domain::stream::Streamed;
 use crate::domain::returns::{ReturnReceipt, ReturnRefusal, ReturnSummary, Returned, SaleReturns, record_return};
 use crate::domain::ReturnId;
 use crate::domain::sale::{Receipt, SaleRecord, record_sale};
@@ -612,10 +613,11 @@ impl ReturnsStore for MemoryStore {
 }
 
 impl AggregateStore for MemoryStore {
-    async fn fold(&self, entries: &[LedgerEntry]) -> StoreResult<usize> {
+    /// Once per entry id: the embedded store keeps every id it folded (a process's day).
+    async fn fold(&self, entries: &[Streamed<LedgerEntry>]) -> StoreResult<usize> {
         let mut state = self.write();
         let mut new = 0;
-        for entry in entries {
+        for entry in entries.iter().map(|e| &e.value) {
             if !state.folded.insert(entry.id()) {
                 continue;
             }

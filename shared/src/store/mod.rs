@@ -367,13 +367,15 @@ pub trait ReturnsStore: SalesStore {
 
 /// The daily aggregates the sales stream feeds and the reports read.
 pub trait AggregateStore: Stores {
-    /// Folds each sale and each return into its store-day once (a return into the day of the
-    /// store that took it back): an entry folded before, here or in an earlier call, counts
-    /// nothing again. Sales are told apart by sale id, returns by return id, each in its own
-    /// namespace. Returns how many were new.
+    /// Folds each sale and each return, as the sales stream delivered it, into its store-day
+    /// once (a return into the day of the store that took it back): a record folded before, here
+    /// or in an earlier call, counts nothing again however the stream delivers it again (the
+    /// same batch, or one starting at an earlier record of its shard), and an entry named twice
+    /// in one call counts once. Records of one shard must come in the shard's order, one batch
+    /// of a shard at a time (`domain::stream`). Returns how many were new.
     fn fold(
         &self,
-        entries: &[crate::domain::report::LedgerEntry],
+        entries: &[crate::domain::stream::Streamed<crate::domain::report::LedgerEntry>],
     ) -> impl Future<Output = StoreResult<usize>> + Send;
 
     /// The head of a store-day: every figure but the commodities'.

@@ -42,10 +42,26 @@ pub fn insert(sequence: u64, sale: &SaleRecord) -> Value {
     record("INSERT", sequence, image(sale))
 }
 
-/// A batch as Lambda's event source mapping hands it to the function, through the event type's
-/// own deserializer (`aws_lambda_events::dynamodb::Event`, which the function names).
+/// The shard [`event`] says its records come from.
+pub const SHARD: &str = "shardId-00000001794409200000-0a1b2c3d";
+
+/// A batch as Lambda's event source mapping hands it to the function with the template's
+/// tumbling window (which names the shard), through the event type's own deserializer.
 pub fn event<E: DeserializeOwned>(records: Vec<Value>) -> E {
-    serde_json::from_value(json!({"Records": records})).expect("a DynamoDB stream event")
+    serde_json::from_value(event_json(records)).expect("a DynamoDB stream event")
+}
+
+/// [`event`] as JSON: the records of one shard in a tumbling window, as Lambda sends them.
+pub fn event_json(records: Vec<Value>) -> Value {
+    json!({
+        "Records": records,
+        "window": {"start": "2026-11-11T12:00:00Z", "end": "2026-11-11T12:15:00Z"},
+        "state": {},
+        "shardId": SHARD,
+        "eventSourceARN": "arn:aws:dynamodb:ap-east-1:123456789012:table/Sales/stream/2026-11-11T00:00:00.000",
+        "isFinalInvokeForWindow": false,
+        "isWindowTerminatedEarly": false
+    })
 }
 
 /// INSERT records of `sales`, numbered from `first`.
@@ -56,4 +72,21 @@ pub fn inserts<'a>(first: u64, sales: impl IntoIterator<Item = &'a SaleRecord>) 
 /// The sequence number of a record built by [`record`].
 pub fn sequence(n: u64) -> String {
     format!("{n:021}")
+}
+
+/// `entry` as record `sequence` of [`SHARD`] (at the record time [`record`] gives): what the
+/// aggregator hands its store for an INSERT of it.
+pub fn streamed(
+    sequence: u64,
+    entry: crate::domain::report::LedgerEntry,
+) -> crate::domain::stream::Streamed<crate::domain::report::LedgerEntry> {
+    use crate::domain::stream::{Position, SequenceNumber, ShardId, Streamed};
+    Streamed {
+        position: Position {
+            shard: ShardId::parse(SHARD).expect("a shard id"),
+            sequence: SequenceNumber::parse(&self::sequence(sequence)).expect("a sequence number"),
+        },
+        at: 1_794_409_200,
+        value: entry,
+    }
 }

@@ -270,6 +270,7 @@ fn capacity_by_table(line: &Value) -> BTreeMap<String, (f64, f64)> {
 struct SalesStream {
     client: aws_sdk_dynamodbstreams::Client,
     arn: String,
+    shard: String,
     iterator: Option<String>,
 }
 
@@ -289,17 +290,18 @@ impl SalesStream {
         let stream = client.describe_stream().stream_arn(&arn).send().await.expect("the stream");
         let shards = stream.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
         assert_eq!(shards.len(), 1, "moto keeps one shard per table");
+        let shard = shards[0].shard_id().expect("a shard id").to_owned();
         let iterator = client
             .get_shard_iterator()
             .stream_arn(&arn)
-            .shard_id(shards[0].shard_id().expect("a shard id"))
+            .shard_id(&shard)
             .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
             .send()
             .await
             .expect("an iterator")
             .shard_iterator
             .expect("an iterator");
-        SalesStream { client, arn, iterator: Some(iterator) }
+        SalesStream { client, arn, shard, iterator: Some(iterator) }
     }
 
     async fn next(&mut self, limit: usize) -> Vec<Value> {
@@ -397,7 +399,7 @@ async fn main() {
                 if records.is_empty() {
                     break;
                 }
-                let answer = aggregator.emulated.invoke(&json!({"Records": records}));
+                let answer = aggregator.emulated.invoke(&json!({"Records": records, "shardId": stream.shard}));
                 stream_batches += 1;
                 let failed = answer.get("batchItemFailures").and_then(Value::as_array).map_or(0, Vec::len);
                 assert_eq!(failed, 0, "the aggregator failed records: {answer}");

@@ -6,82 +6,28 @@
 //! so no item grows with the number of skus a store sells: a hypermarket's 20,000 a day are
 //! 20,000 small items, never one over DynamoDB's 400 KB.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::once::{CHECKPOINT_PREFIX, StreamFold, checkpoints_of};
 use super::schema::*;
-use super::write::{ATTEMPTS, MAX_TRANSACTION, backoff, build_err, busy, versioned_put, put};
+use super::write::{ATTEMPTS, backoff, busy};
 use super::{DynamoStore, call_failed, in_parallel};
-use crate::domain::report::{CommodityTotals, EntryId, LedgerEntry, StoreDay, TOP_COMMODITIES, commodity_changes};
+use crate::domain::report::{CommodityTotals, LedgerEntry, StoreDay, TOP_COMMODITIES, commodity_changes};
+use crate::domain::stream::{Contribution, Streamed, advance};
 use crate::domain::{BusinessDay, Sku, Store, StoreId};
 use crate::store::{AggregateStore, StoreResult};
-
-/// The commodities of an entry one part of its fold writes: a transaction holds the head, the
-/// part's marker and one update per commodity.
-const PART_COMMODITIES: usize = MAX_TRANSACTION - 2;
 
 /// How many of a store-day's commodities a report reads by net amount at first: the ten that
 /// rank and room for ties and for commodities only taken back (which do not rank).
 const TOP_READ: i32 = 40;
 
-/// The partition key of an entry's marker: a sale's by its sale id, a return's by its return id
-/// under a prefix of its own.
-fn marker_pk(entry: &LedgerEntry) -> String {
-    match entry.id() {
-        EntryId::Sale(id) => folded_pk(id.as_str()),
-        EntryId::Return(id) => folded_return_pk(id.as_str()),
-    }
-}
-
-/// One part of an entry's fold: its marker and the commodity figures it adds. An entry (a sale
-/// of up to 200 lines) may name more commodities than one transaction holds; it is folded in
-/// parts, each written with its own marker, so a replay writes only the parts not yet written.
-/// Part 0 carries the head's figures and is written last (marker: the entry's own, as before
-/// parts existed), so an entry whose part 0 is marked is folded whole.
-struct Part<'a> {
-    entry: &'a LedgerEntry,
-    index: usize,
-    marker: String,
-    commodities: Vec<(Sku, CommodityTotals)>,
-}
-
-/// An entry's parts in the order they are written: the highest first, part 0 last.
-fn parts(entry: &LedgerEntry) -> Vec<Part<'_>> {
-    let changes: Vec<(Sku, CommodityTotals)> = commodity_changes(entry).into_iter().collect();
-    let marker = marker_pk(entry);
-    let mut out: Vec<Part<'_>> = changes
-        .chunks(PART_COMMODITIES)
-        .enumerate()
-        .map(|(index, chunk)| Part {
-            entry,
-            index,
-            marker: if index == 0 { marker.clone() } else { format!("{marker}#{index}") },
-            commodities: chunk.to_vec(),
-        })
-        .collect();
-    if out.is_empty() {
-        out.push(Part { entry, index: 0, marker, commodities: Vec::new() });
-    }
-    out.reverse();
-    out
-}
-
-/// The update that adds `c` to a commodity's item: numbers by `ADD`, so concurrent days never
-/// read-modify-write; the name a sale gives wins, a return's only fills a name not yet there.
-fn commodity_update(table: &str, pk: &str, sku: &Sku, c: &CommodityTotals) -> StoreResult<TransactWriteItem> {
-    let name = if c.sold() { "#name = :name" } else { "#name = if_not_exists(#name, :name)" };
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(key(pk, Some(sku.as_str()))))
-        .update_expression(format!(
-            "SET {name} ADD #quantity :quantity, #weightGrams :weightGrams, #amount :amount, \
-             #returnedQuantity :returnedQuantity, #returnedWeightGrams :returnedWeightGrams, \
-             #returnsAmount :returnsAmount, #netAmount :netAmount"
-        ))
-        .expression_attribute_names("#name", "name")
-        .expression_attribute_values(":name", s(c.name.as_str()));
-    let numbers = [
+/// What an entry adds to one commodity's item: its numbers, by attribute, each `ADD`ed (zeros
+/// too, so that every commodity item has every figure and its `netAmount` in the index).
+fn commodity_deltas(c: &CommodityTotals) -> BTreeMap<String, i64> {
+    [
         ("quantity", c.quantity),
         ("weightGrams", c.weight_grams),
         ("amount", c.amount.minor_units()),
@@ -89,86 +35,99 @@ fn commodity_update(table: &str, pk: &str, sku: &Sku, c: &CommodityTotals) -> St
         ("returnedWeightGrams", c.returned_weight_grams),
         ("returnsAmount", c.returns_amount.minor_units()),
         ("netAmount", c.net_amount().minor_units()),
-    ];
-    let update = numbers.into_iter().fold(update, |u, (attr, value)| {
-        u.expression_attribute_names(format!("#{attr}"), attr).expression_attribute_values(format!(":{attr}"), n(value))
-    });
-    let update = update.build().map_err(build_err)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+/// The folds a store-day's entries make into its commodities' items: one per entry and sku it
+/// names, the name set where the item has none yet.
+fn commodity_folds(pk: &str, entries: &[&Streamed<LedgerEntry>]) -> Vec<StreamFold> {
+    let mut folds = Vec::new();
+    for entry in entries {
+        for (sku, c) in commodity_changes(&entry.value) {
+            folds.push(StreamFold {
+                pk: pk.to_owned(),
+                sk: sku.to_string(),
+                shard: entry.position.shard.clone(),
+                contributions: vec![Contribution {
+                    sequence: entry.position.sequence.clone(),
+                    at: entry.at,
+                    deltas: commodity_deltas(&c),
+                }],
+                set_if_absent: vec![("name".to_owned(), c.name)],
+            });
+        }
+    }
+    folds
 }
 
 impl DynamoStore {
-    /// Folds one store-day's sales and returns: read the head and every part's marker, then
-    /// write the unmarked parts in transactions of at most 100 items, each the head (if its
-    /// version is unchanged), the parts' markers (if absent) and one `ADD` per commodity they
-    /// touch. A replay finds the markers; a race loses the version, reads again and goes on.
-    async fn fold_day(self, store: StoreId, date: NaiveDate, entries: Vec<LedgerEntry>) -> StoreResult<usize> {
+    /// Folds one store-day's stream records, each once, with no transaction and no marker per
+    /// record: every item the day writes (its commodities', then its head) carries a checkpoint
+    /// per stream shard and takes only the records after it (`store/dynamo/once.rs`). A batch
+    /// of a hundred 20-line sales writes each commodity it names once and the head once.
+    async fn fold_day(self, store: StoreId, date: NaiveDate, entries: Vec<Streamed<LedgerEntry>>) -> StoreResult<usize> {
         let table = self.tables.aggregates.clone();
-        let head_key = (table.clone(), day_pk(date), store.to_string());
-        let commodities_pk = day_commodities_pk(date, &store);
-        let all: Vec<Part<'_>> = entries.iter().flat_map(parts).collect();
-        let mut folded = 0;
-        let mut failures = 0;
-        'read: loop {
-            let mut keys = vec![(table.clone(), key(day_pk(date), Some(store.as_str())))];
-            keys.extend(all.iter().map(|p| (table.clone(), key(p.marker.clone(), Some(ONLY)))));
-            let found = self.batch_get(keys).await?;
-            let (mut version, mut day) = match found.get(&head_key) {
-                Some(item) => {
-                    let d: DayItem = from_item("store day", item.clone())?;
+        let all: Vec<&Streamed<LedgerEntry>> = entries.iter().collect();
+        self.fold_once(&table, commodity_folds(&day_commodities_pk(date, &store), &all)).await?;
+        self.fold_head(&table, &store, date, &entries).await
+    }
+
+    /// The store-day's head: read, the records after its checkpoints folded in, written whole if
+    /// its version is unchanged (else read again). Returns how many records were new to it.
+    async fn fold_head(&self, table: &str, store: &StoreId, date: NaiveDate, entries: &[Streamed<LedgerEntry>]) -> StoreResult<usize> {
+        let head_key = key(day_pk(date), Some(store.as_str()));
+        let mut item = self.get(table, head_key.clone()).await?;
+        for attempt in 1..=ATTEMPTS {
+            let checkpoints = checkpoints_of(item.as_ref())?;
+            let (next, fresh) = advance(&checkpoints, entries);
+            if fresh.is_empty() {
+                return Ok(0);
+            }
+            let (version, mut day) = match &item {
+                Some(i) => {
+                    let d: DayItem = from_item("store day", i.clone())?;
                     (d.version, d.day)
                 }
                 None => (0, StoreDay::default()),
             };
-            let mut pending: &[&Part<'_>] =
-                &all.iter().filter(|p| !found.contains_key(&(table.clone(), p.marker.clone(), ONLY.to_owned()))).collect::<Vec<_>>();
-            while !pending.is_empty() {
-                // As many parts as fit, in order (an entry's part 0 after its others).
-                let mut changes: BTreeMap<&Sku, CommodityTotals> = BTreeMap::new();
-                let mut taken = 0;
-                for part in pending {
-                    let added = part.commodities.iter().filter(|(sku, _)| !changes.contains_key(sku)).count();
-                    if taken > 0 && 1 + (taken + 1) + changes.len() + added > MAX_TRANSACTION {
-                        break;
-                    }
-                    for (sku, c) in &part.commodities {
-                        changes.entry(sku).or_default().absorb(c);
-                    }
-                    taken += 1;
-                }
-                let (batch, rest) = pending.split_at(taken);
-                let mut next = day.clone();
-                for part in batch.iter().filter(|p| p.index == 0) {
-                    next.fold_entry(part.entry);
-                }
-                let item = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day: next.clone() })?;
-                let (condition, v) = if version == 0 { ("attribute_not_exists(pk)", None) } else { ("version = :v", Some(version)) };
-                let mut tx = vec![versioned_put(&table, item, Some(condition), v)?];
-                for part in batch {
-                    tx.push(put(&table, key(part.marker.clone(), Some(ONLY)), Some("attribute_not_exists(pk)"))?);
-                }
-                for (sku, c) in &changes {
-                    tx.push(commodity_update(&table, &commodities_pk, sku, c)?);
-                }
-                match self.transact(tx).await? {
-                    Ok(()) => {
-                        folded += batch.iter().filter(|p| p.index == 0).count();
-                        version += 1;
-                        day = next;
-                        pending = rest;
-                    }
-                    Err(_) => {
-                        failures += 1;
-                        if failures >= ATTEMPTS {
-                            return Err(busy());
+            for entry in &fresh {
+                day.fold_entry(&entry.value);
+            }
+            let mut out = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day })?;
+            out.extend(next.iter().map(|(shard, ck)| (format!("{CHECKPOINT_PREFIX}{shard}"), s(ck.encode()))));
+            let put = self
+                .client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(out))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            let put = if version == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :v").expression_attribute_values(":v", n(version as i64))
+            };
+            match put.send().await {
+                Ok(_) => return Ok(fresh.len()),
+                Err(e) => {
+                    let Some(PutItemError::ConditionalCheckFailedException(failed)) = e.as_service_error() else {
+                        return Err(call_failed("PutItem", e));
+                    };
+                    // Another batch wrote the head first: fold against what it wrote.
+                    item = match failed.item().filter(|i| !i.is_empty()) {
+                        Some(now) => Some(now.clone()),
+                        None => {
+                            backoff(attempt).await;
+                            self.get(table, head_key.clone()).await?
                         }
-                        backoff(failures).await;
-                        continue 'read;
-                    }
+                    };
                 }
             }
-            return Ok(folded);
         }
+        tracing::warn!(store = %store, %date, "a store-day's head lost every race");
+        Err(busy())
     }
 
     /// One page of the commodities index, highest net amount first.
@@ -191,13 +150,14 @@ impl DynamoStore {
 }
 
 impl AggregateStore for DynamoStore {
-    /// One task per store-day (a return's is the returning store's), run side by side.
-    async fn fold(&self, entries: &[LedgerEntry]) -> StoreResult<usize> {
+    /// One task per store-day (a return's is the returning store's), run side by side; an
+    /// entry named twice in the call is folded from its first record.
+    async fn fold(&self, entries: &[Streamed<LedgerEntry>]) -> StoreResult<usize> {
         let mut seen = HashSet::new();
-        let mut days: BTreeMap<(StoreId, NaiveDate), Vec<LedgerEntry>> = BTreeMap::new();
+        let mut days: BTreeMap<(StoreId, NaiveDate), Vec<Streamed<LedgerEntry>>> = BTreeMap::new();
         for entry in entries {
-            if seen.insert(entry.id()) {
-                let (store, date) = entry.store_day();
+            if seen.insert(entry.value.id()) {
+                let (store, date) = entry.value.store_day();
                 days.entry((store.clone(), date)).or_default().push(entry.clone());
             }
         }
@@ -410,29 +370,5 @@ mod tests {
         )
         .unwrap();
         assert!(item_size(&item) < 1024, "{} bytes: one write unit", item_size(&item));
-    }
-
-    #[test]
-    fn a_sale_of_more_commodities_than_a_transaction_holds_is_folded_in_parts_its_own_last() {
-        let skus: Vec<String> = (0..200).map(|i| format!("SKU-{i:03}")).collect();
-        let entry = sale(7, &skus);
-        let written = parts(&entry);
-        let marker = marker_pk(&entry);
-        let listed: Vec<(usize, &str, usize)> = written.iter().map(|p| (p.index, p.marker.as_str(), p.commodities.len())).collect();
-        assert_eq!(
-            listed,
-            vec![(2, format!("{marker}#2").as_str(), 4), (1, format!("{marker}#1").as_str(), 98), (0, marker.as_str(), 98)]
-        );
-        // Each commodity in one part; each part fits a transaction with the head and its marker.
-        let covered: BTreeMap<&Sku, usize> = written.iter().flat_map(|p| p.commodities.iter().map(|(s, _)| s)).fold(BTreeMap::new(), |mut m, s| {
-            *m.entry(s).or_default() += 1;
-            m
-        });
-        assert_eq!((covered.len(), covered.values().all(|n| *n == 1)), (200, true));
-        assert!(written.iter().all(|p| 2 + p.commodities.len() <= MAX_TRANSACTION));
-        // An entry of a few commodities is one part under its own marker, as before parts.
-        let small = sale(8, &skus[..3]);
-        let one = parts(&small);
-        assert_eq!((one.len(), one[0].index, one[0].marker.clone()), (1, 0, marker_pk(&small)));
     }
 }

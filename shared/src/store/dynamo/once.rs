@@ -154,7 +154,7 @@ impl DynamoStore {
                 set.push(format!("#s{i} = if_not_exists(#s{i}, :s{i})"));
             }
             let mut add = Vec::new();
-            for (i, (name, delta)) in todo.deltas.iter().filter(|(_, d)| **d != 0).enumerate() {
+            for (i, (name, delta)) in todo.deltas.iter().enumerate() {
                 names.insert(format!("#d{i}"), name.clone());
                 values.insert(format!(":d{i}"), n(*delta));
                 add.push(format!("#d{i} :d{i}"));

@@ -360,20 +360,11 @@ pub fn day_pk(date: chrono::NaiveDate) -> String {
     format!("day#{date}")
 }
 
-/// Written with the aggregate it was folded into: a replayed sale finds it and counts nothing.
-pub fn folded_pk(sale_id: &str) -> String {
-    format!("folded#{sale_id}")
-}
-
-/// A return's marker, as [`folded_pk`] is a sale's: apart from the sales' markers, so that a
-/// return id never stands for a sale id.
-pub fn folded_return_pk(return_id: &str) -> String {
-    format!("folded-return#{return_id}")
-}
-
 /// The head of a store-day (pk [`day_pk`], sk the store): every figure but the commodities',
-/// so its size does not grow with what the store sells. (A head written before commodities had
-/// items of their own holds them in `day.commodities`, which reads as nothing now.)
+/// so its size does not grow with what the store sells. It also carries its stream checkpoints
+/// (`ck#<shard>` attributes, `store/dynamo/once.rs`). (A head written before commodities had
+/// items of their own holds them in `day.commodities`, which reads as nothing now; one folded
+/// before checkpoints left `folded#` marker items behind, which nothing reads now.)
 #[derive(Serialize, Deserialize)]
 pub struct DayItem {
     pub pk: String,

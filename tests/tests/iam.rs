@@ -323,6 +323,23 @@ async fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_calls() 
     // The stream batch folds into the reports, which a manager and head office read.
     let folded = aggregator.emulated.invoke(&stream_batch);
     assert_eq!(folded["batchItemFailures"], json!([]), "{folded}");
+    // A head written before heads kept their top commodities (its `top` taken away here) is
+    // ranked again from all the day's commodities, a Query, when its next record comes.
+    store
+        .client()
+        .update_item()
+        .table_name(&tables.aggregates)
+        .key("pk", AttributeValue::S(format!("day#{business_day}")))
+        .key("sk", AttributeValue::S("S001".into()))
+        .update_expression("REMOVE top")
+        .condition_expression("attribute_exists(top)")
+        .send()
+        .await
+        .expect("the head kept its top");
+    let mut next = stream_batch.clone();
+    next["Records"][0]["dynamodb"]["SequenceNumber"] = json!("000000000000000000002");
+    let folded = aggregator.emulated.invoke(&next);
+    assert_eq!(folded["batchItemFailures"], json!([]), "{folded}");
     let day = format!("/stores/S001/reports/daily?date={business_day}");
     expect("the store's day", report.call("GET /stores/{storeId}/reports/daily", &day, &s001, HO, None, None), 200);
     let commodities = format!("/stores/S001/reports/daily/commodities?date={business_day}&limit=1");

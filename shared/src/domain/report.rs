@@ -436,6 +436,100 @@ pub fn top_commodities<'a>(candidates: impl IntoIterator<Item = (&'a Sku, &'a Co
         .collect()
 }
 
+/// How many commodities a store-day's [`TopList`] keeps.
+pub const TOP_KEPT: usize = 40;
+
+/// A commodity's figures as a [`TopList`] keeps them, with how many folds its item had taken
+/// when they were read: of two readings, the one with more folds is the newer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ranked {
+    #[serde(flatten)]
+    pub totals: CommodityTotals,
+    pub folds: u64,
+}
+
+/// The commodities of a store-day with the highest net amounts, kept in the store-day's head, so
+/// that a report reads its top in the item it reads anyway, and no index entry moves with every
+/// commodity's every sale (an index sorted by net amount writes twice per fold).
+///
+/// Invariant: every commodity of the day not listed has a net amount at or below `floor` (no
+/// floor: every commodity of the day is listed). So the listed ones above the floor are exactly
+/// the day's highest, and the top ranks from them alone while at least [`TOP_COMMODITIES`] sold
+/// ones are above it ([`TopList::complete`]). Sales only raise net amounts, so a commodity that
+/// passes the floor is listed as it is folded; returns lower them, and a list that falls short
+/// is rebuilt from all the day's commodities ([`TopList::rebuilt`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopList {
+    pub listed: BTreeMap<Sku, Ranked>,
+    /// Minor units; none while every commodity is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i64>,
+}
+
+impl TopList {
+    /// A commodity's figures as its item holds them after a fold (or as read): listed if they
+    /// are newer than what is listed, or if they pass the floor; then the list is cut to
+    /// [`TOP_KEPT`], the floor raised to the highest net amount cut.
+    pub fn observe(&mut self, sku: &Sku, reading: Ranked) {
+        let net = reading.totals.net_amount().minor_units();
+        match self.listed.get_mut(sku) {
+            Some(listed) if reading.folds >= listed.folds => *listed = reading,
+            Some(_) => {}
+            None if self.floor.is_none_or(|f| net > f) => {
+                self.listed.insert(sku.clone(), reading);
+            }
+            None => {}
+        }
+        self.cut();
+    }
+
+    fn cut(&mut self) {
+        if self.listed.len() > TOP_KEPT {
+            self.cut_to_kept();
+        }
+        // What the floor covers is known to rank no better than what was cut.
+        if let Some(floor) = self.floor {
+            self.listed.retain(|_, r| r.totals.net_amount().minor_units() > floor);
+        }
+    }
+
+    fn cut_to_kept(&mut self) {
+        let mut ranked: Vec<(Sku, i64)> = self.listed.iter().map(|(s, r)| (s.clone(), r.totals.net_amount().minor_units())).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (sku, net) in ranked.split_off(TOP_KEPT) {
+            self.listed.remove(&sku);
+            self.floor = Some(self.floor.map_or(net, |f| f.max(net)));
+        }
+    }
+
+    /// Whether the listed commodities hold every one that ranks in the day's top.
+    pub fn complete(&self) -> bool {
+        let Some(floor) = self.floor else { return true };
+        self.listed.values().filter(|r| r.totals.sold() && r.totals.net_amount().minor_units() > floor).count() >= TOP_COMMODITIES
+    }
+
+    /// The list of a day whose commodities are all these.
+    pub fn rebuilt(all: impl IntoIterator<Item = (Sku, Ranked)>) -> TopList {
+        let mut list = TopList::default();
+        for (sku, reading) in all {
+            list.listed.insert(sku, reading);
+            // Cut now and then, not at every commodity: a day has thousands.
+            if list.listed.len() > 4 * TOP_KEPT {
+                list.cut();
+            }
+        }
+        list.cut();
+        list
+    }
+
+    /// The commodities [`top_commodities`] ranks from (all listed ones are above the floor).
+    pub fn candidates(&self) -> Vec<(Sku, CommodityTotals)> {
+        self.listed.iter().map(|(s, r)| (s.clone(), r.totals.clone())).collect()
+    }
+}
+
 /// A store's report for a day, with its [`top_commodities`]: all zeros when nothing was sold
 /// or taken back.
 pub fn store_report(store: &StoreId, date: NaiveDate, day: Option<&StoreDay>, top_commodities: Vec<TopCommodity>) -> StoreDailyReport {
@@ -1327,6 +1421,73 @@ mod tests {
                 let d = days.get(&row.store_id);
                 prop_assert_eq!(row.gross_amount, d.map(|d| d.gross_amount).unwrap_or_default());
                 prop_assert_eq!(row.sales_count, d.map(|d| d.sales_count).unwrap_or(0));
+            }
+        }
+    }
+
+    /// A change a batch makes to one commodity of the day.
+    #[derive(Debug, Clone)]
+    struct Change {
+        sku: usize,
+        sold: i64,
+        returned: i64,
+    }
+
+    fn arb_batches() -> impl Strategy<Value = Vec<(Vec<Change>, bool)>> {
+        let change = (0usize..120, 0i64..5_000, prop_oneof![8 => Just(0i64), 1 => 0i64..20_000])
+            .prop_map(|(sku, sold, returned)| Change { sku, sold, returned });
+        proptest::collection::vec((proptest::collection::vec(change, 1..40), any::<bool>()), 1..40)
+    }
+
+    proptest! {
+        /// A day of folds over up to 120 commodities (three times what the list keeps): each
+        /// batch sells or takes back some of them; the list observes what each item holds after
+        /// the batch (now and then a reading older than the one it lists), and is rebuilt when
+        /// it falls short. Its top is always the whole day's.
+        #[test]
+        fn a_top_list_ranks_as_the_whole_day_does(batches in arb_batches()) {
+            let sku = |n: usize| Sku::parse(&format!("SKU-{n:03}")).unwrap();
+            let mut truth: BTreeMap<Sku, Ranked> = BTreeMap::new();
+            let mut list = TopList::default();
+            let mut stale: Option<(Sku, Ranked)> = None;
+            for (changes, replay_stale) in batches {
+                let mut touched = std::collections::BTreeSet::new();
+                for c in changes {
+                    let r = truth.entry(sku(c.sku)).or_default();
+                    r.totals.name = format!("commodity {}", c.sku);
+                    if c.sold > 0 {
+                        r.totals.quantity += 1;
+                        r.totals.amount += Money::from_minor_units(c.sold);
+                    }
+                    r.totals.returns_amount += Money::from_minor_units(c.returned);
+                    r.folds += 1;
+                    touched.insert(sku(c.sku));
+                }
+                for s in &touched {
+                    list.observe(s, truth[s].clone());
+                }
+                // A reading of a listed commodity from before this batch, arriving late (the
+                // store reads a head before the items it folds, so a late reading can only be
+                // of one that the head it writes lists).
+                if let (true, Some((s, old))) = (replay_stale, stale.take()) {
+                    if list.listed.contains_key(&s) {
+                        list.observe(&s, old);
+                    }
+                }
+                if let Some(s) = touched.iter().next() {
+                    let mut old = truth[s].clone();
+                    old.folds -= 1;
+                    old.totals.amount -= Money::from_minor_units(1);
+                    stale = Some((s.clone(), old));
+                }
+                if !list.complete() {
+                    list = TopList::rebuilt(truth.clone());
+                }
+                prop_assert!(list.listed.len() <= TOP_KEPT);
+                let want = top_commodities(truth.iter().map(|(s, r)| (s, &r.totals)));
+                let candidates = list.candidates();
+                let got = top_commodities(candidates.iter().map(|(s, c)| (s, c)));
+                prop_assert_eq!(got, want);
             }
         }
     }

@@ -15,17 +15,13 @@ use super::once::{CHECKPOINT_PREFIX, StreamFold, checkpoints_of};
 use super::schema::*;
 use super::write::{ATTEMPTS, backoff, busy};
 use super::{DynamoStore, call_failed, in_parallel};
-use crate::domain::report::{CommodityTotals, LedgerEntry, StoreDay, TOP_COMMODITIES, commodity_changes};
+use crate::domain::report::{CommodityTotals, LedgerEntry, Ranked, StoreDay, TopList, commodity_changes};
 use crate::domain::stream::{Contribution, Streamed, advance};
 use crate::domain::{BusinessDay, Sku, Store, StoreId};
 use crate::store::{AggregateStore, StoreResult};
 
-/// How many of a store-day's commodities a report reads by net amount at first: the ten that
-/// rank and room for ties and for commodities only taken back (which do not rank).
-const TOP_READ: i32 = 40;
-
 /// What an entry adds to one commodity's item: its numbers, by attribute, each `ADD`ed (zeros
-/// too, so that every commodity item has every figure and its `netAmount` in the index).
+/// too, so that every commodity item has every figure), and one fold.
 fn commodity_deltas(c: &CommodityTotals) -> BTreeMap<String, i64> {
     [
         ("quantity", c.quantity),
@@ -34,7 +30,7 @@ fn commodity_deltas(c: &CommodityTotals) -> BTreeMap<String, i64> {
         ("returnedQuantity", c.returned_quantity),
         ("returnedWeightGrams", c.returned_weight_grams),
         ("returnsAmount", c.returns_amount.minor_units()),
-        ("netAmount", c.net_amount().minor_units()),
+        ("folds", 1),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))
@@ -67,36 +63,66 @@ impl DynamoStore {
     /// Folds one store-day's stream records, each once, with no transaction and no marker per
     /// record: every item the day writes (its commodities', then its head) carries a checkpoint
     /// per stream shard and takes only the records after it (`store/dynamo/once.rs`). A batch
-    /// of a hundred 20-line sales writes each commodity it names once and the head once.
+    /// of a hundred 20-line sales writes each commodity it names once and the head once. The
+    /// head is read before the commodities are folded, so the readings of them its top list
+    /// observes are newer than any head write it builds on (`TopList`).
     async fn fold_day(self, store: StoreId, date: NaiveDate, entries: Vec<Streamed<LedgerEntry>>) -> StoreResult<usize> {
         let table = self.tables.aggregates.clone();
+        let head = self.get(&table, key(day_pk(date), Some(store.as_str()))).await?;
         let all: Vec<&Streamed<LedgerEntry>> = entries.iter().collect();
-        self.fold_once(&table, commodity_folds(&day_commodities_pk(date, &store), &all)).await?;
-        self.fold_head(&table, &store, date, &entries).await
+        let folds = commodity_folds(&day_commodities_pk(date, &store), &all);
+        let touched: Vec<Item> = folds.iter().map(|f| key(f.pk.clone(), Some(&f.sk))).collect();
+        let (_, readings) = self.fold_once(&table, folds).await?;
+        self.fold_head(&table, &store, date, &entries, head, readings, touched).await
     }
 
-    /// The store-day's head: read, the records after its checkpoints folded in, written whole if
-    /// its version is unchanged (else read again). Returns how many records were new to it.
-    async fn fold_head(&self, table: &str, store: &StoreId, date: NaiveDate, entries: &[Streamed<LedgerEntry>]) -> StoreResult<usize> {
+    /// The store-day's head: the records after its checkpoints folded in, its top list observing
+    /// `readings` (the commodity items the batch touched), written whole if its version is
+    /// unchanged; else read again, with the touched commodities, and again. Returns how many
+    /// records were new to it.
+    #[allow(clippy::too_many_arguments)]
+    async fn fold_head(
+        &self,
+        table: &str,
+        store: &StoreId,
+        date: NaiveDate,
+        entries: &[Streamed<LedgerEntry>],
+        mut item: Option<Item>,
+        mut readings: Vec<Item>,
+        touched: Vec<Item>,
+    ) -> StoreResult<usize> {
         let head_key = key(day_pk(date), Some(store.as_str()));
-        let mut item = self.get(table, head_key.clone()).await?;
         for attempt in 1..=ATTEMPTS {
             let checkpoints = checkpoints_of(item.as_ref())?;
             let (next, fresh) = advance(&checkpoints, entries);
             if fresh.is_empty() {
                 return Ok(0);
             }
-            let (version, mut day) = match &item {
+            let (version, mut day, top) = match &item {
                 Some(i) => {
                     let d: DayItem = from_item("store day", i.clone())?;
-                    (d.version, d.day)
+                    (d.version, d.day, d.top)
                 }
-                None => (0, StoreDay::default()),
+                None => (0, StoreDay::default(), Some(TopList::default())),
             };
             for entry in &fresh {
                 day.fold_entry(&entry.value);
             }
-            let mut out = to_item("store day", &DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day })?;
+            let mut top = match top {
+                Some(top) => top,
+                // A head from before it kept its top: from all the day's commodities.
+                None => TopList::rebuilt(self.day_readings(table, date, store).await?),
+            };
+            for reading in &readings {
+                let (sku, ranked) = from_item::<DayCommodityItem>("day commodity", reading.clone())?.ranked()?;
+                top.observe(&sku, ranked);
+            }
+            if !top.complete() {
+                // Returns took listed commodities below the floor: rank the whole day again.
+                top = TopList::rebuilt(self.day_readings(table, date, store).await?);
+            }
+            let head = DayItem { pk: day_pk(date), sk: store.to_string(), version: version + 1, day, top: Some(top) };
+            let mut out = to_item("store day", &head)?;
             out.extend(next.iter().map(|(shard, ck)| (format!("{CHECKPOINT_PREFIX}{shard}"), s(ck.encode()))));
             let put = self
                 .client
@@ -115,7 +141,8 @@ impl DynamoStore {
                     let Some(PutItemError::ConditionalCheckFailedException(failed)) = e.as_service_error() else {
                         return Err(call_failed("PutItem", e));
                     };
-                    // Another batch wrote the head first: fold against what it wrote.
+                    // Another batch wrote the head first: fold against what it wrote, with
+                    // readings newer than the ones it observed.
                     item = match failed.item().filter(|i| !i.is_empty()) {
                         Some(now) => Some(now.clone()),
                         None => {
@@ -123,6 +150,8 @@ impl DynamoStore {
                             self.get(table, head_key.clone()).await?
                         }
                     };
+                    let keys = touched.iter().map(|k| (table.to_owned(), k.clone())).collect();
+                    readings = self.batch_get(keys).await?.into_values().collect();
                 }
             }
         }
@@ -130,22 +159,15 @@ impl DynamoStore {
         Err(busy())
     }
 
-    /// One page of the commodities index, highest net amount first.
-    async fn top_page(&self, pk: &str, start: Option<Item>) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.tables.aggregates)
-            .index_name(TOP_COMMODITIES_INDEX)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .scan_index_forward(false)
-            .limit(TOP_READ)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| call_failed("Query", e))?;
-        Ok((out.items.unwrap_or_default(), out.last_evaluated_key.filter(|k| !k.is_empty())))
+    /// Every commodity of a store-day with its fold count: a strongly consistent Query of its
+    /// partition, every page.
+    async fn day_readings(&self, table: &str, date: NaiveDate, store: &StoreId) -> StoreResult<Vec<(Sku, Ranked)>> {
+        let values = HashMap::from([(":pk".to_owned(), s(day_commodities_pk(date, store)))]);
+        self.query_all(table, Some(("pk = :pk", values)))
+            .await?
+            .into_iter()
+            .map(|i| from_item::<DayCommodityItem>("day commodity", i)?.ranked())
+            .collect()
     }
 }
 
@@ -174,24 +196,14 @@ impl AggregateStore for DynamoStore {
             .map(|d| d.day))
     }
 
-    /// One Query of the index for the highest net amounts; another page only while fewer than
-    /// ten commodities sold rank strictly above the lowest amount read (ties there, or many
-    /// commodities only taken back), which a real day's top hardly ever has.
+    /// The head's top list (one GetItem); for a head written before it kept one, every
+    /// commodity of the day.
     async fn top_commodity_candidates(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Vec<(Sku, CommodityTotals)>> {
-        let pk = day_commodities_pk(day.date(), store);
-        let mut out: Vec<(Sku, CommodityTotals)> = Vec::new();
-        let mut start = None;
-        loop {
-            let (items, last) = self.top_page(&pk, start).await?;
-            for item in items {
-                out.push(from_item::<DayCommodityItem>("day commodity", item)?.commodity()?);
-            }
-            let Some(lowest) = out.last().map(|(_, c)| c.net_amount()) else { return Ok(out) };
-            let above = out.iter().filter(|(_, c)| c.sold() && c.net_amount() > lowest).count();
-            match last {
-                Some(k) if above < TOP_COMMODITIES => start = Some(k),
-                _ => return Ok(out),
-            }
+        let table = &self.tables.aggregates;
+        let Some(item) = self.get(table, key(day_pk(day.date()), Some(store.as_str()))).await? else { return Ok(Vec::new()) };
+        match from_item::<DayItem>("store day", item)?.top {
+            Some(top) => Ok(top.candidates()),
+            None => Ok(self.day_readings(table, day.date(), store).await?.into_iter().map(|(s, r)| (s, r.totals)).collect()),
         }
     }
 
@@ -324,7 +336,7 @@ mod tests {
             day.fold_entry(e);
         }
         let date = NaiveDate::from_ymd_opt(2026, 11, 11).unwrap();
-        to_item("store day", &DayItem { pk: day_pk(date), sk: "S001".into(), version: 1, day }).unwrap()
+        to_item("store day", &DayItem { pk: day_pk(date), sk: "S001".into(), version: 1, day, top: None }).unwrap()
     }
 
     #[test]
@@ -339,6 +351,29 @@ mod tests {
         assert_eq!(many, one, "the head holds nothing per sku");
         let bytes = item_size(&many);
         println!("the head of a day of 100 sales at 40 terminals: {bytes} bytes");
+        assert!(bytes < 64 * 1024, "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_head_with_a_full_top_list_of_the_longest_names_stays_small() {
+        let longest = |i: usize| CommodityTotals {
+            name: "N".repeat(200),
+            quantity: 1_000_000_000,
+            weight_grams: 1_000_000_000,
+            amount: Money::from_minor_units(1_000_000_000_000 + i as i64),
+            returned_quantity: 1_000_000_000,
+            returned_weight_grams: 1_000_000_000,
+            returns_amount: Money::from_minor_units(1_000_000_000),
+        };
+        let all = (0..10 * crate::domain::report::TOP_KEPT)
+            .map(|i| (Sku::parse(&format!("{i:0>32}")).unwrap(), Ranked { totals: longest(i), folds: u64::MAX }));
+        let top = TopList::rebuilt(all);
+        assert_eq!(top.listed.len(), crate::domain::report::TOP_KEPT);
+        let many: Vec<LedgerEntry> = (0..100).map(|n| sale(n, &["SKU-00000".to_owned()])).collect();
+        let mut item = head(&many);
+        item.extend(to_item("top", &DayItem { pk: String::new(), sk: String::new(), version: 0, day: StoreDay::default(), top: Some(top) }).unwrap().into_iter().filter(|(k, _)| k == "top"));
+        let bytes = item_size(&item);
+        println!("a head with a full top list of the longest names: {bytes} bytes");
         assert!(bytes < 64 * 1024, "{bytes} bytes");
     }
 
@@ -365,7 +400,7 @@ mod tests {
                 returned_quantity: c.returned_quantity,
                 returned_weight_grams: c.returned_weight_grams,
                 returns_amount: c.returns_amount.minor_units(),
-                net_amount: 0,
+                folds: 1_000_000,
             },
         )
         .unwrap();

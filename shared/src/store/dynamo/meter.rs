@@ -650,27 +650,27 @@ mod tests {
         let failed = Error::erase(PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().message("no").build()));
         assert_eq!(call(&m, input, Err(failed)).of("PutItem", "CommoditiesTable").write_units, 1.0);
 
-        // An update that moves `netAmount`, the top-commodities index's sort key, through a
+        // An update that moves `catalog`, the catalog index's partition key, through a
         // placeholder: 1 for the item, 2 for the index (the old entry deleted, the new put).
         let update = |names: &[(&str, &str)], expression: &str| {
-            let mut u = UpdateItemInput::builder().table_name("t-AggregatesTable").set_key(Some(key())).update_expression(expression);
+            let mut u = UpdateItemInput::builder().table_name("t-CommoditiesTable").set_key(Some(key())).update_expression(expression);
             for (placeholder, name) in names {
                 u = u.expression_attribute_names(*placeholder, *name);
             }
             u.expression_attribute_values(":q", n("1")).build().unwrap()
         };
-        let moved = update(&[("#net", "netAmount"), ("#q", "quantity")], "ADD #net :q, #q :q");
-        assert_eq!(call(&m, moved, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 3.0);
+        let moved = update(&[("#net", "catalog"), ("#q", "quantity")], "ADD #net :q, #q :q");
+        assert_eq!(call(&m, moved, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "CommoditiesTable").write_units, 3.0);
         // Named bare, the same; naming no index key, the item alone.
-        let bare = update(&[], "SET netAmount = :q");
-        assert_eq!(call(&m, bare, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 3.0);
+        let bare = update(&[], "SET catalog = :q");
+        assert_eq!(call(&m, bare, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "CommoditiesTable").write_units, 3.0);
         let other = update(&[("#q", "quantity")], "ADD #q :q");
-        assert_eq!(call(&m, other, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "AggregatesTable").write_units, 1.0);
+        assert_eq!(call(&m, other, Ok(Output::erase(UpdateItemOutput::builder().build()))).of("UpdateItem", "CommoditiesTable").write_units, 1.0);
         // A table without indexes: the item alone, whatever it names.
         let stock = UpdateItemInput::builder()
             .table_name("t-StockTable")
             .set_key(Some(key()))
-            .update_expression("ADD netAmount :q")
+            .update_expression("ADD catalog :q")
             .expression_attribute_values(":q", n("1"))
             .build()
             .unwrap();
@@ -682,10 +682,10 @@ mod tests {
                 TransactWriteItem::builder()
                     .update(
                         Update::builder()
-                            .table_name("t-AggregatesTable")
+                            .table_name("t-CommoditiesTable")
                             .set_key(Some(key()))
                             .update_expression("ADD #net :q")
-                            .expression_attribute_names("#net", "netAmount")
+                            .expression_attribute_names("#net", "catalog")
                             .expression_attribute_values(":q", n("1"))
                             .build()
                             .unwrap(),
@@ -695,7 +695,7 @@ mod tests {
             .build()
             .unwrap();
         let output = Output::erase(TransactWriteItemsOutput::builder().build());
-        assert_eq!(call(&m, tx, Ok(output)).of("TransactWriteItems", "AggregatesTable").write_units, 4.0);
+        assert_eq!(call(&m, tx, Ok(output)).of("TransactWriteItems", "CommoditiesTable").write_units, 4.0);
     }
 
     fn tally(requests: u64, read: f64, write: f64, reported_read: f64, reported_write: f64) -> Tally {

@@ -46,7 +46,7 @@ use crate::store::StoreResult;
 pub use capacity::Consumed;
 pub use meter::CapacityMeter;
 pub use schema::Item;
-/// The exactly-once stream fold, proven on moto by the suites until a port uses it.
+/// The exactly-once stream fold, for the suites that prove it on moto item by item.
 #[doc(hidden)]
 pub use once::{CHECKPOINT_PREFIX, Folded, StreamFold};
 pub(crate) use failure::{call_failed, refused_for_good};

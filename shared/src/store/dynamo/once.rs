@@ -1,7 +1,6 @@
 //! Folding a stream batch into items exactly once, with one plain UpdateItem per item and no
 //! marker per record: each item carries its own checkpoint per stream shard
-//! (`domain::stream`). Not wired into any port yet; tables with `pk`/`sk` string keys (stock,
-//! aggregates).
+//! (`domain::stream`). The aggregator's store-days use it; tables with `pk`/`sk` string keys.
 //!
 //! What it guarantees: given folds (an item, the shard of the batch, the batch's contributions to
 //! the item in shard order, numbers to `ADD` and strings to set when absent), each contribution
@@ -33,7 +32,7 @@
 //! more try.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::{BTreeMap, HashMap};
 
 use super::schema::*;
@@ -109,8 +108,9 @@ fn merged(folds: Vec<StreamFold>) -> Vec<StreamFold> {
 
 impl DynamoStore {
     /// Applies `folds` to items of `table` exactly once (module doc): one read wave, one write
-    /// wave, and a read and a write again per item that lost a race.
-    pub(crate) async fn fold_once(&self, table: &str, folds: Vec<StreamFold>) -> StoreResult<Folded> {
+    /// wave, and a read and a write again per item that lost a race. Also answers every folded
+    /// item as it is afterwards (as written, or as read when it had nothing to take).
+    pub(crate) async fn fold_once(&self, table: &str, folds: Vec<StreamFold>) -> StoreResult<(Folded, Vec<Item>)> {
         let folds = merged(folds);
         let keys = folds.iter().map(|f| (table.to_owned(), key(f.pk.clone(), Some(&f.sk)))).collect();
         let found = self.batch_get(keys).await?;
@@ -122,22 +122,24 @@ impl DynamoStore {
             })
             .collect();
         let mut out = Folded::default();
-        for one in in_parallel(writes).await? {
+        let mut items = Vec::new();
+        for (one, item) in in_parallel(writes).await? {
             out.written += one.written;
             out.contributions += one.contributions;
             out.conflicts += one.conflicts;
+            items.extend(item);
         }
-        Ok(out)
+        Ok((out, items))
     }
 
     /// One item: what is unapplied against `item` (as read), written conditionally; on a lost
-    /// race, again against the item as it is now.
-    async fn fold_item(self, table: String, fold: StreamFold, mut item: Option<Item>) -> StoreResult<Folded> {
+    /// race, again against the item as it is now. Answers the item as it is afterwards.
+    async fn fold_item(self, table: String, fold: StreamFold, mut item: Option<Item>) -> StoreResult<(Folded, Option<Item>)> {
         let mut conflicts = 0;
         loop {
             let checkpoints = checkpoints_of(item.as_ref())?;
             let Some(todo) = unapplied(&checkpoints, &fold.shard, &fold.contributions) else {
-                return Ok(Folded { written: 0, contributions: 0, conflicts: conflicts as usize });
+                return Ok((Folded { written: 0, contributions: 0, conflicts: conflicts as usize }, item));
             };
             let read = checkpoints.get(&fold.shard).cloned();
             let mut next = checkpoints.clone();
@@ -191,11 +193,15 @@ impl DynamoStore {
                 .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
             match sent {
-                Ok(_) => return Ok(Folded { written: 1, contributions: todo.contributions, conflicts: conflicts as usize }),
+                Ok(out) => {
+                    let folded = Folded { written: 1, contributions: todo.contributions, conflicts: conflicts as usize };
+                    return Ok((folded, out.attributes.filter(|i| !i.is_empty())));
+                }
                 Err(e) => {
                     let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = e.as_service_error() else {
                         return Err(call_failed("UpdateItem", e));
@@ -218,14 +224,14 @@ impl DynamoStore {
     }
 
     /// [`DynamoStore::fold_once`] on `table` (stock or aggregates), for the suites that prove it
-    /// on moto until a port uses it.
+    /// on moto item by item.
     #[doc(hidden)]
     pub async fn fold_stream_once(&self, table: super::Table, folds: Vec<StreamFold>) -> StoreResult<Folded> {
         let Some(name) = self.tables.name(table) else {
             return Err(StoreError::permanent("UpdateItem", "UnconfiguredTable", format!("{} is not configured", table.variable())));
         };
         let name = name.to_owned();
-        self.fold_once(&name, folds).await
+        Ok(self.fold_once(&name, folds).await?.0)
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::domain::catalog::TaxRate;
 use crate::domain::price::{AdjustmentId, PriceScope};
-use crate::domain::report::{CommodityTotals, StoreDay};
+use crate::domain::report::{CommodityTotals, Ranked, StoreDay, TopList};
 use crate::domain::sale::Receipt;
 use crate::domain::time::{instant, optional_instant};
 use crate::domain::{
@@ -371,6 +371,9 @@ pub struct DayItem {
     pub sk: String,
     pub version: u64,
     pub day: StoreDay,
+    /// The day's highest commodities by net amount; none in a head written before it kept them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopList>,
 }
 
 /// The partition of a store-day's commodities: one item per sku (sort key the sku), each folded
@@ -379,12 +382,9 @@ pub fn day_commodities_pk(date: chrono::NaiveDate, store: &StoreId) -> String {
     format!("dayc#{date}#{store}")
 }
 
-/// The aggregates table's sparse index of commodity items (only they carry `netAmount`), each
-/// store-day's partition sorted by net amount: a report reads the top ones and no more.
-pub const TOP_COMMODITIES_INDEX: &str = "top-commodities";
-
-/// One commodity of a store-day. `netAmount` (`amount` − `returnsAmount`) is kept beside them
-/// as the index's sort key.
+/// One commodity of a store-day, with how many folds its item has taken (`folds`: of two
+/// readings, the one with more is the newer; `TopList`). (Items folded before the head kept the
+/// top carry a `netAmount` too, which nothing reads now.)
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayCommodityItem {
@@ -405,10 +405,17 @@ pub struct DayCommodityItem {
     #[serde(default)]
     pub returns_amount: i64,
     #[serde(default)]
-    pub net_amount: i64,
+    pub folds: u64,
 }
 
 impl DayCommodityItem {
+    /// Its figures with its fold count, as a [`TopList`] observes them.
+    pub fn ranked(self) -> Result<(Sku, Ranked), StoreError> {
+        let folds = self.folds;
+        let (sku, totals) = self.commodity()?;
+        Ok((sku, Ranked { totals, folds }))
+    }
+
     pub fn commodity(self) -> Result<(Sku, CommodityTotals), StoreError> {
         let sku = Sku::parse(&self.sk).map_err(|e| damaged("day commodity", &format!("{}/{}", self.pk, self.sk), e))?;
         Ok((

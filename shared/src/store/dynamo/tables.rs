@@ -61,7 +61,6 @@ impl Table {
     pub const fn index_keys(self) -> &'static [&'static [&'static str]] {
         match self {
             Table::Commodities | Table::Prices => &[&["catalog", "pk"]],
-            Table::Aggregates => &[&["pk", "netAmount"]],
             _ => &[],
         }
     }

@@ -85,6 +85,7 @@ impl SalesStore for DynamoStore {
             state: IN_PROGRESS.to_owned(),
             since: now.timestamp_millis(),
             receipt: None,
+            sale_id: None,
             return_receipt: None,
             expires_at: (now + KEY_RETENTION).timestamp(),
             claim: Some(token.as_str().to_owned()),
@@ -126,10 +127,16 @@ impl SalesStore for DynamoStore {
                         None => return Ok(KeyClaim::InProgress { fingerprint: fingerprint.to_owned() }),
                     },
                 };
-                let held: KeyItem = from_item("idempotency key", held)?;
+                let mut held: KeyItem = from_item("idempotency key", held)?;
                 // Our own put, applied, its answer lost and the request sent again.
                 if held.state == IN_PROGRESS && held.claim.as_deref() == Some(token.as_str()) {
                     return Ok(KeyClaim::Claimed(claimed));
+                }
+                // Completed with its sale's id: the answer is that sale's receipt.
+                if let (COMPLETED, None, Some(id)) = (held.state.as_str(), &held.receipt, &held.sale_id) {
+                    let sale_id = SaleId::parse(id).map_err(|e| damaged("idempotency key", &held.pk, e))?;
+                    let receipt = self.sale(store, &sale_id).await?;
+                    held.receipt = Some(receipt.ok_or_else(|| damaged("idempotency key", &held.pk, "its sale is not there"))?);
                 }
                 Ok(key_claim(held))
             }
@@ -297,7 +304,7 @@ enum AfterCancel {
 // The steps of `commit_sale`, in the order it takes them.
 impl DynamoStore {
     /// The transaction's first two items: the sale item (if new) and its key completed with the
-    /// receipt (only if still ours in progress).
+    /// sale's id (only if still ours in progress).
     fn sale_head(
         &self,
         record: &SaleRecord,
@@ -306,20 +313,18 @@ impl DynamoStore {
         created_at: DateTime<Utc>,
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let sale_item: Item = crate::store::sale_item::sale_item(record).into();
-        let receipt = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&record.receipt)
-            .map_err(|e| damaged("receipt", record.receipt.sale_id.as_str(), e))?;
 
         let mut tx = vec![put(&self.tables.sales, sale_item, Some("attribute_not_exists(pk)"))?];
         let complete = Update::builder()
             .table_name(&self.tables.idempotency)
             .set_key(Some(key(key_pk, None)))
-            .update_expression("SET #st = :done, receipt = :receipt, #since = :at, expiresAt = :expires")
+            .update_expression("SET #st = :done, saleId = :sale, #since = :at, expiresAt = :expires")
             .condition_expression("#st = :progress AND fingerprint = :fp")
             .expression_attribute_names("#st", "state")
             .expression_attribute_names("#since", "since")
             .expression_attribute_values(":done", s(COMPLETED))
             .expression_attribute_values(":progress", s(IN_PROGRESS))
-            .expression_attribute_values(":receipt", receipt)
+            .expression_attribute_values(":sale", s(record.receipt.sale_id.as_str()))
             .expression_attribute_values(":at", n(created_at.timestamp_millis()))
             .expression_attribute_values(":expires", n((created_at + KEY_RETENTION).timestamp()))
             .expression_attribute_values(":fp", s(fingerprint))
@@ -393,7 +398,7 @@ impl DynamoStore {
             // This very transaction, applied and its answer lost, sent again by the SDK:
             // the key is complete with this sale.
             if held.as_ref().is_some_and(|k| {
-                k.state == COMPLETED && k.receipt.as_ref().is_some_and(|r| r.sale_id == record.receipt.sale_id)
+                k.state == COMPLETED && k.sale_id.as_deref() == Some(record.receipt.sale_id.as_str())
             }) {
                 return Ok(AfterCancel::Recorded);
             }

@@ -301,8 +301,14 @@ pub struct KeyItem {
     pub fingerprint: String,
     pub state: String,
     pub since: i64,
-    #[serde(default)]
+    /// A sale's key completes with its sale's id ([`KeyItem::sale_id`]), and a replay reads the
+    /// receipt from the sale: a key completed before that holds the whole receipt here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
+    /// The sale a completed sale key answers with: a few bytes where the receipt is kilobytes,
+    /// written twice in the sale's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<String>,
     /// A return's key completes with its return receipt instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_receipt: Option<crate::domain::returns::ReturnReceipt>,

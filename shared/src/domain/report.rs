@@ -1469,10 +1469,10 @@ mod tests {
                 // A reading of a listed commodity from before this batch, arriving late (the
                 // store reads a head before the items it folds, so a late reading can only be
                 // of one that the head it writes lists).
-                if let (true, Some((s, old))) = (replay_stale, stale.take()) {
-                    if list.listed.contains_key(&s) {
-                        list.observe(&s, old);
-                    }
+                if let (true, Some((s, old))) = (replay_stale, stale.take())
+                    && list.listed.contains_key(&s)
+                {
+                    list.observe(&s, old);
                 }
                 if let Some(s) = touched.iter().next() {
                     let mut old = truth[s].clone();

@@ -210,8 +210,9 @@ impl Function {
         let fenv = function_environment(template_text, logical_id, &|id| tables.by_logical_id(id).map(str::to_owned))
             .expect("the function's environment resolves");
         let mut env = lambda_env(binary);
-        env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+        env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" && k != "AWS_LAMBDA_FUNCTION_TIMEOUT");
         env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), fenv.memory_mb.to_string()));
+        env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT".into(), fenv.timeout_s.to_string()));
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), moto.endpoint.clone()));
         // What Lambda sets from the template's LoggingConfig: the functions log JSON lines.
         env.push(("AWS_LAMBDA_LOG_FORMAT".into(), fenv.log_format.to_uppercase()));

@@ -26,15 +26,24 @@ pub(super) struct DeskLog {
     pub(super) tally: ReturnsTally,
 }
 
+/// How many sales come back at least when the share asks for any (and that many were sold):
+/// [`kinds`] goes through every kind of return once in eight sales.
+const AT_LEAST: usize = 8;
+
 /// The sales brought back, and to which desk each goes: the `k`th chosen sale (in the order of
-/// their keys, so a run id always chooses the same) is desk `k % tills`'s.
+/// their keys, so a run id always chooses the same) is desk `k % tills`'s. Which sales were
+/// sold can vary from run to run (the flash item's last units go to whichever till is first),
+/// so too few chosen are topped up with the first of the others, in order.
 pub(super) fn choose(evening: &Evening, sold: &[Sold]) -> Vec<Vec<(usize, Sold)>> {
     let mut sold: Vec<&Sold> = sold.iter().collect();
     sold.sort_by(|a, b| (&a.store, &a.key).cmp(&(&b.store, &b.key)));
     let mut dice = Dice(u64::from(evening.run) << 20 | (1 << 17));
     let mut desks = vec![Vec::new(); evening.tills];
-    let chosen = sold.into_iter().filter(|_| dice.chance(evening.returns_share));
-    for (k, s) in chosen.enumerate() {
+    let (mut chosen, others): (Vec<&Sold>, Vec<&Sold>) = sold.into_iter().partition(|_| dice.chance(evening.returns_share));
+    if evening.returns_share > 0.0 {
+        chosen.extend(others.into_iter().take(AT_LEAST.saturating_sub(chosen.len())));
+    }
+    for (k, s) in chosen.into_iter().enumerate() {
         desks[k % evening.tills].push((k, s.clone()));
     }
     desks

@@ -141,10 +141,7 @@ pub fn advance<'a, T>(checkpoints: &Checkpoints, records: &'a [Streamed<T>]) -> 
         }
         fresh.push(r);
         let ck = last.entry(&r.position.shard).or_insert_with(|| Checkpoint { sequence: r.position.sequence.clone(), at: r.at });
-        if r.position.sequence > ck.sequence {
-            ck.sequence = r.position.sequence.clone();
-        }
-        ck.at = ck.at.max(r.at);
+        ck.include(&r.position.sequence, r.at);
     }
     let mut next = checkpoints.clone();
     for (shard, ck) in last {
@@ -162,6 +159,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// Moves it to a record of its shard (applied with it), if that record is later; its time is
+    /// the latest of theirs.
+    pub fn include(&mut self, sequence: &SequenceNumber, at: i64) {
+        if *sequence > self.sequence {
+            self.sequence = sequence.clone();
+        }
+        self.at = self.at.max(at);
+    }
+
     /// `<sequence>/<epoch seconds>`: how an item stores it (one short string).
     pub fn encode(&self) -> String {
         format!("{}/{}", self.sequence, self.at)
@@ -284,10 +290,7 @@ pub fn unapplied<D: Deltas>(checkpoints: &Checkpoints, shard: &ShardId, contribu
         });
         u.deltas.absorb(&c.deltas);
         u.contributions += 1;
-        if c.sequence > u.checkpoint.sequence {
-            u.checkpoint.sequence = c.sequence.clone();
-        }
-        u.checkpoint.at = u.checkpoint.at.max(c.at);
+        u.checkpoint.include(&c.sequence, c.at);
     }
     out
 }

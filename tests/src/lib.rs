@@ -296,3 +296,21 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     let bytes = response.bytes().await.expect("body");
     Answer::from_http(status, headers, &bytes)
 }
+
+/// How long what the sales stream brings about (reports, tracked stock taken from the stream)
+/// may trail the writes behind it in a test: generous, since moto's stream and a loaded machine
+/// are slow, and a test that waits stops at the first answer that holds.
+pub const STREAM_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// `read`'s answer once `done` holds of it, or its last answer after [`STREAM_CATCH_UP`], for the
+/// caller's assertion to name: for what the sales stream brings about a moment after a write.
+pub async fn settled<T, F: std::future::Future<Output = T>>(mut read: impl FnMut() -> F, done: impl Fn(&T) -> bool) -> T {
+    let started = Instant::now();
+    loop {
+        let got = read().await;
+        if done(&got) || started.elapsed() > STREAM_CATCH_UP {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

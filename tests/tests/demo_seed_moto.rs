@@ -156,6 +156,27 @@ async fn the_readme_dynamodb_mode_serves_the_whole_demo_day() {
 
     let template = workspace_root().join("template.yaml");
     let c = client();
+    // Yesterday's report of every store, fed by the sales table's stream (first: once it has
+    // drained, the tracked stock it takes has caught up too).
+    let day = yesterday(&stores);
+    for store in &stores {
+        let id = store["storeId"].as_str().expect("storeId");
+        let want = sales.iter().filter(|s| s["storeId"] == id).count();
+        assert!(want > 0);
+        let manager = mint_token(&template, "store", Some(id), None);
+        let waited = Instant::now();
+        let report = loop {
+            let url = format!("{}/stores/{id}/reports/daily?date={day}", api.base);
+            let a = answer(c.get(&url).bearer_auth(&manager).send().await.expect("report")).await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            if a.body["salesCount"] == json!(want) {
+                break a.body;
+            }
+            assert!(waited.elapsed() < Duration::from_secs(120), "{id}: the report did not reach {want} sales: {}", a.body);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(report["grossAmount"].as_i64().is_some_and(|g| g > 0), "{report}");
+    }
     let expected = expected_stock(&seed);
     let skus: Vec<&str> = commodities.iter().map(|c| c["sku"].as_str().expect("sku")).collect();
     for store in &stores {
@@ -165,7 +186,17 @@ async fn the_readme_dynamodb_mode_serves_the_whole_demo_day() {
         let mut found = BTreeSet::new();
         for chunk in skus.chunks(100) {
             let url = format!("{}/stores/{id}/commodities/lookup", api.base);
-            let a = answer(c.post(&url).bearer_auth(&till).json(&json!({"skus": chunk})).send().await.expect("lookup")).await;
+            // Tracked stock is taken from the sales stream: wait for it like the reports below.
+            let holds = |a: &retail_tests::Answer| {
+                a.body["items"].as_array().is_some_and(|items| {
+                    items.iter().all(|item| {
+                        let sku = item["sku"].as_str().unwrap_or_default().to_owned();
+                        item["stock"]["onHand"] == json!(expected.get(&(id.to_owned(), sku)).copied().unwrap_or(0))
+                    })
+                })
+            };
+            let lookup = || async { answer(c.post(&url).bearer_auth(&till).json(&json!({"skus": chunk})).send().await.expect("lookup")).await };
+            let a = retail_tests::settled(lookup, holds).await;
             assert_eq!(a.status, 200, "{}", a.body);
             assert_eq!(a.body["notFound"], json!([]), "{id}");
             for item in a.body["items"].as_array().expect("items") {
@@ -187,26 +218,6 @@ async fn the_readme_dynamodb_mode_serves_the_whole_demo_day() {
         assert!(a.body["shards"].as_array().is_some_and(|s| s.len() > 1), "{}", a.body);
     }
 
-    // Yesterday's report of every store, fed by the sales table's stream.
-    let day = yesterday(&stores);
-    for store in &stores {
-        let id = store["storeId"].as_str().expect("storeId");
-        let want = sales.iter().filter(|s| s["storeId"] == id).count();
-        assert!(want > 0);
-        let manager = mint_token(&template, "store", Some(id), None);
-        let waited = Instant::now();
-        let report = loop {
-            let url = format!("{}/stores/{id}/reports/daily?date={day}", api.base);
-            let a = answer(c.get(&url).bearer_auth(&manager).send().await.expect("report")).await;
-            assert_eq!(a.status, 200, "{}", a.body);
-            if a.body["salesCount"] == json!(want) {
-                break a.body;
-            }
-            assert!(waited.elapsed() < Duration::from_secs(120), "{id}: the report did not reach {want} sales: {}", a.body);
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        assert!(report["grossAmount"].as_i64().is_some_and(|g| g > 0), "{report}");
-    }
     let ho = mint_token(&template, "headoffice", None, None);
     let chain = answer(c.get(format!("{}/reports/daily?date={day}", api.base)).bearer_auth(&ho).send().await.expect("chain")).await;
     assert_eq!(chain.status, 200, "{}", chain.body);
@@ -236,8 +247,13 @@ fn on(endpoint: &str, prefix: &str, seed: Option<&Path>) -> Options {
     }
 }
 
-/// `MILK-1L`'s stock in S001, through the API.
-async fn milk_in_s001(api: &LocalApi) -> Value {
+/// `MILK-1L`'s stock in S001, through the API, once it is `want` (tracked stock is taken from
+/// the sales stream, a moment after the sales), or as it is after `STREAM_CATCH_UP`.
+async fn milk_in_s001(api: &LocalApi, want: i64) -> Value {
+    retail_tests::settled(|| milk_now(api), |v| *v == json!(want)).await
+}
+
+async fn milk_now(api: &LocalApi) -> Value {
     let till = api.token(&["pos"], Some("S001"));
     let request = http::Request::get("/stores/S001/commodities/MILK-1L")
         .header("authorization", format!("Bearer {till}"))
@@ -270,20 +286,20 @@ async fn a_seed_that_stops_halfway_is_started_over_by_the_next_start() {
     // Without seeding, the half-filled tables are served as they are, and left alone.
     let api = LocalApi::start(&on(&moto.endpoint, prefix, None)).await.expect("starts");
     assert!(api.created_tables().is_empty() && api.seeded().is_none());
-    assert_eq!(milk_in_s001(&api).await, json!(expected), "the broken seed's deliveries were written");
+    assert_eq!(milk_in_s001(&api, expected).await, json!(expected), "the broken seed's deliveries were written");
     drop(api);
 
     // With seeding: the tables are created again and seeded once.
     let api = LocalApi::start(&on(&moto.endpoint, prefix, Some(&good))).await.expect("the next start recovers");
     assert_eq!(api.created_tables().len(), Table::ALL.len(), "{:?}", api.created_tables());
     assert!(api.seeded().is_some_and(|s| s.stock_movements > 0));
-    assert_eq!(milk_in_s001(&api).await, json!(expected), "every delivery counted once");
+    assert_eq!(milk_in_s001(&api, expected).await, json!(expected), "every delivery counted once");
     drop(api);
 
     // A finished seed is kept.
     let api = LocalApi::start(&on(&moto.endpoint, prefix, Some(&good))).await.expect("starts again");
     assert!(api.created_tables().is_empty() && api.seeded().is_none());
-    assert_eq!(milk_in_s001(&api).await, json!(expected));
+    assert_eq!(milk_in_s001(&api, expected).await, json!(expected));
     drop(api);
 
     // Tables that hold data retail-local did not seed are not seeded (nor deleted).
@@ -310,7 +326,7 @@ async fn a_seed_that_stops_halfway_is_started_over_by_the_next_start() {
         .expect("tables");
     let api = LocalApi::start(&on(&moto.endpoint, empty, Some(&good))).await.expect("starts");
     assert!(api.seeded().is_some());
-    assert_eq!(milk_in_s001(&api).await, json!(expected));
+    assert_eq!(milk_in_s001(&api, expected).await, json!(expected));
     drop(api);
     let _ = std::fs::remove_dir_all(root);
 }

@@ -168,7 +168,12 @@ async fn twenty_retries_with_one_key_record_one_sale(mode: Mode) {
         }
     }
     let ho = api.token("headoffice", None);
-    let milk = answer(c.get(api.url("/stores/E2E/commodities/MILK")).bearer_auth(&ho).send().await.unwrap()).await;
+    // Milk's stock is tracked: taken from the sales stream on DynamoDB, a moment later.
+    let milk = retail_tests::settled(
+        || async { answer(c.get(api.url("/stores/E2E/commodities/MILK")).bearer_auth(&ho).send().await.unwrap()).await },
+        |milk| milk.body["stock"]["onHand"] == 99,
+    )
+    .await;
     assert_eq!(milk.body["stock"]["onHand"], 99);
 }
 

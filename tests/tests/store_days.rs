@@ -76,6 +76,7 @@ fn sale(n: usize, lines: &[Line]) -> SaleRecord {
         },
         local_hour: 12,
         stock_shards: vec![],
+        stream_takes: vec![],
     }
 }
 

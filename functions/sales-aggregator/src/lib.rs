@@ -1,5 +1,6 @@
-//! `sales-aggregator`: folds the sales table's change stream into daily aggregates. The stream
-//! delivers at least once and may replay a batch; the store folds each sale and each return once.
+//! `sales-aggregator`: folds the sales table's change stream into daily aggregates, and takes
+//! the tracked stock the sales leave to it. The stream delivers at least once and may replay a
+//! batch; the store folds each sale and each return once.
 
 use aws_lambda_events::dynamodb::{Event, TimeWindowEventResponse};
 use aws_lambda_events::streams::DynamoDbBatchItemFailure;
@@ -29,12 +30,15 @@ pub struct SalesAggregator<S> {
     db: S,
 }
 
-/// The DynamoDB tables this function uses: only the aggregates. Its port, [`AggregateStore`],
-/// also reads the stores for the reports, which folding never does, so the function is not
-/// given them (a call to a table the store was not given is refused unsent). Its `main`
-/// requires their variables at start, and template.yaml gives it exactly these.
-pub const TABLES: retail_core::store::dynamo::TableSet =
-    retail_core::store::dynamo::TableSet::of(&[retail_core::store::dynamo::Table::Aggregates]);
+/// The DynamoDB tables this function uses: the aggregates, and the stock the sales leave to the
+/// stream (tracked stock). Its port, [`AggregateStore`], also reads the stores for the reports,
+/// which folding never does, so the function is not given them (a call to a table the store
+/// was not given is refused unsent). Its `main` requires their variables at start, and
+/// template.yaml gives it exactly these.
+pub const TABLES: retail_core::store::dynamo::TableSet = retail_core::store::dynamo::TableSet::of(&[
+    retail_core::store::dynamo::Table::Aggregates,
+    retail_core::store::dynamo::Table::Stock,
+]);
 
 impl<S: AggregateStore> SalesAggregator<S> {
     pub fn new(db: S) -> Self {

@@ -844,6 +844,7 @@ mod tests {
             },
             local_hour: hour,
             stock_shards: vec![],
+            stream_takes: vec![],
         }
     }
 

@@ -171,6 +171,7 @@ mod tests {
             },
             local_hour: 12,
             stock_shards: vec![],
+            stream_takes: vec![],
         }
     }
 

@@ -20,7 +20,8 @@ use super::stats::{Outcome, PromotionTally, Spread};
 use super::till::{Returned, Sold};
 use crate::answer;
 
-/// How long reports may trail the last sale or return (the stream draining).
+/// How long reports, and tracked stock taken from the stream, may trail the last sale or return
+/// (the stream draining).
 const REPORT_CATCH_UP: Duration = Duration::from_secs(60);
 
 const METHODS: [&str; 3] = ["cash", "card", "mobile"];
@@ -166,67 +167,27 @@ pub(super) async fn audit(
             *restocked.entry((r.store.as_str(), line["sku"].as_str().unwrap_or_default().to_owned())).or_default() += line["quantity"].as_i64().unwrap_or(0);
         }
     }
+    // The flash item's units sold, from the receipts.
     let mut flash_sold = 0;
     let mut sold_out_everywhere = true;
     for i in 0..evening.stores {
+        let taken = units.get(&(evening.store_id(i).as_str(), evening.flash_sku())).copied().unwrap_or(0);
+        flash_sold += taken;
+        sold_out_everywhere &= taken == evening.flash_units_per_store;
+    }
+    // Tracked stock is taken from the sales stream on DynamoDB: a store's stock is read again
+    // until it balances, for as long as reports may trail.
+    for i in 0..evening.stores {
         let store = evening.store_id(i);
-        let skus: Vec<String> = (0..CATALOG).map(|j| evening.sku(j)).chain([evening.flash_sku()]).collect();
-        let request = api.http.post(api.url(&format!("/stores/{store}/commodities/lookup"))).bearer_auth(&managers[&store]).json(&json!({"skus": skus}));
-        let items = match api.send(request).await {
-            Ok((a, _)) if a.status == 200 => a.body["items"].as_array().cloned().unwrap_or_default(),
-            Ok((a, _)) => {
-                failures.push(format!("store {store}: the stock lookup answered {} {}", a.status, a.body));
-                continue;
+        let since = Instant::now();
+        loop {
+            let (wrong, spread) = store_stock(api, evening, &store, &managers[&store], &units, &restocked).await;
+            if wrong.is_empty() || since.elapsed() > REPORT_CATCH_UP {
+                failures.extend(wrong);
+                outcome.flash_spread.extend(spread);
+                break;
             }
-            Err(e) => {
-                failures.push(format!("store {store}: the stock lookup got {e}"));
-                continue;
-            }
-        };
-        for item in items {
-            let sku = item["sku"].as_str().unwrap_or_default().to_owned();
-            let on_hand = item["stock"]["onHand"].as_i64().unwrap_or(i64::MIN);
-            let flash = sku == evening.flash_sku();
-            let start = if flash { evening.flash_units_per_store } else { TRACKED_STOCK };
-            let taken = units.get(&(store.as_str(), sku.clone())).copied().unwrap_or(0);
-            let back = restocked.get(&(store.as_str(), sku.clone())).copied().unwrap_or(0);
-            if on_hand != start - taken + back {
-                failures.push(format!(
-                    "store {store}, sku {sku}: {taken} units sold and {back} restocked but stock went from {start} to {on_hand}, not {}",
-                    start - taken + back
-                ));
-            }
-            if flash {
-                flash_sold += taken;
-                sold_out_everywhere &= taken == start;
-                if on_hand < 0 {
-                    failures.push(format!("store {store}, sku {sku}: strict stock at {on_hand}"));
-                }
-            }
-        }
-        // The flash stock item by item: no item below zero, the items add up to what lookups show.
-        let flash = evening.flash_sku();
-        let request = api.http.get(api.url(&format!("/stores/{store}/stock/{flash}"))).bearer_auth(&managers[&store]);
-        match api.send(request).await {
-            Ok((a, _)) if a.status == 200 => {
-                let shards = a.body["shards"].as_array().cloned().unwrap_or_default();
-                let held: Vec<i64> = shards.iter().map(|s| s["onHand"].as_i64().unwrap_or(i64::MIN)).collect();
-                if let Some(low) = held.iter().position(|h| *h < 0) {
-                    failures.push(format!("store {store}, sku {flash}: stock item {low} at {}", held[low]));
-                }
-                let key = (store.as_str(), flash.clone());
-                let expected = evening.flash_units_per_store - units.get(&key).copied().unwrap_or(0) + restocked.get(&key).copied().unwrap_or(0);
-                if held.iter().sum::<i64>() != expected {
-                    failures.push(format!("store {store}, sku {flash}: its stock items hold {held:?}, not {expected} in all"));
-                }
-                outcome.flash_spread.push(Spread {
-                    store: store.clone(),
-                    shards: a.body["stockShards"].as_u64().unwrap_or(1) as u16,
-                    writes: shards.iter().map(|s| s["writes"].as_u64().unwrap_or(0)).collect(),
-                });
-            }
-            Ok((a, _)) => failures.push(format!("store {store}: the stock of {flash} answered {} {}", a.status, a.body)),
-            Err(e) => failures.push(format!("store {store}: the stock of {flash} got {e}")),
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -620,4 +581,73 @@ fn differences(at: &str, found: &Value, want: &Value) -> Vec<String> {
         _ if found == want => Vec::new(),
         _ => vec![format!("{}: {found}, not {want}", at.trim_end_matches('.'))],
     }
+}
+
+/// One store's stock against the receipts: every sku's `onHand` is what it started with less
+/// the units sold plus the units restocked there, strict stock never below zero item by item,
+/// and the flash item's stock items add up. Answers what disagrees, and the flash item's spread.
+async fn store_stock(
+    api: &Api,
+    evening: &Evening,
+    store: &str,
+    manager: &str,
+    units: &HashMap<(&str, String), i64>,
+    restocked: &HashMap<(&str, String), i64>,
+) -> (Vec<String>, Option<Spread>) {
+    let mut failures = Vec::new();
+    let skus: Vec<String> = (0..CATALOG).map(|j| evening.sku(j)).chain([evening.flash_sku()]).collect();
+    let request = api.http.post(api.url(&format!("/stores/{store}/commodities/lookup"))).bearer_auth(manager).json(&json!({"skus": skus}));
+    let items = match api.send(request).await {
+        Ok((a, _)) if a.status == 200 => a.body["items"].as_array().cloned().unwrap_or_default(),
+        Ok((a, _)) => return (vec![format!("store {store}: the stock lookup answered {} {}", a.status, a.body)], None),
+        Err(e) => return (vec![format!("store {store}: the stock lookup got {e}")], None),
+    };
+    for item in items {
+        let sku = item["sku"].as_str().unwrap_or_default().to_owned();
+        let on_hand = item["stock"]["onHand"].as_i64().unwrap_or(i64::MIN);
+        let flash = sku == evening.flash_sku();
+        let start = if flash { evening.flash_units_per_store } else { TRACKED_STOCK };
+        let taken = units.get(&(store, sku.clone())).copied().unwrap_or(0);
+        let back = restocked.get(&(store, sku.clone())).copied().unwrap_or(0);
+        if on_hand != start - taken + back {
+            failures.push(format!(
+                "store {store}, sku {sku}: {taken} units sold and {back} restocked but stock went from {start} to {on_hand}, not {}",
+                start - taken + back
+            ));
+        }
+        if flash && on_hand < 0 {
+            failures.push(format!("store {store}, sku {sku}: strict stock at {on_hand}"));
+        }
+    }
+    // The flash stock item by item: no item below zero, the items add up to what lookups show.
+    let flash = evening.flash_sku();
+    let request = api.http.get(api.url(&format!("/stores/{store}/stock/{flash}"))).bearer_auth(manager);
+    let spread = match api.send(request).await {
+        Ok((a, _)) if a.status == 200 => {
+            let shards = a.body["shards"].as_array().cloned().unwrap_or_default();
+            let held: Vec<i64> = shards.iter().map(|s| s["onHand"].as_i64().unwrap_or(i64::MIN)).collect();
+            if let Some(low) = held.iter().position(|h| *h < 0) {
+                failures.push(format!("store {store}, sku {flash}: stock item {low} at {}", held[low]));
+            }
+            let key = (store, flash.clone());
+            let expected = evening.flash_units_per_store - units.get(&key).copied().unwrap_or(0) + restocked.get(&key).copied().unwrap_or(0);
+            if held.iter().sum::<i64>() != expected {
+                failures.push(format!("store {store}, sku {flash}: its stock items hold {held:?}, not {expected} in all"));
+            }
+            Some(Spread {
+                store: store.to_owned(),
+                shards: a.body["stockShards"].as_u64().unwrap_or(1) as u16,
+                writes: shards.iter().map(|s| s["writes"].as_u64().unwrap_or(0)).collect(),
+            })
+        }
+        Ok((a, _)) => {
+            failures.push(format!("store {store}: the stock of {flash} answered {} {}", a.status, a.body));
+            None
+        }
+        Err(e) => {
+            failures.push(format!("store {store}: the stock of {flash} got {e}"));
+            None
+        }
+    };
+    (failures, spread)
 }

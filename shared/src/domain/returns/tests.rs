@@ -50,7 +50,7 @@ fn sale(lines: Vec<ReceiptLine>, payments: Vec<Payment>) -> SaleReturns {
         change: paid - total,
         currency: CURRENCY.into(),
     };
-    SaleReturns { sale: Arc::new(SaleRecord { receipt, local_hour: 20, stock_shards: vec![] }), returned: Returned::default(), returns: vec![] }
+    SaleReturns { sale: Arc::new(SaleRecord { receipt, local_hour: 20, stock_shards: vec![], stream_takes: vec![] }), returned: Returned::default(), returns: vec![] }
 }
 
 fn pay(method: PaymentMethod, amount: i64) -> Payment {

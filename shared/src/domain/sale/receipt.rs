@@ -121,6 +121,28 @@ pub struct SaleRecord {
     /// existed read as one item each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stock_shards: Vec<u16>,
+    /// The receipt lines whose stock the sales stream takes once the sale is recorded, by index:
+    /// the DynamoDB adapter takes `track` stock so, outside the checkout's write
+    /// (`store/dynamo/stock_fold.rs`). Empty where the sale took its stock itself: strict lines,
+    /// the embedded store, sales recorded before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stream_takes: Vec<u16>,
+}
+
+impl SaleRecord {
+    /// What the sales stream takes of each sku's stock for this sale (units, or grams for a
+    /// weighed sku), from the lines in `stream_takes`; an index past the lines counts nothing.
+    pub fn streamed_takes(&self) -> Vec<(Sku, i64)> {
+        let mut takes: Vec<(Sku, i64)> = Vec::new();
+        for line in self.stream_takes.iter().filter_map(|&i| self.receipt.lines.get(usize::from(i))) {
+            let measure = line.quantity.or(line.weight_grams).unwrap_or(0);
+            match takes.iter_mut().find(|(sku, _)| *sku == line.sku) {
+                Some((_, amount)) => *amount += measure,
+                None => takes.push((line.sku.clone(), measure)),
+            }
+        }
+        takes
+    }
 }
 
 /// `T07-000042`: unique in the store (terminal ids are), increasing per terminal.
@@ -165,5 +187,6 @@ pub fn record_sale(
         },
         local_hour: local.hour() as u8,
         stock_shards,
+        stream_takes: Vec::new(),
     }
 }

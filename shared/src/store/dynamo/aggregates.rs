@@ -172,19 +172,23 @@ impl DynamoStore {
 }
 
 impl AggregateStore for DynamoStore {
-    /// One task per store-day (a return's is the returning store's), run side by side; an
-    /// entry named twice in the call is folded from its first record.
+    /// One task per store-day (a return's is the returning store's), run side by side, and
+    /// beside them the tracked stock the sales leave to the stream (`stock_fold.rs`); an entry
+    /// named twice in the call is folded from its first record.
     async fn fold(&self, entries: &[Streamed<LedgerEntry>]) -> StoreResult<usize> {
         let mut seen = HashSet::new();
+        let mut firsts = Vec::with_capacity(entries.len());
         let mut days: BTreeMap<(StoreId, NaiveDate), Vec<Streamed<LedgerEntry>>> = BTreeMap::new();
         for entry in entries {
             if seen.insert(entry.value.id()) {
                 let (store, date) = entry.value.store_day();
                 days.entry((store.clone(), date)).or_default().push(entry.clone());
+                firsts.push(entry);
             }
         }
         let tasks = days.into_iter().map(|((store, date), entries)| self.clone().fold_day(store, date, entries)).collect();
-        Ok(in_parallel(tasks).await?.into_iter().sum())
+        let (days, _) = tokio::try_join!(in_parallel(tasks), self.take_streamed_stock(&firsts))?;
+        Ok(days.into_iter().sum())
     }
 
     async fn store_day(&self, store: &StoreId, day: BusinessDay) -> StoreResult<Option<StoreDay>> {
@@ -322,6 +326,7 @@ mod tests {
             },
             local_hour: 20,
             stock_shards: vec![],
+            stream_takes: vec![],
         }))
     }
 

@@ -22,6 +22,7 @@ mod promotions;
 mod read;
 mod returns;
 mod sales;
+mod stock_fold;
 mod upgrade;
 mod write;
 

@@ -11,7 +11,7 @@
 //! `REMOVE`s checkpoints older than 48 hours before the item's newest record, conditioned on the
 //! shard's checkpoint (and every checkpoint it removes) being exactly what was read, absent or
 //! equal. A failed condition means someone else applied first: the item is read again (from the
-//! failed write's answer when DynamoDB returns it, else by GetItem) and recomputed, at most
+//! failed write's answer when DynamoDB returns it, else by BatchGetItem) and recomputed, at most
 //! `ATTEMPTS` times, then `StoreError::Unavailable`. An item with nothing left to apply is not
 //! written; one that does not exist is created by its update.
 //!
@@ -213,9 +213,11 @@ impl DynamoStore {
                     }
                     item = match failed.item().filter(|i| !i.is_empty()) {
                         Some(now) => Some(now.clone()),
+                        // Read as the first read was (BatchGetItem), so that a fold needs no
+                        // other permission on its table.
                         None => {
                             backoff(conflicts).await;
-                            self.get(&table, key(fold.pk.clone(), Some(&fold.sk))).await?
+                            self.batch_get(vec![(table.clone(), key(fold.pk.clone(), Some(&fold.sk)))]).await?.into_values().next()
                         }
                     };
                 }

@@ -199,8 +199,10 @@ impl SalesStore for DynamoStore {
         Ok(reading)
     }
 
-    /// With the receipt number the claim took (else one `ADD` first), one transaction: the sale item, the key completed with its receipt (only if still
-    /// ours), and the stock it takes, strict stock only where it covers the take.
+    /// With the receipt number the claim took (else one `ADD` first), one transaction: the sale
+    /// item, the key completed with its sale's id (only if still ours), and the strict stock it
+    /// takes, only where it covers the take. Tracked stock is not taken here: the sale names the
+    /// lines whose stock the sales stream takes (`SaleRecord::stream_takes`, `stock_fold.rs`).
     async fn commit_sale(&self, pending: PendingSale) -> Result<Arc<SaleRecord>, Failure<SaleRefusal>> {
         let store_id = pending.store.store_id.clone();
         let takes = pending.basket.takes.clone();
@@ -212,7 +214,7 @@ impl SalesStore for DynamoStore {
             ))
             .into());
         }
-        let tracked: Vec<_> = takes.iter().filter(|t| t.policy != StockPolicy::Strict).collect();
+        let tracked: HashSet<&Sku> = takes.iter().filter(|t| t.policy != StockPolicy::Strict).map(|t| &t.sku).collect();
         let strict_skus: Vec<Sku> = strict.iter().map(|t| t.sku.clone()).collect();
         let partitions: Vec<String> = strict.iter().map(|t| stock_pk(&store_id, &t.sku)).collect();
 
@@ -221,7 +223,7 @@ impl SalesStore for DynamoStore {
             None => self.next_receipt_sequence(&store_id).await?,
         };
         let key_pk = sale_key_pk(&store_id, &pending.key);
-        let record = Arc::new(record_sale(
+        let mut record = record_sale(
             pending.sale_id,
             sequence.max(1),
             &pending.store,
@@ -229,18 +231,22 @@ impl SalesStore for DynamoStore {
             pending.basket,
             pending.settlement,
             pending.created_at,
-        ));
+        );
+        record.stream_takes = (0..record.receipt.lines.len())
+            .filter(|&i| tracked.contains(&record.receipt.lines[i].sku))
+            .filter_map(|i| u16::try_from(i).ok())
+            .collect();
+        let record = Arc::new(record);
         let head = self.sale_head(&record, key_pk.clone(), &pending.fingerprint, pending.created_at)?;
 
         // Each take starts at the sale's shard (round robin over the sku's shards); strict stock
         // this process last saw sold out is read first, and any refused take re-plans from a read.
-        let starts: HashMap<&Sku, usize> = takes.iter().map(|t| (&t.sku, self.next_turn(&store_id, t))).collect();
+        let starts: HashMap<&Sku, usize> = strict.iter().map(|t| (&t.sku, self.next_turn(&store_id, t))).collect();
         let start = |t: &StockTake| starts[&t.sku];
         let mut levels: Option<Vec<Vec<StockShard>>> = None;
         if partitions.iter().any(|pk| self.sold_out().contains(pk)) {
             levels = Some(self.read_shards(&store_id, &strict_skus).await?);
         }
-        let mut tracked_after: &[&StockTake] = &[];
         for attempt in 0..ATTEMPTS {
             let mut tx = head.clone();
             let shortages = self.push_strict_takes(&mut tx, &store_id, &strict, levels.as_deref(), &start)?;
@@ -258,13 +264,6 @@ impl SalesStore for DynamoStore {
                 ))
                 .into());
             }
-            // Tracked stock fills the transaction's room; beyond that it follows the commit.
-            let room = MAX_TRANSACTION - tx.len();
-            let (tracked_in, rest) = tracked.split_at(tracked.len().min(room));
-            tracked_after = rest;
-            for take in tracked_in {
-                tx.push(self.stock_update(&store_id, &take.sku, start(take), -take.amount, false)?);
-            }
             let items = tx.len();
             let cancelled = match self.transact(tx).await? {
                 Ok(()) => break,
@@ -275,9 +274,6 @@ impl SalesStore for DynamoStore {
                 AfterCancel::Replan => levels = Some(self.read_shards(&store_id, &strict_skus).await?),
                 AfterCancel::BackOff => backoff(attempt).await,
             }
-        }
-        if !tracked_after.is_empty() {
-            self.take_tracked_after(&store_id, tracked_after, &start, &record).await;
         }
         Ok(record)
     }
@@ -419,21 +415,6 @@ impl DynamoStore {
             return Err(busy().into());
         }
         Ok(AfterCancel::BackOff)
-    }
-
-    /// The tracked takes that found no room in the transaction, once it is committed.
-    async fn take_tracked_after(
-        &self,
-        store_id: &StoreId,
-        tracked_after: &[&StockTake],
-        start: &impl Fn(&StockTake) -> usize,
-        record: &SaleRecord,
-    ) {
-        let writes: Vec<(Sku, usize, i64)> = tracked_after.iter().map(|t| (t.sku.clone(), start(t), -t.amount)).collect();
-        // The sale is recorded: tracked stock that could not follow is logged, not refused.
-        if let Err(e) = self.move_stock_after(store_id, &writes).await {
-            tracing::error!(error = %e, sale = %record.receipt.sale_id, "tracked stock of a large sale was not taken");
-        }
     }
 
     /// Stock writes that follow a committed transaction which had no room for them, as

@@ -205,6 +205,38 @@ async fn the_adapters_own_calls_all_ask_for_total_and_are_metered() {
     }
 }
 
+/// A warm checkout keeps the commodities and schedules it read (`store/dynamo/kept.rs`): the
+/// same basket read again costs nothing, and a second later only the feed's three heads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basket_read_again_reads_only_the_feeds_heads_once_a_second() {
+    use retail_core::store::SalesStore;
+    let moto = Moto::start();
+    let (store, _) = metered_store(&moto).await;
+    let (shop, milk) = stock_a_store(&store).await;
+    store.take_consumed();
+    let basket = [milk];
+    store.basket_reading(&shop, &basket, &[]).await.unwrap();
+    let first = store.take_consumed();
+    let tables = |c: &retail_core::store::dynamo::capacity::Consumed| -> Vec<String> {
+        c.calls().map(|(operation, table, _)| format!("{operation} {table}")).collect()
+    };
+    assert_eq!(tables(&first), ["BatchGetItem CommoditiesTable", "BatchGetItem PricesTable"], "{first:?}");
+    assert!(store.basket_reading(&shop, &basket, &[]).await.unwrap().commodities.contains_key(&basket[0]));
+    assert!(store.take_consumed().is_empty(), "read again at once: nothing");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(store.basket_reading(&shop, &basket, &[]).await.unwrap().commodities.contains_key(&basket[0]));
+    let later = store.take_consumed();
+    // Head office wrote the catalog a moment ago, so the feed's heads have news: the chain's
+    // partition is read, and MILK-1L, named there, is read again.
+    let mut calls = tables(&later);
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["BatchGetItem CatalogChangesTable", "BatchGetItem CommoditiesTable", "BatchGetItem PricesTable", "Query CatalogChangesTable"],
+        "{later:?}"
+    );
+}
+
 /// Store S001 and MILK-1L (tracked) priced 1299 across the chain; what a till sells.
 async fn stock_a_store(store: &DynamoStore) -> (Store, Sku) {
     let shop = Store::new(StoreId::parse("S001").unwrap(), "One", RegionId::parse("EAST").unwrap(), None).unwrap();

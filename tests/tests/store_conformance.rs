@@ -77,6 +77,7 @@ conformance!(
     a_return_planned_from_a_stale_reading_is_refused_and_writes_nothing,
     a_sale_of_one_store_is_returned_in_another,
     promotions_are_written_once_per_version_and_listed_by_when_they_end,
+    a_basket_reading_sees_head_offices_changes_within_a_second,
 );
 
 // ------------------------------------------------------------------ fixtures
@@ -430,6 +431,46 @@ async fn the_price_in_force_and_history_reach_only_their_stores<S: AllPorts>(s: 
     // The basket reading sees the same schedule.
     let reading = s.basket_reading(&west, &[sku("P1")], &[]).await.unwrap();
     assert_eq!(price(&west, &reading.commodities[&sku("P1")].1, t0()), Some(500));
+}
+
+/// A warm checkout may keep what it read of the catalog (the DynamoDB adapter does), but a price
+/// or a commodity stored after a reading reaches the next reading a second later, and a flash
+/// price stored ahead of its window applies from its first second.
+async fn a_basket_reading_sees_head_offices_changes_within_a_second<S: AllPorts>(s: S) {
+    let store = shop_with_stock(&s, 5).await;
+    let skus = [sku("T1"), sku("F1")];
+    let price = |r: &retail_core::store::BasketReading, k: &str, at| {
+        price_in_force(r.commodities[&sku(k)].1.iter(), &store, at).map(|a| a.amount.minor_units())
+    };
+    let first = s.basket_reading(&store, &skus, &[]).await.unwrap();
+    assert_eq!((price(&first, "T1", t0()), price(&first, "F1", t0())), (Some(1000), Some(1000)));
+
+    // Head office: a flash price for T1 an hour ahead, and T1 renamed.
+    let flash = t0() + Duration::hours(1);
+    s.apply_price_batch(batch("flash", "fp-flash", t0(), vec![adjustment("flash", 0, "T1", "chain", 500, flash, Some(flash + Duration::hours(1)), t0())]))
+        .await
+        .unwrap();
+    let draft = CommodityDraft {
+        name: "Item T1, new label".into(),
+        unit: Unit::Each,
+        tax_rate_bp: 1300,
+        barcodes: vec![],
+        category: None,
+        stock_policy: StockPolicy::Track,
+        allow_shared_barcodes: None,
+        stock_shards: None,
+    };
+    s.put_commodity(Commodity::from_draft(sku("T1"), draft).unwrap()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let second = s.basket_reading(&store, &skus, &[]).await.unwrap();
+    assert_eq!(&**second.commodities[&sku("T1")].0.name(), "Item T1, new label");
+    assert_eq!(price(&second, "T1", flash - Duration::seconds(1)), Some(1000), "not before its second");
+    assert_eq!(price(&second, "T1", flash), Some(500), "the flash price from its first second");
+    assert_eq!(price(&second, "F1", flash), Some(1000), "an sku head office did not touch");
+    // Read again at once: the same.
+    let third = s.basket_reading(&store, &skus, &[]).await.unwrap();
+    assert_eq!((price(&third, "T1", flash), &**third.commodities[&sku("T1")].0.name()), (Some(500), "Item T1, new label"));
 }
 
 async fn sale_keys_are_claimed_held_expired_and_released<S: AllPorts>(s: S) {

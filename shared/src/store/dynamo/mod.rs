@@ -14,6 +14,7 @@ pub mod capacity;
 mod catalog;
 mod failure;
 mod feed;
+mod kept;
 mod lookup;
 pub mod meter;
 mod once;
@@ -293,6 +294,8 @@ pub struct DynamoStore {
     pub(crate) sold_out: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// The cost meter on `client`: what its calls consumed since the last take.
     meter: CapacityMeter,
+    /// The commodities and price schedules a warm checkout keeps (`kept.rs`).
+    kept: kept::KeptCatalog,
 }
 
 impl DynamoStore {
@@ -312,6 +315,7 @@ impl DynamoStore {
             tables: Arc::new(tables),
             turns: Default::default(),
             sold_out: Default::default(),
+            kept: Default::default(),
             meter,
         }
     }

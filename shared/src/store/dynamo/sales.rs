@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use super::schema::*;
 use super::write::{ATTEMPTS, Cancelled, MAX_TRANSACTION, Task, backoff, build_err, busy, put, rand_u32};
-use super::{DynamoStore, call_failed, in_parallel};
+use super::kept::POLL_LIMIT;
+use super::{DynamoStore, Table, call_failed, in_parallel};
 use crate::domain::sale::{Receipt, SaleRecord, StockTake, record_sale};
 use crate::domain::stock::{StockShard, padded_levels, plan_take, total_on_hand};
-use crate::domain::{Barcode, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
-use crate::store::{ClaimToken, KeyAnswer,
+use crate::domain::{Barcode, FxMap, IdempotencyKey, Invalid, SaleId, SaleRefusal, Shortage, Sku, StockPolicy, Store, StoreId};
+use crate::store::{CatalogFeed, ClaimToken, KeyAnswer,
     BasketReading, Claim, Failure, IN_PROGRESS_EXPIRY, KEY_RETENTION, KeyClaim, PendingSale, SalesStore, StoreResult,
 };
 
@@ -165,20 +166,31 @@ impl SalesStore for DynamoStore {
     }
 
     /// The skus named and the barcodes scanned in one wave; the holders of scanned barcodes
-    /// that were not named need a second.
+    /// that were not named need a second. Skus this function keeps (`kept.rs`) are not read,
+    /// once the feed, when due, has said what changed.
     async fn basket_reading(&self, store: &Store, skus: &[Sku], barcodes: &[Barcode]) -> StoreResult<BasketReading> {
+        let wall = chrono::Utc::now();
+        let keeping = self.tables.configured.contains(Table::CatalogChanges);
+        if keeping && let Some(from) = self.kept.poll_due(&store.store_id) {
+            let read = self.changes_after(store, &from, POLL_LIMIT).await?;
+            self.kept.polled(&store.store_id, wall, &read);
+        }
+        let mut reading = BasketReading::default();
+        if keeping {
+            reading.commodities = self.kept.get(&store.store_id, skus);
+        }
+        let unread: Vec<&Sku> = skus.iter().filter(|s| !reading.commodities.contains_key(*s)).collect();
         let mut keys: Vec<(String, Item)> =
             barcodes.iter().map(|b| (self.tables.barcodes.clone(), key(b.as_str(), Some(BARCODE_SK)))).collect();
-        for sku in skus {
+        for sku in &unread {
             keys.push(self.commodity_key(sku));
             keys.extend(self.schedule_keys(store, sku));
         }
-        let mut found = self.batch_get(keys).await?;
-        let mut reading = BasketReading::default();
-        let mut wanted: Vec<Sku> = skus.to_vec();
+        let mut found = if keys.is_empty() { Default::default() } else { self.batch_get(keys).await? };
+        let mut wanted: Vec<Sku> = unread.into_iter().cloned().collect();
         for b in barcodes {
             if let Some(holders) = self.found_holders(&found, b)? {
-                wanted.extend(holders.iter().cloned());
+                wanted.extend(holders.iter().filter(|s| !reading.commodities.contains_key(*s)).cloned());
                 reading.barcodes.insert(b.to_string(), holders);
             }
         }
@@ -191,11 +203,16 @@ impl SalesStore for DynamoStore {
         if !more.is_empty() {
             found.extend(self.batch_get(more).await?);
         }
+        let mut read = FxMap::default();
         for sku in &wanted {
             if let Some(c) = self.found_commodity(&found, sku)? {
-                reading.commodities.insert(sku.clone(), (Arc::new(c), self.found_schedule(&found, store, sku)?));
+                read.insert(sku.clone(), (Arc::new(c), self.found_schedule(&found, store, sku)?));
             }
         }
+        if keeping {
+            self.kept.keep(&store.store_id, wall, &read);
+        }
+        reading.commodities.extend(read);
         Ok(reading)
     }
 

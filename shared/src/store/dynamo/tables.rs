@@ -190,8 +190,10 @@ pub const CATALOG_FEED_TABLES: TableSet =
     TableSet::of(&[Table::Stores, Table::Commodities, Table::Prices, Table::Promotions, Table::CatalogChanges]);
 
 /// [`crate::store::SalesStore`]: the store, the key claim and receipt counter, the basket
-/// (barcodes, commodities, price schedules), the promotions, and the commit (sale, key, stock).
+/// (barcodes, commodities, price schedules, and the tills' feed of changes, which says what of
+/// those a warm function keeps is stale), the promotions, and the commit (sale, key, stock).
 pub const SALES_STORE_TABLES: TableSet = TableSet::of(&[
+    Table::CatalogChanges,
     Table::Stores,
     Table::Commodities,
     Table::Barcodes,

@@ -366,6 +366,7 @@ async fn main() {
         None,
     );
     let (mut api_requests, mut stream_batches, mut recorded) = (0u64, 0u64, 0u64);
+    let mut naive = Naive::default();
     let played = std::time::Instant::now();
     for n in 0..sales {
         let mut picked: Vec<String> = Vec::new();
@@ -394,6 +395,7 @@ async fn main() {
         api_requests += 1;
         assert_eq!(status, 201, "sale {n}: {answer}");
         recorded += 1;
+        naive.sold(&picked);
         if (n + 1) % batch_size == 0 || n + 1 == sales {
             loop {
                 let records = stream.next(batch_size).await;
@@ -402,6 +404,7 @@ async fn main() {
                 }
                 let answer = aggregator.emulated.invoke(&json!({"Records": records, "shardId": stream.shard}));
                 stream_batches += 1;
+                naive.folded_batch();
                 let failed = answer.get("batchItemFailures").and_then(Value::as_array).map_or(0, Vec::len);
                 assert_eq!(failed, 0, "the aggregator failed records: {answer}");
             }
@@ -426,7 +429,7 @@ async fn main() {
     }
     let functions = [&checkout, &aggregator, &report];
     let usages: Vec<(&Function, Usage)> = functions.iter().map(|f| (*f, f.usage())).collect();
-    print_costs(&usages, sales as f64, api_requests);
+    print_costs(&usages, sales as f64, api_requests, &naive);
 }
 
 /// The store's timezone for its business day.
@@ -434,7 +437,41 @@ fn chrono_tz_shanghai() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")
 }
 
-fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64) {
+/// The naive design priced from the same evening by the same sizing rules: every stock line in
+/// the checkout's transaction (two units each, tracked or strict), every sku of a basket read
+/// (its commodity and three schedules, one unit each, strongly consistent) on every sale, and
+/// the store-day one item rewritten in a transaction per batch (two units per started KB of an
+/// item that grows about 74 bytes per sku the day has sold, after a strongly consistent read).
+/// Its sale, key, claim and receipt counter cost what this run's did, and Lambda, API and report
+/// reads too.
+#[derive(Default)]
+struct Naive {
+    /// Stock lines sold (one stock item each).
+    lines: u64,
+    /// The skus the day has sold so far.
+    day: std::collections::HashSet<String>,
+    aggregator_read_units: f64,
+    aggregator_write_units: f64,
+}
+
+impl Naive {
+    /// Bytes of the one-item store-day: its totals, hours and tenders, and an entry per sku.
+    const HEAD_BYTES: f64 = 1_000.0;
+    const BYTES_PER_SKU: f64 = 74.0;
+
+    fn sold(&mut self, skus: &[String]) {
+        self.lines += skus.len() as u64;
+        self.day.extend(skus.iter().cloned());
+    }
+
+    fn folded_batch(&mut self) {
+        let bytes = Self::HEAD_BYTES + Self::BYTES_PER_SKU * self.day.len() as f64;
+        self.aggregator_read_units += (bytes / 4096.0).ceil();
+        self.aggregator_write_units += 2.0 * (bytes / 1024.0).ceil();
+    }
+}
+
+fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64, naive: &Naive) {
     let per_million = |dollars: f64| dollars / sales * 1e6;
     let reads = |u: &Usage, stock: bool| -> f64 { u.units.iter().filter(|(t, _)| (t.as_str() == "StockTable") == stock).map(|(_, (r, _))| r).sum() };
     let writes = |u: &Usage, stock: bool| -> f64 { u.units.iter().filter(|(t, _)| (t.as_str() == "StockTable") == stock).map(|(_, (_, w))| w).sum() };
@@ -450,21 +487,36 @@ fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64) {
                 + u.invocations as f64 * PRICES.per_million_lambda_requests / 1e6
         })
         .sum();
+    let api = api_requests as f64 * PRICES.per_million_api_requests / 1e6;
+    let report_reads = rcu(reads(report, false)) + wcu(writes(report, false));
+    // (item, this design, the naive design)
     let rows = [
-        ("checkout writes", wcu(writes(checkout, false))),
-        ("checkout reads", rcu(reads(checkout, false))),
-        ("stock", stock),
-        ("aggregator", wcu(writes(aggregator, false)) + rcu(reads(aggregator, false))),
-        ("report reads", rcu(reads(report, false)) + wcu(writes(report, false))),
-        ("Lambda", lambda),
-        ("API", api_requests as f64 * PRICES.per_million_api_requests / 1e6),
+        ("checkout writes", wcu(writes(checkout, false)), wcu(writes(checkout, false))),
+        ("checkout reads", rcu(reads(checkout, false)), rcu(4.0 * naive.lines as f64)),
+        ("stock", stock, wcu(2.0 * naive.lines as f64)),
+        (
+            "aggregator",
+            wcu(writes(aggregator, false)) + rcu(reads(aggregator, false)),
+            wcu(naive.aggregator_write_units) + rcu(naive.aggregator_read_units),
+        ),
+        ("report reads", report_reads, report_reads),
+        ("Lambda", lambda, lambda),
+        ("API", api, api),
     ];
-    let total: f64 = rows.iter().map(|(_, d)| d).sum();
+    let total: f64 = rows.iter().map(|(_, d, _)| d).sum();
+    let naive_total: f64 = rows.iter().map(|(_, _, d)| d).sum();
     println!("bench-cost: {sales} checkouts, dollars per million checkouts (us-east-1 on demand, 2026-12 prices)");
-    for (name, dollars) in rows {
-        println!("  {name:<16} {:>8.2}  {:>5.1} %", per_million(dollars), 100.0 * dollars / total.max(f64::MIN_POSITIVE));
+    println!("  {:<16} {:>8}  {:>7}  {:>8}", "", "this", "share", "naive");
+    for (name, dollars, naive) in rows {
+        println!(
+            "  {name:<16} {:>8.2}  {:>5.1} %  {:>8.2}",
+            per_million(dollars),
+            100.0 * dollars / total.max(f64::MIN_POSITIVE),
+            per_million(naive)
+        );
     }
-    println!("  {:<16} {:>8.2}", "total", per_million(total));
+    println!("  {:<16} {:>8.2}           {:>8.2}", "total", per_million(total), per_million(naive_total));
+    println!("  this design costs {:.2} of the naive design's", total / naive_total.max(f64::MIN_POSITIVE));
     let json_line = std::env::args().any(|a| a == "--json");
     println!("per function (units per checkout; Lambda median duration, peak memory):");
     for (f, u) in usages {
@@ -492,7 +544,12 @@ fn print_costs(usages: &[(&Function, Usage)], sales: f64, api_requests: u64) {
                 (f.name.to_owned(), json!({"invocations": u.invocations, "billedMs": u.billed_ms, "memoryMb": f.memory_mb, "peakKb": u.peak_kb, "units": units}))
             })
             .collect();
-        let split: serde_json::Map<String, Value> = rows.iter().map(|(name, d)| ((*name).to_owned(), json!(per_million(*d)))).collect();
-        println!("{}", json!({"sales": sales, "apiRequests": api_requests, "perMillion": split, "totalPerMillion": per_million(total), "functions": functions}));
+        let split: serde_json::Map<String, Value> = rows.iter().map(|(name, d, _)| ((*name).to_owned(), json!(per_million(*d)))).collect();
+        let naive_split: serde_json::Map<String, Value> = rows.iter().map(|(name, _, d)| ((*name).to_owned(), json!(per_million(*d)))).collect();
+        println!(
+            "{}",
+            json!({"sales": sales, "apiRequests": api_requests, "perMillion": split, "totalPerMillion": per_million(total),
+                "naivePerMillion": naive_split, "naiveTotalPerMillion": per_million(naive_total), "functions": functions})
+        );
     }
 }

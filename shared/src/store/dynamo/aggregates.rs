@@ -72,7 +72,8 @@ impl DynamoStore {
         let all: Vec<&Streamed<LedgerEntry>> = entries.iter().collect();
         let folds = commodity_folds(&day_commodities_pk(date, &store), &all);
         let touched: Vec<Item> = folds.iter().map(|f| key(f.pk.clone(), Some(&f.sk))).collect();
-        let (_, readings) = self.fold_once(&table, folds).await?;
+        // Strongly consistent: the top list observes the items read back.
+        let (_, readings) = self.fold_once(&table, folds, true).await?;
         self.fold_head(&table, &store, date, &entries, head, readings, touched).await
     }
 

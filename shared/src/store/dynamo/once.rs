@@ -23,7 +23,7 @@
 //! digits and a DynamoDB number holds 38.
 //!
 //! What it costs: one wave of BatchGetItem (strongly consistent: one read unit per started 4 KB of
-//! each item; the whole item is billed however little a projection returns, and checkpoint
+//! each item, half that for a caller that does not read the items back; the whole item is billed however little a projection returns, and checkpoint
 //! attributes cannot be projected by prefix, so the items are read whole: a few hundred bytes,
 //! one unit each), then one wave of UpdateItem (one write unit per started 1 KB of the larger of
 //! the item before and after: one unit for an item under 1 KB, which an item with 6 shards'
@@ -109,11 +109,14 @@ fn merged(folds: Vec<StreamFold>) -> Vec<StreamFold> {
 impl DynamoStore {
     /// Applies `folds` to items of `table` exactly once (module doc): one read wave, one write
     /// wave, and a read and a write again per item that lost a race. Also answers every folded
-    /// item as it is afterwards (as written, or as read when it had nothing to take).
-    pub(crate) async fn fold_once(&self, table: &str, folds: Vec<StreamFold>) -> StoreResult<(Folded, Vec<Item>)> {
+    /// item as it is afterwards (as written, or as read when it had nothing to take: exactly so
+    /// only if the read is `consistent`). An eventually consistent read (half the units) is
+    /// exact enough for the fold itself: a checkpoint read stale fails its write's condition,
+    /// whose answer carries the item as it is, and the item is folded again from that.
+    pub(crate) async fn fold_once(&self, table: &str, folds: Vec<StreamFold>, consistent: bool) -> StoreResult<(Folded, Vec<Item>)> {
         let folds = merged(folds);
         let keys = folds.iter().map(|f| (table.to_owned(), key(f.pk.clone(), Some(&f.sk)))).collect();
-        let found = self.batch_get(keys).await?;
+        let found = if consistent { self.batch_get(keys).await? } else { self.batch_get_eventually(keys).await? };
         let writes = folds
             .into_iter()
             .map(|fold| {
@@ -233,7 +236,7 @@ impl DynamoStore {
             return Err(StoreError::permanent("UpdateItem", "UnconfiguredTable", format!("{} is not configured", table.variable())));
         };
         let name = name.to_owned();
-        Ok(self.fold_once(&name, folds).await?.0)
+        Ok(self.fold_once(&name, folds, true).await?.0)
     }
 }
 

@@ -150,6 +150,16 @@ impl DynamoStore {
     /// Strongly consistent reads of many keys across tables: chunks of 100 keys, all chunks in
     /// one wave, unprocessed keys retried with backoff.
     pub(crate) async fn batch_get(&self, keys: Vec<(String, Item)>) -> StoreResult<Found> {
+        self.batch_read(keys, true).await
+    }
+
+    /// [`DynamoStore::batch_get`], eventually consistent (half the read units): for reads whose
+    /// staleness something else catches, a conditional write or the catalog feed.
+    pub(crate) async fn batch_get_eventually(&self, keys: Vec<(String, Item)>) -> StoreResult<Found> {
+        self.batch_read(keys, false).await
+    }
+
+    async fn batch_read(&self, keys: Vec<(String, Item)>, consistent: bool) -> StoreResult<Found> {
         let mut seen = std::collections::HashSet::new();
         let keys: Vec<(String, Item)> = keys.into_iter().filter(|(t, k)| seen.insert(key_of(t, k))).collect();
         let chunks: Vec<Vec<(String, Item)>> = keys.chunks(100).map(|c| c.to_vec()).collect();
@@ -166,7 +176,7 @@ impl DynamoStore {
                     for (table, keys) in grouped {
                         let ka = KeysAndAttributes::builder()
                             .set_keys(Some(keys))
-                            .consistent_read(true)
+                            .consistent_read(consistent)
                             .build()
                             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                         request.insert(table, ka);

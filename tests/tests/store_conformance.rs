@@ -120,10 +120,15 @@ fn commodity(s: &str, policy: StockPolicy, barcodes: &[&str], shared: bool) -> C
 
 /// A commodity whose stock head office splits over `shards` items in each store (None: automatic).
 fn commodity_split(s: &str, policy: StockPolicy, barcodes: &[&str], shared: bool, shards: Option<u16>) -> Commodity {
+    commodity_named(s, &format!("Item {s}"), policy, barcodes, shared, shards)
+}
+
+/// [`commodity_split`] under another name than `Item <sku>`.
+fn commodity_named(s: &str, name: &str, policy: StockPolicy, barcodes: &[&str], shared: bool, shards: Option<u16>) -> Commodity {
     Commodity::from_draft(
         sku(s),
         CommodityDraft {
-            name: format!("Item {s}"),
+            name: name.to_owned(),
             unit: Unit::Each,
             tax_rate_bp: 1300,
             barcodes: barcodes.iter().map(|b| b.to_string()).collect(),
@@ -450,17 +455,7 @@ async fn a_basket_reading_sees_head_offices_changes_within_a_second<S: AllPorts>
     s.apply_price_batch(batch("flash", "fp-flash", t0(), vec![adjustment("flash", 0, "T1", "chain", 500, flash, Some(flash + Duration::hours(1)), t0())]))
         .await
         .unwrap();
-    let draft = CommodityDraft {
-        name: "Item T1, new label".into(),
-        unit: Unit::Each,
-        tax_rate_bp: 1300,
-        barcodes: vec![],
-        category: None,
-        stock_policy: StockPolicy::Track,
-        allow_shared_barcodes: None,
-        stock_shards: None,
-    };
-    s.put_commodity(Commodity::from_draft(sku("T1"), draft).unwrap()).await.unwrap();
+    s.put_commodity(commodity_named("T1", "Item T1, new label", StockPolicy::Track, &[], false, None)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let second = s.basket_reading(&store, &skus, &[]).await.unwrap();

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::basket::PricedBasket;
+use super::basket::{PricedBasket, StockTake};
 use super::draft::CheckedSale;
 use super::settlement::Settlement;
 use super::Payment;
@@ -12,6 +12,7 @@ use crate::domain::catalog::Store;
 use crate::domain::ids::{SaleId, Sku, StoreId, TerminalId};
 use crate::domain::money::{CURRENCY, Money};
 use crate::domain::promotion::AppliedPromotion;
+use crate::domain::stock::StockPolicy;
 use crate::domain::time::instant;
 
 /// A priced receipt line.
@@ -135,13 +136,23 @@ impl SaleRecord {
     pub fn streamed_takes(&self) -> Vec<(Sku, i64)> {
         let mut takes: Vec<(Sku, i64)> = Vec::new();
         for line in self.stream_takes.iter().filter_map(|&i| self.receipt.lines.get(usize::from(i))) {
-            let measure = line.quantity.or(line.weight_grams).unwrap_or(0);
+            let measure = crate::domain::returns::sold(line);
             match takes.iter_mut().find(|(sku, _)| *sku == line.sku) {
                 Some((_, amount)) => *amount += measure,
                 None => takes.push((line.sku.clone(), measure)),
             }
         }
         takes
+    }
+
+    /// Leaves the stock of its lines whose sku `takes` says is `track` to the sales stream
+    /// (`stream_takes`): what a store that takes tracked stock from its stream records.
+    pub fn leave_tracked_stock_to_stream(&mut self, takes: &[StockTake]) {
+        let tracked: Vec<&Sku> = takes.iter().filter(|t| t.policy == StockPolicy::Track).map(|t| &t.sku).collect();
+        self.stream_takes = (0..self.receipt.lines.len())
+            .filter(|&i| tracked.contains(&&self.receipt.lines[i].sku))
+            .filter_map(|i| u16::try_from(i).ok())
+            .collect();
     }
 }
 

@@ -238,7 +238,6 @@ impl SalesStore for DynamoStore {
             ))
             .into());
         }
-        let tracked: HashSet<&Sku> = takes.iter().filter(|t| t.policy != StockPolicy::Strict).map(|t| &t.sku).collect();
         let strict_skus: Vec<Sku> = strict.iter().map(|t| t.sku.clone()).collect();
         let partitions: Vec<String> = strict.iter().map(|t| stock_pk(&store_id, &t.sku)).collect();
 
@@ -256,10 +255,7 @@ impl SalesStore for DynamoStore {
             pending.settlement,
             pending.created_at,
         );
-        record.stream_takes = (0..record.receipt.lines.len())
-            .filter(|&i| tracked.contains(&record.receipt.lines[i].sku))
-            .filter_map(|i| u16::try_from(i).ok())
-            .collect();
+        record.leave_tracked_stock_to_stream(&takes);
         let record = Arc::new(record);
         let head = self.sale_head(&record, key_pk.clone(), &pending.fingerprint, pending.created_at)?;
 

@@ -91,7 +91,9 @@ impl EmulatedBinary {
     pub fn invoke_raw(&self, event: &Value) -> (u16, String) {
         let body = event.to_string();
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("the emulator accepts");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // Past the template's longest Timeout (the aggregator's 120 s, most of it needed on moto
+        // for a full batch), so that a slow invocation is the emulator's timeout, not a hang here.
+        stream.set_read_timeout(Some(Duration::from_secs(150))).unwrap();
         let request = format!(
             "POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -4,11 +4,13 @@
 //!
 //! The evening: one store, a catalog of `--skus` commodities (5,000) with chain prices and stock
 //! (a few flash items `strict`, the rest `track`), a spend-and-save and a percent-off on fresh
-//! items in force; `--sales` checkouts (300) of `--lines` lines (20) whose skus follow a long
+//! items in force; `--sales` checkouts (1,000) of `--lines` lines (20) whose skus follow a long
 //! tail (Zipf, exponent 1: the most popular sku is picked 1/H(n) of the time), a flash item in
 //! one basket in ten; the store report read every `--report-every` sales (25); the sales
 //! table's stream read back and handed to `sales-aggregator` in batches of the template's
-//! `BatchSize` (100), as the event source mapping does when sales come faster than its window.
+//! `BatchSize` (1,000), as the event source mapping does when sales come faster than its window
+//! (`--batch N`: as if N of the store's sales shared each batch, as when they come slower or a
+//! stream shard carries many stores).
 //!
 //! What it counts, per function:
 //! - DynamoDB read and write units by DynamoDB's published sizing rules, from the
@@ -26,7 +28,7 @@
 //! stock), report reads, Lambda, API.
 //!
 //! `cargo build --release --workspace --bins && cargo run --release --bin bench-cost --
-//! [--sales N] [--skus N] [--lines N] [--report-every N] [--json] [--show-log]` (`--json`: the
+//! [--sales N] [--skus N] [--lines N] [--report-every N] [--batch N] [--json] [--show-log]` (`--json`: the
 //! figures as one JSON line too; `--show-log`: the capacity and REPORT lines of the aggregator
 //! and of the first checkouts).
 
@@ -323,7 +325,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let sales = arg("--sales", 300);
+    let sales = arg("--sales", 1_000);
     let skus = arg("--skus", 5_000);
     let lines = arg("--lines", 20);
     let report_every = arg("--report-every", 25).max(1);
@@ -331,13 +333,11 @@ async fn main() {
     let template_path = root.join("template.yaml");
     let text = std::fs::read_to_string(&template_path).expect("template.yaml");
     let template = Template::load(&template_path).expect("template.yaml parses");
-    let batch_size = template
-        .functions
-        .iter()
-        .flat_map(|f| f.streams.iter())
-        .map(|s| s.batch_size)
-        .next()
-        .expect("the aggregator's stream");
+    let batch_size = arg(
+        "--batch",
+        template.functions.iter().flat_map(|f| f.streams.iter()).map(|s| s.batch_size).next().expect("the aggregator's stream"),
+    )
+    .clamp(1, 1_000); // one GetRecords call reads at most 1,000 records
 
     let moto = Moto::start();
     let store = moto.store().await;
@@ -415,7 +415,7 @@ async fn main() {
             assert_eq!(status, 200, "the report: {answer}");
         }
     }
-    eprintln!("played {sales} checkouts in {:.0?}, {stream_batches} stream batches", played.elapsed());
+    eprintln!("played {sales} checkouts in {:.0?}, {stream_batches} stream batches of up to {batch_size}", played.elapsed());
 
     // The report after the stream drained counts every sale once.
     let (_, final_report) = report.emulated.call(&report_event);

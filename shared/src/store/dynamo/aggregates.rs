@@ -187,7 +187,7 @@ impl AggregateStore for DynamoStore {
                 firsts.push(entry);
             }
         }
-        let tasks = days.into_iter().map(|((store, date), entries)| self.clone().fold_day(store, date, entries)).collect();
+        let tasks = days.into_iter().map(|((store, date), entries)| self.clone().fold_day(store, date, entries));
         let (days, _) = tokio::try_join!(in_parallel(tasks), self.take_streamed_stock(&firsts))?;
         Ok(days.into_iter().sum())
     }

@@ -40,7 +40,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::store::StoreError;
@@ -464,24 +463,26 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
 
 /// Runs futures at once (at most `MAX_IN_FLIGHT` in flight): one wave of requests. Results in
 /// the order given; the first failure wins, unless a later one is permanent.
-pub(crate) async fn in_parallel<T, F>(futures: Vec<F>) -> StoreResult<Vec<T>>
+///
+/// A future is taken from `futures` only when it can start: given lazily (an iterator's `map`),
+/// a wave of thousands (an aggregator batch's folds) holds `MAX_IN_FLIGHT` request futures at a
+/// time, not thousands of them, each the size of the SDK's whole state machine.
+pub(crate) async fn in_parallel<T, F>(futures: impl IntoIterator<Item = F>) -> StoreResult<Vec<T>>
 where
     T: Send + 'static,
     F: Future<Output = StoreResult<T>> + Send + 'static,
 {
-    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut futures = futures.into_iter().enumerate();
     let mut set = JoinSet::new();
-    let count = futures.len();
-    for (i, f) in futures.into_iter().enumerate() {
-        let limit = limit.clone();
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            (i, f.await)
-        });
-    }
-    let mut out: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let mut out: Vec<Option<T>> = Vec::new();
     let mut failure = None;
-    while let Some(joined) = set.join_next().await {
+    loop {
+        while set.len() < MAX_IN_FLIGHT {
+            let Some((i, f)) = futures.next() else { break };
+            out.push(None);
+            set.spawn(async move { (i, f.await) });
+        }
+        let Some(joined) = set.join_next().await else { break };
         match joined {
             Ok((i, Ok(v))) => out[i] = Some(v),
             // What the caller hears is the most telling failure: one that will recur wins.

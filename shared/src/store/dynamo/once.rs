@@ -117,13 +117,11 @@ impl DynamoStore {
         let folds = merged(folds);
         let keys = folds.iter().map(|f| (table.to_owned(), key(f.pk.clone(), Some(&f.sk)))).collect();
         let found = if consistent { self.batch_get(keys).await? } else { self.batch_get_eventually(keys).await? };
-        let writes = folds
-            .into_iter()
-            .map(|fold| {
-                let item = found.get(&(table.to_owned(), fold.pk.clone(), fold.sk.clone())).cloned();
-                self.clone().fold_item(table.to_owned(), fold, item)
-            })
-            .collect();
+        // Lazy: each fold's request is made when it can start (see `in_parallel`).
+        let writes = folds.into_iter().map(|fold| {
+            let item = found.get(&(table.to_owned(), fold.pk.clone(), fold.sk.clone())).cloned();
+            self.clone().fold_item(table.to_owned(), fold, item)
+        });
         let mut out = Folded::default();
         let mut items = Vec::new();
         for (one, item) in in_parallel(writes).await? {

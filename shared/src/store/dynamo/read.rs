@@ -76,7 +76,7 @@ impl DynamoStore {
                     Ok(shards)
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         in_parallel(queries).await
     }
 
@@ -204,7 +204,7 @@ impl DynamoStore {
                     Err(StoreError::Unavailable("the database is busy".to_owned()))
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let mut out = Found::new();
         for chunk in in_parallel(futures).await? {
             for (table, item) in chunk {

@@ -11,7 +11,7 @@ fn bench_cost_prices_every_item_of_a_small_evening() {
     let bench = binaries_dir().join("bench-cost");
     assert!(bench.is_file(), "{} is missing: build the workspace's binaries in this profile first", bench.display());
     let out = Command::new(&bench)
-        .args(["--sales", "12", "--skus", "60", "--report-every", "4", "--json"])
+        .args(["--sales", "12", "--skus", "60", "--report-every", "4", "--no-settle", "--json"])
         .output()
         .expect("bench-cost runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

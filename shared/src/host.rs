@@ -141,6 +141,39 @@ pub fn check_lambda_environment() -> Result<(), StartupError> {
     }
 }
 
+/// A Lambda `main` for a function that keeps no data (the dashboard's files): logs set up, the
+/// environment checked, then `serve` until the runtime stops or SIGTERM/SIGINT arrives.
+pub fn lambda_main_without_store<F, Fut>(serve: F) -> std::process::ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), lambda_http::Error>>,
+{
+    init_tracing();
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "the function cannot start");
+        std::process::ExitCode::FAILURE
+    };
+    if let Err(e) = check_lambda_environment() {
+        return failed(&e);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return failed(&StartupError::Runtime(e)),
+    };
+    runtime.block_on(async move {
+        tokio::select! {
+            served = serve() => match served {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => failed(&*e),
+            },
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "shutting down");
+                std::process::ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
 /// A Lambda `main`: logs set up, the environment checked, the store built once on `tables` (the
 /// union of the tables of the store ports the function uses; outside the handler, so warm
 /// invocations reuse its client and connections), then `serve` until the runtime stops or

@@ -51,6 +51,7 @@ impl Functions {
             .with("price-adjustment", price_adjustment::PriceAdjustments::new(store.clone()))
             .with("checkout", checkout::Checkout::new(store.clone()))
             .with("sales-report", sales_report::SalesReport::new(store.clone()))
+            .with("dashboard", dashboard::Dashboard::new(&dashboard::DashboardConfig::from_vars(local_dashboard_var)))
     }
 
     /// Adds or replaces the handler of `binary`.
@@ -110,4 +111,13 @@ impl HttpFunction for BenchHello {
             respond(&id, Ok(Reply::ok(&Hello { hello: "world" })))
         })
     }
+}
+
+/// What `retail-local` tells a function that signs browsers in (`OIDC_ISSUER` in its
+/// environment): the OpenID issuer is `retail-local` itself, discovered on the page's own origin.
+pub const LOCAL_OIDC_DISCOVERY_URL: &str = crate::gateway::OPENID_CONFIGURATION_PATH;
+
+/// The in-process dashboard's variables: the template's defaults, and this issuer.
+fn local_dashboard_var(name: &str) -> Option<String> {
+    (name == "OIDC_DISCOVERY_URL").then(|| LOCAL_OIDC_DISCOVERY_URL.to_owned())
 }

@@ -271,7 +271,7 @@ function chartSize(el) {
 function drawHours(reports) {
   const hours = Array.from({ length: 24 }, (_, h) => h);
   const byHour = (r) => hours.map((h) => ((r.byHour || [])[h] || {}).grossAmount / 100 || 0);
-  const series = [{}];
+  const series = [{ label: "Hour", value: (u, h) => (h == null ? "–" : `${h}:00`) }];
   const data = [hours];
   const chainNow = hours.map((h) => reports.reduce((t, r) => t + byHour(r)[h], 0));
   series.push({ label: "All stores", stroke: "#1d2430", width: 2 });
@@ -290,7 +290,7 @@ function drawBars(id, labels, sets) {
   const xs = labels.map((_, i) => i);
   const bars = uPlot.paths.bars({ size: [0.6, 64] });
   draw(id, {
-    series: [{}, ...sets.map((s, i) => ({ label: s.label, fill: PALETTE[i], stroke: PALETTE[i], paths: bars, points: { show: false } }))],
+    series: [{ label: "", value: (u, i) => (i == null ? "–" : labels[i] ?? "") }, ...sets.map((s, i) => ({ label: s.label, fill: PALETTE[i], stroke: PALETTE[i], paths: bars, points: { show: false } }))],
     axes: [{ values: (u, ticks) => ticks.map((t) => labels[t] ?? "") , splits: () => xs }, { size: 60 }],
     scales: { x: { time: false, range: [-0.5, Math.max(labels.length - 0.5, 0.5)] } },
   }, [xs, ...sets.map((s) => s.values)]);

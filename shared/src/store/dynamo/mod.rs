@@ -503,3 +503,30 @@ where
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[tokio::test]
+    async fn a_wave_makes_its_requests_only_as_room_frees_up_and_answers_in_order() {
+        let (made, done, most) = (AtomicUsize::new(0), Arc::new(AtomicUsize::new(0)), AtomicUsize::new(0));
+        let futures = (0..MAX_IN_FLIGHT * 5).map(|i| {
+            let alive = made.fetch_add(1, SeqCst) + 1 - done.load(SeqCst);
+            most.fetch_max(alive, SeqCst);
+            let done = Arc::clone(&done);
+            async move {
+                // Later ones finish first, so the order of the answers is not the order of finishing.
+                tokio::time::sleep(Duration::from_micros(((MAX_IN_FLIGHT * 5 - i) % 7) as u64 * 100)).await;
+                done.fetch_add(1, SeqCst);
+                Ok(i)
+            }
+        });
+        let answers = in_parallel(futures).await.unwrap();
+        assert_eq!(answers, (0..MAX_IN_FLIGHT * 5).collect::<Vec<_>>());
+        let most = most.load(SeqCst);
+        assert!(most <= MAX_IN_FLIGHT, "{most} requests existed at once");
+        assert!(most > 1, "the wave ran one at a time");
+    }
+}

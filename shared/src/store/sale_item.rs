@@ -56,17 +56,14 @@ pub fn sale_from_item(mut item: Item) -> Result<SaleRecord, StoreError> {
         _ => "?".to_owned(),
     };
     let at = format!("{}/{}", key(&item, "pk"), key(&item, "sk"));
-    let packed = match item.remove(LINES) {
-        Some(AttributeValue::B(bytes)) => Some(bytes),
-        Some(listed) => {
-            item.insert(LINES.to_owned(), listed);
-            None
-        }
-        None => None,
+    // Deflated lines are read apart; the rest of the item (and an older item's listed lines) as is.
+    let packed = match item.get_mut(LINES) {
+        Some(lines @ AttributeValue::B(_)) => match std::mem::replace(lines, AttributeValue::L(Vec::new())) {
+            AttributeValue::B(bytes) => Some(bytes),
+            _ => None,
+        },
+        _ => None,
     };
-    if packed.is_some() {
-        item.insert(LINES.to_owned(), AttributeValue::L(Vec::new()));
-    }
     let mut sale: SaleItem =
         serde_dynamo::from_item(item).map_err(|e| StoreError::damaged("sales", at.clone(), format!("not a sale item: {e}")))?;
     if let Some(bytes) = packed {

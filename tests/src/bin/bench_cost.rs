@@ -352,7 +352,7 @@ async fn main() {
         // feed is read a minute back for late commits): `--no-settle` plays that minute too.
         let settle = (RESEND_WINDOW + Days::seconds(1)).to_std().expect("a positive window");
         eprintln!("waiting {settle:?} for the seed to leave the feed's resend window");
-        std::thread::sleep(settle);
+        tokio::time::sleep(settle).await;
     }
 
     let checkout = Function::start(&text, &template, &store, &moto, "CheckoutFunction", "checkout");

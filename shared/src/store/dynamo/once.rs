@@ -25,9 +25,9 @@
 //! What it costs: one wave of BatchGetItem (strongly consistent: one read unit per started 4 KB
 //! of each item, half that for a caller that does not read the items back; the whole item is
 //! billed however little a projection returns, and checkpoint attributes cannot be projected by
-//! prefix, so the items are read whole: a few hundred bytes, one unit each), then one wave of UpdateItem (one write unit per started 1 KB of the larger of
-//! the item before and after: one unit for an item under 1 KB, which an item with 6 shards'
-//! checkpoints is). Against today's fold: two units per item in a transaction, plus a marker item
+//! prefix, so the items are read whole: a few hundred bytes, one unit each), then one wave of
+//! UpdateItem (one write unit per started 1 KB of the larger of the item before and after: one
+//! unit for an item under 1 KB, which an item with 6 shards' checkpoints is). Against today's fold: two units per item in a transaction, plus a marker item
 //! (two more) per sale, and the head's re-put. A lost race costs the failed write's unit and one
 //! more try.
 

@@ -55,7 +55,7 @@ impl DynamoStore {
         if folds.is_empty() {
             return Ok(0);
         }
-        // Nothing reads the items back: an eventually consistent read does (half the units).
+        // Nothing reads the items back, so an eventually consistent read is enough (half the units).
         let (folded, _) = self.fold_once(&self.tables.stock, folds, false).await?;
         Ok(folded.written)
     }

@@ -4,8 +4,9 @@
 "use strict";
 
 const REFRESH_MS = 10000;
-const WEEK_EARLIER_EVERY_MS = 300000;
 const READS_AT_ONCE = 6;
+const READS_PER_REFRESH = 48;
+const MOST_BARS = 20;
 const $ = (id) => document.getElementById(id);
 const api = location.pathname.replace(/\/dashboard\/?$/, "");
 
@@ -16,8 +17,9 @@ const state = {
   day: null,
   flash: [],
   timer: null,
+  reading: false,
+  again: false,
   expiry: null,
-  weekEarlier: { day: null, at: 0, byStore: new Map() },
   charts: {},
 };
 
@@ -90,6 +92,7 @@ function scopesOf(claims) {
 
 function signOut(why) {
   state.token = null;
+  seen.clear();
   state.claims = null;
   clearInterval(state.timer);
   clearTimeout(state.expiry);
@@ -136,37 +139,84 @@ function isHeadOffice() {
   return scopesOf(state.claims).includes("headoffice");
 }
 
-async function storesOf(day) {
-  if (isHeadOffice()) {
-    const chain = await get(`/reports/daily?date=${day}`);
-    return { chain, stores: chain.stores.map((s) => s.storeId) };
-  }
-  return { chain: null, stores: [state.claims.store_id] };
-}
-
 function weekBefore(day) {
   const d = new Date(`${day}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() - 7);
   return d.toISOString().slice(0, 10);
 }
 
+// What the page has read, by key, with when. A chain of a thousand stores cannot have every
+// store's report read every 10 seconds by every open dashboard: the chain report (one read)
+// keeps the headline figures and the store table fresh, and the per-store reads (hours,
+// payments, top commodities, flash stock) take turns within READS_PER_REFRESH, stalest first.
+const seen = new Map();
+// Half a refresh: what was read at the last refresh is due again at this one.
+const fresh = (key) => seen.has(key) && Date.now() - seen.get(key).at < REFRESH_MS / 2;
+const known = (key) => (seen.has(key) ? seen.get(key).value : undefined);
+
+// Units sold of `skus` in a store that day, from its commodity pages (by sku, so reading stops
+// past the last one wanted). Used only for flash skus outside the store's top ten.
+async function soldOf(storeId, day, skus) {
+  const wanted = [...skus].sort();
+  const sold = new Map();
+  let cursor = "";
+  do {
+    const page = await get(`/stores/${encodeURIComponent(storeId)}/reports/daily/commodities?date=${day}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    for (const c of page.items) if (wanted.includes(c.sku)) sold.set(c.sku, c);
+    const last = page.items.length ? page.items[page.items.length - 1].sku : null;
+    cursor = last !== null && last < wanted[wanted.length - 1] ? page.nextCursor : null;
+  } while (cursor);
+  return sold;
+}
+
+// One refresh at a time: one asked for while another reads runs when it ends.
 async function refresh() {
+  if (state.reading) {
+    state.again = true;
+    return;
+  }
+  state.reading = true;
+  try {
+    await readAndRender();
+  } finally {
+    state.reading = false;
+  }
+  if (state.again && state.token) {
+    state.again = false;
+    refresh();
+  }
+}
+
+async function readAndRender() {
   const day = state.day;
   try {
-    const { stores } = await storesOf(day);
-    const reports = await inTurns(stores, (s) => get(`/stores/${encodeURIComponent(s)}/reports/daily?date=${day}`));
-    const earlier = state.weekEarlier;
-    if (earlier.day !== day || Date.now() - earlier.at > WEEK_EARLIER_EVERY_MS) {
-      const before = weekBefore(day);
-      const old = await inTurns(stores, (s) => get(`/stores/${encodeURIComponent(s)}/reports/daily?date=${before}`));
-      state.weekEarlier = { day, at: Date.now(), byStore: new Map(old.map((r) => [r.storeId, r])) };
+    const chain = isHeadOffice() ? await get(`/reports/daily?date=${day}`) : null;
+    const stores = chain ? chain.stores.map((s) => s.storeId) : [state.claims.store_id];
+    const before = weekBefore(day);
+    const reads = [];
+    for (const s of stores) {
+      const at = encodeURIComponent(s);
+      reads.push({ key: `day|${day}|${s}`, read: () => get(`/stores/${at}/reports/daily?date=${day}`) });
+      // A week earlier is a closed day: read once.
+      if (!seen.has(`day|${before}|${s}`)) reads.push({ key: `day|${before}|${s}`, read: () => get(`/stores/${at}/reports/daily?date=${before}`), once: true });
+      for (const sku of state.flash) {
+        reads.push({ key: `stock|${s}|${sku}`, read: () => get(`/stores/${at}/stock/${encodeURIComponent(sku)}`).catch((e) => ({ error: e.message })) });
+      }
+      const report = known(`day|${day}|${s}`);
+      const outside = state.flash.filter((sku) => !(report && (report.topCommodities || []).some((c) => c.sku === sku)));
+      if (report && outside.length) reads.push({ key: `sold|${day}|${s}|${outside}`, read: () => soldOf(s, day, outside) });
     }
-    const flash = await inTurns(
-      stores.flatMap((s) => state.flash.map((sku) => [s, sku])),
-      ([s, sku]) => get(`/stores/${encodeURIComponent(s)}/stock/${encodeURIComponent(sku)}`).then((stock) => ({ storeId: s, sku, stock }), (e) => ({ storeId: s, sku, error: e.message })),
-    );
+    const due = reads
+      .filter((r) => !fresh(r.key) && !(r.once && seen.has(r.key)))
+      .sort((a, b) => (seen.has(a.key) ? seen.get(a.key).at : 0) - (seen.has(b.key) ? seen.get(b.key).at : 0))
+      .slice(0, READS_PER_REFRESH);
+    await inTurns(due, async (r) => {
+      const value = await r.read();
+      seen.set(r.key, { value, at: Date.now() });
+    });
     if (day !== state.day || !state.token) return;
-    render(reports, flash);
+    const reports = stores.map((s) => known(`day|${day}|${s}`)).filter(Boolean);
+    render(day, chain, stores, reports);
     notice("");
   } catch (e) {
     if (state.token) notice(`The figures could not be read: ${e.message}`);
@@ -203,19 +253,23 @@ function figure(name, text) {
   document.querySelector(`[data-figure="${name}"]`).textContent = text;
 }
 
-function render(reports, flash) {
+function render(day, chain, stores, reports) {
   if (reports.length && reports[0].currency) currency = reports[0].currency;
-  const gross = sum(reports, (r) => r.grossAmount);
-  const sales = sum(reports, (r) => r.salesCount);
+  if (chain && chain.currency) currency = chain.currency;
+  // The headline: the chain report for head office, the store's own report for its manager.
+  const head = chain || reports[0] || {};
+  const gross = head.grossAmount || 0;
+  const sales = head.salesCount || 0;
   figure("grossAmount", money(gross));
-  figure("netAmount", money(sum(reports, (r) => r.netAmount)));
+  figure("netAmount", money(head.netAmount || 0));
   figure("salesCount", count(sales));
   figure("averageBasket", sales ? money(Math.round(gross / sales)) : "–");
-  figure("returnsAmount", money(sum(reports, (r) => r.returnsAmount)));
+  figure("returnsAmount", money(head.returnsAmount || 0));
   figure("returnsCount", `${count(sum(reports, (r) => r.returnsCount))} returns`);
-  figure("discountAmount", money(sum(reports, (r) => r.discountAmount)));
+  figure("discountAmount", money(head.discountAmount || 0));
 
-  fill("stores", reports.map((r) => [
+  const rows = chain ? [...chain.stores].sort((a, b) => b.grossAmount - a.grossAmount || (a.storeId < b.storeId ? -1 : 1)) : reports;
+  fill("stores", rows.map((r) => [
     cell(r.storeId),
     cell(money(r.grossAmount), true),
     cell(money(r.netAmount), true),
@@ -223,9 +277,16 @@ function render(reports, flash) {
     cell(r.salesCount ? money(Math.round(r.grossAmount / r.salesCount)) : "–", true),
   ]));
 
+  // What only the stores' own reports hold: over those read, and the page says when that is
+  // not all of them within the last refresh.
+  const current = stores.filter((s) => fresh(`day|${day}|${s}`)).length;
+  $("coverage").hidden = current === stores.length;
+  $("coverage").textContent = `Hours, payments, top commodities and promotions: ${count(reports.length)} of ${count(stores.length)} stores read, ${count(current)} in the last ${REFRESH_MS / 1000} s; the rest are read in turns.`;
+
   const methods = ["cash", "card", "mobile"];
   const paid = methods.map((m) => sum(reports, (r) => r.byPaymentMethod && r.byPaymentMethod[m]));
-  fill("payments", methods.map((m, i) => [cell(m), cell(money(paid[i]), true), cell(gross ? `${Math.round((100 * paid[i]) / gross)} %` : "–", true)]));
+  const paidTotal = paid.reduce((a, b) => a + b, 0);
+  fill("payments", methods.map((m, i) => [cell(m), cell(money(paid[i]), true), cell(paidTotal ? `${Math.round((100 * paid[i]) / paidTotal)} %` : "–", true)]));
 
   const top = new Map();
   for (const r of reports) for (const c of r.topCommodities || []) {
@@ -247,19 +308,34 @@ function render(reports, flash) {
   }
   fill("promotions", [...promos].map(([id, p]) => [cell(id), cell(count(p.salesCount), true), cell(money(p.discount), true)]));
 
-  const soldOf = (storeId, sku) => {
-    const r = reports.find((x) => x.storeId === storeId);
-    const c = r && (r.topCommodities || []).find((x) => x.sku === sku);
-    return c ? count(c.quantity || 0) : "–";
-  };
-  fill("flash", flash.map((f) => [cell(f.storeId), cell(f.sku), cell(soldOf(f.storeId, f.sku), true), cell(f.error ? f.error : count(f.stock.onHand), true)]));
+  const flashRows = [];
+  for (const s of stores) for (const sku of state.flash) {
+    const stock = known(`stock|${s}|${sku}`);
+    if (!stock) continue;
+    flashRows.push([cell(s), cell(sku), cell(soldFigure(day, s, sku), true), cell(stock.error ? stock.error : count(stock.onHand), true)]);
+  }
+  fill("flash", flashRows);
 
-  drawHours(reports);
-  drawBars("stores-chart", reports.map((r) => r.storeId), [{ label: "Gross", values: reports.map((r) => r.grossAmount / 100) }]);
+  const biggest = [...reports].sort((a, b) => b.grossAmount - a.grossAmount || (a.storeId < b.storeId ? -1 : 1));
+  const before = weekBefore(day);
+  drawHours(reports, stores.map((s) => known(`day|${before}|${s}`)).filter(Boolean), biggest.slice(0, PALETTE.length));
+  const bars = rows.slice(0, MOST_BARS);
+  drawBars("stores-chart", bars.map((r) => r.storeId), [{ label: "Gross", values: bars.map((r) => r.grossAmount / 100) }]);
   drawBars("payments-chart", methods, [{ label: "Paid", values: paid.map((p) => p / 100) }]);
 
-  const newest = reports.map((r) => r.asOf).filter(Boolean).sort().pop();
+  const newest = [head.asOf, ...reports.map((r) => r.asOf)].filter(Boolean).sort().pop();
   $("as-of").textContent = `as of ${new Date().toLocaleTimeString()}${newest ? `, latest sale ${new Date(newest).toLocaleTimeString()}` : ""}`;
+}
+
+// A flash sku's units (or kilograms) sold in a store: from its top ten, else its commodity pages.
+function soldFigure(day, storeId, sku) {
+  const report = known(`day|${day}|${storeId}`);
+  let c = report && (report.topCommodities || []).find((x) => x.sku === sku);
+  if (!c) {
+    for (const [key, entry] of seen) if (key.startsWith(`sold|${day}|${storeId}|`) && entry.value.has(sku)) c = entry.value.get(sku);
+  }
+  if (!c) return report ? "0" : "–";
+  return c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity || 0);
 }
 
 const PALETTE = ["#d2232a", "#1f6feb", "#2da44e", "#bf8700", "#8250df", "#cf222e", "#0a7ea4", "#6e7781"];
@@ -268,18 +344,16 @@ function chartSize(el) {
   return { width: Math.max(el.clientWidth, 200), height: el.id === "hours" ? 260 : 200 };
 }
 
-function drawHours(reports) {
+function drawHours(reports, weekEarlier, lines) {
   const hours = Array.from({ length: 24 }, (_, h) => h);
   const byHour = (r) => hours.map((h) => ((r.byHour || [])[h] || {}).grossAmount / 100 || 0);
   const series = [{ label: "Hour", value: (u, h) => (h == null ? "–" : `${h}:00`) }];
   const data = [hours];
-  const chainNow = hours.map((h) => reports.reduce((t, r) => t + byHour(r)[h], 0));
   series.push({ label: "All stores", stroke: "#1d2430", width: 2 });
-  data.push(chainNow);
-  const old = reports.map((r) => state.weekEarlier.byStore.get(r.storeId)).filter(Boolean);
+  data.push(hours.map((h) => reports.reduce((t, r) => t + byHour(r)[h], 0)));
   series.push({ label: "A week earlier", stroke: "rgba(29,36,48,0.25)", width: 2, dash: [4, 4] });
-  data.push(hours.map((h) => old.reduce((t, r) => t + byHour(r)[h], 0)));
-  if (reports.length > 1) reports.slice(0, PALETTE.length).forEach((r, i) => {
+  data.push(hours.map((h) => weekEarlier.reduce((t, r) => t + byHour(r)[h], 0)));
+  if (reports.length > 1) lines.forEach((r, i) => {
     series.push({ label: r.storeId, stroke: PALETTE[i], width: 1 });
     data.push(byHour(r));
   });
@@ -329,6 +403,9 @@ function start(token) {
   }
   state.token = token;
   state.claims = claims;
+  // The address names the flash skus to watch (kept through the sign-in), else the deployment.
+  state.flash = flashFromHash().length ? flashFromHash() : state.config.flashSkus || [];
+  $("flash-skus").value = state.flash.join(", ");
   $("signed-out").hidden = true;
   $("board").hidden = false;
   $("sign-out").hidden = false;
@@ -350,12 +427,11 @@ function flashFromHash() {
 
 async function boot() {
   state.config = await (await fetch("dashboard/config.json")).json();
-  state.flash = flashFromHash().length ? flashFromHash() : (state.config.flashSkus || []);
-  $("flash-skus").value = state.flash.join(", ");
   $("sign-in").addEventListener("click", () => signIn().catch((e) => notice(e.message)));
   $("sign-out").addEventListener("click", () => signOut(""));
   $("day").addEventListener("change", (e) => {
     state.day = e.target.value || today();
+    seen.clear();
     refresh();
   });
   $("flash-form").addEventListener("submit", (e) => {

@@ -3,6 +3,7 @@
 
 use chromiumoxide::cdp::browser_protocol::network::EventLoadingFinished;
 use chromiumoxide::cdp::js_protocol::runtime::{EventConsoleApiCalled, EventExceptionThrown};
+use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -14,7 +15,7 @@ use crate::SpawnedApi;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// A headless Chromium with a profile of its own, its window `width` × `height`.
+/// A headless Chromium with a profile of its own, its pages `width` × `height` CSS pixels.
 pub async fn launch(width: u32, height: u32) -> Browser {
     assert!(std::path::Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: `bash tests/run.sh` installs it (apt-get install chromium)");
     static PROFILES: AtomicU64 = AtomicU64::new(0);
@@ -24,6 +25,7 @@ pub async fn launch(width: u32, height: u32) -> Browser {
         .no_sandbox()
         .user_data_dir(profile)
         .window_size(width, height)
+        .viewport(Viewport { width, height, device_scale_factor: Some(1.0), emulating_mobile: false, is_landscape: true, has_touch: false })
         // Without these Chromium reaches for Google's hosts, which this network refuses.
         .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"])
         .build()

@@ -7,6 +7,7 @@
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use retail_tests::browser::{Transferred, console_errors, eval, figure, launch, sign_in, table, transferred, until};
+use retail_tests::seed::demo_day_sales;
 use retail_tests::{Mode, SpawnedApi, answer, client};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -125,7 +126,16 @@ async fn a_store_manager_sees_their_store_on_a_phone() {
     let api = SpawnedApi::spawn_seeded(Mode::Embedded);
     let manager = api.token("store", Some("S002"));
     let yesterday = (chrono::NaiveDate::parse_from_str(&today(), "%Y-%m-%d").unwrap() - chrono::Days::new(1)).to_string();
-    let report = read(&api, &manager, &format!("/stores/S002/reports/daily?date={yesterday}")).await;
+    // The seed's sales reach the reports through the stream once the server answers.
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        report = read(&api, &manager, &format!("/stores/S002/reports/daily?date={yesterday}")).await;
+        if report["salesCount"].as_u64() == Some(demo_day_sales(Some("S002"))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["salesCount"].as_u64(), Some(demo_day_sales(Some("S002"))), "{report}");
     let top: Vec<&str> = report["topCommodities"].as_array().unwrap().iter().map(|c| c["sku"].as_str().unwrap()).collect();
     let listed = read(&api, &manager, &format!("/stores/S002/reports/daily/commodities?date={yesterday}&limit=1000")).await;
     let outside = listed["items"].as_array().unwrap().iter().filter(|c| c["quantity"].as_i64().is_some_and(|q| q > 0)).find(|c| !top.contains(&c["sku"].as_str().unwrap())).expect("a sku sold outside the top ten").clone();

@@ -228,6 +228,8 @@ async function readAndRender() {
 let currency = "CNY";
 const money = (minor) => (minor / 100).toLocaleString(undefined, { style: "currency", currency, minimumFractionDigits: 2 });
 const count = (n) => Number(n).toLocaleString();
+// Tables leave the currency sign to the headline figures, which keeps them narrow on a phone.
+const amount = (minor) => (minor / 100).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 function sum(reports, f) {
   return reports.reduce((t, r) => t + (f(r) || 0), 0);
@@ -271,10 +273,10 @@ function render(day, chain, stores, reports) {
   const rows = chain ? [...chain.stores].sort((a, b) => b.grossAmount - a.grossAmount || (a.storeId < b.storeId ? -1 : 1)) : reports;
   fill("stores", rows.map((r) => [
     cell(r.storeId),
-    cell(money(r.grossAmount), true),
-    cell(money(r.netAmount), true),
+    cell(amount(r.grossAmount), true),
+    cell(amount(r.netAmount), true),
     cell(count(r.salesCount), true),
-    cell(r.salesCount ? money(Math.round(r.grossAmount / r.salesCount)) : "–", true),
+    cell(r.salesCount ? amount(Math.round(r.grossAmount / r.salesCount)) : "–", true),
   ]));
 
   // What only the stores' own reports hold: over those read, and the page says when that is
@@ -286,7 +288,7 @@ function render(day, chain, stores, reports) {
   const methods = ["cash", "card", "mobile"];
   const paid = methods.map((m) => sum(reports, (r) => r.byPaymentMethod && r.byPaymentMethod[m]));
   const paidTotal = paid.reduce((a, b) => a + b, 0);
-  fill("payments", methods.map((m, i) => [cell(m), cell(money(paid[i]), true), cell(paidTotal ? `${Math.round((100 * paid[i]) / paidTotal)} %` : "–", true)]));
+  fill("payments", methods.map((m, i) => [cell(m), cell(amount(paid[i]), true), cell(paidTotal ? `${Math.round((100 * paid[i]) / paidTotal)} %` : "–", true)]));
 
   const top = new Map();
   for (const r of reports) for (const c of r.topCommodities || []) {
@@ -297,7 +299,7 @@ function render(day, chain, stores, reports) {
     top.set(c.sku, t);
   }
   const ranked = [...top.values()].sort((a, b) => b.amount - a.amount || (a.sku < b.sku ? -1 : 1)).slice(0, 10);
-  fill("top", ranked.map((c) => [cell(c.sku), cell(c.name), cell(c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity), true), cell(money(c.amount), true)]));
+  fill("top", ranked.map((c) => [cell(c.sku), cell(c.name), cell(c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity), true), cell(amount(c.amount), true)]));
 
   const promos = new Map();
   for (const r of reports) for (const p of r.byPromotion || []) {
@@ -306,7 +308,7 @@ function render(day, chain, stores, reports) {
     t.discount += p.discount;
     promos.set(p.promotionId, t);
   }
-  fill("promotions", [...promos].map(([id, p]) => [cell(id), cell(count(p.salesCount), true), cell(money(p.discount), true)]));
+  fill("promotions", [...promos].map(([id, p]) => [cell(id), cell(count(p.salesCount), true), cell(amount(p.discount), true)]));
 
   const flashRows = [];
   for (const s of stores) for (const sku of state.flash) {
@@ -363,16 +365,21 @@ function drawHours(reports, weekEarlier, lines) {
 function drawBars(id, labels, sets) {
   const xs = labels.map((_, i) => i);
   const bars = uPlot.paths.bars({ size: [0.6, 64] });
+  const slanted = labels.length * Math.max(0, ...labels.map((l) => l.length)) > 40;
   draw(id, {
     series: [{ label: "", value: (u, i) => (i == null ? "–" : labels[i] ?? "") }, ...sets.map((s, i) => ({ label: s.label, fill: PALETTE[i], stroke: PALETTE[i], paths: bars, points: { show: false } }))],
-    axes: [{ values: (u, ticks) => ticks.map((t) => labels[t] ?? "") , splits: () => xs }, { size: 60 }],
-    scales: { x: { time: false, range: [-0.5, Math.max(labels.length - 0.5, 0.5)] } },
-  }, [xs, ...sets.map((s) => s.values)]);
+    // Long names (a thousand stores' ids) slant so that they do not run into each other.
+    axes: [{ values: (u, ticks) => ticks.map((t) => labels[t] ?? ""), splits: () => xs, ...(slanted ? { rotate: -45, size: 70 } : {}) }, { size: 60 }],
+    // Bars stand on zero.
+    scales: { x: { time: false, range: [-0.5, Math.max(labels.length - 0.5, 0.5)] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+  }, [xs, ...sets.map((s) => s.values)], labels);
 }
 
-function draw(id, options, data) {
+// A chart is drawn again from scratch when its series or its x labels change (its axis keeps
+// the labels it was made with); otherwise it only takes the new figures.
+function draw(id, options, data, labels) {
   const el = $(id);
-  const key = JSON.stringify(options.series.map((s) => s.label));
+  const key = JSON.stringify([options.series.map((s) => s.label), labels || null]);
   const existing = state.charts[id];
   if (existing && existing.key === key) {
     existing.chart.setData(data);

@@ -1,6 +1,6 @@
-//! The README's picture of the dashboard: starts `retail-local` with the demo data (yesterday's
-//! demo day), plays an evening of the load harness on it (today), signs head office in through
-//! the OpenID flow in headless Chromium and saves the page once every store's figures are read.
+//! The README's picture of the dashboard: starts `retail-local` with the demo data, signs head
+//! office in through the OpenID flow in headless Chromium, opens the demo day (yesterday: the
+//! seed's 40 sales a store) and saves the page once every store's figures are read.
 //!
 //!     cargo build --profile checked --workspace --bins
 //!     target/checked/dashboard-screenshot --out tests/screenshots/dashboard.png
@@ -10,22 +10,16 @@
 use chromiumoxide::page::ScreenshotParams;
 use clap::Parser;
 use retail_tests::browser::{eval, figure, launch, sign_in, until};
-use retail_tests::harness::{Evening, play};
-use retail_tests::{Mode, SpawnedApi, workspace_root};
+use retail_tests::seed::demo_day_sales;
+use retail_tests::{Mode, SpawnedApi};
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Saves a screenshot of the dashboard after an evening's sales")]
+#[command(about = "Saves a screenshot of the dashboard on the demo day")]
 struct Args {
     #[arg(long, default_value = "tests/screenshots/dashboard.png")]
     out: PathBuf,
-    #[arg(long, default_value_t = 16)]
-    tills: usize,
-    #[arg(long, default_value_t = 4)]
-    stores: usize,
-    #[arg(long, default_value_t = 25)]
-    sales_per_till: usize,
     /// The page's width in CSS pixels (its height is the whole page).
     #[arg(long, default_value_t = 1280)]
     width: u32,
@@ -35,36 +29,17 @@ struct Args {
 async fn main() {
     let args = Args::parse();
     let api = SpawnedApi::spawn_seeded(Mode::Embedded);
-    let evening = Evening {
-        api: api.base.clone(),
-        template: workspace_root().join("template.yaml"),
-        tills: args.tills,
-        stores: args.stores,
-        sales_per_till: args.sales_per_till,
-        flash_units_per_store: 60,
-        flash_share: 0.5,
-        flash_shards: None,
-        offline_per_till: 5,
-        returns_share: 0.2,
-        spend_and_save_after: -1800,
-        offline_till_sales: 0,
-        offline_till_after: 5,
-        offline_till_for: 9,
-        run: 1111,
-        progress: false,
-        faults: None,
-    };
-    let outcome = play(&evening).await.expect("the evening is set up");
-    assert!(outcome.failures.is_empty(), "the evening's books do not balance: {:#?}", outcome.failures);
-    eprintln!("played {} receipts in {} stores", outcome.receipts, args.stores);
+    // The demo day: yesterday in the demo chain's stores (Asia/Shanghai, UTC+8 all year).
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("an offset");
+    let demo_day = chrono::Utc::now().with_timezone(&shanghai).date_naive() - chrono::Days::new(1);
 
     let browser = launch(args.width, 1000).await;
     let page = browser.new_page("about:blank").await.expect("a page");
-    let watched = format!("/dashboard#flash=FLASH-001,{}", evening.flash_sku());
-    sign_in(&page, &api, &watched, "headoffice", "").await;
-    until(&page, &format!("{} !== '' && {} !== '0'", figure("salesCount"), figure("salesCount")), Duration::from_secs(30)).await;
-    // Every store's own report and stock read, the charts drawn.
-    until(&page, "document.getElementById('coverage').hidden && document.querySelectorAll('[data-testid=flash] tbody tr').length > 0", Duration::from_secs(60)).await;
+    sign_in(&page, &api, "/dashboard#flash=FLASH-001,MILK-1L", "headoffice", "").await;
+    until(&page, "!document.getElementById('board').hidden", Duration::from_secs(30)).await;
+    eval::<serde_json::Value>(&page, &format!("const d = document.getElementById('day'); d.value = '{demo_day}'; d.dispatchEvent(new Event('change')); true")).await;
+    // Every store's own report and stock read for that day, the charts drawn.
+    until(&page, &format!("{} === '{}' && document.getElementById('coverage').hidden && document.querySelectorAll('[data-testid=flash] tbody tr').length === 6", figure("salesCount"), demo_day_sales(None)), Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let height: f64 = eval(&page, "document.documentElement.scrollHeight").await;
     eprintln!("the page is {} x {height} CSS pixels", args.width);

@@ -6,6 +6,8 @@
 
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::network::EventRequestWillBeSent;
+use futures_util::StreamExt;
 use retail_tests::browser::{Transferred, console_errors, eval, figure, launch, sign_in, table, transferred, until};
 use retail_tests::seed::demo_day_sales;
 use retail_tests::{Mode, SpawnedApi, answer, client};
@@ -187,6 +189,43 @@ async fn a_store_manager_sees_their_store_on_a_phone() {
 
     let errors = errors.lock().unwrap().clone();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// A chain of 63 stores: a refresh reads the chain report (the headline and every store's row)
+/// and at most 48 of the stores' own reports, and the page says the rest are read in turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_chain_is_read_in_turns() {
+    let api = SpawnedApi::spawn_seeded(Mode::Embedded);
+    let hq = api.token("headoffice", None);
+    for n in 0..60 {
+        let body = json!({"name": format!("Branch {n}"), "region": "EAST", "timezone": "Asia/Shanghai"});
+        let a = answer(client().put(api.url(&format!("/stores/B{n:03}"))).bearer_auth(&hq).json(&body).send().await.unwrap()).await;
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    sell(&api, "S001", "big-1", json!([{"sku": "MILK-1L"}])).await;
+    let chain = chain_once_it_counts(&api, 1).await;
+    assert_eq!(chain["stores"].as_array().unwrap().len(), 63);
+
+    let browser = launch(1280, 1400).await;
+    let page = browser.new_page("about:blank").await.unwrap();
+    let requested = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut sent = page.event_listener::<EventRequestWillBeSent>().await.unwrap();
+    let log = std::sync::Arc::clone(&requested);
+    tokio::spawn(async move {
+        while let Some(e) = sent.next().await {
+            log.lock().unwrap().push(e.request.url.clone());
+        }
+    });
+    sign_in(&page, &api, "/dashboard", "headoffice", "").await;
+    until(&page, &format!("{} === '1' && !document.getElementById('coverage').hidden", figure("salesCount")), Duration::from_secs(15)).await;
+    // The first refresh: one chain report, then 48 of the 63 stores' reports of the day.
+    let urls = requested.lock().unwrap().clone();
+    let chain_reads = urls.iter().filter(|u| u.contains("/reports/daily?")  && !u.contains("/stores/")).count();
+    let store_reads = urls.iter().filter(|u| u.contains("/stores/")).count();
+    assert_eq!((chain_reads, store_reads), (1, 48), "{urls:#?}");
+    let coverage: String = eval(&page, "document.getElementById('coverage').textContent").await;
+    assert!(coverage.contains("48 of 63 stores"), "{coverage}");
+    assert_eq!(table(&page, "stores").await.len(), 63);
 }
 
 async fn on_dynamodb(mode: Mode) {

@@ -196,19 +196,20 @@ async function readAndRender() {
     const reads = [];
     for (const s of stores) {
       const at = encodeURIComponent(s);
-      reads.push({ key: `day|${day}|${s}`, read: () => get(`/stores/${at}/reports/daily?date=${day}`) });
+      reads.push({ key: `day|${day}|${s}`, rank: 0, read: () => get(`/stores/${at}/reports/daily?date=${day}`) });
       // A week earlier is a closed day: read once.
-      if (!seen.has(`day|${before}|${s}`)) reads.push({ key: `day|${before}|${s}`, read: () => get(`/stores/${at}/reports/daily?date=${before}`), once: true });
+      if (!seen.has(`day|${before}|${s}`)) reads.push({ key: `day|${before}|${s}`, rank: 3, read: () => get(`/stores/${at}/reports/daily?date=${before}`), once: true });
       for (const sku of state.flash) {
-        reads.push({ key: `stock|${s}|${sku}`, read: () => get(`/stores/${at}/stock/${encodeURIComponent(sku)}`).catch((e) => ({ error: e.message })) });
+        reads.push({ key: `stock|${s}|${sku}`, rank: 1, read: () => get(`/stores/${at}/stock/${encodeURIComponent(sku)}`).catch((e) => ({ error: e.message })) });
       }
       const report = known(`day|${day}|${s}`);
       const outside = state.flash.filter((sku) => !(report && (report.topCommodities || []).some((c) => c.sku === sku)));
-      if (report && outside.length) reads.push({ key: `sold|${day}|${s}|${outside}`, read: () => soldOf(s, day, outside) });
+      if (report && outside.length) reads.push({ key: `sold|${day}|${s}|${outside}`, rank: 2, read: () => soldOf(s, day, outside) });
     }
     const due = reads
       .filter((r) => !fresh(r.key) && !(r.once && seen.has(r.key)))
-      .sort((a, b) => (seen.has(a.key) ? seen.get(a.key).at : 0) - (seen.has(b.key) ? seen.get(b.key).at : 0))
+      // Stalest first; of those never read, the day's reports, then stock, then a week earlier.
+      .sort((a, b) => (seen.has(a.key) ? seen.get(a.key).at : 0) - (seen.has(b.key) ? seen.get(b.key).at : 0) || a.rank - b.rank)
       .slice(0, READS_PER_REFRESH);
     await inTurns(due, async (r) => {
       const value = await r.read();

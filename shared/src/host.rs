@@ -141,37 +141,14 @@ pub fn check_lambda_environment() -> Result<(), StartupError> {
     }
 }
 
-/// A Lambda `main` for a function that keeps no data (the dashboard's files): logs set up, the
+/// A Lambda `main` for a function without a store (the dashboard's page): logs set up, the
 /// environment checked, then `serve` until the runtime stops or SIGTERM/SIGINT arrives.
 pub fn lambda_main_without_store<F, Fut>(serve: F) -> std::process::ExitCode
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(), lambda_http::Error>>,
 {
-    init_tracing();
-    let failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "the function cannot start");
-        std::process::ExitCode::FAILURE
-    };
-    if let Err(e) = check_lambda_environment() {
-        return failed(&e);
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return failed(&StartupError::Runtime(e)),
-    };
-    runtime.block_on(async move {
-        tokio::select! {
-            served = serve() => match served {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(e) => failed(&*e),
-            },
-            signal = shutdown_signal() => {
-                tracing::info!(signal, "shutting down");
-                std::process::ExitCode::SUCCESS
-            }
-        }
-    })
+    host(async move { Ok(serve()) })
 }
 
 /// A Lambda `main`: logs set up, the environment checked, the store built once on `tables` (the
@@ -181,6 +158,25 @@ where
 pub fn lambda_main<F, Fut>(tables: TableSet, serve: F) -> std::process::ExitCode
 where
     F: FnOnce(HostedStore) -> Fut,
+    Fut: Future<Output = Result<(), lambda_http::Error>>,
+{
+    host(async move {
+        let store = HostedStore::from_env(tables).await?;
+        tracing::debug!(store = store.kind(), ?tables, "store ready");
+        if let HostedStore::Dynamo(dynamo) = &store {
+            // The store moves into the function; its meter stays here for `after_invocation`.
+            let _ = METER.set(dynamo.meter().clone());
+        }
+        Ok(serve(store))
+    })
+}
+
+/// What every Lambda `main` does around its function: logs, the environment check, the runtime;
+/// then `start` readies the function (a failure there is a start failure) and its serving runs
+/// until the runtime stops or a signal arrives.
+fn host<S, Fut>(start: S) -> std::process::ExitCode
+where
+    S: Future<Output = Result<Fut, StartupError>>,
     Fut: Future<Output = Result<(), lambda_http::Error>>,
 {
     init_tracing();
@@ -198,17 +194,12 @@ where
         Err(e) => return failed(&StartupError::Runtime(e)),
     };
     runtime.block_on(async move {
-        let store = match HostedStore::from_env(tables).await {
-            Ok(store) => store,
+        let serving = match start.await {
+            Ok(serving) => serving,
             Err(e) => return failed(&e),
         };
-        tracing::debug!(store = store.kind(), ?tables, "store ready");
-        if let HostedStore::Dynamo(dynamo) = &store {
-            // The store moves into the function; its meter stays here for `after_invocation`.
-            let _ = METER.set(dynamo.meter().clone());
-        }
         tokio::select! {
-            served = serve(store) => match served {
+            served = serving => match served {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => failed(&*e),
             },

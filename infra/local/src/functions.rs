@@ -54,6 +54,21 @@ impl Functions {
             .with("dashboard", dashboard::Dashboard::new(&dashboard::DashboardConfig::from_vars(local_dashboard_var)))
     }
 
+    /// The in-process dashboard configured as `template` configures its function (its
+    /// environment, parameters at their defaults), signing browsers in against this
+    /// `retail-local`. Unchanged when the template has no dashboard or it runs under the emulator.
+    pub fn dashboard_as_in(self, template_text: &str, template: &crate::template::Template) -> Result<Self, crate::template::TemplateError> {
+        let Some(decl) = template.functions.iter().find(|f| f.binary.as_deref() == Some("dashboard")) else {
+            return Ok(self);
+        };
+        if !matches!(self.get("dashboard"), Some(Handler::InProcess(_))) {
+            return Ok(self);
+        }
+        let vars = crate::environment::function_environment(template_text, &decl.logical_id, &|_| None)?.variables;
+        let config = dashboard::DashboardConfig::from_vars(|name| local_dashboard_var(name).or_else(|| vars.get(name).cloned()));
+        Ok(self.with("dashboard", dashboard::Dashboard::new(&config)))
+    }
+
     /// Adds or replaces the handler of `binary`.
     pub fn with(mut self, binary: &str, function: impl HttpFunction) -> Self {
         self.http.insert(binary.to_owned(), Handler::InProcess(Arc::new(function)));
@@ -117,7 +132,7 @@ impl HttpFunction for BenchHello {
 /// environment): the OpenID issuer is `retail-local` itself, discovered on the page's own origin.
 pub const LOCAL_OIDC_DISCOVERY_URL: &str = crate::gateway::OPENID_CONFIGURATION_PATH;
 
-/// The in-process dashboard's variables: the template's defaults, and this issuer.
+/// What `retail-local` sets for the dashboard whatever its template says: this issuer.
 fn local_dashboard_var(name: &str) -> Option<String> {
     (name == "OIDC_DISCOVERY_URL").then(|| LOCAL_OIDC_DISCOVERY_URL.to_owned())
 }

@@ -146,7 +146,7 @@ impl Evening {
         format!("H{:05}-C{j:02}", self.run % 100_000)
     }
 
-    pub fn flash_sku(&self) -> String {
+    pub(super) fn flash_sku(&self) -> String {
         format!("H{:05}-FLASH", self.run % 100_000)
     }
 

@@ -78,8 +78,18 @@ PY
 else
     echo "the Runtime Interface Emulator is up to date: $emulator"
 fi
+# The dashboard's test drives Debian's Chromium (headless). Installed when missing, as root
+# (what CI and the development machine are) or through sudo.
+if [[ ! -x /usr/bin/chromium ]]; then
+    step "apt-get install chromium"
+    sudo_=""
+    if [[ "$(id -u)" != 0 ]]; then sudo_="sudo"; fi
+    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
 if $tools_only; then
-    echo "tools ready in $venv (cfn-lint, moto_server, schemathesis, aws-lambda-rie-x86_64)"
+    echo "tools ready in $venv (cfn-lint, moto_server, schemathesis, aws-lambda-rie-x86_64, chromium)"
     exit 0
 fi
 

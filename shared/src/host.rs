@@ -141,6 +141,16 @@ pub fn check_lambda_environment() -> Result<(), StartupError> {
     }
 }
 
+/// A Lambda `main` for a function without a store (the dashboard's page): logs set up, the
+/// environment checked, then `serve` until the runtime stops or SIGTERM/SIGINT arrives.
+pub fn lambda_main_without_store<F, Fut>(serve: F) -> std::process::ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), lambda_http::Error>>,
+{
+    host(async move { Ok(serve()) })
+}
+
 /// A Lambda `main`: logs set up, the environment checked, the store built once on `tables` (the
 /// union of the tables of the store ports the function uses; outside the handler, so warm
 /// invocations reuse its client and connections), then `serve` until the runtime stops or
@@ -148,6 +158,25 @@ pub fn check_lambda_environment() -> Result<(), StartupError> {
 pub fn lambda_main<F, Fut>(tables: TableSet, serve: F) -> std::process::ExitCode
 where
     F: FnOnce(HostedStore) -> Fut,
+    Fut: Future<Output = Result<(), lambda_http::Error>>,
+{
+    host(async move {
+        let store = HostedStore::from_env(tables).await?;
+        tracing::debug!(store = store.kind(), ?tables, "store ready");
+        if let HostedStore::Dynamo(dynamo) = &store {
+            // The store moves into the function; its meter stays here for `after_invocation`.
+            let _ = METER.set(dynamo.meter().clone());
+        }
+        Ok(serve(store))
+    })
+}
+
+/// What every Lambda `main` does around its function: logs, the environment check, the runtime;
+/// then `start` readies the function (a failure there is a start failure) and its serving runs
+/// until the runtime stops or a signal arrives.
+fn host<S, Fut>(start: S) -> std::process::ExitCode
+where
+    S: Future<Output = Result<Fut, StartupError>>,
     Fut: Future<Output = Result<(), lambda_http::Error>>,
 {
     init_tracing();
@@ -165,17 +194,12 @@ where
         Err(e) => return failed(&StartupError::Runtime(e)),
     };
     runtime.block_on(async move {
-        let store = match HostedStore::from_env(tables).await {
-            Ok(store) => store,
+        let serving = match start.await {
+            Ok(serving) => serving,
             Err(e) => return failed(&e),
         };
-        tracing::debug!(store = store.kind(), ?tables, "store ready");
-        if let HostedStore::Dynamo(dynamo) = &store {
-            // The store moves into the function; its meter stays here for `after_invocation`.
-            let _ = METER.set(dynamo.meter().clone());
-        }
         tokio::select! {
-            served = serve(store) => match served {
+            served = serving => match served {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => failed(&*e),
             },

@@ -1,6 +1,7 @@
 //! Helpers the suites share: spawning `retail-local` on a free port, minting its tokens, and
 //! speaking to it as a till or head office would.
 
+pub mod browser;
 pub mod harness;
 pub mod lambda;
 pub mod moto;

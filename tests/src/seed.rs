@@ -73,3 +73,12 @@ pub fn write_slice(dir: &Path) -> PathBuf {
     write("promotions.json", read("promotions.json"));
     dir.to_path_buf()
 }
+
+/// How many of the demo day's sales (`infra/seed/sales.json`, yesterday's business day) are
+/// `store`'s, or the whole chain's: what the reports count once the seed has reached them.
+pub fn demo_day_sales(store: Option<&str>) -> u64 {
+    let path = crate::workspace_root().join("infra/seed/sales.json");
+    let sales: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sales.iter().filter(|s| store.is_none_or(|id| s["storeId"] == id)).count() as u64
+}

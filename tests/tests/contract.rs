@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The routes of the HTTP API (function, method, path), as clients are promised them.
 /// Changing this list is a product decision, not a refactor.
-const CONTRACT: [(&str, &str, &str); 23] = [
+const CONTRACT: [(&str, &str, &str); 25] = [
     ("checkout", "POST", "/stores/{storeId}/returns"),
     ("checkout", "GET", "/stores/{storeId}/returns/{returnId}"),
     ("checkout", "GET", "/stores/{storeId}/sales/{saleId}/returnable"),
@@ -48,6 +48,9 @@ const CONTRACT: [(&str, &str, &str); 23] = [
     // Every commodity of a store-day, a page at a time (`?date=&cursor=&limit=`).
     ("sales-report", "GET", "/stores/{storeId}/reports/daily/commodities"),
     ("sales-report", "GET", "/reports/daily"),
+    // The head-office dashboard's page and files, served without a token.
+    ("dashboard", "GET", "/dashboard"),
+    ("dashboard", "GET", "/dashboard/{asset}"),
 ];
 
 /// Request schemas deliberately left open: a sales batch checks only each entry's key up front;

@@ -280,7 +280,7 @@ fn a_function_that_cannot_start_under_the_emulator_stops_retail_local_with_its_l
     let moto = retail_tests::moto::Moto::start();
     let dir = std::env::temp_dir().join(format!("retail-broken-functions-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for name in ["catalog-admin", "commodity-lookup", "price-adjustment", "checkout", "sales-report", "sales-aggregator"] {
+    for name in ["catalog-admin", "commodity-lookup", "price-adjustment", "checkout", "sales-report", "sales-aggregator", "dashboard"] {
         let path = dir.join(name);
         std::fs::write(&path, "#!/bin/sh\necho \"$0: broken on purpose\" >&2\nexit 1\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -16,7 +16,7 @@ use crate::gateway::Gateway;
 use crate::options::Options;
 use crate::seed::{self, SeedSummary};
 use crate::stream::FeedTask;
-use crate::template::{self, Template};
+use crate::template::{self, Template, TemplateError};
 
 /// The local API, ready to serve: cheap to clone, shared by every connection.
 /// [`LocalApi::start`] (in `backend`) starts it over the options' back end.
@@ -34,7 +34,10 @@ pub struct LocalApi {
 impl LocalApi {
     /// The template's routes served by `functions` (tests swap in their own).
     pub async fn start_with(options: &Options, functions: Functions) -> Result<LocalApi, StartError> {
-        let template = Template::load(&options.template)?;
+        let text = std::fs::read_to_string(&options.template)
+            .map_err(|source| TemplateError::Read { path: options.template.display().to_string(), source })?;
+        let template = Template::parse(&text)?;
+        let functions = functions.dashboard_as_in(&text, &template)?;
         let key_file = options.resolved_key_file();
         // RSA key generation takes a moment; keep it off the async workers.
         let key = tokio::task::spawn_blocking(move || DevKey::load_or_create(&key_file))

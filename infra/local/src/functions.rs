@@ -51,6 +51,22 @@ impl Functions {
             .with("price-adjustment", price_adjustment::PriceAdjustments::new(store.clone()))
             .with("checkout", checkout::Checkout::new(store.clone()))
             .with("sales-report", sales_report::SalesReport::new(store.clone()))
+            .with("dashboard", dashboard::Dashboard::new(&dashboard::DashboardConfig::from_vars(local_dashboard_var)))
+    }
+
+    /// The in-process dashboard configured as `template` configures its function (its
+    /// environment, parameters at their defaults), signing browsers in against this
+    /// `retail-local`. Unchanged when the template has no dashboard or it runs under the emulator.
+    pub fn dashboard_as_in(self, template_text: &str, template: &crate::template::Template) -> Result<Self, crate::template::TemplateError> {
+        let Some(decl) = template.functions.iter().find(|f| f.binary.as_deref() == Some("dashboard")) else {
+            return Ok(self);
+        };
+        if !matches!(self.get("dashboard"), Some(Handler::InProcess(_))) {
+            return Ok(self);
+        }
+        let vars = crate::environment::function_environment(template_text, &decl.logical_id, &|_| None)?.variables;
+        let config = dashboard::DashboardConfig::from_vars(|name| local_dashboard_var(name).or_else(|| vars.get(name).cloned()));
+        Ok(self.with("dashboard", dashboard::Dashboard::new(&config)))
     }
 
     /// Adds or replaces the handler of `binary`.
@@ -110,4 +126,13 @@ impl HttpFunction for BenchHello {
             respond(&id, Ok(Reply::ok(&Hello { hello: "world" })))
         })
     }
+}
+
+/// What `retail-local` tells a function that signs browsers in (`OIDC_ISSUER` in its
+/// environment): the OpenID issuer is `retail-local` itself, discovered on the page's own origin.
+pub const LOCAL_OIDC_DISCOVERY_URL: &str = crate::gateway::OPENID_CONFIGURATION_PATH;
+
+/// What `retail-local` sets for the dashboard whatever its template says: this issuer.
+fn local_dashboard_var(name: &str) -> Option<String> {
+    (name == "OIDC_DISCOVERY_URL").then(|| LOCAL_OIDC_DISCOVERY_URL.to_owned())
 }

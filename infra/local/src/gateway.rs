@@ -21,6 +21,7 @@ use std::time::Instant;
 use tracing::Level;
 
 use crate::authorizer::{DevKey, JwtAuthorizer, Unauthorized};
+use crate::oidc::{AUTHORIZE_PATH, DevIssuer, TOKEN_PATH};
 use crate::event::{EventInput, lambda_request, v2_event};
 use crate::emulator::v2_response;
 use crate::functions::{BENCH_HELLO_PATH, BenchHello, Functions, Handler};
@@ -60,6 +61,8 @@ pub(crate) struct Gateway {
     jwks: Bytes,
     token_authorizer: Option<JwtConfig>,
     key: Arc<DevKey>,
+    /// The OpenID issuer browsers sign in against, for the template's token authorizer.
+    issuer: Option<DevIssuer>,
 }
 
 impl Gateway {
@@ -96,7 +99,8 @@ impl Gateway {
         }
         let router = Router::new(routes)?;
         let jwks = Bytes::from(serde_json::to_vec(&key.jwks()).expect("JWKS serializes"));
-        Ok(Gateway { router, jwks, token_authorizer: template.token_authorizer.clone(), key })
+        let issuer = template.token_authorizer.clone().map(|config| DevIssuer::new(Arc::clone(&key), config));
+        Ok(Gateway { router, jwks, token_authorizer: template.token_authorizer.clone(), key, issuer })
     }
 
     pub(crate) fn route_keys(&self) -> impl Iterator<Item = &str> {
@@ -152,11 +156,29 @@ impl Gateway {
             if path == OPENID_CONFIGURATION_PATH {
                 return ("-", self.openid_configuration(&parts.headers, local_port, request_id));
             }
+            if path == AUTHORIZE_PATH
+                && let Some(issuer) = &self.issuer
+            {
+                return ("-", issuer_answer(issuer.authorize_page(parts.uri.query().unwrap_or("")), request_id));
+            }
             if let Some((media_type, body)) = crate::welcome::page(path, self.route_keys()) {
                 let mut response = json_response(StatusCode::OK, body, request_id);
                 response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
                 return ("-", response);
             }
+        }
+
+        if parts.method == Method::POST
+            && (path == AUTHORIZE_PATH || path == TOKEN_PATH)
+            && let Some(issuer) = &self.issuer
+        {
+            let body = match Limited::new(body, ISSUER_FORM_BYTES).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return ("-", gateway_answer(StatusCode::BAD_REQUEST, "Bad Request", request_id)),
+            };
+            let form = String::from_utf8_lossy(&body);
+            let answer = if path == TOKEN_PATH { issuer.token(&form) } else { issuer.authorize(&form) };
+            return ("-", issuer_answer(answer, request_id));
         }
 
         let Some(matched) = self.router.find(&parts.method, path) else {
@@ -245,13 +267,18 @@ impl Gateway {
     }
 
     fn openid_configuration(&self, headers: &http::HeaderMap, local_port: u16, request_id: &str) -> Response<Body> {
-        let jwks_uri = format!("http://{}{JWKS_PATH}", domain_name(headers, local_port));
-        let doc = serde_json::json!({
-            "issuer": self.token_authorizer.as_ref().map(|c| c.issuer.as_str()),
-            "jwks_uri": jwks_uri,
-            "id_token_signing_alg_values_supported": ["RS256"],
-        });
-        json_response(StatusCode::OK, Bytes::from(doc.to_string()), request_id)
+        let base = format!("http://{}", domain_name(headers, local_port));
+        let doc = match &self.issuer {
+            Some(issuer) => issuer.configuration(&base, JWKS_PATH),
+            None => serde_json::json!({
+                "issuer": null,
+                "jwks_uri": format!("{base}{JWKS_PATH}"),
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }),
+        };
+        let mut response = json_response(StatusCode::OK, Bytes::from(doc.to_string()), request_id);
+        response.headers_mut().insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        response
     }
 }
 
@@ -267,6 +294,26 @@ fn log(level: Level, method: &Method, path: &str, route: &str, request_id: &str,
     } else {
         tracing::debug!(request_id, route, "{method} {path} {status} {ms:.1} ms");
     }
+}
+
+/// The most a sign-in form or token request may carry.
+const ISSUER_FORM_BYTES: usize = 16 * 1024;
+
+/// An answer of the development issuer (`oidc.rs`) as HTTP.
+fn issuer_answer(answer: crate::oidc::Answer, request_id: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    if let Some(location) = answer.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(http::header::LOCATION, location);
+    }
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("apigw-requestid", id);
+    }
+    response
 }
 
 /// Like API Gateway's: 16 characters of base64, ending in `=`.

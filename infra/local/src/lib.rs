@@ -33,6 +33,7 @@ pub mod event;
 pub mod functions;
 mod gateway;
 pub mod loopback;
+pub mod oidc;
 pub mod routes;
 pub mod seed;
 pub mod stream;

@@ -459,3 +459,26 @@ async fn the_workspace_template_routes_every_http_function() {
         assert!(keys.iter().any(|k| k == expected), "{expected} missing from {keys:?}");
     }
 }
+
+/// The in-process dashboard takes its settings from the template it is served with (parameters
+/// at their defaults), as the deployed function takes them from its environment, and signs in
+/// against `retail-local` itself.
+#[tokio::test]
+async fn the_in_process_dashboard_is_configured_by_the_template() {
+    let real = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap();
+    let changed = real
+        .replacen("  DashboardFlashSkus:\n    Type: String\n    Default: \"\"", "  DashboardFlashSkus:\n    Type: String\n    Default: \"FLASH-001, MILK-1L\"", 1)
+        .replacen("  ChainTimezone:\n    Type: String\n    Default: Asia/Shanghai", "  ChainTimezone:\n    Type: String\n    Default: Europe/Berlin", 1);
+    assert_ne!(changed, real, "the template's dashboard parameters moved: mend this test");
+    let dir = common::temp_dir("dashboard-template");
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, changed).unwrap();
+    let options = Options::new(path).without_seed().key_file(common::key_file());
+    let functions = Functions::embedded(&retail_core::store::memory::MemoryStore::new());
+    let running = retail_local::spawn_api(LocalApi::start_with(&options, functions).await.unwrap()).await.unwrap();
+    let config = json_of(client().get(running.url("/dashboard/config.json")).send().await.unwrap()).await;
+    assert_eq!(config["flashSkus"], json!(["FLASH-001", "MILK-1L"]), "{config}");
+    assert_eq!(config["timezone"], "Europe/Berlin", "{config}");
+    assert_eq!(config["clientId"], "dashboard", "{config}");
+    assert_eq!(config["discoveryUrl"], "/.well-known/openid-configuration", "{config}");
+}

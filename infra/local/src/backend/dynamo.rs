@@ -338,6 +338,9 @@ fn emulated_functions(
         }
         let env = function_environment(text, &decl.logical_id, &|id| tables.by_logical_id(id).map(str::to_owned))?;
         let mut vars: BTreeMap<String, String> = env.variables.clone();
+        if vars.contains_key("OIDC_ISSUER") {
+            vars.insert("OIDC_DISCOVERY_URL".to_owned(), crate::functions::LOCAL_OIDC_DISCOVERY_URL.to_owned());
+        }
         // What Lambda itself sets (the emulator adds AWS_LAMBDA_RUNTIME_API), and development
         // credentials for the local endpoint in place of the function's role.
         for (k, v) in [

@@ -232,6 +232,9 @@ const count = (n) => Number(n).toLocaleString();
 // Tables leave the currency sign to the headline figures, which keeps them narrow on a phone.
 const amount = (minor) => (minor / 100).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
+// What a commodity line of a report sold: kilograms for weighed ones, else units.
+const sold = (c) => (c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity || 0));
+
 function sum(reports, f) {
   return reports.reduce((t, r) => t + (f(r) || 0), 0);
 }
@@ -300,7 +303,7 @@ function render(day, chain, stores, reports) {
     top.set(c.sku, t);
   }
   const ranked = [...top.values()].sort((a, b) => b.amount - a.amount || (a.sku < b.sku ? -1 : 1)).slice(0, 10);
-  fill("top", ranked.map((c) => [cell(c.sku), cell(c.name), cell(c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity), true), cell(amount(c.amount), true)]));
+  fill("top", ranked.map((c) => [cell(c.sku), cell(c.name), cell(sold(c), true), cell(amount(c.amount), true)]));
 
   const promos = new Map();
   for (const r of reports) for (const p of r.byPromotion || []) {
@@ -338,7 +341,7 @@ function soldFigure(day, storeId, sku) {
     for (const [key, entry] of seen) if (key.startsWith(`sold|${day}|${storeId}|`) && entry.value.has(sku)) c = entry.value.get(sku);
   }
   if (!c) return report ? "0" : "–";
-  return c.weightGrams ? `${(c.weightGrams / 1000).toFixed(3)} kg` : count(c.quantity || 0);
+  return sold(c);
 }
 
 const PALETTE = ["#d2232a", "#1f6feb", "#2da44e", "#bf8700", "#8250df", "#cf222e", "#0a7ea4", "#6e7781"];

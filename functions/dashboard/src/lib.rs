@@ -95,11 +95,22 @@ impl DashboardConfig {
 
 pub struct Dashboard {
     config: String,
+    /// The ETags of the page, `config.json` and `ASSETS` in order, hashed once at start rather
+    /// than at every request.
+    page_tag: String,
+    config_tag: String,
+    asset_tags: Vec<String>,
 }
 
 impl Dashboard {
     pub fn new(config: &DashboardConfig) -> Self {
-        Dashboard { config: config.to_json() }
+        let config = config.to_json();
+        Dashboard {
+            page_tag: etag(PAGE.body),
+            config_tag: etag(&config),
+            asset_tags: ASSETS.iter().map(|a| etag(a.body)).collect(),
+            config,
+        }
     }
 
     fn answer(&self, request: &Request) -> Response<Body> {
@@ -107,18 +118,24 @@ impl Dashboard {
         let key = route_key(request);
         let asset = request.uri().path().rsplit('/').next().unwrap_or("");
         match key {
-            "GET /dashboard" => file(request, &id, PAGE.content_type, PAGE.body, "no-cache"),
+            "GET /dashboard" => file(request, &id, PAGE.content_type, PAGE.body, &self.page_tag, "no-cache"),
             "GET /dashboard/{asset}" if asset == "config.json" => {
-                file(request, &id, "application/json", &self.config, "no-cache")
+                file(request, &id, "application/json", &self.config, &self.config_tag, "no-cache")
             }
-            "GET /dashboard/{asset}" => match ASSETS.iter().find(|a| a.name == asset) {
+            "GET /dashboard/{asset}" => match ASSETS.iter().position(|a| a.name == asset) {
                 // The page names its files without a version: a deploy reaches it within minutes.
-                Some(a) => file(request, &id, a.content_type, a.body, "max-age=300"),
+                Some(i) => file(request, &id, ASSETS[i].content_type, ASSETS[i].body, &self.asset_tags[i], "max-age=300"),
                 None => not_found(&id),
             },
             _ => not_found(&id),
         }
     }
+}
+
+/// A strong ETag of `body`: 12 bytes of its SHA-256.
+fn etag(body: &str) -> String {
+    use base64::Engine;
+    format!("\"{}\"", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(body.as_bytes())[..12]))
 }
 
 impl HttpFunction for Dashboard {
@@ -128,9 +145,7 @@ impl HttpFunction for Dashboard {
 }
 
 /// A file, or 304 when the browser's copy (`If-None-Match`) is this one.
-fn file(request: &Request, id: &str, content_type: &'static str, body: &str, cache: &'static str) -> Response<Body> {
-    use base64::Engine;
-    let tag = format!("\"{}\"", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(body.as_bytes())[..12]));
+fn file(request: &Request, id: &str, content_type: &'static str, body: &str, tag: &str, cache: &'static str) -> Response<Body> {
     let fresh = request
         .headers()
         .get_all("if-none-match")

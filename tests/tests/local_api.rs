@@ -377,8 +377,7 @@ fn the_functions_own_lines_are_shown_prefixed_and_the_emulators_only_when_asked(
         for reader in readers {
             reader.join().unwrap();
         }
-        let lines = lines.lock().unwrap().clone();
-        lines
+        lines.lock().unwrap().clone()
     };
     let quiet = run(&[]);
     let text = quiet.join("\n");

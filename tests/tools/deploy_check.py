@@ -173,9 +173,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_event(method, path, authorized):
-    """An API Gateway HTTP API (payload 2.0) event for a route; without the authorizer's claims
-    when the route has none (or when the point is to be refused before any table is read)."""
+def http_event(method, path):
+    """An API Gateway HTTP API (payload 2.0) event for a route, without the authorizer's claims:
+    a route with no authorizer answers it, any other refuses it (401) before reading a table."""
     raw_path = re.sub(r"\{[^}]+\}", "DEPLOYCHECK", path)
     params = {p: "DEPLOYCHECK" for p in re.findall(r"\{([^}+]+)\+?\}", path)}
     now = time.time()
@@ -235,8 +235,8 @@ def pick_event(events):
     routes.sort()
     _, _, method, path, open_route = routes[0]
     if open_route:
-        return http_event(method, path, True), 200, f"{method} {path}"
-    return http_event(method, path, False), 401, f"{method} {path} (no claims)"
+        return http_event(method, path), 200, f"{method} {path}"
+    return http_event(method, path), 401, f"{method} {path} (no claims)"
 
 
 def run_under_emulator(emulator, binary, name, env_vars, memory, timeout, event, expect):

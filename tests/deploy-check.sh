@@ -5,7 +5,7 @@
 # Steps:
 #   a. the SAM CLI and cargo-lambda (with zig, from the ziglang wheel), pinned in
 #      tests/deploy-requirements.txt, into a venv of their own under the cargo target dir;
-#   b. a Rust toolchain with the aarch64-unknown-linux-gnu standard library (see below);
+#   b. the aarch64-unknown-linux-gnu standard library (rustup target add, as sam build would);
 #   c. sam validate --lint (a region is needed, credentials are not);
 #   d. sam build into .aws-sam/build, cargo building into <target>/deploy, apart from target/;
 #   e. the same functions built for x86_64 with cargo lambda (same profile, same toolchain);
@@ -66,70 +66,19 @@ emulator="$("$venv/bin/python" -c 'import os, samcli; print(os.path.join(os.path
 [[ -x "$emulator" ]] || { echo "no Runtime Interface Emulator at $emulator" >&2; exit 1; }
 
 # --- b. a toolchain that builds for aarch64-unknown-linux-gnu ---------------------------------
-# First choice: the active rustup toolchain, with `rustup target add` (what sam build would do
-# on first use). Where rustup's servers cannot be reached but Debian's archive can (this
-# project's machines), Debian's own compiler (rustc-web, a current Rust in bookworm-security)
-# and its arm64 standard library are downloaded with apt-get into <target>/deploy-rustc and
-# unpacked there, installing nothing system-wide; cargo then builds with it through RUSTC
-# (its libLLVM's own dependencies, libz3 and the like, are taken to be installed).
-aarch64_std() { # $1: rustc
+# The active rustup toolchain, with the target added as sam build would on first use.
+aarch64_std() {
     local dir
-    dir="$("$1" --print target-libdir --target aarch64-unknown-linux-gnu 2>/dev/null)" || return 1
+    dir="$(rustc --print target-libdir --target aarch64-unknown-linux-gnu 2>/dev/null)" || return 1
     compgen -G "$dir/libcore-*.rlib" >/dev/null
 }
-debian_rustc="$target_dir/deploy-rustc"
-debian_toolchain() {
-    command -v apt-get >/dev/null && [[ "$(dpkg --print-architecture 2>/dev/null)" == amd64 ]] || return 1
-    local apt="$target_dir/deploy-apt"
-    local opts=(-o APT::Architectures::=amd64 -o APT::Architectures::=arm64
-        -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" -o Dir::State::status=/dev/null
-        -o APT::Sandbox::User=root)
-    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-    apt-get -qq "${opts[@]}" update || return 1
-    local version libstd llvm
-    version="$(apt-cache "${opts[@]}" policy rustc-web | awk '/Candidate:/ {print $2}')"
-    [[ -n "$version" && "$version" != "(none)" ]] || { echo "Debian has no rustc-web here" >&2; return 1; }
-    if [[ "$(cat "$debian_rustc/.version" 2>/dev/null || true)" == "$version" ]]; then
-        echo "Debian's rustc-web $version is unpacked in $debian_rustc"
-        return 0
-    fi
-    depends() { # $1: package=version, $2: regex of the dependency wanted
-        apt-cache "${opts[@]}" show "$1" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' \
-            | sed 's/^ *//; s/ .*//' | grep -E "$2" | head -n 1
-    }
-    libstd="$(depends "libstd-rust-web-dev=$version" '^libstd-rust-web-[0-9.]+$')"
-    llvm="$(depends "$libstd=$version" '^libllvm[0-9]+$')"
-    [[ -n "$libstd" && -n "$llvm" ]] || { echo "cannot tell rustc-web $version's libraries" >&2; return 1; }
-    rm -rf "$debian_rustc" "$apt/debs" && mkdir -p "$apt/debs" "$debian_rustc"
-    (cd "$apt/debs" && apt-get -qq "${opts[@]}" download "rustc-web=$version" "libstd-rust-web-dev=$version" \
-        "$libstd=$version" "$llvm" "libstd-rust-web-dev:arm64=$version") || return 1
-    for deb in "$apt/debs"/*.deb; do dpkg-deb -x "$deb" "$debian_rustc" || return 1; done
-    rm -rf "$apt/debs"
-    echo "$version" >"$debian_rustc/.version"
-    echo "unpacked Debian's rustc-web $version, $llvm and the arm64 standard library into $debian_rustc"
-}
-use_debian_rustc() {
-    # Debian's rustc finds librustc_driver and libLLVM in /usr/lib/x86_64-linux-gnu; here they
-    # sit beside it, so a wrapper points the loader at them (its sysroot follows its own path).
-    cat >"$debian_rustc/rustc" <<EOF
-#!/bin/sh
-LD_LIBRARY_PATH="$debian_rustc/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$debian_rustc/usr/bin/rustc" "\$@"
-EOF
-    chmod +x "$debian_rustc/rustc"
-    export RUSTC="$debian_rustc/rustc"
-}
 step "a toolchain for aarch64-unknown-linux-gnu"
-if aarch64_std rustc; then
+if aarch64_std; then
     echo "$(rustc -V) has the aarch64 standard library"
-elif [[ -f "$debian_rustc/.version" ]] && use_debian_rustc && aarch64_std "$RUSTC"; then
-    echo "Debian's $("$RUSTC" -V), unpacked earlier in $debian_rustc"
-elif command -v rustup >/dev/null && timeout 120 rustup target add aarch64-unknown-linux-gnu && aarch64_std rustc; then
+elif command -v rustup >/dev/null && rustup target add aarch64-unknown-linux-gnu && aarch64_std; then
     echo "$(rustc -V): added the aarch64 standard library"
-elif debian_toolchain && use_debian_rustc && aarch64_std "$RUSTC"; then
-    echo "rustup could not add the aarch64 target; building with Debian's $("$RUSTC" -V)"
 else
-    echo "no Rust toolchain with the aarch64-unknown-linux-gnu standard library:" >&2
-    echo "  rustup target add aarch64-unknown-linux-gnu" >&2
+    echo "no Rust toolchain with the aarch64-unknown-linux-gnu standard library: rustup target add aarch64-unknown-linux-gnu" >&2
     exit 1
 fi
 

@@ -10,32 +10,11 @@ use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The EMF metrics the functions emit (issue #17's metrics contract). The source of truth is
-/// `shared/src/metrics.rs` (coming): this list is to be replaced by its constant.
-const EMITTED_METRICS: [&str; 18] = [
-    "Requests",
-    "Unavailable",
-    "Latency",
-    "ColdStart",
-    "Sales",
-    "SalesAmount",
-    "Returns",
-    "RefundAmount",
-    "OutOfStock",
-    "IdempotentReplays",
-    "InProgress",
-    "DynamoThrottles",
-    "DynamoRetries",
-    "ConsumedReadUnits",
-    "ConsumedWriteUnits",
-    "RecordsFolded",
-    "RecordsFailed",
-    "FoldLag",
-];
-
-/// The dimensions those metrics carry: `Function` always, `StatusClass` on `Requests`,
-/// `Operation` on the consumed units.
-const EMITTED_DIMENSIONS: [&str; 3] = ["Function", "StatusClass", "Operation"];
+/// The EMF metrics the functions emit, and the dimensions they carry: `Function` always,
+/// `StatusClass` on `Requests`, `Operation` on the consumed units (`retail_core::metrics`).
+const EMITTED_METRICS: [&str; 18] = retail_core::metrics::ALL;
+const EMITTED_DIMENSIONS: [&str; 3] =
+    [retail_core::metrics::FUNCTION, retail_core::metrics::STATUS_CLASS, retail_core::metrics::OPERATION];
 
 /// The retention periods CloudWatch Logs accepts (days).
 const LOG_RETENTIONS: [u64; 22] =
@@ -160,11 +139,12 @@ fn every_function_logs_into_a_group_kept_for_the_stacks_retention() {
 fn every_function_is_given_the_metrics_namespace() {
     let text = template_text();
     let template = template();
-    assert_eq!(parameter_default(&template, "MetricsNamespace").as_str(), Some("Retail"));
+    let namespace = Some(retail_core::metrics::DEFAULT_NAMESPACE);
+    assert_eq!(parameter_default(&template, "MetricsNamespace").as_str(), namespace);
     for (id, _) in resources_of_type(&template, "AWS::Serverless::Function") {
         // What Lambda would put in its environment: Globals merged with its own.
         let env = retail_local::environment::function_environment(&text, id, &|t| Some(format!("p-{t}"))).unwrap();
-        assert_eq!(env.variables.get("METRICS_NAMESPACE").map(String::as_str), Some("Retail"), "{id}");
+        assert_eq!(env.variables.get(retail_core::metrics::NAMESPACE_VARIABLE).map(String::as_str), namespace, "{id}");
     }
 }
 

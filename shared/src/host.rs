@@ -24,9 +24,11 @@ use lambda_http::{Request, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::http::function::{HttpFunction, route_key};
+use crate::http::function::{HttpFunction, request_id, route_key};
 use crate::store::dynamo::{CapacityMeter, ConfigError, Consumed, DynamoStore};
 use crate::store::memory::MemoryStore;
 pub use crate::store::dynamo::{Table, TableSet};
@@ -180,6 +182,7 @@ where
     Fut: Future<Output = Result<(), lambda_http::Error>>,
 {
     init_tracing();
+    init_metrics();
     let failed = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "the function cannot start");
         std::process::ExitCode::FAILURE
@@ -236,16 +239,29 @@ async fn shutdown_signal() -> &'static str {
 
 /// What a Lambda `main` calls once its store is built: serve invocations until shut down.
 /// Each invocation logs its route and status inside the runtime's span (so with its request id),
-/// then what it consumed of DynamoDB ([`after_invocation`]).
+/// then what it consumed of DynamoDB and its metrics ([`after_invocation`]).
 pub async fn run_lambda<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let function = Arc::new(function);
     lambda_http::run(service_fn(move |request: Request| {
         let function = Arc::clone(&function);
         async move {
+            let started = Instant::now();
             let route = route_key(&request).to_owned();
+            let invocation = Invocation {
+                request_id: lambda_http::RequestExt::lambda_context_ref(&request)
+                    .map(|context| context.request_id.clone())
+                    .unwrap_or_default(),
+                api_request_id: Some(request_id(&request)),
+                // Only a real store id: the path is the client's to write.
+                store: crate::http::body::raw_path_param(&request, "storeId")
+                    .filter(|id| crate::domain::StoreId::parse(id).is_ok())
+                    .map(str::to_owned),
+            };
             let response = function.call(request).await;
-            tracing::info!(route, status = response.status().as_u16(), "answered");
-            after_invocation();
+            let status = response.status().as_u16();
+            tracing::info!(route, status, "answered");
+            crate::metrics::answered(status);
+            after_invocation(started.elapsed(), invocation);
             Ok::<_, std::convert::Infallible>(response)
         }
     }))
@@ -265,8 +281,10 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         let handler = Arc::clone(&handler);
         async move {
+            let started = Instant::now();
+            let invocation = Invocation { request_id: event.context.request_id.clone(), api_request_id: None, store: None };
             let answer = handler(event).await;
-            after_invocation();
+            after_invocation(started.elapsed(), invocation);
             answer
         }
     }))
@@ -277,12 +295,75 @@ where
 /// on the embedded store, which has nothing to meter).
 static METER: OnceLock<CapacityMeter> = OnceLock::new();
 
+/// The metrics of this process, installed once by [`init_metrics`] (unset outside Lambda: then
+/// every `crate::metrics` call is a no-op).
+static METRICS: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
+
+/// Set on the first invocation this process serves: its cold start.
+static SERVED: AtomicBool = AtomicBool::new(false);
+
+/// The EMF recorder as the process's `metrics` recorder: namespace from `METRICS_NAMESPACE`
+/// (`Retail` when unset), every metric dimensioned by the function's name. Documents are
+/// written by [`after_invocation`], never by a timer: a frozen environment has no timers.
+fn init_metrics() {
+    let namespace = std::env::var(crate::metrics::NAMESPACE_VARIABLE)
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension(crate::metrics::FUNCTION, function)
+        .init()
+    {
+        Ok(collector) => {
+            let _ = METRICS.set(collector);
+            crate::metrics::describe();
+        }
+        // A recorder installed already (a test process): its metrics go there.
+        Err(e) => tracing::debug!(error = %e, "no EMF metrics from this process"),
+    }
+}
+
+/// What the metrics documents of one invocation carry besides the metrics: CloudWatch Logs
+/// Insights can find an invocation's figures by its request id (as its log lines carry it), by
+/// the gateway's (the `x-request-id` a till reports), or by store.
+struct Invocation {
+    /// Lambda's request id.
+    request_id: String,
+    /// API Gateway's request id, for an HTTP invocation.
+    api_request_id: Option<String>,
+    /// The store the request names (`{storeId}`), if any.
+    store: Option<String>,
+}
+
 /// After each invocation: what it consumed of DynamoDB, drained from the hosted store's meter
-/// and logged as one line ([`log_consumed`]) when anything was. Lambda runs one invocation at a
+/// and logged as one line ([`log_consumed`]) when anything was; then its metrics (the time it
+/// took, whether it was the cold start, DynamoDB's throttles, retries and units, and whatever
+/// the function counted) written as EMF documents on stdout. Lambda runs one invocation at a
 /// time per process, so the figures are exactly that invocation's.
-pub fn after_invocation() {
+fn after_invocation(took: Duration, invocation: Invocation) {
     if let Some(meter) = METER.get() {
-        log_consumed(&meter.take());
+        let consumed = meter.take();
+        log_consumed(&consumed);
+        crate::metrics::dynamo(&consumed, meter.take_attempts());
+    }
+    crate::metrics::invoked(took, !SERVED.swap(true, Ordering::Relaxed));
+    if let Some(collector) = METRICS.get() {
+        collector.set_property("requestId", invocation.request_id);
+        match invocation.api_request_id {
+            Some(id) => collector.set_property("apiRequestId", id),
+            None => collector.remove_property("apiRequestId"),
+        };
+        match invocation.store {
+            Some(store) => collector.set_property("storeId", store),
+            None => collector.remove_property("storeId"),
+        };
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if let Err(e) = collector.flush(&mut out) {
+            tracing::warn!(error = %e, "the invocation's metrics could not be written");
+        }
     }
 }
 

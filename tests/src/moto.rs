@@ -134,3 +134,53 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Store S001 and `commodities` (each sku with its stock policy, no stock yet), each priced 1299
+/// across the chain since 2020: what a till sells.
+pub async fn stock_a_store(
+    store: &DynamoStore,
+    commodities: &[(&str, retail_core::domain::StockPolicy)],
+) -> retail_core::domain::Store {
+    use chrono::{TimeZone, Utc};
+    use retail_core::domain::catalog::CommodityDraft;
+    use retail_core::domain::price::{AdjustmentId, PriceScope};
+    use retail_core::domain::{BatchId, Commodity, Money, PriceAdjustment, RegionId, Sku, Store, StoreId, Unit};
+    use retail_core::store::{CatalogStore, PriceBatch, PriceBatchResult, PriceStore};
+    let shop = Store::new(StoreId::parse("S001").unwrap(), "One", RegionId::parse("EAST").unwrap(), None).unwrap();
+    store.put_store(shop.clone()).await.unwrap();
+    let from = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let batch_id = BatchId::parse("meter").unwrap();
+    let mut adjustments = Vec::new();
+    for (index, (sku, policy)) in commodities.iter().enumerate() {
+        let sku = Sku::parse(sku).unwrap();
+        let draft = CommodityDraft {
+            name: sku.to_string(),
+            unit: Unit::Each,
+            tax_rate_bp: 900,
+            barcodes: Vec::new(),
+            category: None,
+            stock_policy: *policy,
+            allow_shared_barcodes: None,
+            stock_shards: None,
+        };
+        store.put_commodity(Commodity::from_draft(sku.clone(), draft).unwrap()).await.unwrap();
+        adjustments.push(PriceAdjustment {
+            id: AdjustmentId { batch_id: batch_id.clone(), index: index as u32 },
+            sku,
+            scope: PriceScope::parse("chain").unwrap(),
+            amount: Money::from_minor_units(1299),
+            valid_from: from,
+            valid_to: None,
+            reason: None,
+            applied_at: from,
+        });
+    }
+    let accepted = adjustments.len() as u32;
+    let batch = PriceBatch {
+        result: PriceBatchResult { batch_id, accepted, rejected: Vec::new(), applied_at: from },
+        adjustments,
+        fingerprint: "fp-meter".into(),
+    };
+    store.apply_price_batch(batch).await.unwrap();
+    shop
+}

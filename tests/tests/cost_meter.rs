@@ -8,15 +8,12 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_smithy_runtime_api::box_error::BoxError;
-use chrono::{TimeZone, Utc};
-use retail_core::domain::catalog::CommodityDraft;
-use retail_core::domain::price::{AdjustmentId, PriceScope};
-use retail_core::domain::{BatchId, Commodity, Money, PriceAdjustment, RegionId, Sku, StockPolicy, Store, StoreId, Unit};
+use chrono::Utc;
+use retail_core::domain::{Sku, StockPolicy};
 use retail_core::store::dynamo::capacity::Tally;
 use retail_core::store::dynamo::{DynamoStore, Table, endpoint_config};
-use retail_core::store::{CatalogStore, PriceBatch, PriceBatchResult, PriceStore};
 use retail_tests::lambda::{EmulatedBinary, http_event, lambda_env};
-use retail_tests::moto::Moto;
+use retail_tests::moto::{Moto, stock_a_store};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -189,7 +186,7 @@ async fn known_calls_drain_the_units_worked_out_by_hand_and_every_request_asks_f
 async fn the_adapters_own_calls_all_ask_for_total_and_are_metered() {
     let moto = Moto::start();
     let (store, requests) = metered_store(&moto).await;
-    let (shop, milk) = stock_a_store(&store).await;
+    let (shop, milk) = (stock_a_store(&store, &[("MILK-1L", StockPolicy::Track)]).await, Sku::parse("MILK-1L").unwrap());
     let views = retail_core::store::LookupStore::commodity_views(&store, &shop, &[milk], Utc::now()).await.unwrap();
     assert!(views[0].is_some());
     let consumed = store.take_consumed();
@@ -212,7 +209,7 @@ async fn a_basket_read_again_reads_only_the_feeds_heads_once_a_second() {
     use retail_core::store::SalesStore;
     let moto = Moto::start();
     let (store, _) = metered_store(&moto).await;
-    let (shop, milk) = stock_a_store(&store).await;
+    let (shop, milk) = (stock_a_store(&store, &[("MILK-1L", StockPolicy::Track)]).await, Sku::parse("MILK-1L").unwrap());
     store.take_consumed();
     let basket = [milk];
     store.basket_reading(&shop, &basket, &[]).await.unwrap();
@@ -237,49 +234,13 @@ async fn a_basket_read_again_reads_only_the_feeds_heads_once_a_second() {
     );
 }
 
-/// Store S001 and MILK-1L (tracked) priced 1299 across the chain; what a till sells.
-async fn stock_a_store(store: &DynamoStore) -> (Store, Sku) {
-    let shop = Store::new(StoreId::parse("S001").unwrap(), "One", RegionId::parse("EAST").unwrap(), None).unwrap();
-    store.put_store(shop.clone()).await.unwrap();
-    let milk = Sku::parse("MILK-1L").unwrap();
-    let draft = CommodityDraft {
-        name: "Milk".into(),
-        unit: Unit::Each,
-        tax_rate_bp: 900,
-        barcodes: Vec::new(),
-        category: None,
-        stock_policy: StockPolicy::Track,
-        allow_shared_barcodes: None,
-        stock_shards: None,
-    };
-    store.put_commodity(Commodity::from_draft(milk.clone(), draft).unwrap()).await.unwrap();
-    let from = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
-    let adjustment = PriceAdjustment {
-        id: AdjustmentId { batch_id: BatchId::parse("meter").unwrap(), index: 0 },
-        sku: milk.clone(),
-        scope: PriceScope::parse("chain").unwrap(),
-        amount: Money::from_minor_units(1299),
-        valid_from: from,
-        valid_to: None,
-        reason: None,
-        applied_at: from,
-    };
-    let batch = PriceBatch {
-        result: PriceBatchResult { batch_id: BatchId::parse("meter").unwrap(), accepted: 1, rejected: Vec::new(), applied_at: from },
-        adjustments: vec![adjustment],
-        fingerprint: "fp-meter".into(),
-    };
-    store.apply_price_batch(batch).await.unwrap();
-    (shop, milk)
-}
-
 /// The checkout binary under the emulator, on moto, logging JSON as Lambda does with
 /// `LoggingConfig: LogFormat: JSON`: one sale of one line, then its capacity line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_under_the_emulator_logs_its_capacity_line() {
     let moto = Moto::start();
     let (store, _) = metered_store(&moto).await;
-    stock_a_store(&store).await;
+    stock_a_store(&store, &[("MILK-1L", StockPolicy::Track)]).await;
     let tables = store.tables().only(checkout::TABLES);
     let mut env = lambda_env("checkout");
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), moto.endpoint.clone()));

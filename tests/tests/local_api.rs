@@ -319,3 +319,82 @@ fn a_function_that_cannot_start_under_the_emulator_stops_retail_local_with_its_l
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("broken on purpose"), "the function's own output is missing: {stderr}");
 }
+
+/// Under the emulator, each function's own lines (its JSON logs and its EMF metrics) are shown
+/// on retail-local's stderr by default, prefixed with its name as `sam local` does; the
+/// emulator's chatter only with `--emulator-logs`. The start's warm-up invokes every function
+/// once, so every function has lines to show without a request.
+#[test]
+fn the_functions_own_lines_are_shown_prefixed_and_the_emulators_only_when_asked() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let moto = retail_tests::moto::Moto::start();
+    let run = |extra: &[&str]| -> Vec<String> {
+        let addr = format!("127.0.0.1:{}", retail_tests::free_port());
+        let mut child = Command::new(retail_tests::retail_local_bin())
+            .arg("serve")
+            .args(["--addr", &addr, "--no-seed"])
+            .arg("--template")
+            .arg(retail_tests::workspace_root().join("template.yaml"))
+            .args(["--dynamodb-endpoint", &moto.endpoint])
+            .arg("--lambda-runtime-emulator")
+            .arg(retail_tests::runtime_interface_emulator())
+            .arg("--functions-dir")
+            .arg(retail_tests::binaries_dir())
+            .args(extra)
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let streams: [Box<dyn std::io::Read + Send>; 2] =
+            [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        let readers: Vec<_> = streams
+            .into_iter()
+            .map(|stream| {
+                let kept = std::sync::Arc::clone(&lines);
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                        kept.lock().unwrap().push(line);
+                    }
+                })
+            })
+            .collect();
+        // Serving (its banner on stdout) means every function answered its warm-up invocation.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !lines.lock().unwrap().iter().any(|l| l.starts_with("retail-local serving")) {
+            assert!(child.try_wait().unwrap().is_none(), "retail-local stopped:\n{}", lines.lock().unwrap().join("\n"));
+            assert!(std::time::Instant::now() < deadline, "retail-local did not serve:\n{}", lines.lock().unwrap().join("\n"));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // The functions' lines of the warm-up are written after their answers.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = child.kill();
+        let _ = child.wait();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        lines.lock().unwrap().clone()
+    };
+    let quiet = run(&[]);
+    let text = quiet.join("\n");
+    for function in ["catalog-admin", "commodity-lookup", "price-adjustment", "checkout", "sales-report", "sales-aggregator", "dashboard"] {
+        let prefix = format!("[{function}] ");
+        let own: Vec<&String> = quiet.iter().filter(|l| l.starts_with(&prefix)).collect();
+        // Its metrics document: JSON with the function's name as its dimension.
+        assert!(
+            own.iter().any(|l| l.contains("\"_aws\"") && l.contains(&format!("\"Function\":\"{function}\""))),
+            "{function}'s EMF document, prefixed:\n{text}"
+        );
+    }
+    assert!(quiet.iter().any(|l| l.starts_with("[checkout] ") && l.contains("answered")), "{text}");
+    assert!(!text.contains("(rapid)") && !text.contains("START RequestId:"), "no emulator chatter by default:\n{text}");
+
+    let chatty = run(&["--emulator-logs"]);
+    let text = chatty.join("\n");
+    assert!(chatty.iter().any(|l| l.starts_with("[checkout] ") && l.contains("(rapid)")), "{text}");
+    assert!(chatty.iter().any(|l| l.starts_with("[dashboard] START RequestId:")), "{text}");
+}

@@ -112,7 +112,11 @@ impl<S: CatalogStore> CatalogAdmin<S> {
         };
         let stock = levels.into_iter().map(|(sku, on_hand)| StockLevel { sku, on_hand }).collect();
         let reply = Reply::ok(&StockLevels { stock });
-        Ok(if replayed { reply.header("idempotent-replayed", "true") } else { reply })
+        if replayed {
+            retail_core::metrics::replayed();
+            return Ok(reply.header("idempotent-replayed", "true"));
+        }
+        Ok(reply)
     }
 
     async fn stock(&self, request: &Request) -> Routed {

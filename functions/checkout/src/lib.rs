@@ -14,6 +14,7 @@ use retail_core::domain::sale::{LineDraft, MAX_BATCH_SALES, Payment, Receipt, Sa
 use retail_core::domain::returns::ReturnDraft;
 use retail_core::domain::{IdempotencyKey, Invalid, NotFound, ReturnId, SaleId, StoreId, TerminalId};
 use retail_core::http::body::raw_path_param;
+use retail_core::metrics;
 use retail_core::http::function::{request_id, route_key, unknown_route};
 use retail_core::http::{Problem, Reply, Routed, Routes, Scope, authorize, json_body, path_param};
 use retail_core::store::{ReturnsStore, StoreError};
@@ -111,8 +112,14 @@ impl<S: ReturnsStore> Checkout<S> {
         let key = idempotency_key(request)?;
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         match sell::sell(&self.db, &self.warm, &store_id, &key, &draft, Utc::now()).await? {
-            Sold::Recorded(sale) => Ok(Reply::json(StatusCode::CREATED, &sale.receipt)),
-            Sold::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
+            Sold::Recorded(sale) => {
+                metrics::sold(sale.receipt.total.minor_units());
+                Ok(Reply::json(StatusCode::CREATED, &sale.receipt))
+            }
+            Sold::Replayed(receipt) => {
+                metrics::replayed();
+                Ok(Reply::ok(&receipt).header("idempotent-replayed", "true"))
+            }
         }
     }
 
@@ -151,15 +158,17 @@ impl<S: ReturnsStore> Checkout<S> {
             let idempotency_key = key.to_string();
             results.push(match outcome {
                 Ok(Sold::Recorded(sale)) => {
+                    metrics::sold(sale.receipt.total.minor_units());
                     BatchResult { idempotency_key, status: 201, receipt: Some(sale.receipt.clone()), problem: None }
                 }
-                Ok(Sold::Replayed(receipt)) => BatchResult { idempotency_key, status: 200, receipt: Some(*receipt), problem: None },
-                Err(problem) => BatchResult {
-                    idempotency_key,
-                    status: problem.status.as_u16(),
-                    receipt: None,
-                    problem: Some(problem.to_json(&id)),
-                },
+                Ok(Sold::Replayed(receipt)) => {
+                    metrics::replayed();
+                    BatchResult { idempotency_key, status: 200, receipt: Some(*receipt), problem: None }
+                }
+                Err(problem) => {
+                    metrics::refused(problem.code);
+                    BatchResult { idempotency_key, status: problem.status.as_u16(), receipt: None, problem: Some(problem.to_json(&id)) }
+                }
             });
         }
         Ok(Reply::ok(&BatchResults { results }))
@@ -179,8 +188,14 @@ impl<S: ReturnsStore> Checkout<S> {
         let key = idempotency_key(request)?;
         let store_id = path_param(request, "storeId", StoreId::parse)?;
         match take_back::take_back(&self.db, &self.warm.stores, &store_id, &key, &draft, Utc::now()).await? {
-            TakenBack::Recorded(receipt) => Ok(Reply::json(StatusCode::CREATED, &*receipt)),
-            TakenBack::Replayed(receipt) => Ok(Reply::ok(&receipt).header("idempotent-replayed", "true")),
+            TakenBack::Recorded(receipt) => {
+                metrics::returned(receipt.total.minor_units());
+                Ok(Reply::json(StatusCode::CREATED, &*receipt))
+            }
+            TakenBack::Replayed(receipt) => {
+                metrics::replayed();
+                Ok(Reply::ok(&receipt).header("idempotent-replayed", "true"))
+            }
         }
     }
 

@@ -94,12 +94,19 @@ impl<S: AggregateStore> SalesAggregator<S> {
                 }
             }
         }
+        // How far the reports trail the tills: the age of the newest record, at fold time.
+        let newest = entries.iter().map(|e| e.at).max();
+        let lag = newest.map(|at| (chrono::Utc::now().timestamp_millis() - at * 1000).max(0).unsigned_abs());
         let folded = match self.db.fold(&entries).await {
-            Ok(folded) => folded,
+            Ok(folded) => {
+                retail_core::metrics::folded(folded, failures.len(), lag.map(std::time::Duration::from_millis));
+                folded
+            }
             // The stream retries the batch either way (halved, up to the template's
             // MaximumRetryAttempts, then to the on-failure queue): only an operator can make a
             // permanent failure pass, so it is said so, with the database's reason.
             Err(e) if e.is_permanent() => {
+                retail_core::metrics::folded(0, entries.len() + failures.len(), None);
                 tracing::error!(
                     entries = entries.len(),
                     reason = %e,
@@ -109,6 +116,7 @@ impl<S: AggregateStore> SalesAggregator<S> {
                 return Err(e);
             }
             Err(e) => {
+                retail_core::metrics::folded(0, entries.len() + failures.len(), None);
                 tracing::warn!(entries = entries.len(), reason = %e, "the batch could not be folded now; the stream retries it");
                 return Err(e);
             }

@@ -87,6 +87,10 @@ struct ServeArgs {
     /// of one function run at once.
     #[arg(long, value_name = "N", default_value_t = 4, requires = "lambda_runtime_emulator")]
     max_environments: usize,
+    /// Also show the emulator's own lines (its `(rapid)` log, START, END and REPORT), prefixed
+    /// with the function's name like the functions' own lines, which are always shown.
+    #[arg(long, requires = "lambda_runtime_emulator")]
+    emulator_logs: bool,
 }
 
 /// The backend the flags ask for (`AWS_ENDPOINT_URL_DYNAMODB` stands in for --dynamodb-endpoint).
@@ -125,6 +129,7 @@ fn backend(args: &ServeArgs, env_endpoint: Option<String>) -> Result<Backend, St
                 emulator: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
                 functions_dir,
                 max_environments: args.max_environments,
+                emulator_logs: args.emulator_logs,
             })
         }
     };

@@ -11,7 +11,7 @@ use base64::Engine;
 use retail_core::store::dynamo::DynamoStore;
 use sales_aggregator::SalesAggregator;
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -215,14 +215,18 @@ impl Feed {
     }
 
     /// One batch of `shard`, retried as the template's event source mapping (with its tumbling
-    /// window, which names the shard) would.
+    /// window, which names the shard) would: a batch the function fails is halved and each half
+    /// delivered in turn (`BisectBatchOnFunctionError`; a split is not a retry), a single record
+    /// it fails is retried up to `MaximumRetryAttempts`, and after a partial failure
+    /// (`ReportBatchItemFailures`) delivery resumes from the lowest failed record, a retry.
     async fn deliver(&self, stream_arn: &str, shard: &str, records: &[Record]) {
-        let mut pending: Vec<Value> = records.iter().map(|r| record_json(r, stream_arn, &self.region)).collect();
-        let mut attempt = 0;
-        loop {
+        let batch: Vec<Value> = records.iter().map(|r| record_json(r, stream_arn, &self.region)).collect();
+        // The pieces still to deliver, in the shard's order, each with its retries so far.
+        let mut pieces: VecDeque<(Vec<Value>, u32)> = VecDeque::from([(batch, 0)]);
+        while let Some((mut pending, mut attempt)) = pieces.pop_front() {
             let result = self.consumer.deliver(json!({ "Records": pending, "shardId": shard })).await;
             let why = match result {
-                Ok(failures) if failures.is_empty() => return,
+                Ok(failures) if failures.is_empty() => continue,
                 Ok(failures) => {
                     // Lambda resumes from the lowest failed sequence number.
                     let first = pending.iter().position(|r| {
@@ -237,6 +241,14 @@ impl Feed {
                     }
                     format!("sales-aggregator reported {} failed records", failures.len())
                 }
+                Err(e) if pending.len() > 1 => {
+                    let second = pending.split_off(pending.len() / 2);
+                    tracing::warn!(records = pending.len() + second.len(), error = %e,
+                        "sales-aggregator failed a stream batch; delivering it in halves");
+                    pieces.push_front((second, attempt));
+                    pieces.push_front((pending, attempt));
+                    continue;
+                }
                 Err(e) => e,
             };
             attempt += 1;
@@ -244,10 +256,11 @@ impl Feed {
                 let first = pending.first().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or_default();
                 tracing::error!(records = pending.len(), first_sequence = %first, error = %why,
                     "giving up on a sales stream batch after {MAX_RETRIES} retries (in AWS it goes to the on-failure queue)");
-                return;
+                continue;
             }
             tracing::warn!(attempt, error = %why, "sales-aggregator failed a stream batch; retrying");
             tokio::time::sleep(POLL * attempt).await;
+            pieces.push_front((pending, attempt));
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct FunctionProcess {
     pub env: Vec<(String, String)>,
     /// How long an invocation may take before it counts as failed.
     pub timeout: Duration,
+    /// Show the emulator's own lines too, not only the function's ([`emulator_chatter`]).
+    pub emulator_logs: bool,
 }
 
 /// One function's environments.
@@ -143,10 +145,10 @@ impl Environment {
         let mut child = command.spawn().map_err(|e| fail(format!("{}: {e}", process.emulator.display())))?;
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL)));
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_output(out, process.name.clone(), Arc::clone(&log)));
+            tokio::spawn(keep_output(out, process.name.clone(), process.emulator_logs, Arc::clone(&log)));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_output(err, process.name.clone(), Arc::clone(&log)));
+            tokio::spawn(keep_output(err, process.name.clone(), process.emulator_logs, Arc::clone(&log)));
         }
         let mut environment = Environment { child, url: format!("http://{rie_addr}{INVOCATIONS_PATH}"), log };
         let started = Instant::now();
@@ -211,18 +213,42 @@ impl Drop for Environment {
     }
 }
 
-/// Passes an environment's output on (at debug level: every invocation logs a few lines) and
-/// keeps its tail for the error that reports a failure.
-async fn keep_output(stream: impl tokio::io::AsyncRead + Unpin, function: String, log: Arc<Mutex<VecDeque<String>>>) {
+/// Shows an environment's output on retail-local's stderr as `sam local` does, each line
+/// prefixed with the function's name: the function's own lines (its JSON logs and EMF
+/// metrics documents) always, the emulator's chatter only when asked (`--emulator-logs`;
+/// otherwise at debug level). Keeps the tail of both for the error that reports a failure.
+async fn keep_output(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    function: String,
+    emulator_logs: bool,
+    log: Arc<Mutex<VecDeque<String>>>,
+) {
+    use std::io::Write;
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::debug!(function = %function, "{line}");
+        if emulator_logs || !emulator_chatter(&line) {
+            // One write per line, under the lock: environments of several functions share stderr.
+            let _ = writeln!(std::io::stderr().lock(), "[{function}] {line}");
+        } else {
+            tracing::debug!(function = %function, "{line}");
+        }
         let mut log = log.lock().expect("not poisoned");
         if log.len() == LOG_TAIL {
             log.pop_front();
         }
         log.push_back(line);
     }
+}
+
+/// Whether a line of an environment's output is the emulator's rather than the function's: its
+/// own log (`05 Dec 2026 21:15:02,118 [INFO] (rapid) exec ...`) and the invocation markers
+/// Lambda writes around a function's lines (`START RequestId: ...`, `END ...`, `REPORT ...`,
+/// `INIT_REPORT ...`).
+pub fn emulator_chatter(line: &str) -> bool {
+    line.contains(" (rapid) ")
+        || ["START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START", "INIT_REPORT", "INIT REPORT"]
+            .iter()
+            .any(|marker| line.starts_with(marker))
 }
 
 /// The status, headers and body of a payload-format-2.0 response document, as API Gateway reads
@@ -265,6 +291,27 @@ pub fn v2_response(answer: &Value) -> Option<http::Response<lambda_http::Body>> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_emulators_lines_are_told_from_the_functions() {
+        for chatter in [
+            "05 Dec 2026 21:15:02,118 [INFO] (rapid) exec '/work/main/target/checked/checkout' (cwd=/work/main, handler=)",
+            "05 Dec 2026 21:15:02,131 [WARNING] (rapid) Cannot list external agents error=open /opt/extensions: no such file or directory",
+            "START RequestId: 6c2d0a2e-6a4b-4c1c-9a53-2f1d0f5a3b7e Version: $LATEST",
+            "END RequestId: 6c2d0a2e-6a4b-4c1c-9a53-2f1d0f5a3b7e",
+            "REPORT RequestId: 6c2d0a2e-6a4b-4c1c-9a53-2f1d0f5a3b7e\tInit Duration: 9.93 ms\tDuration: 2.10 ms",
+        ] {
+            assert!(emulator_chatter(chatter), "{chatter}");
+        }
+        for own in [
+            r#"{"timestamp":"2026-12-05T21:15:02.140Z","level":"INFO","route":"GET /dashboard","status":200,"message":"answered"}"#,
+            r#"{"_aws":{"Timestamp":1796505302140,"CloudWatchMetrics":[]},"Function":"checkout","Requests":1}"#,
+            "INFO the function cannot start error=STORES_TABLE is not set",
+            "/x/checkout: broken on purpose",
+        ] {
+            assert!(!emulator_chatter(own), "{own}");
+        }
+    }
 
     #[test]
     fn a_v2_response_document_becomes_the_response_the_gateway_passes_on() {

@@ -51,6 +51,8 @@ pub struct EmulatorOptions {
     pub functions_dir: PathBuf,
     /// Execution environments per function at most (concurrent invocations of it).
     pub max_environments: usize,
+    /// Also show the emulator's own lines (`(rapid)`, START/END/REPORT), not only the functions'.
+    pub emulator_logs: bool,
 }
 
 impl Options {

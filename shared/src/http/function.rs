@@ -96,6 +96,7 @@ pub fn respond(request_id: &str, routed: Routed) -> Response<Body> {
             response
         }
         Err(problem) => {
+            crate::metrics::refused(problem.code);
             if problem.status.is_server_error() {
                 tracing::warn!(code = problem.code, detail = %problem.detail, "refused with a server error");
             }

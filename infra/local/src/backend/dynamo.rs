@@ -368,6 +368,7 @@ fn emulated_functions(
             emulator: emulator.emulator.clone(),
             env: vars.into_iter().collect(),
             timeout: Duration::from_secs(u64::from(env.timeout_s)),
+            emulator_logs: emulator.emulator_logs,
         };
         functions.insert(binary.clone(), Arc::new(EmulatedFunction::new(process, emulator.max_environments)));
     }

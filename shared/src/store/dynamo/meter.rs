@@ -56,16 +56,18 @@
 
 use aws_sdk_dynamodb::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
-use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
+use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemError, BatchGetItemInput, BatchGetItemOutput};
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemInput, BatchWriteItemOutput};
 use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemInput, DeleteItemOutput};
-use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+use aws_sdk_dynamodb::operation::get_item::{GetItemError, GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
-use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
-use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
-use aws_sdk_dynamodb::operation::transact_get_items::{TransactGetItemsInput, TransactGetItemsOutput};
+use aws_sdk_dynamodb::operation::query::{QueryError, QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::scan::{ScanError, ScanInput, ScanOutput};
+use aws_sdk_dynamodb::operation::transact_get_items::{TransactGetItemsError, TransactGetItemsInput, TransactGetItemsOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsInput, TransactWriteItemsOutput,
 };
@@ -74,6 +76,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCa
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{Error, Input, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -87,6 +90,8 @@ type Attributes = HashMap<String, AttributeValue>;
 #[derive(Debug, Clone)]
 pub struct CapacityMeter {
     consumed: Arc<Mutex<Consumed>>,
+    /// Attempts throttled and retried since the last take.
+    attempts: Arc<Mutex<Attempts>>,
     /// Physical table name → logical id.
     names: Arc<HashMap<String, &'static str>>,
     /// Physical table name → the key attributes of each of its global secondary indexes.
@@ -98,7 +103,17 @@ impl CapacityMeter {
     pub fn new(tables: &Tables) -> CapacityMeter {
         let names = Table::ALL.into_iter().filter_map(|t| Some((tables.name(t)?.to_owned(), t.logical_id()))).collect();
         let indexes = Table::ALL.into_iter().filter_map(|t| Some((tables.name(t)?.to_owned(), t.index_keys()))).collect();
-        CapacityMeter { consumed: Arc::default(), names: Arc::new(names), indexes: Arc::new(indexes) }
+        CapacityMeter {
+            consumed: Arc::default(),
+            attempts: Arc::default(),
+            names: Arc::new(names),
+            indexes: Arc::new(indexes),
+        }
+    }
+
+    /// The attempts throttled and retried since the last take, leaving both at zero.
+    pub fn take_attempts(&self) -> Attempts {
+        std::mem::take(&mut *self.attempts.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Everything recorded since the last take, leaving the tally empty.
@@ -148,6 +163,19 @@ impl Intercept for CapacityMeter {
         Ok(())
     }
 
+    // Once per attempt, before it is sent: the orchestrator numbers them from 1.
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<RequestAttempts>().is_some_and(|a| a.attempts() > 1) {
+            self.attempts.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
+        }
+        Ok(())
+    }
+
     // Once per attempt DynamoDB answered.
     fn read_after_deserialization(
         &self,
@@ -155,11 +183,64 @@ impl Intercept for CapacityMeter {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if context.output_or_error().err().is_some_and(throttled) {
+            self.attempts.lock().unwrap_or_else(|e| e.into_inner()).throttled += 1;
+        }
         if let Some(planned) = cfg.load::<Planned>() {
             self.record(planned.operation, self.bill(planned, context.output_or_error()));
         }
         Ok(())
     }
+}
+
+/// Attempts of DynamoDB calls that went wrong on the way, counted by the meter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// Answered with throttling (DynamoDB's own codes, or a transaction cancelled for it).
+    pub throttled: u64,
+    /// Sent again after an earlier attempt of the same call failed.
+    pub retried: u64,
+}
+
+/// Whether an attempt's failure is DynamoDB throttling: the call's own error code, or a
+/// transaction cancelled because one of its items was throttled.
+fn throttled(error: &OrchestratorError<Error>) -> bool {
+    let Some(error) = error.as_operation_error() else { return false };
+    macro_rules! code_of {
+        ($($operation_error:ty),*) => {
+            None$(.or_else(|| error.downcast_ref::<$operation_error>().and_then(|e| e.code())))*
+        };
+    }
+    let code: Option<&str> = code_of!(
+        GetItemError,
+        PutItemError,
+        UpdateItemError,
+        DeleteItemError,
+        QueryError,
+        ScanError,
+        BatchGetItemError,
+        BatchWriteItemError,
+        TransactGetItemsError,
+        TransactWriteItemsError
+    );
+    let cancelled_for_it = match error.downcast_ref::<TransactWriteItemsError>() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| r.code().is_some_and(is_throttling))
+        }
+        _ => false,
+    };
+    code.is_some_and(is_throttling) || cancelled_for_it
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceededException"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded"
+    )
 }
 
 /// What the meter keeps of a request until its answers: the operation and what its items weigh.

@@ -45,7 +45,7 @@ use tokio::task::JoinSet;
 use crate::store::StoreError;
 use crate::store::StoreResult;
 pub use capacity::Consumed;
-pub use meter::CapacityMeter;
+pub use meter::{Attempts, CapacityMeter};
 pub use schema::Item;
 /// The exactly-once stream fold, for the suites that prove it on moto item by item.
 #[doc(hidden)]

@@ -214,55 +214,71 @@ impl Feed {
         Ok(state)
     }
 
-    /// One batch of `shard`, retried as the template's event source mapping (with its tumbling
-    /// window, which names the shard) would: a batch the function fails is halved and each half
-    /// delivered in turn (`BisectBatchOnFunctionError`; a split is not a retry), a single record
-    /// it fails is retried up to `MaximumRetryAttempts`, and after a partial failure
-    /// (`ReportBatchItemFailures`) delivery resumes from the lowest failed record, a retry.
+    /// One batch of `shard`, delivered as the template's event source mapping (with its
+    /// tumbling window, which names the shard) would ([`deliver_batch`]).
     async fn deliver(&self, stream_arn: &str, shard: &str, records: &[Record]) {
         let batch: Vec<Value> = records.iter().map(|r| record_json(r, stream_arn, &self.region)).collect();
-        // The pieces still to deliver, in the shard's order, each with its retries so far.
-        let mut pieces: VecDeque<(Vec<Value>, u32)> = VecDeque::from([(batch, 0)]);
-        while let Some((mut pending, mut attempt)) = pieces.pop_front() {
-            let result = self.consumer.deliver(json!({ "Records": pending, "shardId": shard })).await;
-            let why = match result {
-                Ok(failures) if failures.is_empty() => continue,
-                Ok(failures) => {
-                    // Lambda resumes from the lowest failed sequence number.
-                    let first = pending.iter().position(|r| {
-                        r["dynamodb"]["SequenceNumber"].as_str().is_some_and(|s| failures.iter().any(|f| f == s))
-                    });
-                    match first {
-                        Some(i) => pending.drain(..i).for_each(drop),
-                        None => {
-                            tracing::error!(?failures, "sales-aggregator reported failures for records it was not sent");
-                            return;
-                        }
+        let send = |records: Vec<Value>| self.consumer.deliver(json!({ "Records": records, "shardId": shard }));
+        deliver_batch(batch, POLL, send).await;
+    }
+}
+
+/// Delivers `batch` through `send` (which answers the sequence numbers the function reported
+/// failed, or the function's error) as an event source mapping with this template's settings
+/// does: a batch the function fails is halved and each half delivered in turn
+/// (`BisectBatchOnFunctionError`; a split is not a retry), a single record it fails is retried
+/// up to `MaximumRetryAttempts` (`pause` times the attempt apart), and after a partial failure
+/// (`ReportBatchItemFailures`) delivery resumes from the lowest failed record, as a retry. What
+/// is given up on (in AWS: the on-failure queue) is logged and returned.
+async fn deliver_batch<F, Fut>(batch: Vec<Value>, pause: Duration, send: F) -> Vec<Vec<Value>>
+where
+    F: Fn(Vec<Value>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, String>>,
+{
+    let mut given_up = Vec::new();
+    // The pieces still to deliver, in the shard's order, each with its retries so far.
+    let mut pieces: VecDeque<(Vec<Value>, u32)> = VecDeque::from([(batch, 0)]);
+    while let Some((mut pending, mut attempt)) = pieces.pop_front() {
+        let why = match send(pending.clone()).await {
+            Ok(failures) if failures.is_empty() => continue,
+            Ok(failures) => {
+                // Lambda resumes from the lowest failed sequence number.
+                let first = pending.iter().position(|r| {
+                    r["dynamodb"]["SequenceNumber"].as_str().is_some_and(|s| failures.iter().any(|f| f == s))
+                });
+                match first {
+                    Some(i) => pending.drain(..i).for_each(drop),
+                    None => {
+                        tracing::error!(?failures, "sales-aggregator reported failures for records it was not sent");
+                        given_up.push(pending);
+                        continue;
                     }
-                    format!("sales-aggregator reported {} failed records", failures.len())
                 }
-                Err(e) if pending.len() > 1 => {
-                    let second = pending.split_off(pending.len() / 2);
-                    tracing::warn!(records = pending.len() + second.len(), error = %e,
-                        "sales-aggregator failed a stream batch; delivering it in halves");
-                    pieces.push_front((second, attempt));
-                    pieces.push_front((pending, attempt));
-                    continue;
-                }
-                Err(e) => e,
-            };
-            attempt += 1;
-            if attempt > MAX_RETRIES {
-                let first = pending.first().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or_default();
-                tracing::error!(records = pending.len(), first_sequence = %first, error = %why,
-                    "giving up on a sales stream batch after {MAX_RETRIES} retries (in AWS it goes to the on-failure queue)");
+                format!("sales-aggregator reported {} failed records", failures.len())
+            }
+            Err(e) if pending.len() > 1 => {
+                let second = pending.split_off(pending.len() / 2);
+                tracing::warn!(records = pending.len() + second.len(), error = %e,
+                    "sales-aggregator failed a stream batch; delivering it in halves");
+                pieces.push_front((second, attempt));
+                pieces.push_front((pending, attempt));
                 continue;
             }
-            tracing::warn!(attempt, error = %why, "sales-aggregator failed a stream batch; retrying");
-            tokio::time::sleep(POLL * attempt).await;
-            pieces.push_front((pending, attempt));
+            Err(e) => e,
+        };
+        attempt += 1;
+        if attempt > MAX_RETRIES {
+            let first = pending.first().map(|r| r["dynamodb"]["SequenceNumber"].clone()).unwrap_or_default();
+            tracing::error!(records = pending.len(), first_sequence = %first, error = %why,
+                "giving up on a sales stream batch after {MAX_RETRIES} retries (in AWS it goes to the on-failure queue)");
+            given_up.push(pending);
+            continue;
         }
+        tracing::warn!(attempt, error = %why, "sales-aggregator failed a stream batch; retrying");
+        tokio::time::sleep(pause * attempt).await;
+        pieces.push_front((pending, attempt));
     }
+    given_up
 }
 
 enum ShardState {
@@ -378,5 +394,62 @@ mod tests {
         let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({"Records": [json]})).unwrap();
         assert_eq!(event.records[0].change.sequence_number.as_deref(), Some("000100"));
         assert_eq!(event.records[0].change.new_image.len(), 4);
+    }
+
+    fn records(n: usize) -> Vec<Value> {
+        (0..n).map(|i| json!({"dynamodb": {"SequenceNumber": format!("{:03}", i)}})).collect()
+    }
+
+    fn sequences(records: &[Value]) -> Vec<String> {
+        records.iter().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Delivers 8 records to a function that fails any batch of more than `fits`, and any batch
+    /// holding a record of `poison`: what it was sent, in order, and what was given up.
+    async fn deliver_to(fits: usize, poison: &[&str]) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        let sent = std::sync::Mutex::new(Vec::new());
+        let send = |batch: Vec<Value>| {
+            let seqs = sequences(&batch);
+            sent.lock().unwrap().push(seqs.clone());
+            let fails = seqs.len() > fits || seqs.iter().any(|s| poison.contains(&s.as_str()));
+            async move { if fails { Err("the function failed".to_owned()) } else { Ok(Vec::new()) } }
+        };
+        let given_up = deliver_batch(records(8), Duration::ZERO, send).await;
+        (sent.into_inner().unwrap(), given_up.iter().map(|b| sequences(b)).collect())
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_function_fails_is_halved_until_it_passes_in_the_shards_order() {
+        let (sent, given_up) = deliver_to(2, &[]).await;
+        let delivered: Vec<String> = sent.iter().filter(|b| b.len() <= 2).flatten().cloned().collect();
+        assert_eq!(delivered, sequences(&records(8)), "every record once, in order: {sent:?}");
+        assert_eq!(sent.len(), 1 + 2 + 4, "8, then 4 and 4 halved: {sent:?}");
+        assert!(given_up.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_poison_record_alone_is_retried_then_given_up_and_the_rest_delivered() {
+        let (sent, given_up) = deliver_to(8, &["005"]).await;
+        assert_eq!(given_up, vec![vec!["005".to_owned()]], "{sent:?}");
+        let alone = sent.iter().filter(|b| b.as_slice() == ["005"]).count();
+        assert_eq!(alone, 1 + MAX_RETRIES as usize, "tried, then retried MaximumRetryAttempts times: {sent:?}");
+        for other in sequences(&records(8)).iter().filter(|s| *s != "005") {
+            assert!(sent.iter().any(|b| b.contains(other) && !b.iter().any(|s| s == "005")), "{other} delivered: {sent:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_partial_failure_delivery_resumes_from_the_lowest_failed_record() {
+        let sent = std::sync::Mutex::new(Vec::new());
+        let send = |batch: Vec<Value>| {
+            let seqs = sequences(&batch);
+            sent.lock().unwrap().push(seqs.clone());
+            let first = sent.lock().unwrap().len() == 1;
+            async move { Ok(if first { vec!["006".to_owned(), "003".to_owned()] } else { Vec::new() }) }
+        };
+        assert!(deliver_batch(records(8), Duration::ZERO, send).await.is_empty());
+        let sent = sent.into_inner().unwrap();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[1], ["003", "004", "005", "006", "007"], "{sent:?}");
     }
 }

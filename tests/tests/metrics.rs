@@ -118,30 +118,15 @@ fn till_event(route: &str, path: &str, params: &[(&str, &str)], key: Option<&str
     event
 }
 
-fn set_faults(control: &str, rates: Value) {
-    let body = rates.to_string();
-    let addr = control.trim_start_matches("http://").split('/').next().unwrap();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "POST /__faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "{answer}");
+/// Sets the fault proxy's rates.
+async fn set_faults(control: &str, rates: Value) {
+    let response = retail_tests::client().post(control).json(&rates).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
 }
 
-fn injected(control: &str, kind: &str) -> u64 {
-    let addr = control.trim_start_matches("http://").split('/').next().unwrap();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    use std::io::{Read, Write};
-    write!(stream, "GET /__faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+/// How many faults of `kind` the proxy has injected so far.
+async fn injected(control: &str, kind: &str) -> u64 {
+    let body: Value = retail_tests::client().get(control).send().await.unwrap().json().await.unwrap();
     body["injected"][kind].as_u64().unwrap_or_else(|| panic!("{body}"))
 }
 
@@ -245,8 +230,8 @@ async fn checkout_under_the_emulator_writes_emf_documents_that_match_what_the_ti
 
     // DynamoDB throttles every request: the receipt cannot be read, the till is told to retry
     // (503), and every throttled attempt and every retry is counted.
-    set_faults(&proxy.control, json!({"throttle": 1.0}));
-    let before = injected(&proxy.control, "throttle");
+    set_faults(&proxy.control, json!({"throttle": 1.0})).await;
+    let before = injected(&proxy.control, "throttle").await;
     let (status, problem) = f.call(&till_event(
         "GET /stores/{storeId}/sales/{saleId}",
         &format!("/stores/S001/sales/{sale_id}"),
@@ -256,7 +241,7 @@ async fn checkout_under_the_emulator_writes_emf_documents_that_match_what_the_ti
         "r-throttled",
     ));
     assert_eq!((status, problem["code"].as_str()), (503, Some("unavailable")), "{problem}");
-    let throttled = injected(&proxy.control, "throttle") - before;
+    let throttled = injected(&proxy.control, "throttle").await - before;
     let (_, unavailable) = documents_of(&f, "r-throttled");
     assert_eq!(unavailable["Requests StatusClass=5xx"], 1.0, "{unavailable:?}");
     assert_eq!(unavailable[metrics::UNAVAILABLE], 1.0, "{unavailable:?}");

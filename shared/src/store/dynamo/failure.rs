@@ -75,8 +75,9 @@ pub(crate) fn refused_for_good(code: &str) -> bool {
     )
 }
 
-/// Codes DynamoDB answers when the same request may succeed shortly (the SDK retries them too).
-fn retry_may_succeed(code: &str) -> bool {
+/// Codes DynamoDB answers when it throttles: an exception's, or a cancelled transaction item's
+/// reason (`ThrottlingError`).
+pub(crate) fn throttling(code: &str) -> bool {
     matches!(
         code,
         "ThrottlingException"
@@ -84,16 +85,24 @@ fn retry_may_succeed(code: &str) -> bool {
             | "ProvisionedThroughputExceededException"
             | "ProvisionedThroughputExceeded"
             | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "InternalFailure"
-            | "ServiceUnavailable"
-            | "TransactionInProgressException"
-            | "TransactionConflictException"
-            | "TransactionConflict"
-            | "ReplicatedWriteConflictException"
-            | "RequestTimeout"
-            | "RequestTimeoutException"
     )
+}
+
+/// Codes DynamoDB answers when the same request may succeed shortly (the SDK retries them too).
+fn retry_may_succeed(code: &str) -> bool {
+    throttling(code)
+        || matches!(
+            code,
+            "InternalServerError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "TransactionInProgressException"
+                | "TransactionConflictException"
+                | "TransactionConflict"
+                | "ReplicatedWriteConflictException"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+        )
 }
 
 #[cfg(test)]

@@ -225,22 +225,11 @@ fn throttled(error: &OrchestratorError<Error>) -> bool {
     );
     let cancelled_for_it = match error.downcast_ref::<TransactWriteItemsError>() {
         Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-            e.cancellation_reasons().iter().any(|r| r.code().is_some_and(is_throttling))
+            e.cancellation_reasons().iter().any(|r| r.code().is_some_and(super::failure::throttling))
         }
         _ => false,
     };
-    code.is_some_and(is_throttling) || cancelled_for_it
-}
-
-fn is_throttling(code: &str) -> bool {
-    matches!(
-        code,
-        "ThrottlingException"
-            | "ThrottlingError"
-            | "ProvisionedThroughputExceededException"
-            | "ProvisionedThroughputExceeded"
-            | "RequestLimitExceeded"
-    )
+    code.is_some_and(super::failure::throttling) || cancelled_for_it
 }
 
 /// What the meter keeps of a request until its answers: the operation and what its items weigh.

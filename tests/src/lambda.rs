@@ -46,10 +46,25 @@ impl EmulatedBinary {
     }
 
     pub fn start_path(binary: &Path, env: &[(String, String)]) -> EmulatedBinary {
+        Self::start_limited(binary, env, None)
+    }
+
+    /// The same, the emulator and the function inside the CPU limit `cgroup` (a control
+    /// group's folder, as [`crate::cpu_share::CpuShare`] makes one) when given: the emulator
+    /// is started through `sh`, which moves itself into the group and then execs it.
+    pub fn start_limited(binary: &Path, env: &[(String, String)], cgroup: Option<&Path>) -> EmulatedBinary {
         assert!(binary.is_file(), "{} is missing: build the workspace in this profile first", binary.display());
         let rie = runtime_interface_emulator();
         let (port, api_port) = (free_port(), free_port());
-        let mut child = Command::new(&rie)
+        let mut command = match cgroup {
+            Some(group) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c").arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#).arg(group).arg(&rie);
+                sh
+            }
+            None => Command::new(&rie),
+        };
+        let mut child = command
             .arg("--runtime-interface-emulator-address")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--runtime-api-address")
@@ -77,7 +92,10 @@ impl EmulatedBinary {
         }
         let mut emulated = EmulatedBinary { child, addr: format!("127.0.0.1:{port}"), output };
         let started = Instant::now();
-        while std::net::TcpStream::connect(&emulated.addr).is_err() {
+        // Both ports: the emulator opens its Runtime API in a goroutine that can come after its
+        // invocations port, and a function started before it exits at once.
+        let api_addr = format!("127.0.0.1:{api_port}");
+        while std::net::TcpStream::connect(&emulated.addr).is_err() || std::net::TcpStream::connect(&api_addr).is_err() {
             if let Ok(Some(status)) = emulated.child.try_wait() {
                 panic!("the emulator exited at once ({status}):\n{}", emulated.output());
             }

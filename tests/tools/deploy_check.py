@@ -276,7 +276,10 @@ def run_under_emulator(emulator, binary, name, env_vars, memory, timeout, event,
         deadline = time.monotonic() + 10
         while True:
             try:
+                # Both ports: the emulator opens its Runtime API in a goroutine that can
+                # come after its invocations port.
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
                 break
             except OSError:
                 if proc.poll() is not None:

@@ -151,16 +151,25 @@ impl Environment {
             tokio::spawn(keep_output(err, process.name.clone(), process.emulator_logs, Arc::clone(&log)));
         }
         let mut environment = Environment { child, url: format!("http://{rie_addr}{INVOCATIONS_PATH}"), log };
+        let api_addr = SocketAddr::from(([127, 0, 0, 1], api_port));
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = environment.child.try_wait() {
                 return Err(fail(format!("the emulator exited at once ({status}):\n{}", environment.log_tail())));
             }
-            if tokio::net::TcpStream::connect(rie_addr).await.is_ok() {
+            // Both ports: the emulator opens its Runtime API in a goroutine of its own, which on a
+            // loaded machine can come after its invocations port; a function that starts fast
+            // (the dashboard's page) then finds nothing to connect to and exits.
+            if tokio::net::TcpStream::connect(rie_addr).await.is_ok()
+                && tokio::net::TcpStream::connect(api_addr).await.is_ok()
+            {
                 return Ok(environment);
             }
             if started.elapsed() > Duration::from_secs(10) {
-                return Err(fail(format!("the emulator did not listen on {rie_addr} within 10 s:\n{}", environment.log_tail())));
+                return Err(fail(format!(
+                    "the emulator did not listen on {rie_addr} and {api_addr} within 10 s:\n{}",
+                    environment.log_tail()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -19,7 +19,7 @@
 //! most half the naive hello's, its init at most 1.5 times the bare hello's.
 //!
 //!     cargo build --release --workspace
-//!     cargo run --release --bin bench-cold-start -- [--runs 10] [--memory 128,256,1024] [--only checkout,...]
+//!     cargo run --release --bin bench-cold-start -- [--runs 10] [--memory 128,256,1024] [--only checkout,...] [--ca-only]
 //!
 //! Needs root for the cgroup; without one it says so and runs unlimited.
 
@@ -71,10 +71,13 @@ struct Args {
     runs: usize,
     memories: Vec<u32>,
     only: Option<Vec<String>>,
+    /// `SSL_CERT_FILE` holds only the terminator's CA, not the system's roots beside it: what
+    /// loading the roots costs a cold start.
+    ca_only: bool,
 }
 
 fn args() -> Result<Args, String> {
-    let mut args = Args { runs: 10, memories: vec![128, 256, 1024], only: None };
+    let mut args = Args { runs: 10, memories: vec![128, 256, 1024], only: None, ca_only: false };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
         let mut value = || given.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -87,7 +90,8 @@ fn args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
-            other => return Err(format!("unknown argument {other}: --runs N, --memory 128,256,1024, --only name,name")),
+            "--ca-only" => args.ca_only = true,
+            other => return Err(format!("unknown argument {other}: --runs N, --memory 128,256,1024, --only name,name, --ca-only")),
         }
     }
     if args.runs == 0 || args.memories.is_empty() {
@@ -116,7 +120,14 @@ fn main() -> ExitCode {
     let (sale_event, day) = setup.block_on(retail_tests::lambda::sale_stream_event(&template_path));
     let tls = TlsTerminator::start(&moto.endpoint);
     let scratch = dir.join("bench-cold-start");
-    let trust = tls.trust_bundle(&scratch);
+    let trust = if args.ca_only {
+        let path = scratch.join("ca.pem");
+        std::fs::create_dir_all(&scratch).expect("the scratch folder");
+        std::fs::write(&path, &tls.ca_pem).expect("the CA is written");
+        path
+    } else {
+        tls.trust_bundle(&scratch)
+    };
 
     let binaries: Vec<&str> = [BARE_HELLO, NAIVE_HELLO]
         .into_iter()
@@ -124,9 +135,10 @@ fn main() -> ExitCode {
         .filter(|b| args.only.as_ref().is_none_or(|only| only.iter().any(|o| o == b) || !FUNCTIONS.contains(b)))
         .collect();
     println!(
-        "cold starts under aws-lambda-rie, {} fresh emulators per binary and memory size; DynamoDB = moto behind TLS ({}); {}",
+        "cold starts under aws-lambda-rie, {} fresh emulators per binary and memory size; DynamoDB = moto behind TLS ({}, trusting {}); {}",
         args.runs,
         tls.endpoint,
+        if args.ca_only { "its CA only" } else { "the system's roots and its CA" },
         dir.display()
     );
     println!("medians, [quartiles]; first = init + the first request's round trip; peak = the function process's VmHWM");

@@ -256,6 +256,7 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(Credentials::new("local", "local", None, None, "retail-local"))
         .endpoint_url(endpoint)
@@ -263,17 +264,69 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
         .retry_config(retry_config())
 }
 
-/// A client the Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB`
-/// included) from the environment, with the functions' timeouts and retries.
-pub async fn client_from_env() -> Client {
-    // An explicit endpoint is a local one (in AWS the variable is never set).
-    let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(if local { local_timeout_config() } else { timeout_config() })
-        .retry_config(retry_config())
-        .load()
-        .await;
-    Client::new(&config)
+/// The HTTPS client every DynamoDB client here uses, one per process: hyper 1 and rustls on
+/// *ring*, trusting the system's root certificates (rustls-native-certs, which reads
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` when set), loaded once on the first connection.
+///
+/// Not the SDK's default client (rustls on aws-lc): aws-lc gathers CPU-jitter entropy the
+/// first time a process wants random numbers, which at Lambda's CPU share is most of a cold
+/// start's TLS handshake (aws-lc-rs #1140; a build variable turns it off, but only for
+/// builds that remember to set it). *ring* seeds from `getrandom`. And one HTTPS stack: the
+/// SDK crates are built without their default client (`default-features = false` in the
+/// workspace), so the legacy hyper 0.14 / rustls 0.21 client is not in the binaries either.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    static CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| aws_smithy_http_client::Builder::new().tls_provider(Provider::rustls(CryptoMode::Ring)).build_https())
+        .clone()
+}
+
+/// What a function's DynamoDB client is built from: the variables Lambda sets in every
+/// function's environment, read once at init.
+const REGION_VARIABLE: &str = "AWS_REGION";
+const ACCESS_KEY_VARIABLE: &str = "AWS_ACCESS_KEY_ID";
+const SECRET_KEY_VARIABLE: &str = "AWS_SECRET_ACCESS_KEY";
+const SESSION_TOKEN_VARIABLE: &str = "AWS_SESSION_TOKEN";
+/// Set only for a local endpoint (moto, DynamoDB Local); in AWS it is never set.
+const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+
+/// A function's client, the Lambda way: region, credentials and (locally) the endpoint
+/// straight from the variables Lambda sets, with the functions' timeouts and retries. Not
+/// `aws_config`'s provider chain, which a cold start pays for in full (profile files looked
+/// for and parsed, the chain's providers built) although in Lambda its first link, the
+/// environment, always answers. A missing variable is a start-up error that names it.
+pub fn lambda_client() -> Result<Client, ConfigError> {
+    lambda_client_from(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// The same from any lookup of variables (tests).
+pub fn lambda_client_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, ConfigError> {
+    let required = |name: &str| {
+        lookup(name).ok_or_else(|| {
+            ConfigError(format!("{name} is not set: Lambda sets it for every function (under the emulator, set it yourself)"))
+        })
+    };
+    let credentials = Credentials::new(
+        required(ACCESS_KEY_VARIABLE)?,
+        required(SECRET_KEY_VARIABLE)?,
+        lookup(SESSION_TOKEN_VARIABLE),
+        None,
+        "lambda-environment",
+    );
+    let endpoint = lookup(ENDPOINT_VARIABLE);
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(Region::new(required(REGION_VARIABLE)?))
+        .credentials_provider(credentials)
+        .timeout_config(if endpoint.is_some() { local_timeout_config() } else { timeout_config() })
+        .retry_config(retry_config());
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(Client::from_conf(config.build()))
 }
 
 /// Requests one operation keeps in flight at most (a 5000-line batch is thousands of writes).
@@ -329,14 +382,6 @@ impl DynamoStore {
     /// A handle on the meter that outlives the store moved into a function.
     pub fn meter(&self) -> &CapacityMeter {
         &self.meter
-    }
-
-    /// The Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` included)
-    /// from the environment, the names of `tables` from the variables the template sets (each
-    /// required; the other tables stay unconfigured).
-    pub async fn from_env(tables: TableSet) -> Result<DynamoStore, ConfigError> {
-        let tables = Tables::from_env(tables)?;
-        Ok(DynamoStore::new(client_from_env().await, tables))
     }
 
     /// A store on an explicit endpoint with development credentials.

@@ -50,6 +50,8 @@ pub enum StartupError {
     UnknownStore(String),
     #[error("{0} (template.yaml sets each function's own; RETAIL_STORE=memory runs on the embedded store instead)")]
     MissingTables(ConfigError),
+    #[error("{0}")]
+    LambdaEnvironment(ConfigError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -98,8 +100,9 @@ impl HostedStore {
                 Ok(HostedStore::Memory(MemoryStore::new()))
             }
             StoreKind::Dynamo => {
-                let store = DynamoStore::from_env(tables).await.map_err(StartupError::MissingTables)?;
-                Ok(HostedStore::Dynamo(store))
+                let tables = crate::store::dynamo::Tables::from_env(tables).map_err(StartupError::MissingTables)?;
+                let client = crate::store::dynamo::lambda_client().map_err(StartupError::LambdaEnvironment)?;
+                Ok(HostedStore::Dynamo(DynamoStore::new(client, tables)))
             }
         }
     }

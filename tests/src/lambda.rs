@@ -168,16 +168,41 @@ impl EmulatedBinary {
     /// The function process's peak resident memory so far (`VmHWM`, kB): the emulator's own
     /// child. The emulator's `REPORT` "Max Memory Used" only repeats the configured size.
     pub fn function_peak_kb(&self) -> Option<u64> {
-        let children = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?.flatten().flat_map(|task| {
-            std::fs::read_to_string(task.path().join("children")).unwrap_or_default().split_whitespace().map(str::to_owned).collect::<Vec<_>>()
-        });
-        children
+        self.function_pids()
+            .iter()
             .filter_map(|pid| {
                 let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
                 let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
                 line.split_whitespace().nth(1)?.parse().ok()
             })
             .max()
+    }
+
+    /// The CPU time the function process has used so far, all its threads (ns, from
+    /// `/proc/PID/task/*/schedstat`): what a CPU limit turns into waiting, without the
+    /// limit's rounding to whole periods.
+    pub fn function_cpu_ns(&self) -> Option<u64> {
+        let pid = self.function_pids().into_iter().next()?;
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        Some(
+            tasks
+                .flatten()
+                .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+                .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+                .sum(),
+        )
+    }
+
+    /// The emulator's children: the function process.
+    fn function_pids(&self) -> Vec<String> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return Vec::new() };
+        tasks
+            .flatten()
+            .flat_map(|task| {
+                let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                children.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Everything the emulator and the function wrote so far.

@@ -2,10 +2,12 @@
 //! speaking to it as a till or head office would.
 
 pub mod browser;
+pub mod cpu_share;
 pub mod harness;
 pub mod lambda;
 pub mod moto;
 pub mod seed;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

@@ -108,6 +108,69 @@ fn an_unknown_store_setting_exits_at_init_naming_retail_store() {
 }
 
 #[test]
+fn a_function_without_lambdas_region_or_credentials_exits_at_init_naming_the_variable() {
+    // The client is built from the variables Lambda sets, read once at init: not a provider
+    // chain that would go looking for a profile file or an instance's metadata instead.
+    for (binary, missing) in [("checkout", "AWS_REGION"), ("commodity-lookup", "AWS_ACCESS_KEY_ID"), ("sales-aggregator", "AWS_SECRET_ACCESS_KEY")] {
+        let env: Vec<(String, String)> =
+            [lambda_env(binary), named(declared(binary))].concat().into_iter().filter(|(k, _)| k != missing).collect();
+        // (The emulator's own log line names a missing key too: the function's line is wanted.)
+        let line = refused_at_init(binary, &env, &["the function cannot start", missing]);
+        assert!(line.contains("Lambda sets it"), "{binary}: why it is expected: {line}");
+    }
+}
+
+/// DynamoDB reached as in AWS, over TLS: a function trusts the roots `SSL_CERT_FILE` names,
+/// and no other certificate; without the variable, Amazon Trust Services' roots only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_reaches_dynamodb_over_tls_and_trusts_only_the_roots_it_is_given() {
+    use retail_core::domain::StockPolicy;
+    let moto = retail_tests::moto::Moto::start();
+    let store = moto.store().await;
+    retail_tests::moto::stock_a_store(&store, &[("MILK-1L", StockPolicy::Track)]).await;
+    let tls = retail_tests::tls::TlsTerminator::start(&moto.endpoint);
+    let dir = tempdir("tls");
+    let trusted = tls.trust_bundle(&dir);
+    let untrusted = dir.join("system-roots-only.pem");
+    let system = std::fs::read_to_string(&trusted).unwrap().replace(&tls.ca_pem, "");
+    std::fs::write(&untrusted, system).unwrap();
+    let lookup = |roots: Option<&std::path::Path>| {
+        let mut env = with(lambda_env("commodity-lookup"), &[("AWS_ENDPOINT_URL_DYNAMODB", tls.endpoint.as_str())]);
+        env.extend(roots.map(|roots| ("SSL_CERT_FILE".to_owned(), roots.display().to_string())));
+        env.extend(store.tables().only(declared("commodity-lookup")).all().into_iter().map(|(id, name)| {
+            (Table::from_logical_id(id).expect("a table of the template").variable().to_owned(), name.to_owned())
+        }));
+        let f = EmulatedBinary::start("commodity-lookup", &env);
+        let event = http_event(
+            "GET /stores/{storeId}/commodities/{sku}",
+            "/stores/S001/commodities/MILK-1L",
+            &[("storeId", "S001"), ("sku", "MILK-1L")],
+            "",
+            ("pos", Some("S001")),
+            &[],
+            None,
+        );
+        let (status, body) = f.call(&event);
+        (status, body, f.output())
+    };
+    let (status, body, output) = lookup(Some(&trusted));
+    assert_eq!((status, &body["sku"], &body["price"]["amount"]), (200, &json!("MILK-1L"), &json!(1299)), "{body}\n{output}");
+    // The terminator's certificate is not signed by any root the system trusts, nor by
+    // Amazon's: refused, and the till hears that DynamoDB is unavailable, not that the milk
+    // is unknown.
+    for roots in [Some(untrusted.as_path()), None] {
+        let (status, body, output) = lookup(roots);
+        assert_eq!((status, &body["code"]), (503, &json!("unavailable")), "{roots:?}: {body}\n{output}");
+    }
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("retail-host-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
 fn the_embedded_store_is_used_only_when_asked_for_by_name() {
     let env = with(lambda_env("catalog-admin"), &[("RETAIL_STORE", "memory")]);
     let f = EmulatedBinary::start("catalog-admin", &env);
@@ -330,5 +393,35 @@ fn each_functions_policy_names_the_tables_it_is_given_and_no_others() {
             .collect();
         assert!(!given.is_empty(), "{id} is given no tables");
         assert_eq!(granted, given, "{id} ({binary}): the tables its policy grants against those it is given");
+    }
+}
+
+// ---------------------------------------------------------------- what the binaries are made of
+
+/// Each function's dependency graph, as `sam build` compiles it (the function's package alone):
+/// one HTTPS stack (hyper 1, rustls 0.23 on ring), no aws-lc (whose jitter entropy costs
+/// every cold start tens of milliseconds at Lambda's CPU share) and not the SDK's legacy
+/// hyper 0.14 / rustls 0.21 client. A dependency that turns the SDK's default features back on
+/// fails here.
+#[test]
+fn every_function_is_built_with_one_https_stack_and_without_aws_lc() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for binary in DECLARED_TABLES.iter().map(|(binary, _)| *binary).chain(KEEPS_NO_DATA) {
+        let out = std::process::Command::new(&cargo)
+            .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none", "-p", binary])
+            .current_dir(retail_tests::workspace_root())
+            .output()
+            .expect("cargo tree runs");
+        assert!(out.status.success(), "{binary}: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let crates: BTreeSet<&str> = tree.lines().filter_map(|l| l.split(" (").next()).collect();
+        for banned in ["aws-lc-rs", "aws-lc-sys", "hyper v0.14", "rustls v0.21", "hyper-rustls v0.24", "h2 v0.3"] {
+            assert!(!crates.iter().any(|c| c.starts_with(banned)), "{binary} depends on {banned}:\n{tree}");
+        }
+        if !KEEPS_NO_DATA.contains(&binary) {
+            for needed in ["rustls v0.23", "ring v0.17", "hyper v1"] {
+                assert!(crates.iter().any(|c| c.starts_with(needed)), "{binary} has no {needed}:\n{tree}");
+            }
+        }
     }
 }

@@ -165,14 +165,24 @@ pub fn main() -> ExitCode {
 }
 
 fn backfill(args: BackfillArgs) -> ExitCode {
+    use retail_core::store::dynamo;
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async {
-        let client = retail_core::store::dynamo::client_from_env().await;
-        match retail_core::store::dynamo::backfill_catalog(&client, &args.commodities_table, &args.prices_table).await {
+        // An operator's tool, run from a laptop or a build job: the SDK's whole provider chain
+        // (profiles, SSO, the environment), unlike a function's client (`dynamo::lambda_client`).
+        let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(retail_core::store::dynamo::https_client())
+            .timeout_config(if local { dynamo::local_timeout_config() } else { dynamo::timeout_config() })
+            .retry_config(dynamo::retry_config())
+            .load()
+            .await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        match dynamo::backfill_catalog(&client, &args.commodities_table, &args.prices_table).await {
             Ok(done) => {
                 println!(
                     "put {} commodities and {} price schedules into the catalog indexes (the rest had it already)",

@@ -353,6 +353,7 @@ pub fn streams_client_for(dynamodb: &aws_sdk_dynamodb::Client, endpoint: &str) -
     let region = region_of(dynamodb);
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .http_client(retail_core::store::dynamo::https_client())
         .region(aws_sdk_dynamodbstreams::config::Region::new(region))
         .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new("local", "local", None, None, "retail-local"))
         .endpoint_url(endpoint)

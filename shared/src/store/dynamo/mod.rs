@@ -256,6 +256,7 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(Credentials::new("local", "local", None, None, "retail-local"))
         .endpoint_url(endpoint)
@@ -263,17 +264,97 @@ pub fn endpoint_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
         .retry_config(retry_config())
 }
 
-/// A client the Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB`
-/// included) from the environment, with the functions' timeouts and retries.
-pub async fn client_from_env() -> Client {
-    // An explicit endpoint is a local one (in AWS the variable is never set).
-    let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(if local { local_timeout_config() } else { timeout_config() })
-        .retry_config(retry_config())
-        .load()
-        .await;
-    Client::new(&config)
+/// The HTTPS client every DynamoDB client here uses, one per process: hyper 1 and rustls on
+/// *ring*, trusting [`trust_store`]'s roots.
+///
+/// Not the SDK's default client (rustls on aws-lc): aws-lc gathers CPU-jitter entropy the
+/// first time a process wants random numbers, which at Lambda's CPU share was most of a cold
+/// start's first DynamoDB call (aws-lc-rs #1140; a build variable turns it off, but only for
+/// builds that remember to set it). *ring* seeds from `getrandom`. And one HTTPS stack: the
+/// SDK crates are built without their default clients (`default-features = false` in the
+/// workspace), so the legacy hyper 0.14 / rustls 0.21 client is not in the binaries either.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, rustls_provider::CryptoMode};
+    static CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let context = TlsContext::builder().with_trust_store(trust_store(&|name| std::env::var_os(name))).build();
+            let builder = aws_smithy_http_client::Builder::new().tls_provider(Provider::rustls(CryptoMode::Ring));
+            match context {
+                Ok(context) => builder.tls_context(context).build_https(),
+                // (It cannot fail today: `build` only stores what it is given.)
+                Err(_) => builder.build_https(),
+            }
+        })
+        .clone()
+}
+
+/// Amazon Trust Services' five roots, which sign the certificates of every AWS endpoint
+/// (DynamoDB's among them).
+const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("amazon-trust-services-roots.pem");
+
+/// The roots a DynamoDB connection trusts: Amazon Trust Services' five, built in, unless
+/// `SSL_CERT_FILE` or `SSL_CERT_DIR` is set, in which case what they name (the standard
+/// variables: a local TLS endpoint's CA, a proxy's, a region whose endpoints chain elsewhere).
+/// Not the system's whole store by default: on Lambda's image that is a bundle of some 140
+/// roots read from a file and again through its directory, 3 ms of CPU at every cold start
+/// (20 ms at 256 MB's share) to trust roots DynamoDB never presents.
+fn trust_store(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> aws_smithy_http_client::tls::TrustStore {
+    use aws_smithy_http_client::tls::TrustStore;
+    let named = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|name| var(name).is_some_and(|v| !v.is_empty()));
+    if named {
+        // rustls-native-certs reads exactly what the variables name.
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
+    }
+}
+
+/// What a function's DynamoDB client is built from: the variables Lambda sets in every
+/// function's environment, read once at init.
+const REGION_VARIABLE: &str = "AWS_REGION";
+const ACCESS_KEY_VARIABLE: &str = "AWS_ACCESS_KEY_ID";
+const SECRET_KEY_VARIABLE: &str = "AWS_SECRET_ACCESS_KEY";
+const SESSION_TOKEN_VARIABLE: &str = "AWS_SESSION_TOKEN";
+/// Set only for a local endpoint (moto, DynamoDB Local); in AWS it is never set.
+const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+
+/// A function's client, the Lambda way: region, credentials and (locally) the endpoint
+/// straight from the variables Lambda sets, with the functions' timeouts and retries. Not
+/// `aws_config`'s provider chain, which a cold start pays for in full (profile files looked
+/// for and parsed, the chain's providers built) although in Lambda its first link, the
+/// environment, always answers. A missing variable is a start-up error that names it.
+pub fn lambda_client() -> Result<Client, ConfigError> {
+    lambda_client_from(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// The same from any lookup of variables (tests).
+pub fn lambda_client_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, ConfigError> {
+    let required = |name: &str| {
+        lookup(name).ok_or_else(|| {
+            ConfigError(format!("{name} is not set: Lambda sets it for every function (under the emulator, set it yourself)"))
+        })
+    };
+    let credentials = Credentials::new(
+        required(ACCESS_KEY_VARIABLE)?,
+        required(SECRET_KEY_VARIABLE)?,
+        lookup(SESSION_TOKEN_VARIABLE),
+        None,
+        "lambda-environment",
+    );
+    let endpoint = lookup(ENDPOINT_VARIABLE);
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(Region::new(required(REGION_VARIABLE)?))
+        .credentials_provider(credentials)
+        .timeout_config(if endpoint.is_some() { local_timeout_config() } else { timeout_config() })
+        .retry_config(retry_config());
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(Client::from_conf(config.build()))
 }
 
 /// Requests one operation keeps in flight at most (a 5000-line batch is thousands of writes).
@@ -329,14 +410,6 @@ impl DynamoStore {
     /// A handle on the meter that outlives the store moved into a function.
     pub fn meter(&self) -> &CapacityMeter {
         &self.meter
-    }
-
-    /// The Lambda way: credentials, region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` included)
-    /// from the environment, the names of `tables` from the variables the template sets (each
-    /// required; the other tables stay unconfigured).
-    pub async fn from_env(tables: TableSet) -> Result<DynamoStore, ConfigError> {
-        let tables = Tables::from_env(tables)?;
-        Ok(DynamoStore::new(client_from_env().await, tables))
     }
 
     /// A store on an explicit endpoint with development credentials.
@@ -508,6 +581,45 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[test]
+    fn dynamodb_connections_trust_amazons_five_roots_unless_the_standard_variables_name_others() {
+        let certificates = AMAZON_TRUST_SERVICES_ROOTS.matches("-----BEGIN CERTIFICATE-----").count();
+        assert_eq!(certificates, 5);
+        for root in ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4", "Starfield Services Root Certificate Authority - G2"] {
+            assert!(AMAZON_TRUST_SERVICES_ROOTS.contains(&format!("# {root}\n-----BEGIN")), "{root}");
+        }
+        let built_in = format!("{:?}", trust_store(&|_| None));
+        assert!(built_in.contains("enable_native_roots: false"), "{built_in}");
+        for name in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            let named = format!("{:?}", trust_store(&|v| (v == name).then(|| "/etc/ssl/certs/x.pem".into())));
+            assert!(named.contains("enable_native_roots: true") && named.contains("custom_certs: []"), "{name}: {named}");
+        }
+        // Set but empty is unset.
+        assert_eq!(format!("{:?}", trust_store(&|_| Some("".into()))), built_in);
+    }
+
+    #[test]
+    fn a_functions_client_is_built_from_lambdas_variables_and_names_the_missing_one() {
+        let lambda = |missing: &'static str| {
+            move |name: &str| {
+                (name != missing).then(|| match name {
+                    "AWS_REGION" => Some("cn-north-1".to_owned()),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" => Some(format!("{name}-value")),
+                    _ => None,
+                })?
+            }
+        };
+        let client = lambda_client_from(lambda("")).expect("every variable is set");
+        assert_eq!(client.config().region().map(|r| r.as_ref()), Some("cn-north-1"));
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let Err(error) = lambda_client_from(lambda(missing)) else { panic!("{missing} is required") };
+            assert!(error.0.starts_with(&format!("{missing} is not set")), "{error}");
+        }
+        // A session token is not required (the emulator's own keys have none). (A local endpoint,
+        // AWS_ENDPOINT_URL_DYNAMODB, is what every emulator suite runs on.)
+        assert!(lambda_client_from(lambda("AWS_SESSION_TOKEN")).is_ok());
+    }
 
     #[tokio::test]
     async fn a_wave_makes_its_requests_only_as_room_frees_up_and_answers_in_order() {

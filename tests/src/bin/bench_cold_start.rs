@@ -22,8 +22,13 @@
 //! reads in its handler). At 256 MB it checks the targets: every function's first response at
 //! most half the naive hello's, its init at most 1.5 times the bare hello's.
 //!
-//!     cargo build --release --workspace
+//!     cargo build --release -p bench-hello
+//!     cargo build --release -p catalog-admin -p commodity-lookup -p price-adjustment -p checkout \
+//!       -p sales-report -p sales-aggregator -p dashboard
 //!     cargo run --release --bin bench-cold-start -- [--runs 10] [--memory 128,256,1024] [--only checkout,...] [--system-roots]
+//!
+//! The functions apart from the hellos, as `sam build` builds each: built together, the naive
+//! hello's SDK defaults would turn the SDK's default clients on for the functions too.
 //!
 //! Needs root for the cgroup; without one it says so and runs unlimited.
 

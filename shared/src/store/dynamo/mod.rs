@@ -297,9 +297,9 @@ const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("amazon-trust-services-ro
 /// The roots a DynamoDB connection trusts: Amazon Trust Services' five, built in, unless
 /// `SSL_CERT_FILE` or `SSL_CERT_DIR` is set, in which case what they name (the standard
 /// variables: a local TLS endpoint's CA, a proxy's, a region whose endpoints chain elsewhere).
-/// Not the system's whole store by default: on Lambda's image that is a bundle of some 140
-/// roots read from a file and again through its directory, 3 ms of CPU at every cold start
-/// (20 ms at 256 MB's share) to trust roots DynamoDB never presents.
+/// Not the system's whole store by default: the SDK's client reads it at init, a bundle file
+/// and then a directory (on Debian, where it was measured, some 140 roots twice: 3 ms of CPU at
+/// every cold start, about 20 ms at 256 MB's share), to trust roots DynamoDB never presents.
 fn trust_store(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> aws_smithy_http_client::tls::TrustStore {
     use aws_smithy_http_client::tls::TrustStore;
     let named = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|name| var(name).is_some_and(|v| !v.is_empty()));

@@ -35,6 +35,16 @@ fn named(tables: TableSet) -> Vec<(String, String)> {
     tables.iter().map(|t| (t.variable().to_owned(), format!("retail-{}", t.logical_id()))).collect()
 }
 
+/// What the template gives `binary` on DynamoDB at `endpoint`: Lambda's variables and the
+/// names of its own tables in `store`, no others.
+fn on_dynamodb(binary: &str, store: &retail_core::store::dynamo::DynamoStore, endpoint: &str) -> Vec<(String, String)> {
+    let mut env = with(lambda_env(binary), &[("AWS_ENDPOINT_URL_DYNAMODB", endpoint)]);
+    env.extend(store.tables().only(declared(binary)).all().into_iter().map(|(id, name)| {
+        (Table::from_logical_id(id).expect("a table of the template").variable().to_owned(), name.to_owned())
+    }));
+    env
+}
+
 /// An event the function would serve if it started.
 fn any_event(binary: &str) -> Value {
     if binary == "sales-aggregator" {
@@ -135,11 +145,8 @@ async fn a_function_reaches_dynamodb_over_tls_and_trusts_only_the_roots_it_is_gi
     let system = std::fs::read_to_string(&trusted).unwrap().replace(&tls.ca_pem, "");
     std::fs::write(&untrusted, system).unwrap();
     let lookup = |roots: Option<&std::path::Path>| {
-        let mut env = with(lambda_env("commodity-lookup"), &[("AWS_ENDPOINT_URL_DYNAMODB", tls.endpoint.as_str())]);
+        let mut env = on_dynamodb("commodity-lookup", &store, &tls.endpoint);
         env.extend(roots.map(|roots| ("SSL_CERT_FILE".to_owned(), roots.display().to_string())));
-        env.extend(store.tables().only(declared("commodity-lookup")).all().into_iter().map(|(id, name)| {
-            (Table::from_logical_id(id).expect("a table of the template").variable().to_owned(), name.to_owned())
-        }));
         let f = EmulatedBinary::start("commodity-lookup", &env);
         let event = http_event(
             "GET /stores/{storeId}/commodities/{sku}",
@@ -208,12 +215,7 @@ async fn every_function_serves_on_moto_with_only_its_own_tables() {
     let moto = retail_tests::moto::Moto::start();
     let store = moto.store().await;
     let start = |binary: &str| {
-        let tables = store.tables().only(declared(binary));
-        let mut env = with(lambda_env(binary), &[("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.as_str())]);
-        env.extend(tables.all().into_iter().map(|(id, name)| {
-            let table = Table::from_logical_id(id).expect("a table of the template");
-            (table.variable().to_owned(), name.to_owned())
-        }));
+        let env = on_dynamodb(binary, &store, &moto.endpoint);
         assert_eq!(env.iter().filter(|(k, _)| k.ends_with("_TABLE")).count(), declared(binary).len());
         EmulatedBinary::start(binary, &env)
     };

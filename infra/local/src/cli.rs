@@ -174,7 +174,7 @@ fn backfill(args: BackfillArgs) -> ExitCode {
     runtime.block_on(async {
         // An operator's tool, run from a laptop or a build job: the SDK's whole provider chain
         // (profiles, SSO, the environment), unlike a function's client (`dynamo::lambda_client`).
-        let local = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
+        let local = std::env::var_os(dynamo::ENDPOINT_VARIABLE).is_some_and(|v| !v.is_empty());
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(retail_core::store::dynamo::https_client())
             .timeout_config(if local { dynamo::local_timeout_config() } else { dynamo::timeout_config() })

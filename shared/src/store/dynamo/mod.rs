@@ -318,7 +318,7 @@ const ACCESS_KEY_VARIABLE: &str = "AWS_ACCESS_KEY_ID";
 const SECRET_KEY_VARIABLE: &str = "AWS_SECRET_ACCESS_KEY";
 const SESSION_TOKEN_VARIABLE: &str = "AWS_SESSION_TOKEN";
 /// Set only for a local endpoint (moto, DynamoDB Local); in AWS it is never set.
-const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+pub const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
 /// A function's client, the Lambda way: region, credentials and (locally) the endpoint
 /// straight from the variables Lambda sets, with the functions' timeouts and retries. Not
